@@ -1,0 +1,3 @@
+"""clicksift: tell people from machines in email engagement."""
+
+__version__ = "0.1.0"

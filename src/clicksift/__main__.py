@@ -1,0 +1,3 @@
+from clicksift.cli import main
+
+main()

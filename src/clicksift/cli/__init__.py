@@ -1,0 +1,54 @@
+"""The ``clicksift`` command. Each command parses, calls the library, renders."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from clicksift import __version__
+from clicksift.cli.common import Context, console_err
+from clicksift.errors import ClicksiftError, ConfigError, InputError, PrepareError
+
+#: Errors that are the user's input or configuration (exit status 2, like bad usage).
+USER_ERRORS = (InputError, ConfigError, PrepareError)
+
+
+class ClicksiftGroup(click.Group):
+    """Turns clicksift errors into one clear line on stderr instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClicksiftError as error:
+            console_err.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+            sys.exit(2 if isinstance(error, USER_ERRORS) else 1)
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(0)
+
+
+@click.group(cls=ClicksiftGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="clicksift")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML settings file (default: $CLICKSIFT_CONFIG or ./clicksift.toml).")
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None) -> None:
+    """Tell people from machines in email engagement.
+
+    Prepare messages with signed tracking links, run the tracking server, load and
+    classify events, and see raw and human numbers side by side.
+    """
+    ctx.obj = Context(config_file)
+
+
+def _register() -> None:
+    from clicksift.cli import core
+
+    for command in core.COMMANDS:
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,238 @@
+"""Core commands: serve, prepare, load, events, config."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from clicksift.cli.common import console, console_err, db_option, pass_context, warn, Context
+from clicksift.errors import InputError
+from clicksift.events import ReadStats, dumps, parse_timestamp, read_events
+from clicksift.links import TrackingUrls, load_signer
+from clicksift.prepare import PrepareOptions, Preparer
+from clicksift.settings import SETTINGS_TABLE
+from clicksift.storage.records import MessageRecord
+
+LOAD_BATCH = 5000
+
+
+@click.command()
+@db_option
+@click.option("--host", help="Address to listen on (setting 'host').")
+@click.option("--port", type=int, help="Port to listen on (setting 'port').")
+@click.option("--workers", type=int, help="Worker processes (setting 'workers').")
+@click.option("--server", type=click.Choice(["granian", "uvicorn"]),
+              help="ASGI server (setting 'server').")
+@pass_context
+def serve(ctx: Context, database: str | None, host: str | None, port: int | None,
+          workers: int | None, server: str | None) -> None:
+    """Run the tracking server (click redirects, open pixel, unsubscribe)."""
+    from clicksift.server import runner
+
+    settings = ctx.settings(database=database, host=host, port=port, workers=workers,
+                            server=server)
+    store = ctx.store(settings)  # create and migrate before the workers start
+    load_signer(settings.signing_keys, store)
+    store.close()
+    console_err.print(f"clicksift tracking server on http://{settings.host}:{settings.port} "
+                      f"({settings.server}, {settings.workers} worker(s), store "
+                      f"{settings.database}); Ctrl-C stops it")
+    runner.run(settings)
+
+
+def _read_text_file(path: str, encoding: str) -> str:
+    try:
+        data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=path) from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"is not {encoding} (byte 0x{data[exc.start]:02x} at offset "
+                         f"{exc.start}); convert it or pass --encoding", source=path) from None
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r}", source=path) from None
+
+
+def _write_text(path: str | None, text: str) -> None:
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", source=path) from None
+
+
+@click.command()
+@click.argument("email", metavar="EMAIL.html")
+@click.option("--recipient", required=True, metavar="ADDRESS", help="The recipient's address.")
+@click.option("--campaign", required=True, metavar="ID", help="Campaign id.")
+@click.option("--message-id", metavar="ID", help="Message id (default: a new random id).")
+@click.option("--text", "text_file", metavar="TEXT.txt", help="Plain-text part to track too.")
+@click.option("-o", "--output", metavar="OUT.html", help="Prepared HTML (default: stdout).")
+@click.option("--text-out", metavar="OUT.txt", help="Where the prepared text part goes.")
+@click.option("--headers-out", metavar="HEADERS.json",
+              help="Write the List-Unsubscribe headers (JSON) here.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Encoding of EMAIL.html.")
+@db_option
+@pass_context
+def prepare(ctx: Context, email: str, recipient: str, campaign: str, message_id: str | None,
+            text_file: str | None, output: str | None, text_out: str | None,
+            headers_out: str | None, encoding: str, database: str | None) -> None:
+    """Rewrite EMAIL.html's links into signed tracking links, add the open pixel, honeypot
+    links and unsubscribe headers, and record the message in the store."""
+    settings = ctx.settings(database=database)
+    html = _read_text_file(email, encoding)
+    text = _read_text_file(text_file, encoding) if text_file else None
+    store = ctx.store(settings)
+    try:
+        signer = load_signer(settings.signing_keys, store)
+        preparer = Preparer(TrackingUrls(settings.base_url, signer),
+                            PrepareOptions.from_settings(settings))
+        prepared = preparer.prepare(html, recipient=recipient, campaign_id=campaign,
+                                    message_id=message_id, text=text)
+        from clicksift.events import event_from_dict
+        with store.transaction():
+            store.add_events([event_from_dict(prepared.delivered_event())])
+    finally:
+        store.close()
+    for text_warning in prepared.warnings:
+        warn(text_warning)
+    _write_text(output, prepared.html)
+    if prepared.text is not None:
+        if text_out:
+            _write_text(text_out, prepared.text)
+        else:
+            warn("the prepared text part was not written; pass --text-out")
+    if headers_out:
+        _write_text(headers_out, json.dumps(prepared.headers, indent=2) + "\n")
+    kinds = [link.kind for link in prepared.links]
+    console_err.print(
+        f"prepared message [bold]{prepared.message_id}[/] for {recipient}: "
+        f"{kinds.count('content')} links tracked, {kinds.count('honeypot')} honeypot, "
+        f"unsubscribe {'in body' if 'unsubscribe' in kinds else 'in headers'}")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+        "{task.completed:,} events"), TimeElapsedColumn(), console=console_err,
+        transient=True, disable=not console_err.is_terminal)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, metavar="EVENTS.jsonl...")
+@click.option("--skip-invalid", is_flag=True, help="Count and skip invalid lines.")
+@db_option
+@pass_context
+def load(ctx: Context, files: tuple[str, ...], skip_invalid: bool,
+         database: str | None) -> None:
+    """Store events in the canonical shape (from simulate, another system or an export).
+
+    Events already stored (same id) are skipped, so loading a file twice is harmless."""
+    settings = ctx.settings(database=database)
+    store = ctx.store(settings)
+    stats = ReadStats()
+    new = 0
+    try:
+        with _progress() as progress:
+            task = progress.add_task("loading", total=None)
+            batch = []
+            for event in read_events(files, skip_invalid=skip_invalid, stats=stats):
+                batch.append(event)
+                if len(batch) >= LOAD_BATCH:
+                    new += _store_batch(store, batch)
+                    progress.update(task, completed=stats.events)
+                    batch = []
+            new += _store_batch(store, batch)
+    finally:
+        store.close()
+    console_err.print(f"read {stats.events:,} events, stored {new:,} new, "
+                      f"{stats.events - new:,} already stored")
+    _report_skipped(stats)
+
+
+def _store_batch(store: Any, batch: list[Any]) -> int:
+    if not batch:
+        return 0
+    with store.transaction():
+        return int(store.add_events(batch))
+
+
+def _report_skipped(stats: ReadStats) -> None:
+    if stats.skipped:
+        warn(f"skipped {stats.skipped:,} invalid lines; the first:")
+        for line in stats.first_errors:
+            console_err.print(f"  {line}", soft_wrap=True, markup=False)
+
+
+def _time_option(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+@click.command()
+@db_option
+@click.option("-o", "--output", metavar="EVENTS.jsonl", help="Output file (default: stdout).")
+@click.option("--campaign", metavar="ID", help="Only this campaign's events.")
+@click.option("--type", "types", multiple=True, help="Only events of this type (repeatable).")
+@click.option("--since", metavar="TIME", help="Only events at or after TIME (RFC 3339).")
+@click.option("--until", metavar="TIME", help="Only events before TIME (RFC 3339).")
+@pass_context
+def events(ctx: Context, database: str | None, output: str | None, campaign: str | None,
+           types: tuple[str, ...], since: str | None, until: str | None) -> None:
+    """Export stored events in the canonical shape (JSON Lines)."""
+    settings = ctx.settings(database=database)
+    start, end = _time_option(since, "--since"), _time_option(until, "--until")
+    store = ctx.store(settings)
+    count = 0
+    out: IO[str] = sys.stdout if output in {None, "-"} else open(  # noqa: SIM115
+        output, "w", encoding="utf-8")  # type: ignore[arg-type]
+    try:
+        for stored in store.iter_events(campaign_id=campaign, types=types, since=start,
+                                        until=end):
+            out.write(dumps(stored.raw) + "\n")
+            count += 1
+    finally:
+        store.close()
+        if out is not sys.stdout:
+            out.close()
+    if output not in {None, "-"}:
+        console_err.print(f"wrote {count:,} events to {output}")
+
+
+@click.command("config")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "env"]), default="table",
+              show_default=True)
+@pass_context
+def config(ctx: Context, fmt: str) -> None:
+    """Print the effective settings, where each comes from, and what it does."""
+    loaded = ctx.load()
+    settings = loaded.settings
+    if fmt == "json":
+        console.print_json(json.dumps({name: {"value": settings.redacted(name),
+                                              "source": loaded.sources[name]}
+                                       for name in SETTINGS_TABLE}))
+    elif fmt == "env":
+        for name, info in SETTINGS_TABLE.items():
+            click.echo(f"{info.env_var}={settings.redacted(name)}")
+    else:
+        table = Table("setting", "value", "source", "meaning", show_lines=False)
+        for name, info in SETTINGS_TABLE.items():
+            table.add_row(name, settings.redacted(name), loaded.sources[name], info.help)
+        console.print(table)
+    for variable in loaded.unknown_env:
+        warn(f"environment variable {variable} names no setting")
+
+
+COMMANDS = [serve, prepare, load, events, config]

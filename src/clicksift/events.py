@@ -1,0 +1,313 @@
+"""The canonical engagement event (docs/events.md) and its JSON Lines reader.
+
+An :class:`Event` holds the fields the classifier and the store use, already checked and
+converted (the timestamp as Unix seconds), and ``raw``: the object exactly as it was read,
+unknown fields included, which is what the store keeps and exports write.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import math
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import IO, Any
+
+from clicksift.errors import InputError, InvalidEventError
+
+
+class EventType(StrEnum):
+    DELIVERED = "delivered"
+    OPEN = "open"
+    CLICK = "click"
+    UNSUBSCRIBE = "unsubscribe"
+    SENT = "sent"
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    CONVERSION = "conversion"
+    UNKNOWN = "unknown"
+
+
+class LinkKind(StrEnum):
+    CONTENT = "content"
+    HONEYPOT = "honeypot"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+#: Event types that receive a verdict.
+ENGAGEMENT_TYPES = frozenset({EventType.OPEN, EventType.CLICK, EventType.UNSUBSCRIBE})
+_TYPES = frozenset(t.value for t in EventType)
+_LINK_KINDS = frozenset(k.value for k in LinkKind)
+_REQUIRED = ("type", "id", "message_id", "timestamp")
+_NEEDS_URL = frozenset({EventType.CLICK.value, EventType.UNSUBSCRIBE.value})
+
+#: Earliest and latest plausible event times (2000-01-01 .. 2100-01-01, Unix seconds).
+_MIN_TS, _MAX_TS = 946_684_800.0, 4_102_444_800.0
+MAX_HEADERS_BYTES = 64 * 1024
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    url: str
+    kind: str = LinkKind.CONTENT.value
+
+
+@dataclass(slots=True)
+class Event:
+    type: str
+    id: str
+    message_id: str
+    ts: float
+    campaign_id: str | None = None
+    recipient: str | None = None
+    links: tuple[Link, ...] | None = None
+    url: str | None = None
+    link_kind: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    method: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    form: dict[str, Any] | None = None
+    source: str | None = None
+    esp_flags: dict[str, Any] | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def link_index(self) -> int | None:
+        """Position of this click's link in the message's link list, when the tracker knew it."""
+        value = self.raw.get("link_index")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_timestamp(value: Any, *, field_name: str = "timestamp") -> float:
+    """RFC 3339 text with a zone, or Unix epoch seconds, as float Unix seconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be a date-time string or Unix seconds, not true/false")
+    if isinstance(value, int | float):
+        seconds = float(value)
+        if not math.isfinite(seconds):
+            raise ValueError("must be a finite number of seconds")
+        if _MAX_TS * 100 < seconds < _MAX_TS * 1000 * 100:
+            raise ValueError(f"{value} looks like milliseconds; give Unix seconds")
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("z", "Z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an RFC 3339 date-time") from None
+        if moment.tzinfo is None:
+            raise ValueError(f"{value!r} has no time zone; add Z or an offset such as +02:00")
+        seconds = moment.timestamp()
+    else:
+        raise ValueError("must be a date-time string or Unix seconds")
+    if not _MIN_TS <= seconds <= _MAX_TS:
+        raise ValueError(f"{value!r} is outside 2000..2100")
+    return seconds
+
+
+def format_timestamp(seconds: float) -> str:
+    """Unix seconds as RFC 3339 UTC text with microseconds and Z."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _text(obj: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise InvalidEventError("is required", field=name)
+        return None
+    if not isinstance(value, str):
+        raise InvalidEventError(f"must be a string, not {type(value).__name__}", field=name)
+    if required and not value:
+        raise InvalidEventError("must not be empty", field=name)
+    return value
+
+
+def _links(value: Any) -> tuple[Link, ...]:
+    if not isinstance(value, list):
+        raise InvalidEventError("must be an array of {url, kind}", field="links")
+    out = []
+    for position, item in enumerate(value):
+        where = f"links[{position}]"
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+            raise InvalidEventError("must be an object with a string 'url'", field=where)
+        kind = item.get("kind", LinkKind.CONTENT.value)
+        if kind not in _LINK_KINDS:
+            raise InvalidEventError(f"kind {kind!r} is not content, honeypot or unsubscribe",
+                                    field=where)
+        out.append(Link(item["url"], kind))
+    return tuple(out)
+
+
+def _headers(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidEventError("must be an object of header names to strings", field="headers")
+    out: dict[str, str] = {}
+    size = 0
+    for name, text in value.items():
+        if not isinstance(text, str):
+            raise InvalidEventError(f"value of {name!r} must be a string", field="headers")
+        size += len(name) + len(text)
+        out[name.lower()] = text
+    if size > MAX_HEADERS_BYTES:
+        raise InvalidEventError(f"are {size} bytes; at most {MAX_HEADERS_BYTES} are accepted",
+                                field="headers")
+    return out
+
+
+def _object(obj: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = obj.get(name)
+    if value is not None and not isinstance(value, dict):
+        raise InvalidEventError("must be an object", field=name)
+    return value
+
+
+def event_from_dict(obj: Any) -> Event:
+    """Check OBJ against the event contract and build an :class:`Event` (raises InvalidEventError)."""
+    if not isinstance(obj, dict):
+        raise InvalidEventError(f"an event must be a JSON object, not {type(obj).__name__}")
+    for name in _REQUIRED:
+        if name not in obj or obj[name] is None:
+            raise InvalidEventError("is required", field=name)
+    kind = _text(obj, "type", required=True)
+    if kind not in _TYPES:
+        raise InvalidEventError(f"{kind!r} is not an event type; expected one of "
+                                f"{', '.join(t.value for t in EventType)}", field="type")
+    try:
+        ts = parse_timestamp(obj["timestamp"])
+    except ValueError as exc:
+        raise InvalidEventError(str(exc), field="timestamp") from None
+    ip = _text(obj, "ip")
+    if ip is not None:
+        try:
+            ip = str(ipaddress.ip_address(ip.strip()))
+        except ValueError:
+            raise InvalidEventError(f"{ip!r} is not an IPv4 or IPv6 address", field="ip") from None
+    url = _text(obj, "url")
+    if url is None and kind in _NEEDS_URL:
+        raise InvalidEventError(f"is required on a {kind} event", field="url")
+    link_kind = _text(obj, "link_kind")
+    if link_kind is not None and link_kind not in _LINK_KINDS:
+        raise InvalidEventError(f"{link_kind!r} is not content, honeypot or unsubscribe",
+                                field="link_kind")
+    links = obj.get("links")
+    return Event(
+        type=kind,
+        id=_text(obj, "id", required=True) or "",
+        message_id=_text(obj, "message_id", required=True) or "",
+        ts=ts,
+        campaign_id=_text(obj, "campaign_id"),
+        recipient=_text(obj, "recipient"),
+        links=_links(links) if links is not None else None,
+        url=url,
+        link_kind=link_kind,
+        ip=ip,
+        user_agent=_text(obj, "user_agent"),
+        method=(_text(obj, "method") or "").upper() or None,
+        headers=_headers(obj["headers"]) if obj.get("headers") is not None else {},
+        form=_object(obj, "form"),
+        source=_text(obj, "source"),
+        esp_flags=_object(obj, "esp_flags"),
+        raw=obj,
+    )
+
+
+@dataclass
+class ReadStats:
+    """What a reader saw: lines read, events accepted, and the invalid lines it skipped."""
+
+    lines: int = 0
+    events: int = 0
+    skipped: int = 0
+    first_errors: list[str] = field(default_factory=list)
+
+    def skip(self, error: InputError) -> None:
+        self.skipped += 1
+        if len(self.first_errors) < 10:
+            self.first_errors.append(str(error))
+
+
+def open_input(path: str) -> IO[bytes]:
+    """Open PATH for reading bytes; '-' is standard input."""
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed by the caller
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=path) from None
+
+
+def iter_json_lines(stream: IO[bytes], source: str,
+                    stats: ReadStats | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, decoded JSON value) for every non-blank line of STREAM."""
+    for number, line in enumerate(stream, start=1):
+        if stats is not None:
+            stats.lines += 1
+        if not line.strip():
+            continue
+        if len(line) > MAX_LINE_BYTES:
+            raise InputError(f"line is {len(line)} bytes; at most {MAX_LINE_BYTES} are accepted",
+                             source=source, line=number)
+        try:
+            yield number, json.loads(line)
+        except UnicodeDecodeError:
+            raise InputError("is not valid UTF-8", source=source, line=number) from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"is not valid JSON: {exc.msg} at column {exc.colno}",
+                             source=source, line=number) from None
+
+
+def read_events(paths: Iterable[str], *, skip_invalid: bool = False,
+                stats: ReadStats | None = None) -> Iterator[Event]:
+    """Stream events from JSON Lines files ('-' is standard input).
+
+    An invalid line raises :class:`InputError` naming file, line and field, unless
+    SKIP_INVALID is set: then it is counted in STATS and skipped.
+    """
+    stats = stats if stats is not None else ReadStats()
+    for path in paths:
+        source = "<stdin>" if path == "-" else path
+        stream = open_input(path)
+        try:
+            lines = iter_json_lines(stream, source, stats)
+            while True:
+                try:
+                    number, obj = next(lines)
+                except StopIteration:
+                    break
+                except InputError as error:
+                    if not skip_invalid:
+                        raise
+                    stats.skip(error)
+                    continue
+                try:
+                    event = event_from_dict(obj)
+                except InvalidEventError as error:
+                    located = InvalidEventError(error.reason, source=source, line=number,
+                                                field=error.field)
+                    if not skip_invalid:
+                        raise located from None
+                    stats.skip(located)
+                    continue
+                stats.events += 1
+                yield event
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+
+
+def dumps(obj: dict[str, Any]) -> str:
+    """One compact JSON line (no trailing newline), non-ASCII kept as UTF-8."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def text_stream(binary: IO[bytes]) -> io.TextIOWrapper:
+    return io.TextIOWrapper(binary, encoding="utf-8", newline="\n")

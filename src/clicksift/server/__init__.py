@@ -1,0 +1,1 @@
+"""The tracking server: ASGI app, group-commit recorder, spool, and the runner."""

@@ -1,0 +1,262 @@
+"""The tracking server as one ASGI application.
+
+The hot paths (``/c/`` click redirect, ``/o/`` open pixel) are plain ASGI coroutines:
+verify the token, build the event, wait for its group commit, answer. Everything else
+(unsubscribe, health, and what later modules mount) is a Starlette application.
+
+Status codes are a contract: a forged, truncated or altered token is 404 (never a
+redirect), a wrong method 405, an over-long URL 414, a malformed form 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from clicksift import __version__
+from clicksift.errors import ClicksiftError, TokenError
+from clicksift.events import Event, EventType, LinkKind, format_timestamp
+from clicksift.ids import new_event_id
+from clicksift.links import (CLICK_PREFIX, OPEN_PREFIX, OPEN_SUFFIX, UNSUBSCRIBE_PREFIX,
+                             TrackingUrls, load_signer)
+from clicksift.server import pages
+from clicksift.server.recorder import Recorder
+from clicksift.server.requestinfo import ClientAddress, RequestInfo, request_info
+from clicksift.server.responses import (NO_INDEX, NO_STORE, PIXEL_GIF, header_url,
+                                        send_response, send_text)
+from clicksift.server.spool import Spool
+from clicksift.settings import Settings, load_settings
+from clicksift.storage import SqlStore, open_store
+from clicksift.tokens import Action, Claims, Signer
+
+log = logging.getLogger("clicksift.server")
+MAX_PATH = 8192
+MAX_FORM_BYTES = 16 * 1024
+_GIF_HEADERS = [(b"content-type", b"image/gif"), NO_STORE, (b"pragma", b"no-cache"),
+                (b"expires", b"0"), NO_INDEX]
+
+
+def spool_folder(settings: Settings) -> str:
+    if settings.spool_dir:
+        return settings.spool_dir
+    if "://" in settings.database:
+        return "clicksift-spool"
+    return settings.database + ".spool"
+
+
+@dataclass
+class Runtime:
+    """What the app holds while it runs (made at startup, in the worker process)."""
+
+    signer: Signer
+    urls: TrackingUrls
+    recorder: Recorder
+    addresses: ClientAddress
+
+
+class TrackingApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime: Runtime | None = None
+        self.started_at = time.time()
+        self.web = Starlette(routes=[
+            Route("/", self.home, methods=["GET", "HEAD"]),
+            Route("/healthz", self.health, methods=["GET", "HEAD"]),
+            Route(UNSUBSCRIBE_PREFIX + "{token}", self.unsubscribe,
+                  methods=["GET", "HEAD", "POST"]),
+        ])
+        self.web.state.app = self
+
+    # -- ASGI entry ---------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if len(scope.get("raw_path") or path) > MAX_PATH:
+            await send_text(send, 414, "URL too long\n")
+        elif path.startswith(CLICK_PREFIX):
+            await self._click(scope, send, path[len(CLICK_PREFIX):])
+        elif path.startswith(OPEN_PREFIX):
+            await self._open(scope, send, path[len(OPEN_PREFIX):])
+        else:
+            await self.web(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.start(asyncio.get_running_loop())
+                except ClicksiftError as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def open_store(self) -> SqlStore:
+        return open_store(self.settings)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        store = self.open_store()
+        try:
+            signer = load_signer(self.settings.signing_keys, store)
+        finally:
+            store.close()
+        recorder = Recorder(self.open_store, Spool(spool_folder(self.settings)),
+                            batch_size=self.settings.commit_batch_size)
+        recorder.start(loop)
+        self.runtime = Runtime(signer, TrackingUrls(self.settings.base_url, signer), recorder,
+                               ClientAddress(self.settings.trusted_proxies))
+        log.info("clicksift %s tracking on %s (store %s)", __version__, self.settings.base_url,
+                 self.settings.database)
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.recorder.stop()
+
+    # -- hot paths ----------------------------------------------------------------------------
+
+    def _verify(self, token: str, action: Action) -> Claims | None:
+        assert self.runtime is not None
+        try:
+            claims = self.runtime.signer.verify(token)
+        except TokenError:
+            return None
+        return claims if claims.action is action else None
+
+    async def _click(self, scope: dict[str, Any], send: Any, token: str) -> None:
+        method = scope["method"]
+        if method not in {"GET", "HEAD"}:
+            await send_text(send, 405, "method not allowed\n", [(b"allow", b"GET, HEAD")])
+            return
+        claims = self._verify(token, Action.CLICK)
+        location = header_url(claims.url) if claims is not None and claims.url else None
+        if claims is None or location is None:
+            await send_text(send, 404, "unknown link\n", head=method == "HEAD")
+            return
+        assert self.runtime is not None
+        info = request_info(scope, self.runtime.addresses)
+        event = self._event(EventType.CLICK, claims, info, url=claims.url,
+                            link_kind=claims.link_kind, link_index=claims.link_index)
+        await self.runtime.recorder.record(event)
+        await send_response(send, 302, [(b"location", location), NO_STORE, NO_INDEX])
+
+    async def _open(self, scope: dict[str, Any], send: Any, rest: str) -> None:
+        method = scope["method"]
+        if method not in {"GET", "HEAD"}:
+            await send_text(send, 405, "method not allowed\n", [(b"allow", b"GET, HEAD")])
+            return
+        token = rest[:-len(OPEN_SUFFIX)] if rest.endswith(OPEN_SUFFIX) else rest
+        claims = self._verify(token, Action.OPEN)
+        if claims is None:
+            await send_text(send, 404, "unknown image\n", head=method == "HEAD")
+            return
+        assert self.runtime is not None
+        info = request_info(scope, self.runtime.addresses)
+        await self.runtime.recorder.record(self._event(EventType.OPEN, claims, info))
+        await send_response(send, 200, _GIF_HEADERS, PIXEL_GIF, head=method == "HEAD")
+
+    def _event(self, kind: EventType, claims: Claims, info: RequestInfo, *,
+               url: str | None = None, link_kind: str | None = None,
+               link_index: int | None = None, form: dict[str, str] | None = None) -> Event:
+        now = time.time()
+        raw: dict[str, Any] = {
+            "type": kind.value, "id": new_event_id(now), "message_id": claims.message_id,
+            "timestamp": format_timestamp(now), "ip": info.ip, "user_agent": info.user_agent,
+            "method": info.method, "headers": info.headers, "source": "tracker",
+            "prepared_at": format_timestamp(claims.issued_at),
+        }
+        if url is not None:
+            raw.update(url=url, link_kind=link_kind)
+            if link_index is not None:
+                raw["link_index"] = link_index
+        if form is not None:
+            raw["form"] = form
+        if info.ip is None:
+            del raw["ip"]
+        return Event(kind.value, raw["id"], claims.message_id, now, url=url,
+                     link_kind=link_kind, ip=info.ip, user_agent=info.user_agent,
+                     method=info.method, headers=info.headers, form=form, source="tracker",
+                     raw=raw)
+
+    # -- pages --------------------------------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        return PlainTextResponse("clicksift tracking server\n")
+
+    async def health(self, request: Request) -> Response:
+        runtime = self.runtime
+        body = {"status": "ok", "version": __version__, "pid": os.getpid(),
+                "uptime_seconds": round(time.time() - self.started_at, 1)}
+        if runtime is not None:
+            body.update(queued=runtime.recorder.queued, **runtime.recorder.stats)
+            if runtime.recorder.spool_pending:
+                body["status"] = "degraded"
+        return JSONResponse(body, headers={"cache-control": "no-store"})
+
+    async def unsubscribe(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        claims = self._verify(token, Action.UNSUBSCRIBE)
+        if claims is None:
+            return PlainTextResponse("unknown link\n", status_code=404)
+        assert self.runtime is not None
+        url = self.runtime.urls.base_url + UNSUBSCRIBE_PREFIX + token
+        info = request_info(request.scope, self.runtime.addresses)
+        if request.method in {"GET", "HEAD"}:
+            event = self._event(EventType.CLICK, claims, info, url=url,
+                                link_kind=LinkKind.UNSUBSCRIBE.value)
+            await self.runtime.recorder.record(event)
+            return HTMLResponse(pages.unsubscribe_form(url), headers={"cache-control": "no-store"})
+        form = await _read_form(request)
+        if form is None:
+            return PlainTextResponse("the form could not be read\n", status_code=400)
+        one_click = form.get("List-Unsubscribe") == "One-Click"
+        event = self._event(EventType.UNSUBSCRIBE, claims, info, url=url,
+                            link_kind=LinkKind.UNSUBSCRIBE.value, form=form)
+        await self.runtime.recorder.record(event)
+        if one_click:
+            return PlainTextResponse("unsubscribed\n", headers={"cache-control": "no-store"})
+        return HTMLResponse(pages.unsubscribed(), headers={"cache-control": "no-store"})
+
+
+async def _read_form(request: Request) -> dict[str, str] | None:
+    """The POSTed form as a dict, or None when it is too large or cannot be decoded."""
+    content_type = request.headers.get("content-type", "")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    if content_type.startswith("multipart/form-data"):
+        request._body = body  # Starlette's form parser reads the cached body
+        try:
+            form = await request.form(max_files=0, max_fields=50)
+        except Exception:  # noqa: BLE001 - any parse failure of a client body is a 400
+            return None
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def create_app(settings: Settings | None = None) -> TrackingApp:
+    """The ASGI app; without SETTINGS it reads them from the environment (server workers)."""
+    return TrackingApp(settings if settings is not None else load_settings().settings)

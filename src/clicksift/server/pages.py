@@ -1,0 +1,30 @@
+"""HTML pages the tracking server shows people."""
+
+from __future__ import annotations
+
+import html
+
+_STYLE = ("body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;"
+          "padding:0 1rem;color:#1f2328}button{font:inherit;padding:.6rem 1.2rem;"
+          "border-radius:.4rem;border:1px solid #1f2328;background:#1f2328;color:#fff;"
+          "cursor:pointer}")
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f'<meta name="robots" content="noindex"><title>{html.escape(title)}</title>'
+            f"<style>{_STYLE}</style></head><body><main>{body}</main></body></html>")
+
+
+def unsubscribe_form(action_url: str) -> str:
+    return _page("Unsubscribe", (
+        "<h1>Unsubscribe</h1><p>Stop receiving these emails?</p>"
+        f'<form method="post" action="{html.escape(action_url)}">'
+        '<input type="hidden" name="confirm" value="yes">'
+        '<button type="submit">Unsubscribe</button></form>'))
+
+
+def unsubscribed() -> str:
+    return _page("Unsubscribed", "<h1>You are unsubscribed</h1>"
+                 "<p>You will not receive these emails any more.</p>")

@@ -1,0 +1,38 @@
+"""Run the tracking app under a production ASGI server (granian or uvicorn)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from clicksift.settings import Settings, settings_to_env
+
+APP_FACTORY = "clicksift.server.app:create_app"
+
+
+def run(settings: Settings) -> None:
+    """Serve until interrupted. Workers read the settings from the environment."""
+    os.environ.update(settings_to_env(settings))
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.server == "uvicorn":
+        _run_uvicorn(settings)
+    else:
+        _run_granian(settings)
+
+
+def _run_granian(settings: Settings) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    Granian(APP_FACTORY, factory=True, address=settings.host, port=settings.port,
+            interface=Interfaces.ASGI, workers=settings.workers, loop=Loops.uvloop,
+            log_level=settings.log_level, log_access=False, backlog=2048).serve()
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(APP_FACTORY, factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, loop="uvloop", http="httptools", lifespan="on",
+                log_level=settings.log_level, access_log=False, backlog=2048)

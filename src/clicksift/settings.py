@@ -1,0 +1,249 @@
+"""One settings table, read from defaults, a TOML file and ``CLICKSIFT_*`` variables.
+
+Every setting is a field of :class:`Settings` with its type, default and help text, so the
+table, the documentation (``docs/settings.md``) and ``clicksift config`` come from one place.
+Later sources win: default < TOML file < environment < explicit overrides (command-line flags).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clicksift.errors import ConfigError
+
+ENV_PREFIX = "CLICKSIFT_"
+CONFIG_ENV = "CLICKSIFT_CONFIG"
+DEFAULT_CONFIG_FILE = "clicksift.toml"
+
+
+def setting(default: Any, help: str, *, secret: bool = False,
+            choices: tuple[str, ...] | None = None) -> Any:
+    """Declare one setting: its default, one line of help, and whether it is a secret."""
+    meta = {"help": help, "secret": secret, "choices": choices}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Storage
+    database: str = setting(
+        "clicksift.db",
+        "Where events are stored: a SQLite file path (created on first use) or a "
+        "postgresql:// URL.")
+    sqlite_synchronous: str = setting(
+        "full", "SQLite durability: 'full' survives power loss, 'normal' survives a crash "
+        "of clicksift but not of the machine.", choices=("full", "normal"))
+    # Tracking links
+    base_url: str = setting(
+        "http://127.0.0.1:8000",
+        "Public base URL of the tracking server, used in every tracking link. Use https in "
+        "production.")
+    signing_keys: str = setting(
+        "", "Token signing keys as 'id:secret' pairs separated by commas; the first signs, "
+        "all verify. Empty: a key is generated once and kept in the store.", secret=True)
+    honeypot_links: int = setting(
+        1, "Hidden honeypot links added to each message (0 turns them off). People cannot "
+        "see or reach them; a fetch of one is a machine.")
+    honeypot_url: str = setting(
+        "", "Where a honeypot link redirects. Empty: the home page of the message's first "
+        "link, or the tracking server's root.")
+    open_pixel: bool = setting(True, "Add an open-tracking pixel to each message.")
+    unsubscribe_mailto: str = setting(
+        "", "Mailbox for the mailto: List-Unsubscribe entry (for example "
+        "unsubscribe@example.com). Empty: the header has only the https URL.")
+    # Server
+    host: str = setting("127.0.0.1", "Address the tracking server listens on.")
+    port: int = setting(8000, "Port the tracking server listens on.")
+    server: str = setting(
+        "granian", "ASGI server that runs the tracking app: 'granian' (faster, see "
+        "benchmarks/redirect.py) or 'uvicorn'.", choices=("granian", "uvicorn"))
+    workers: int = setting(1, "Server worker processes.")
+    trusted_proxies: list[str] = setting(
+        [], "Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For header is "
+        "believed. Requests from anywhere else are recorded with their own address.")
+    commit_batch_size: int = setting(
+        1000, "Most requests written in one group commit.")
+    spool_dir: str = setting(
+        "", "Where events wait when the store fails (retried in the background). Empty: "
+        "a folder beside the SQLite file, or ./clicksift-spool.")
+    log_level: str = setting(
+        "info", "Server log level.", choices=("debug", "info", "warning", "error"))
+
+    def redacted(self, name: str) -> str:
+        """The value of setting NAME as text, with secrets masked."""
+        value = getattr(self, name)
+        if SETTINGS_TABLE[name].secret and value:
+            return "********"
+        if isinstance(value, list):
+            return ",".join(value)
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    name: str
+    type: str
+    default: Any
+    help: str
+    secret: bool
+    choices: tuple[str, ...] | None
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def _describe_fields() -> dict[str, SettingInfo]:
+    table = {}
+    for f in dataclasses.fields(Settings):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        type_name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        table[f.name] = SettingInfo(f.name, type_name, default, f.metadata["help"],
+                                    f.metadata["secret"], f.metadata["choices"])
+    return table
+
+
+SETTINGS_TABLE: dict[str, SettingInfo] = _describe_fields()
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    settings: Settings
+    sources: dict[str, str]          # setting name -> "default", "file PATH", "env VAR", "option"
+    unknown_env: tuple[str, ...]     # CLICKSIFT_* variables that name no setting
+
+
+def _convert(info: SettingInfo, raw: Any, where: str) -> Any:
+    """Turn RAW (text from the environment, or a TOML value) into the setting's type."""
+    kind = info.type
+    try:
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError("expected true or false")
+        if kind == "int":
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError("expected a whole number")
+            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
+        if kind == "list[str]":
+            items = raw if isinstance(raw, list) else str(raw).split(",")
+            return [str(item).strip() for item in items if str(item).strip()]
+        if not isinstance(raw, str | int | float):
+            raise ValueError("expected text")
+        value = str(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: setting '{info.name}' has value {raw!r}: {exc}") from None
+    if info.choices and value not in info.choices:
+        raise ConfigError(f"{where}: setting '{info.name}' is {value!r}; "
+                          f"choose one of {', '.join(info.choices)}")
+    return value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    section = data.get("clicksift", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: [clicksift] must be a table")
+    for key in section:
+        if key not in SETTINGS_TABLE:
+            near = difflib.get_close_matches(key, SETTINGS_TABLE, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise ConfigError(f"config file {path}: unknown setting '{key}'{hint}")
+    return section
+
+
+def config_path(explicit: str | os.PathLike[str] | None,
+                env: Mapping[str, str]) -> Path | None:
+    """The TOML file to read: explicit, then $CLICKSIFT_CONFIG, then ./clicksift.toml if present."""
+    if explicit:
+        return Path(explicit)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    local = Path(DEFAULT_CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> LoadedSettings:
+    """Build the effective settings from every source and remember where each came from."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources = {name: "default" for name in SETTINGS_TABLE}
+    path = config_path(config_file, env)
+    if path is not None:
+        for key, raw in _read_toml(path).items():
+            values[key] = _convert(SETTINGS_TABLE[key], raw, f"config file {path}")
+            sources[key] = f"file {path}"
+    for name, info in SETTINGS_TABLE.items():
+        if info.env_var in env:
+            values[name] = _convert(info, env[info.env_var], f"environment {info.env_var}")
+            sources[name] = f"env {info.env_var}"
+    for name, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        values[name] = _convert(SETTINGS_TABLE[name], raw, "command-line option")
+        sources[name] = "option"
+    settings = Settings(**values)
+    validate(settings)
+    known = {info.env_var for info in SETTINGS_TABLE.values()} | {CONFIG_ENV}
+    unknown = tuple(sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known))
+    return LoadedSettings(settings, sources, unknown)
+
+
+def validate(settings: Settings) -> None:
+    """Check values that have a shape beyond their type."""
+    if not settings.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"setting 'base_url' must start with http:// or https://, "
+                          f"not {settings.base_url!r}")
+    if not 0 < settings.port < 65536:
+        raise ConfigError(f"setting 'port' must be between 1 and 65535, not {settings.port}")
+    if settings.workers < 1:
+        raise ConfigError("setting 'workers' must be at least 1")
+    if settings.honeypot_links < 0 or settings.honeypot_links > 5:
+        raise ConfigError("setting 'honeypot_links' must be between 0 and 5")
+    if settings.commit_batch_size < 1:
+        raise ConfigError("setting 'commit_batch_size' must be at least 1")
+    for entry in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"setting 'trusted_proxies': {entry!r} is not an address or "
+                              "network (CIDR)") from None
+    if settings.unsubscribe_mailto and "@" not in settings.unsubscribe_mailto:
+        raise ConfigError(f"setting 'unsubscribe_mailto' must be an email address, not "
+                          f"{settings.unsubscribe_mailto!r}")
+
+
+def settings_to_env(settings: Settings) -> dict[str, str]:
+    """The environment that reproduces SETTINGS in another process (server workers)."""
+    out = {}
+    for name, info in SETTINGS_TABLE.items():
+        value = getattr(settings, name)
+        if isinstance(value, list):
+            out[info.env_var] = ",".join(value)
+        elif isinstance(value, bool):
+            out[info.env_var] = "true" if value else "false"
+        else:
+            out[info.env_var] = str(value)
+    return out

@@ -1,0 +1,58 @@
+"""Named SQL, one place for every statement (``?`` placeholders; PostgreSQL gets ``%s``)."""
+
+INSERT_EVENT = """
+INSERT INTO events (id, type, message_id, campaign_id, recipient, ts, received_at, link_index,
+                    link_kind, url, ip, user_agent, method, source, data)
+VALUES (?, ?, ?,
+        COALESCE(?, (SELECT campaign_id FROM messages WHERE id = ?)),
+        COALESCE(?, (SELECT recipient FROM messages WHERE id = ?)),
+        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING"""
+
+UPSERT_MESSAGE = """
+INSERT INTO messages (id, campaign_id, recipient, recipient_domain, sent_at, links, source)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    campaign_id = COALESCE(excluded.campaign_id, messages.campaign_id),
+    recipient = COALESCE(excluded.recipient, messages.recipient),
+    recipient_domain = COALESCE(excluded.recipient_domain, messages.recipient_domain),
+    sent_at = COALESCE(excluded.sent_at, messages.sent_at),
+    links = COALESCE(excluded.links, messages.links),
+    source = COALESCE(excluded.source, messages.source)"""
+
+INSERT_CAMPAIGN = """
+INSERT INTO campaigns (id, name, created_at) VALUES (?, ?, ?)
+ON CONFLICT (id) DO NOTHING"""
+
+# Events that arrived before their message was known get its campaign and recipient.
+BACKFILL_EVENTS = """
+UPDATE events SET
+    campaign_id = COALESCE(campaign_id, (SELECT campaign_id FROM messages m WHERE m.id = events.message_id)),
+    recipient = COALESCE(recipient, (SELECT recipient FROM messages m WHERE m.id = events.message_id))
+WHERE message_id = ? AND (campaign_id IS NULL OR recipient IS NULL)"""
+
+SELECT_MESSAGE = """
+SELECT id, campaign_id, recipient, sent_at, links, source FROM messages WHERE id = ?"""
+
+SELECT_EVENTS = """
+SELECT seq, data, campaign_id, recipient, received_at FROM events
+WHERE seq > ? {filters} ORDER BY seq LIMIT ?"""
+
+COUNT_EVENTS = "SELECT type, COUNT(*) FROM events GROUP BY type ORDER BY type"
+
+GET_META = "SELECT value FROM meta WHERE key = ?"
+INSERT_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+
+SELECT_MIGRATIONS = "SELECT version FROM schema_migrations"
+INSERT_MIGRATION = "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"
+
+UPSERT_VERDICT = """
+INSERT INTO verdicts (event_id, verdict, score, kind, vendor, reasons, engine_version, final,
+                      computed_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (event_id) DO UPDATE SET
+    verdict = excluded.verdict, score = excluded.score, kind = excluded.kind,
+    vendor = excluded.vendor, reasons = excluded.reasons,
+    engine_version = excluded.engine_version, final = excluded.final,
+    computed_at = excluded.computed_at
+WHERE verdicts.final <= excluded.final"""

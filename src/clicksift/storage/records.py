@@ -1,0 +1,60 @@
+"""Records the store reads and writes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from clicksift.events import Event, Link, dumps
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: str
+    campaign_id: str | None
+    recipient: str | None
+    sent_at: float | None
+    links: tuple[Link, ...] | None
+    source: str | None = None
+
+    @property
+    def recipient_domain(self) -> str | None:
+        if not self.recipient or "@" not in self.recipient:
+            return None
+        return self.recipient.rsplit("@", 1)[1].lower()
+
+    def links_json(self) -> str | None:
+        if self.links is None:
+            return None
+        return dumps([{"url": link.url, "kind": link.kind} for link in self.links])  # type: ignore[arg-type]
+
+    @classmethod
+    def from_event(cls, event: Event) -> MessageRecord:
+        return cls(event.message_id, event.campaign_id, event.recipient, event.ts, event.links,
+                   event.source)
+
+    @staticmethod
+    def parse_links(text: str | None) -> tuple[Link, ...] | None:
+        if text is None:
+            return None
+        return tuple(Link(item["url"], item["kind"]) for item in json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: its raw object plus what the store knows beside it."""
+
+    seq: int
+    raw: dict[str, Any]
+    campaign_id: str | None
+    recipient: str | None
+    received_at: float
+
+
+def event_row(event: Event, received_at: float) -> tuple[Any, ...]:
+    """The column values of EVENT in the order of ``queries.INSERT_EVENT``."""
+    return (event.id, event.type, event.message_id, event.campaign_id, event.message_id,
+            event.recipient, event.message_id, event.ts, received_at, event.link_index,
+            event.link_kind, event.url, event.ip, event.user_agent, event.method, event.source,
+            dumps(event.raw))

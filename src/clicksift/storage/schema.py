@@ -1,0 +1,71 @@
+"""Numbered schema migrations, one list for SQLite and PostgreSQL.
+
+Each migration is a list of statements with three dialect words filled in:
+``{serial}`` (an auto-numbered primary key), ``{real}`` (a double) and ``{blob}``.
+Applied migrations are recorded in ``schema_migrations``; a store applies what is missing
+when it opens. Never edit a released migration: add the next number.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "campaigns, messages, events, verdicts, meta", [
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL)""",
+        """CREATE TABLE campaigns (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            created_at {real} NOT NULL)""",
+        """CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            campaign_id TEXT,
+            recipient TEXT,
+            recipient_domain TEXT,
+            sent_at {real},
+            links TEXT,
+            source TEXT)""",
+        "CREATE INDEX messages_campaign ON messages (campaign_id)",
+        "CREATE INDEX messages_domain ON messages (recipient_domain)",
+        """CREATE TABLE events (
+            seq {serial},
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            campaign_id TEXT,
+            recipient TEXT,
+            ts {real} NOT NULL,
+            received_at {real} NOT NULL,
+            link_index INTEGER,
+            link_kind TEXT,
+            url TEXT,
+            ip TEXT,
+            user_agent TEXT,
+            method TEXT,
+            source TEXT,
+            data TEXT NOT NULL)""",
+        "CREATE INDEX events_message ON events (message_id, ts)",
+        "CREATE INDEX events_campaign ON events (campaign_id, type, ts)",
+        "CREATE INDEX events_ts ON events (ts)",
+        """CREATE TABLE verdicts (
+            event_id TEXT PRIMARY KEY,
+            verdict TEXT NOT NULL,
+            score {real} NOT NULL,
+            kind TEXT,
+            vendor TEXT,
+            reasons TEXT NOT NULL,
+            engine_version TEXT NOT NULL,
+            final INTEGER NOT NULL,
+            computed_at {real} NOT NULL)""",
+    ]),
+]
+
+
+def statements(dialect_words: dict[str, str], version: int) -> list[str]:
+    for number, _title, body in MIGRATIONS:
+        if number == version:
+            return [statement.format(**dialect_words) for statement in body]
+    raise KeyError(version)
+
+
+LATEST = MIGRATIONS[-1][0]

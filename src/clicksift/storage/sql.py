@@ -1,0 +1,175 @@
+"""The SQL store shared by SQLite and PostgreSQL: one schema, one set of queries."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from clicksift.events import Event, EventType
+from clicksift.storage import queries, schema
+from clicksift.storage.records import MessageRecord, StoredEvent, event_row
+
+
+class SqlStore:
+    """Storage over a DB-API connection. Subclasses open the connection and name the dialect.
+
+    A store is used by one thread at a time; the tracking server gives its writer thread a
+    store of its own.
+    """
+
+    dialect: ClassVar[str] = "sql"
+    dialect_words: ClassVar[dict[str, str]] = {}
+    #: Exceptions of the driver that mean "the store failed" (translated to StorageError).
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    def __init__(self, connection: Any, location: str) -> None:
+        self.connection = connection
+        self.location = location
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def sql(self, statement: str) -> str:
+        return statement
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self.connection.cursor()
+        cursor.execute(self.sql(statement), params)
+        return cursor
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
+        cursor = self.connection.cursor()
+        cursor.executemany(self.sql(statement), rows)
+        return int(cursor.rowcount)
+
+    def begin(self) -> None:
+        """Start a transaction (drivers that start one implicitly do nothing)."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block in one transaction: committed at the end, rolled back on error."""
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.connection.rollback()
+            raise
+        self.connection.commit()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _create_migrations_table(self) -> None:
+        self.execute(f"CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY "
+                     f"KEY, applied_at {self.dialect_words['real']} NOT NULL)")
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations this database lacks; return their numbers."""
+        with self.transaction():
+            self._lock_for_migration()
+            self._create_migrations_table()
+            done = {row[0] for row in self.execute(queries.SELECT_MIGRATIONS).fetchall()}
+            applied = []
+            for version, _title, _body in schema.MIGRATIONS:
+                if version in done:
+                    continue
+                for statement in schema.statements(self.dialect_words, version):
+                    self.execute(statement)
+                self.execute(queries.INSERT_MIGRATION, (version, time.time()))
+                applied.append(version)
+        return applied
+
+    def _lock_for_migration(self) -> None:
+        """Keep two processes from migrating at once (PostgreSQL takes an advisory lock)."""
+
+    def schema_version(self) -> int:
+        rows = self.execute(queries.SELECT_MIGRATIONS).fetchall()
+        return max((row[0] for row in rows), default=0)
+
+    # -- meta ---------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.execute(queries.GET_META, (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_meta_if_absent(self, key: str, value: str) -> str:
+        """Store VALUE under KEY unless another writer got there first; return what is stored."""
+        with self.transaction():
+            self.execute(queries.INSERT_META, (key, value))
+        stored = self.get_meta(key)
+        assert stored is not None
+        return stored
+
+    # -- messages and events --------------------------------------------------------------------
+
+    def save_messages(self, records: Iterable[MessageRecord]) -> None:
+        now = time.time()
+        rows, campaigns = [], {}
+        for record in records:
+            rows.append((record.id, record.campaign_id, record.recipient,
+                         record.recipient_domain, record.sent_at, record.links_json(),
+                         record.source))
+            if record.campaign_id:
+                campaigns[record.campaign_id] = (record.campaign_id, None, now)
+        if campaigns:
+            self.executemany(queries.INSERT_CAMPAIGN, list(campaigns.values()))
+        if rows:
+            self.executemany(queries.UPSERT_MESSAGE, rows)
+            self.executemany(queries.BACKFILL_EVENTS, [(row[0],) for row in rows])
+
+    def add_events(self, events: Sequence[Event], received_at: float | None = None) -> int:
+        """Store EVENTS (in the caller's transaction); events already stored are skipped.
+
+        A ``delivered`` event also records its message (campaign, recipient, links).
+        Returns how many events were new.
+        """
+        received = time.time() if received_at is None else received_at
+        delivered = [MessageRecord.from_event(e) for e in events
+                     if e.type == EventType.DELIVERED]
+        if delivered:
+            self.save_messages(delivered)
+        return self._insert_event_rows([event_row(e, received) for e in events])
+
+    def _insert_event_rows(self, rows: list[tuple[Any, ...]]) -> int:
+        return self.executemany(queries.INSERT_EVENT, rows)
+
+    def get_message(self, message_id: str) -> MessageRecord | None:
+        row = self.execute(queries.SELECT_MESSAGE, (message_id,)).fetchone()
+        if row is None:
+            return None
+        return MessageRecord(row[0], row[1], row[2], row[3], MessageRecord.parse_links(row[4]),
+                             row[5])
+
+    def iter_events(self, *, campaign_id: str | None = None, types: Sequence[str] = (),
+                    since: float | None = None, until: float | None = None,
+                    page_size: int = 5000) -> Iterator[StoredEvent]:
+        """Stream stored events in arrival order, optionally filtered."""
+        filters, params = [], []
+        if campaign_id is not None:
+            filters.append("AND campaign_id = ?")
+            params.append(campaign_id)
+        if types:
+            filters.append(f"AND type IN ({', '.join('?' for _ in types)})")
+            params.extend(types)
+        if since is not None:
+            filters.append("AND ts >= ?")
+            params.append(since)
+        if until is not None:
+            filters.append("AND ts < ?")
+            params.append(until)
+        statement = queries.SELECT_EVENTS.format(filters=" ".join(filters))
+        last = 0
+        while True:
+            rows = self.execute(statement, (last, *params, page_size)).fetchall()
+            for seq, data, campaign, recipient, received_at in rows:
+                yield StoredEvent(seq, json.loads(data), campaign, recipient, received_at)
+            if len(rows) < page_size:
+                return
+            last = rows[-1][0]
+
+    def event_counts(self) -> dict[str, int]:
+        return {row[0]: int(row[1]) for row in self.execute(queries.COUNT_EVENTS).fetchall()}
