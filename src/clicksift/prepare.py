@@ -23,11 +23,11 @@ from clicksift.links import TrackingUrls
 from clicksift.settings import Settings
 
 #: Placeholders ESPs and templates use for "the unsubscribe link"; they become ours.
-UNSUBSCRIBE_PLACEHOLDERS = re.compile(
-    r"""^\s*(?:\{\{\s*unsubscribe(?:_url|_link)?\s*\}\}|\*\|UNSUB\|\*|%unsubscribe_url%
-    |\[unsubscribe\]|<%asm_group_unsubscribe_raw_url%>|\{\$unsubscribe\}|\$unsubscribe\$)\s*$""",
-    re.IGNORECASE | re.VERBOSE,
-)
+_PLACEHOLDER = (r"(?:\{\{\s*unsubscribe(?:_url|_link)?\s*\}\}|\*\|UNSUB\|\*|%unsubscribe_url%"
+                r"|\[unsubscribe\]|<%asm_group_unsubscribe_raw_url%>|\{\$unsubscribe\}"
+                r"|\$unsubscribe\$)")
+UNSUBSCRIBE_PLACEHOLDERS = re.compile(rf"^\s*{_PLACEHOLDER}\s*$", re.IGNORECASE)
+_PLACEHOLDER_IN_TEXT = re.compile(_PLACEHOLDER, re.IGNORECASE)
 _MERGE_TAG = re.compile(r"\{\{|\}\}|\*\||\|\*|%%|\[\[|\{\$|<%")
 _TEXT_URL = re.compile(r"""https?://[^\s<>"'`]+""", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?)]}'\""
@@ -187,11 +187,7 @@ def _rewrite_text(text: str, builder: _Builder) -> str:
         return builder.tracked[url] + trailing
 
     text = _TEXT_URL.sub(replace, text)
-    lines = text.split("\n")
-    for number, line in enumerate(lines):
-        if UNSUBSCRIBE_PLACEHOLDERS.match(line.strip()):
-            lines[number] = line.replace(line.strip(), builder.track("", LinkKind.UNSUBSCRIBE))
-    return "\n".join(lines)
+    return _PLACEHOLDER_IN_TEXT.sub(lambda _: builder.track("", LinkKind.UNSUBSCRIBE), text)
 
 
 def _honeypot_destination(options: PrepareOptions, links: list[Link], base_url: str) -> str:
