@@ -7,7 +7,7 @@ import pytest
 
 from clicksift.errors import PrepareError
 from clicksift.links import TrackingUrls
-from clicksift.prepare import Preparer, PrepareOptions
+from clicksift.prepare import PrepareOptions, Preparer
 from clicksift.tokens import Action, Signer, SigningKey
 from tests.support import EMAILS
 

@@ -65,6 +65,15 @@ def test_truncated_and_extended_tokens_are_rejected(original: Claims, data: st.D
         signer.verify(token + data.draw(st.sampled_from(["A", "AA", "Zm9v"])))
 
 
+@given(claims, st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
+def test_any_changed_character_is_rejected_even_in_unused_bits(original: Claims, char: str) -> None:
+    signer = Signer([KEY_A])
+    token = signer.sign(original)
+    if token[-1] != char:
+        with pytest.raises(TokenError):
+            signer.verify(token[:-1] + char)
+
+
 @given(st.text(max_size=400))
 def test_arbitrary_text_never_verifies(text: str) -> None:
     with pytest.raises(TokenError):

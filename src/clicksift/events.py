@@ -7,6 +7,7 @@ unknown fields included, which is what the store keeps and exports write.
 
 from __future__ import annotations
 
+import functools
 import io
 import ipaddress
 import json
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import IO, Any
+
+import orjson
 
 from clicksift.errors import InputError, InvalidEventError
 
@@ -113,9 +116,18 @@ def parse_timestamp(value: Any, *, field_name: str = "timestamp") -> float:
     return seconds
 
 
+@functools.lru_cache(maxsize=4096)
+def _second_text(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def format_timestamp(seconds: float) -> str:
     """Unix seconds as RFC 3339 UTC text with microseconds and Z."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    whole = int(seconds // 1)
+    micros = round((seconds - whole) * 1_000_000)
+    if micros == 1_000_000:
+        whole, micros = whole + 1, 0
+    return f"{_second_text(whole)}.{micros:06d}Z"
 
 
 def _text(obj: dict[str, Any], name: str, *, required: bool = False) -> str | None:
@@ -240,29 +252,32 @@ def open_input(path: str) -> IO[bytes]:
     if path == "-":
         return sys.stdin.buffer
     try:
-        return open(path, "rb")  # noqa: SIM115 - closed by the caller
+        return open(path, "rb")
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", source=path) from None
 
 
-def iter_json_lines(stream: IO[bytes], source: str,
-                    stats: ReadStats | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, decoded JSON value) for every non-blank line of STREAM."""
+def iter_json_lines(stream: IO[bytes], source: str, stats: ReadStats | None = None
+                    ) -> Iterator[tuple[int, Any, InputError | None]]:
+    """Yield (line number, decoded JSON value, None) for every non-blank line of STREAM,
+    or (line number, None, error) for a line that is not JSON."""
     for number, line in enumerate(stream, start=1):
         if stats is not None:
             stats.lines += 1
         if not line.strip():
             continue
         if len(line) > MAX_LINE_BYTES:
-            raise InputError(f"line is {len(line)} bytes; at most {MAX_LINE_BYTES} are accepted",
-                             source=source, line=number)
+            yield number, None, InputError(
+                f"line is {len(line)} bytes; at most {MAX_LINE_BYTES} are accepted",
+                source=source, line=number)
+            continue
         try:
-            yield number, json.loads(line)
+            yield number, loads(line), None
         except UnicodeDecodeError:
-            raise InputError("is not valid UTF-8", source=source, line=number) from None
+            yield number, None, InputError("is not valid UTF-8", source=source, line=number)
         except json.JSONDecodeError as exc:
-            raise InputError(f"is not valid JSON: {exc.msg} at column {exc.colno}",
-                             source=source, line=number) from None
+            yield number, None, InputError(f"is not valid JSON: {exc.msg} at column {exc.colno}",
+                                           source=source, line=number)
 
 
 def read_events(paths: Iterable[str], *, skip_invalid: bool = False,
@@ -277,25 +292,17 @@ def read_events(paths: Iterable[str], *, skip_invalid: bool = False,
         source = "<stdin>" if path == "-" else path
         stream = open_input(path)
         try:
-            lines = iter_json_lines(stream, source, stats)
-            while True:
-                try:
-                    number, obj = next(lines)
-                except StopIteration:
-                    break
-                except InputError as error:
+            for number, obj, error in iter_json_lines(stream, source, stats):
+                if error is None:
+                    try:
+                        event = event_from_dict(obj)
+                    except InvalidEventError as invalid:
+                        error = InvalidEventError(invalid.reason, source=source, line=number,
+                                                  field=invalid.field)
+                if error is not None:
                     if not skip_invalid:
-                        raise
+                        raise error
                     stats.skip(error)
-                    continue
-                try:
-                    event = event_from_dict(obj)
-                except InvalidEventError as error:
-                    located = InvalidEventError(error.reason, source=source, line=number,
-                                                field=error.field)
-                    if not skip_invalid:
-                        raise located from None
-                    stats.skip(located)
                     continue
                 stats.events += 1
                 yield event
@@ -304,9 +311,20 @@ def read_events(paths: Iterable[str], *, skip_invalid: bool = False,
                 stream.close()
 
 
-def dumps(obj: dict[str, Any]) -> str:
+def dumps(obj: Any) -> str:
     """One compact JSON line (no trailing newline), non-ASCII kept as UTF-8."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return orjson.dumps(obj).decode("utf-8")
+    except TypeError:  # integers beyond 64 bits, which orjson does not write
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode one JSON document (orjson, falling back to json for huge integers)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def text_stream(binary: IO[bytes]) -> io.TextIOWrapper:

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import random
 import time
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def _base32(number: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, 32)
-        chars.append(_CROCKFORD[digit])
-    return "".join(reversed(chars))
+_random_bits = random.getrandbits
+# RFC 4648 base32 mapped onto Crockford's alphabet (no look-alike letters).
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+                                b"0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
 def new_event_id(now: float | None = None) -> str:
-    """A ULID: 48 bits of milliseconds then 80 random bits, 26 characters, sorts by time."""
+    """A 32-hex-digit id: 48 bits of Unix milliseconds, then 80 random bits.
+
+    Ids made in a later millisecond sort after earlier ones. The random part needs
+    uniqueness, not secrecy (the `random` module is reseeded in forked workers).
+    """
     millis = int((time.time() if now is None else now) * 1000)
-    return _base32(millis, 10) + _base32(int.from_bytes(os.urandom(10), "big"), 16)
+    return f"{millis & 0xFFFFFFFFFFFF:012x}{_random_bits(80):020x}"
 
 
 def new_message_id() -> str:
-    """A random message id: 'm' and 20 base32 characters (100 bits)."""
-    return "m" + _base32(int.from_bytes(os.urandom(13), "big") >> 4, 20).lower()
+    """A random message id: 'm' and 20 lower-case base32 characters (100 bits)."""
+    encoded = base64.b32encode(os.urandom(15))[:20].translate(_TO_CROCKFORD)
+    return "m" + encoded.decode("ascii").lower()

@@ -43,6 +43,9 @@ class Settings:
     sqlite_synchronous: str = setting(
         "full", "SQLite durability: 'full' survives power loss, 'normal' survives a crash "
         "of clicksift but not of the machine.", choices=("full", "normal"))
+    store_timeout_ms: int = setting(
+        5000, "How long a write waits for a busy store before the tracking server spools the "
+        "events and answers anyway.")
     # Tracking links
     base_url: str = setting(
         "http://127.0.0.1:8000",
@@ -222,6 +225,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("setting 'workers' must be at least 1")
     if settings.honeypot_links < 0 or settings.honeypot_links > 5:
         raise ConfigError("setting 'honeypot_links' must be between 0 and 5")
+    if settings.store_timeout_ms < 1:
+        raise ConfigError("setting 'store_timeout_ms' must be at least 1")
     if settings.commit_batch_size < 1:
         raise ConfigError("setting 'commit_batch_size' must be at least 1")
     for entry in settings.trusted_proxies:

@@ -120,9 +120,14 @@ def _b64decode(token: str) -> bytes:
         raise TokenError("token is too long")
     try:
         raw = token.encode("ascii")
-        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+        data = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
     except (UnicodeEncodeError, binascii.Error, ValueError):
         raise TokenError("token is not URL-safe base64") from None
+    # Only the canonical spelling is accepted: unused trailing bits or stray characters
+    # that the decoder would ignore make it another (altered) token.
+    if _b64encode(data) != token:
+        raise TokenError("token is not canonical URL-safe base64")
+    return data
 
 
 class Signer:
@@ -139,7 +144,7 @@ class Signer:
         return list(self._by_id)
 
     def _tag(self, secret: bytes, payload: bytes) -> bytes:
-        return hmac.new(secret, payload, hashlib.sha256).digest()[:TAG_BYTES]
+        return hmac.digest(secret, payload, hashlib.sha256)[:TAG_BYTES]
 
     def sign(self, claims: Claims) -> str:
         key_id = self._signing.id.encode("ascii")

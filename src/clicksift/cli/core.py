@@ -11,13 +11,12 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from clicksift.cli.common import console, console_err, db_option, pass_context, warn, Context
+from clicksift.cli.common import Context, console, console_err, db_option, pass_context, warn
 from clicksift.errors import InputError
 from clicksift.events import ReadStats, dumps, parse_timestamp, read_events
 from clicksift.links import TrackingUrls, load_signer
 from clicksift.prepare import PrepareOptions, Preparer
 from clicksift.settings import SETTINGS_TABLE
-from clicksift.storage.records import MessageRecord
 
 LOAD_BATCH = 5000
 

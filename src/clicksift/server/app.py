@@ -27,13 +27,25 @@ from clicksift import __version__
 from clicksift.errors import ClicksiftError, TokenError
 from clicksift.events import Event, EventType, LinkKind, format_timestamp
 from clicksift.ids import new_event_id
-from clicksift.links import (CLICK_PREFIX, OPEN_PREFIX, OPEN_SUFFIX, UNSUBSCRIBE_PREFIX,
-                             TrackingUrls, load_signer)
+from clicksift.links import (
+    CLICK_PREFIX,
+    OPEN_PREFIX,
+    OPEN_SUFFIX,
+    UNSUBSCRIBE_PREFIX,
+    TrackingUrls,
+    load_signer,
+)
 from clicksift.server import pages
 from clicksift.server.recorder import Recorder
 from clicksift.server.requestinfo import ClientAddress, RequestInfo, request_info
-from clicksift.server.responses import (NO_INDEX, NO_STORE, PIXEL_GIF, header_url,
-                                        send_response, send_text)
+from clicksift.server.responses import (
+    NO_INDEX,
+    NO_STORE,
+    PIXEL_GIF,
+    header_url,
+    send_response,
+    send_text,
+)
 from clicksift.server.spool import Spool
 from clicksift.settings import Settings, load_settings
 from clicksift.storage import SqlStore, open_store
@@ -248,7 +260,7 @@ async def _read_form(request: Request) -> dict[str, str] | None:
         request._body = body  # Starlette's form parser reads the cached body
         try:
             form = await request.form(max_files=0, max_fields=50)
-        except Exception:  # noqa: BLE001 - any parse failure of a client body is a 400
+        except Exception:
             return None
         return {key: value for key, value in form.items() if isinstance(value, str)}
     try:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -38,8 +38,8 @@ class Recorder:
         self.spool = spool
         self.batch_size = batch_size
         self.after_insert = after_insert
-        self._queue: deque[tuple[Event, asyncio.Future[None]]] = deque()
-        self._wakeup = threading.Condition()
+        self._queue: queue.SimpleQueue[tuple[Event, asyncio.Future[None]] | None] = (
+            queue.SimpleQueue())
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -57,9 +57,8 @@ class Recorder:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        with self._wakeup:
-            self._stopping = True
-            self._wakeup.notify()
+        self._stopping = True
+        self._queue.put(None)  # wakes the writer, which finishes what is queued and ends
         if self._thread is not None:
             self._thread.join(timeout)
         if self._store is not None:
@@ -68,7 +67,7 @@ class Recorder:
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return self._queue.qsize()
 
     @property
     def spool_pending(self) -> bool:
@@ -80,29 +79,42 @@ class Recorder:
         """Queue EVENT; the returned future completes once it is committed (or spooled)."""
         assert self._loop is not None, "recorder not started"
         future: asyncio.Future[None] = self._loop.create_future()
-        with self._wakeup:
-            self._queue.append((event, future))
-            if len(self._queue) == 1:
-                self._wakeup.notify()
+        self._queue.put((event, future))
         return future
 
     # -- writer thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
-            with self._wakeup:
-                while not self._queue and not self._stopping:
-                    self._wakeup.wait(timeout=RETRY_SECONDS if self._spooled else None)
-                    if self._spooled and not self._queue:
-                        break
-                if self._stopping and not self._queue:
-                    return
-                batch = [self._queue.popleft()
-                         for _ in range(min(self.batch_size, len(self._queue)))]
+            batch, stop = self._next_batch()
             if batch:
                 self._write(batch)
             if self._spooled and time.monotonic() >= self._next_replay:
                 self._replay_spool()
+            if stop:
+                return
+
+    def _next_batch(self) -> tuple[list[tuple[Event, asyncio.Future[None]]], bool]:
+        """Wait for work, then take everything queued (up to batch_size). Also says whether
+        the recorder is stopping. While spool files wait, wake up now and then to retry."""
+        try:
+            first = self._queue.get(timeout=RETRY_SECONDS if self._spooled else None)
+        except queue.Empty:
+            return [], False
+        batch: list[tuple[Event, asyncio.Future[None]]] = []
+        stop = first is None
+        if first is not None:
+            batch.append(first)
+        while len(batch) < self.batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                stop = True
+            else:
+                batch.append(item)
+        return batch, stop and self._queue.empty()
 
     def _store_or_open(self) -> SqlStore:
         if self._store is None:
@@ -123,7 +135,7 @@ class Recorder:
             self._commit(events, received_at)
             self.stats["committed"] += len(events)
             self.stats["batches"] += 1
-        except Exception as exc:  # noqa: BLE001 - any store failure must not strand a person
+        except Exception as exc:
             self._on_failure(exc, events, received_at)
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_resolve, [future for _, future in batch])
@@ -145,14 +157,14 @@ class Recorder:
         if self._store is not None:
             try:
                 self._store.close()
-            except Exception:  # noqa: BLE001, S110 - a broken connection may not close cleanly
+            except Exception:  # noqa: S110 - a broken connection may not close cleanly
                 pass
             self._store = None
 
     def _replay_spool(self) -> None:
         try:
             replayed = self.spool.replay(self._commit)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("the store still fails (%s); retrying in %.0f s", exc, RETRY_SECONDS)
             self._drop_store()
             self._next_replay = time.monotonic() + RETRY_SECONDS

@@ -15,8 +15,8 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from clicksift.events import Event, dumps, event_from_dict
 from clicksift.errors import ClicksiftError
+from clicksift.events import Event, dumps, event_from_dict
 
 log = logging.getLogger("clicksift.spool")
 _ACTIVE = "spool-{pid}.jsonl"

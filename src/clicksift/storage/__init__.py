@@ -23,10 +23,11 @@ def open_store(settings: Settings, *, migrate: bool = True) -> SqlStore:
     store: SqlStore
     if is_postgres(settings.database):
         from clicksift.storage.postgres import PostgresStore
-        store = PostgresStore.open(settings.database)
+        store = PostgresStore.open(settings.database, timeout=settings.store_timeout_ms / 1000)
     else:
         from clicksift.storage.sqlite import SqliteStore
-        store = SqliteStore.open(settings.database, synchronous=settings.sqlite_synchronous)
+        store = SqliteStore.open(settings.database, synchronous=settings.sqlite_synchronous,
+                                 timeout=settings.store_timeout_ms / 1000)
     if migrate:
         try:
             store.migrate()

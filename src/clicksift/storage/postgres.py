@@ -17,7 +17,7 @@ class PostgresStore(SqlStore):
         "serial": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION", "blob": "BYTEA"}
 
     @classmethod
-    def open(cls, url: str) -> PostgresStore:
+    def open(cls, url: str, *, timeout: float = 5.0) -> PostgresStore:
         try:
             import psycopg
         except ImportError:
@@ -25,7 +25,10 @@ class PostgresStore(SqlStore):
                                "pip install 'clicksift[postgres]'") from None
         cls.driver_errors = (psycopg.Error,)
         try:
-            connection = psycopg.connect(url, autocommit=False)
+            millis = max(1, int(timeout * 1000))
+            connection = psycopg.connect(
+                url, autocommit=False, connect_timeout=max(1, round(timeout)),
+                options=f"-c lock_timeout={millis}")
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {exc}".strip()) from None
         return cls(connection, _redact(url))

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Click redirects per second and latency, each click durably recorded, against nginx.
+
+Runs, on this machine and in this run:
+  * nginx answering a static 302 (the reference: what the hardware and the load client allow),
+  * the clicksift tracking server (granian and uvicorn), every click written to SQLite with
+    group commit before its 302 is sent,
+with Debian's wrk at 64 connections over loopback, rotating through 1,000 distinct signed
+click tokens. After each clicksift run it checks that the store holds at least as many
+click events as wrk received responses.
+
+    python benchmarks/redirect.py [--seconds 10] [--connections 64] [--servers granian,uvicorn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import emit, free_port, machine, need  # noqa: E402
+
+from clicksift.links import TrackingUrls, load_signer  # noqa: E402
+from clicksift.settings import Settings  # noqa: E402
+from clicksift.storage import open_store  # noqa: E402
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location /c/ {{ add_header Cache-Control no-store; return 302 https://shop.example.com/p/1; }}
+  }}
+}}
+"""
+
+
+def lua_script(paths: list[str], folder: Path) -> Path:
+    body = ",\n".join(f'"{p}"' for p in paths)
+    script = folder / "rotate.lua"
+    script.write_text(
+        f"paths = {{\n{body}\n}}\ncounter = 0\n"
+        "request = function()\n  counter = counter + 1\n"
+        "  return wrk.format('GET', paths[(counter % #paths) + 1], "
+        "{['User-Agent'] = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/124.0 Safari/537.36', ['Accept'] = 'text/html', "
+        "['Accept-Language'] = 'en-GB,en;q=0.9'})\nend\n")
+    return script
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def run_wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict[str, Any]:
+    wrk = need("wrk", "wrk")
+    args = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        args += ["-s", str(script)]
+    output = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", output, re.MULTILINE))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    return {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)",
+                                                     output).group(1)),  # type: ignore[union-attr]
+            "p50_ms": _ms(latency["50"]), "p99_ms": _ms(latency["99"]), "requests": requests,
+            "bad_responses": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else None}
+
+
+def wait_for(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def bench_nginx(folder: Path, seconds: int, connections: int) -> dict[str, Any]:
+    nginx = need("nginx", "nginx-light")
+    port = free_port()
+    conf = folder / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=folder, port=port))
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(folder)],
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/c/x"
+        wait_for(url)
+        run_wrk(url, 2, connections, None)  # warm-up
+        return run_wrk(url, seconds, connections, None)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+
+
+def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
+                    workers: int) -> dict[str, Any]:
+    db = folder / f"{server}-{workers}.db"
+    store = open_store(Settings(database=str(db)))
+    urls = TrackingUrls("http://127.0.0.1", load_signer("", store))
+    store.close()
+    now = int(time.time())
+    paths = ["/c/" + urls.click(f"m{i:05d}", i % 7, "content",
+                                f"https://shop.example.com/p/{i}?utm_source=email", now)
+             .rsplit("/c/", 1)[1] for i in range(1000)]
+    script = lua_script(paths, folder)
+    port = free_port()
+    env = {**os.environ, "CLICKSIFT_DATABASE": str(db), "CLICKSIFT_PORT": str(port),
+           "CLICKSIFT_SERVER": server, "CLICKSIFT_WORKERS": str(workers),
+           "CLICKSIFT_LOG_LEVEL": "warning"}
+    process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/healthz")
+        run_wrk(base + paths[0], 2, connections, script)  # warm-up
+        with sqlite3.connect(db) as connection:
+            before = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        result = run_wrk(base + paths[0], seconds, connections, script)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+    with sqlite3.connect(db) as connection:
+        stored = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0] - before
+    result["events_stored"] = stored
+    result["every_answer_stored"] = stored >= result["requests"] - result["bad_responses"]
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--servers", default="granian,uvicorn")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    results: dict[str, Any] = {"machine": machine(), "connections": args.connections,
+                               "seconds": args.seconds}
+    with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
+        folder = Path(tmp)
+        print(f"nginx static 302 (reference), {args.connections} connections ...", flush=True)
+        results["nginx"] = bench_nginx(folder, args.seconds, args.connections)
+        for server in args.servers.split(","):
+            print(f"clicksift on {server}, {args.workers} worker(s) ...", flush=True)
+            results[f"clicksift_{server}"] = bench_clicksift(folder, server, args.seconds,
+                                                             args.connections, args.workers)
+    reference = results["nginx"]["requests_per_second"]
+    print(f"\n{'server':<22}{'req/s':>10}{'% nginx':>9}{'p50 ms':>9}{'p99 ms':>9}  stored")
+    for name in ["nginx"] + [f"clicksift_{s}" for s in args.servers.split(",")]:
+        row = results[name]
+        share = 100 * row["requests_per_second"] / reference
+        row["share_of_nginx"] = round(share / 100, 4)
+        stored = "-" if name == "nginx" else (
+            f"{row['events_stored']:,} ({'all' if row['every_answer_stored'] else 'MISSING'})")
+        print(f"{name:<22}{row['requests_per_second']:>10,.0f}{share:>8.1f}%"
+              f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}  {stored}")
+    best = max((results[f"clicksift_{s}"] for s in args.servers.split(",")),
+               key=lambda r: r["requests_per_second"])
+    results["target_met"] = best["share_of_nginx"] >= 0.20 and best["p99_ms"] < 20
+    emit(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The tracking server over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clicksift.links import TrackingUrls, load_signer
+from clicksift.prepare import Preparer
+from clicksift.settings import Settings
+from clicksift.storage import open_store
+from clicksift.tokens import Signer, SigningKey
+from tests.support import EMAILS, ServerProcess, running_server
+
+KEYS = "new:0123456789abcdef-new,old:0123456789abcdef-old"
+OLD_SIGNER = Signer([SigningKey("old", b"0123456789abcdef-old")])
+
+
+def stored_events(db: str) -> list[dict]:
+    with sqlite3.connect(db) as connection:
+        return [json.loads(row[0]) for row in connection.execute(
+            "SELECT data FROM events WHERE type != 'delivered' ORDER BY seq")]
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, object, str]]:
+    tmp = tmp_path_factory.mktemp("server")
+    db = str(tmp / "track.db")
+    env = {"CLICKSIFT_DATABASE": db, "CLICKSIFT_SIGNING_KEYS": KEYS,
+           "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.2"}
+    store = open_store(Settings(database=db, signing_keys=KEYS))
+    preparer = Preparer(TrackingUrls("https://t.example.net", load_signer(KEYS, store)))
+    prepared = preparer.prepare((EMAILS / "fragment.html").read_text(),
+                                recipient="ann@example.com", campaign_id="june")
+    from clicksift.events import event_from_dict
+    with store.transaction():
+        store.add_events([event_from_dict(prepared.delivered_event())])
+    store.close()
+    with running_server(env, tmp) as server:
+        yield server, prepared, db
+
+
+def _link(prepared: object, kind: str = "c") -> str:
+    import re
+    return re.findall(rf'(?:href|src)="(https://t\.example\.net/{kind}/[^"]+)"', prepared.html)[0]
+
+
+def test_click_redirects_and_records_the_request(tracked: tuple) -> None:
+    server, prepared, db = tracked
+    response = httpx.get(server.url(_link(prepared)), headers={
+        "User-Agent": "Mozilla/5.0 test", "Accept-Language": "en-GB", "Sec-Fetch-Mode": "navigate",
+        "Cookie": "secret=1"})
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://events.example.org/spring-2026?src=email"
+    assert "no-store" in response.headers["cache-control"]
+    event = stored_events(db)[-1]
+    assert event["type"] == "click" and event["message_id"] == prepared.message_id
+    assert event["url"] == "https://events.example.org/spring-2026?src=email"
+    assert event["link_index"] == 0 and event["link_kind"] == "content"
+    assert event["ip"] == "127.0.0.1" and event["user_agent"] == "Mozilla/5.0 test"
+    assert event["method"] == "GET" and event["source"] == "tracker"
+    assert event["headers"]["accept-language"] == "en-GB"
+    assert event["headers"]["sec-fetch-mode"] == "navigate"
+    assert "cookie" not in event["headers"]
+    with sqlite3.connect(db) as connection:
+        campaign = connection.execute("SELECT campaign_id FROM events WHERE id = ?",
+                                      (event["id"],)).fetchone()[0]
+    assert campaign == "june"
+
+
+def test_head_redirects_too_and_missing_user_agent_is_recorded_empty(tracked: tuple) -> None:
+    server, prepared, db = tracked
+    with httpx.Client() as client:
+        request = client.build_request("HEAD", server.url(_link(prepared)))
+        del request.headers["user-agent"]
+        response = client.send(request)
+    assert response.status_code == 302
+    event = stored_events(db)[-1]
+    assert event["method"] == "HEAD" and event["user_agent"] == ""
+
+
+def test_open_pixel_is_a_43_byte_gif_never_cached(tracked: tuple) -> None:
+    server, prepared, db = tracked
+    response = httpx.get(server.url(_link(prepared, "o")))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/gif"
+    assert len(response.content) == 43 and response.content.startswith(b"GIF89a")
+    assert "no-store" in response.headers["cache-control"]
+    assert stored_events(db)[-1]["type"] == "open"
+
+
+def test_token_signed_with_a_rotated_out_key_still_works(tracked: tuple) -> None:
+    server, _, _ = tracked
+    url = TrackingUrls(server.base_url, OLD_SIGNER).click("m-old", 0, "content",
+                                                           "https://old.example/", 1_750_000_000)
+    response = httpx.get(url)
+    assert response.status_code == 302 and response.headers["location"] == "https://old.example/"
+
+
+def test_forged_and_altered_tokens_are_404_never_a_redirect(tracked: tuple) -> None:
+    server, prepared, db = tracked
+    before = len(stored_events(db))
+    good = server.url(_link(prepared))
+    token = good.rsplit("/", 1)[1]
+    evil = TrackingUrls(server.base_url, Signer([SigningKey("new", b"guessed-secret-000000")]))
+    candidates = [
+        good[:-1] + ("A" if good[-1] != "A" else "B"),     # altered tag
+        good[:-10],                                          # truncated
+        f"{server.base_url}/c/{token[:20]}X{token[21:]}",   # altered payload
+        evil.click("m1", 0, "content", "https://evil.example/", 1),  # wrong secret, known key id
+        f"{server.base_url}/c/",
+        f"{server.base_url}/c/%ff%fe%00",
+        f"{server.base_url}/c/../../etc/passwd",
+        server.url(_link(prepared, "o")).replace("/o/", "/c/").removesuffix(".gif"),  # open token
+    ]
+    for url in candidates:
+        response = httpx.get(url)
+        assert response.status_code == 404, url
+        assert "location" not in response.headers
+    assert httpx.get(server.url(_link(prepared, "o"))[:-12] + ".gif").status_code == 404
+    assert len(stored_events(db)) == before
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_wrong_methods_are_405(tracked: tuple, method: str) -> None:
+    server, prepared, _ = tracked
+    for kind in ("c", "o"):
+        response = httpx.request(method, server.url(_link(prepared, kind)))
+        assert response.status_code == 405
+        assert "GET" in response.headers["allow"]
+
+
+def test_bad_requests_get_short_4xx_answers(tracked: tuple) -> None:
+    server, prepared, db = tracked
+    assert httpx.get(f"{server.base_url}/c/{'A' * 9000}").status_code == 414
+    assert httpx.get(f"{server.base_url}/nothing-here").status_code == 404
+    huge = httpx.get(server.url(_link(prepared)), headers={"Accept": "x" * 200_000})
+    assert huge.status_code in {302, 400, 413, 431}  # a person's click still redirects
+    if huge.status_code == 302:
+        assert len(stored_events(db)[-1]["headers"]["accept"]) == 1024
+    many = httpx.get(server.url(_link(prepared)), headers={f"x-h{i}": "v" for i in range(500)})
+    assert many.status_code in {302, 431, 400}
+    long_ua = httpx.get(server.url(_link(prepared)), headers={"User-Agent": "Mozilla/5.0 " * 200 + "x"})
+    assert long_ua.status_code == 302
+    assert len(stored_events(db)[-1]["user_agent"]) == 1024
+    control = httpx.get(server.url(_link(prepared)), headers={"User-Agent": "\x7f\x01" * 10})
+    assert control.status_code in {302, 400}
+    assert "Traceback" not in server.log()
+
+
+def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tracked: tuple) -> None:
+    server, prepared, db = tracked
+    url = server.url(_link(prepared))
+    httpx.get(url, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert stored_events(db)[-1]["ip"] == "127.0.0.1"  # 127.0.0.1 is not a trusted proxy
+    # Requests from 127.0.0.2, the configured trusted proxy:
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as proxy:
+        proxy.get(url, headers={"X-Forwarded-For": "203.0.113.5, 198.51.100.7"})
+        assert stored_events(db)[-1]["ip"] == "198.51.100.7"
+        proxy.get(url, headers={"X-Forwarded-For": "203.0.113.5, 127.0.0.2"})
+        assert stored_events(db)[-1]["ip"] == "203.0.113.5"
+        proxy.get(url, headers={"X-Forwarded-For": "not-an-ip"})
+        assert stored_events(db)[-1]["ip"] == "127.0.0.2"
+        proxy.get(url, headers={"X-Forwarded-For": "[2001:db8::7]:443"})
+        assert stored_events(db)[-1]["ip"] == "2001:db8::7"
+
+
+def test_one_click_unsubscribe_and_the_body_link(tracked: tuple) -> None:
+    server, prepared, db = tracked
+    url = server.url(prepared.headers["List-Unsubscribe"].strip("<>"))
+    page = httpx.get(url)
+    assert page.status_code == 200 and "<form" in page.text
+    viewed = stored_events(db)[-1]
+    assert viewed["type"] == "click" and viewed["link_kind"] == "unsubscribe"
+    one_click = httpx.post(url, data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200
+    event = stored_events(db)[-1]
+    assert event["type"] == "unsubscribe" and event["form"] == {"List-Unsubscribe": "One-Click"}
+    multipart = httpx.post(url, files={"List-Unsubscribe": (None, "One-Click")})
+    assert multipart.status_code == 200
+    assert stored_events(db)[-1]["form"] == {"List-Unsubscribe": "One-Click"}
+    assert httpx.post(url, content=b"x" * 20_000).status_code == 400
+    assert httpx.post(url, content=b"\xff\xfe", headers={
+        "content-type": "application/x-www-form-urlencoded"}).status_code == 400
+    assert httpx.post(url[:-3] + "AAA", data={"List-Unsubscribe": "One-Click"}).status_code == 404
+
+
+def test_health(tracked: tuple) -> None:
+    server, _, _ = tracked
+    body = httpx.get(f"{server.base_url}/healthz").json()
+    assert body["status"] == "ok" and body["committed"] >= 1 and body["failures"] == 0
+
+
+@pytest.mark.parametrize("server_name", ["uvicorn"])
+def test_uvicorn_serves_the_same_app(tmp_path: Path, server_name: str) -> None:
+    db = str(tmp_path / "u.db")
+    store = open_store(Settings(database=db))
+    urls = TrackingUrls("https://t.example.net", load_signer("", store))
+    store.close()
+    with running_server({"CLICKSIFT_DATABASE": db}, tmp_path, server=server_name) as server:
+        click = server.url(urls.click("m1", 0, "content", "https://x.example/ü?q=a b", 1))
+        response = httpx.get(click)
+        assert response.status_code == 302
+        assert response.headers["location"] == "https://x.example/%C3%BC?q=a%20b"
+    assert [e["type"] for e in stored_events(db)] == ["click"]

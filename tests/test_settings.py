@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clicksift.errors import ConfigError
+from clicksift.reference import PAGES
+from clicksift.settings import SETTINGS_TABLE, Settings, load_settings, settings_to_env
+from tests.support import ROOT
+
+
+def test_sources_in_order_default_file_env_option(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('port = 9000\nhost = "0.0.0.0"\nworkers = 3\n')
+    env = {"CLICKSIFT_PORT": "9100", "CLICKSIFT_WORKERS": "2"}
+    loaded = load_settings(config, env=env, overrides={"workers": 4})
+    assert (loaded.settings.host, loaded.settings.port, loaded.settings.workers) == (
+        "0.0.0.0", 9100, 4)
+    assert loaded.sources["host"] == f"file {config}"
+    assert loaded.sources["port"] == "env CLICKSIFT_PORT"
+    assert loaded.sources["workers"] == "option"
+    assert loaded.sources["database"] == "default"
+
+
+def test_types_are_converted_from_text() -> None:
+    env = {"CLICKSIFT_OPEN_PIXEL": "off", "CLICKSIFT_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
+           "CLICKSIFT_HONEYPOT_LINKS": "2"}
+    settings = load_settings(None, env=env).settings
+    assert settings.open_pixel is False
+    assert settings.trusted_proxies == ["10.0.0.0/8", "::1"]
+    assert settings.honeypot_links == 2
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CLICKSIFT_PORT": "eighty"}, "setting 'port' has value 'eighty'"),
+    ({"CLICKSIFT_OPEN_PIXEL": "maybe"}, "expected true or false"),
+    ({"CLICKSIFT_SERVER": "gunicorn"}, "choose one of granian, uvicorn"),
+    ({"CLICKSIFT_BASE_URL": "track.example.com"}, "must start with http"),
+    ({"CLICKSIFT_TRUSTED_PROXIES": "10.0.0.300"}, "not an address or network"),
+    ({"CLICKSIFT_PORT": "70000"}, "between 1 and 65535"),
+])
+def test_bad_values_name_setting_and_source(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, env=env)
+
+
+def test_unknown_file_key_suggests_the_right_name(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("databse = 'x.db'\n")
+    with pytest.raises(ConfigError, match="unknown setting 'databse' .did you mean 'database'"):
+        load_settings(config, env={})
+
+
+def test_broken_toml_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("port = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(config, env={})
+
+
+def test_unknown_environment_variables_are_reported() -> None:
+    loaded = load_settings(None, env={"CLICKSIFT_DATABSE": "x"})
+    assert loaded.unknown_env == ("CLICKSIFT_DATABSE",)
+
+
+def test_secrets_are_masked() -> None:
+    settings = Settings(signing_keys="k1:supersecretvalue123")
+    assert settings.redacted("signing_keys") == "********"
+    assert "supersecret" not in settings.redacted("signing_keys")
+
+
+def test_environment_round_trip() -> None:
+    settings = Settings(trusted_proxies=["10.0.0.0/8"], open_pixel=False, port=8123)
+    assert load_settings(None, env=settings_to_env(settings)).settings == settings
+
+
+def test_generated_reference_pages_are_current() -> None:
+    for relative, render in PAGES.items():
+        assert (ROOT / relative).read_text() == render(), (
+            f"{relative} is stale: run scripts/generate_docs.py")
+
+
+def test_every_setting_is_documented() -> None:
+    page = (ROOT / "docs" / "settings.md").read_text()
+    for name, info in SETTINGS_TABLE.items():
+        assert f"`{name}`" in page, f"docs/settings.md does not describe {name}"
+        assert info.env_var in page

@@ -1,0 +1,87 @@
+"""The same storage tests on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from clicksift.events import Link, event_from_dict
+from clicksift.links import load_signer
+from clicksift.settings import Settings
+from clicksift.storage import SqlStore, open_store
+from clicksift.storage.records import MessageRecord
+from clicksift.storage.schema import LATEST
+
+
+def ev(**fields: object):
+    base = {"type": "open", "id": "e1", "message_id": "m1", "timestamp": 1_750_000_000}
+    return event_from_dict({**base, **fields})
+
+
+DELIVERED = dict(type="delivered", id="m1:delivered", campaign_id="june",
+                 recipient="Ann@Example.COM",
+                 links=[{"url": "https://x.example/", "kind": "content"}])
+
+
+def test_migrations_are_applied_once(database: str, store: SqlStore) -> None:
+    assert store.schema_version() == LATEST
+    assert store.migrate() == []
+    again = open_store(Settings(database=database))
+    assert again.migrate() == [] and again.schema_version() == LATEST
+    again.close()
+
+
+def test_events_are_stored_once_and_raw(store: SqlStore) -> None:
+    events = [ev(id="e1", extra={"kept": [1, 2]}), ev(id="e2", type="click", url="https://x/")]
+    with store.transaction():
+        assert store.add_events(events) == 2
+    with store.transaction():
+        assert store.add_events([ev(id="e1"), ev(id="e3")]) == 1
+    stored = list(store.iter_events())
+    assert [s.raw["id"] for s in stored] == ["e1", "e2", "e3"]
+    assert stored[0].raw["extra"] == {"kept": [1, 2]}
+    assert store.event_counts() == {"click": 1, "open": 2}
+
+
+def test_delivered_event_records_the_message_and_fills_earlier_events(store: SqlStore) -> None:
+    with store.transaction():
+        store.add_events([ev(id="early")])  # arrives before its delivered event
+    with store.transaction():
+        store.add_events([ev(**DELIVERED), ev(id="late")])
+    message = store.get_message("m1")
+    assert message == MessageRecord("m1", "june", "Ann@Example.COM", 1_750_000_000.0,
+                                    (Link("https://x.example/", "content"),), None)
+    assert message.recipient_domain == "example.com"
+    by_id = {s.raw["id"]: s for s in store.iter_events()}
+    assert by_id["early"].campaign_id == "june" and by_id["late"].campaign_id == "june"
+    assert by_id["early"].recipient == "Ann@Example.COM"
+    assert "campaign_id" not in by_id["early"].raw  # raw stays as it arrived
+
+
+def test_filters_and_paging(store: SqlStore) -> None:
+    with store.transaction():
+        store.add_events([ev(**DELIVERED)])
+        store.add_events([ev(id=f"o{i}", timestamp=1_750_000_000 + i) for i in range(25)])
+        store.add_events([ev(id="c1", type="click", url="https://x/", timestamp=1_750_000_010)])
+    assert len(list(store.iter_events(page_size=7))) == 27
+    assert [s.raw["id"] for s in store.iter_events(types=["click"])] == ["c1"]
+    window = list(store.iter_events(types=["open"], since=1_750_000_005, until=1_750_000_008))
+    assert [s.raw["id"] for s in window] == ["o5", "o6", "o7"]
+    assert len(list(store.iter_events(campaign_id="june"))) == 27
+    assert list(store.iter_events(campaign_id="other")) == []
+
+
+def test_failed_transaction_leaves_nothing(store: SqlStore) -> None:
+    try:
+        with store.transaction():
+            store.add_events([ev(id="x1")])
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert list(store.iter_events()) == []
+
+
+def test_signing_key_is_made_once_and_shared(database: str, store: SqlStore) -> None:
+    first = load_signer("", store)
+    other = open_store(Settings(database=database))
+    assert load_signer("", other).key_ids == first.key_ids
+    other.close()
+    configured = load_signer("mine:0123456789abcdef0123", store)
+    assert configured.key_ids == ["mine"]
