@@ -20,7 +20,8 @@ claims = st.one_of(
     st.builds(Claims, st.just(Action.CLICK), message_ids, st.integers(0, 2**32 - 1),
               st.integers(0, 10_000), st.sampled_from(["content", "honeypot", "unsubscribe"]),
               urls),
-    st.builds(Claims, st.sampled_from([Action.OPEN, Action.UNSUBSCRIBE]), message_ids,
+    st.builds(lambda action, message_id, issued_at: Claims(action, message_id, issued_at),
+              st.sampled_from([Action.OPEN, Action.UNSUBSCRIBE]), message_ids,
               st.integers(0, 2**32 - 1)),
 )
 

@@ -24,6 +24,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from clicksift.errors import ConfigError, TokenError
 
@@ -52,8 +53,7 @@ class SigningKey:
             raise ConfigError(f"signing key {self.id!r} is too short: use at least 16 bytes")
 
 
-@dataclass(frozen=True, slots=True)
-class Claims:
+class Claims(NamedTuple):
     """What a token says. Clicks carry link_index, link_kind and url; opens and unsubscribes do not."""
 
     action: Action
@@ -99,6 +99,8 @@ def _varint(number: int) -> bytes:
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    if pos < len(data) and data[pos] < 0x80:  # one byte: the common case
+        return data[pos], pos + 1
     number = shift = 0
     while True:
         if pos >= len(data) or shift > 28:
@@ -115,19 +117,29 @@ def _b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# For a token whose length is 2 or 3 modulo 4, the last character carries 4 or 2 unused bits.
+_UNUSED_BITS_MASK = {2: 0b1111, 3: 0b11}
+
+
 def _b64decode(token: str) -> bytes:
+    """Decode a token, accepting only its one canonical spelling (strict alphabet, no
+    padding, unused trailing bits zero), so any altered character is a different token."""
     if len(token) > MAX_TOKEN_CHARS:
         raise TokenError("token is too long")
-    try:
-        raw = token.encode("ascii")
-        data = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
-    except (UnicodeEncodeError, binascii.Error, ValueError):
-        raise TokenError("token is not URL-safe base64") from None
-    # Only the canonical spelling is accepted: unused trailing bits or stray characters
-    # that the decoder would ignore make it another (altered) token.
-    if _b64encode(data) != token:
+    remainder = len(token) % 4
+    if remainder == 1 or not token.isascii():
+        raise TokenError("token is not URL-safe base64")
+    mask = _UNUSED_BITS_MASK.get(remainder)
+    if mask is not None and _ALPHABET.find(token[-1]) & mask:
         raise TokenError("token is not canonical URL-safe base64")
-    return data
+    raw = token.encode("ascii").translate(_FROM_URLSAFE) + (b"==" if remainder == 2 else
+                                                           b"=" if remainder == 3 else b"")
+    try:
+        return binascii.a2b_base64(raw, strict_mode=True)
+    except binascii.Error:
+        raise TokenError("token is not URL-safe base64") from None
 
 
 class Signer:
@@ -179,10 +191,13 @@ class Signer:
         return _decode_payload(payload, 3 + key_len, key_id)
 
 
+_ACTIONS = {a.value: a for a in Action}
+
+
 def _decode_payload(payload: bytes, pos: int, key_id: str) -> Claims:
     """Read a payload whose tag is already verified (so a failure here is our own bug or version)."""
     try:
-        action = Action(payload[1])
+        action = _ACTIONS[payload[1]]
         issued_at = int.from_bytes(payload[pos:pos + 4], "big")
         length, pos = _read_varint(payload, pos + 4)
         message_id = payload[pos:pos + length].decode("utf-8")
@@ -192,6 +207,6 @@ def _decode_payload(payload: bytes, pos: int, key_id: str) -> Claims:
         index, pos = _read_varint(payload, pos)
         kind = _LINK_KINDS[payload[pos]]
         url = payload[pos + 1:].decode("utf-8")
-    except (ValueError, IndexError, UnicodeDecodeError):
+    except (KeyError, ValueError, IndexError, UnicodeDecodeError):
         raise TokenError("token payload is malformed") from None
     return Claims(action, message_id, issued_at, index, kind, url, key_id)

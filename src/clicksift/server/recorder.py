@@ -1,10 +1,11 @@
 """Group commit: every tracked request waits until its event is durably stored.
 
-Request handlers call :meth:`Recorder.record`, which queues the event and returns an
-awaitable. One writer thread takes everything queued (up to ``batch_size``), writes it in a
-single transaction, commits, and only then wakes the waiting requests, so a response is
-never sent for an event that is not stored. While one commit runs the next batch gathers,
-so a busy server writes many requests per commit and an idle one commits each at once.
+Request handlers call :meth:`Recorder.record`, which queues the event and returns a future.
+The event loop gathers what arrives while a commit is under way and hands the whole batch to
+one writer thread, which writes it in a single transaction, commits, and only then has the
+loop wake the waiting requests, so a response is never sent for an event that is not
+stored. Only one commit runs at a time: a busy server writes many requests per commit, an
+idle one commits each at once, and the two threads meet twice per batch, not per request.
 
 If the store fails, the batch goes to the :class:`~clicksift.server.spool.Spool` (fsynced)
 and the requests are answered; the writer replays the spool when the store works again.
@@ -29,6 +30,7 @@ RETRY_SECONDS = 2.0
 
 #: Called inside the write transaction with the batch just stored (verdicts, rollups).
 AfterInsert = Callable[[SqlStore, list[Event]], None]
+Batch = list[tuple[Event, "asyncio.Future[None]"]]
 
 
 class Recorder:
@@ -38,11 +40,15 @@ class Recorder:
         self.spool = spool
         self.batch_size = batch_size
         self.after_insert = after_insert
-        self._queue: queue.SimpleQueue[tuple[Event, asyncio.Future[None]] | None] = (
-            queue.SimpleQueue())
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        # Loop-thread state.
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: Batch = []
+        self._flush_scheduled = False
+        self._in_flight = False
+        # Hand-over to the writer thread: a batch, or None to stop.
+        self._work: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        # Writer-thread state.
         self._store: SqlStore | None = None
         self._spooled = 0
         self._next_replay = 0.0
@@ -57,8 +63,11 @@ class Recorder:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping = True
-        self._queue.put(None)  # wakes the writer, which finishes what is queued and ends
+        """Write what is still pending (without waking its requests) and stop the writer."""
+        pending, self._pending = self._pending, []
+        if pending:
+            self._work.put(pending)
+        self._work.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
         if self._store is not None:
@@ -67,54 +76,72 @@ class Recorder:
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return len(self._pending)
 
     @property
     def spool_pending(self) -> bool:
         return self._spooled > 0
 
-    # -- request side ---------------------------------------------------------------------------
+    # -- loop thread ----------------------------------------------------------------------------
 
     def record(self, event: Event) -> asyncio.Future[None]:
         """Queue EVENT; the returned future completes once it is committed (or spooled)."""
-        assert self._loop is not None, "recorder not started"
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._queue.put((event, future))
+        loop = self._loop
+        assert loop is not None, "recorder not started"
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((event, future))
+        if not self._flush_scheduled and not self._in_flight:
+            # Let the loop run every request that is ready first, so they share the commit.
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         return future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._in_flight or not self._pending:
+            return
+        batch, self._pending = (self._pending[:self.batch_size],
+                                self._pending[self.batch_size:])
+        self._in_flight = True
+        self._work.put(batch)
+
+    def _done(self, batch: Batch) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
+        self._in_flight = False
+        if self._pending:
+            self._flush()
 
     # -- writer thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
-            batch, stop = self._next_batch()
+            try:
+                batch = self._work.get(timeout=RETRY_SECONDS if self._spooled else None)
+            except queue.Empty:
+                batch = []
+            if batch is None:
+                self._drain_after_stop()
+                return
             if batch:
                 self._write(batch)
+                assert self._loop is not None
+                try:
+                    self._loop.call_soon_threadsafe(self._done, batch)
+                except RuntimeError:  # the loop is closed: the server is shutting down
+                    pass
             if self._spooled and time.monotonic() >= self._next_replay:
                 self._replay_spool()
-            if stop:
-                return
 
-    def _next_batch(self) -> tuple[list[tuple[Event, asyncio.Future[None]]], bool]:
-        """Wait for work, then take everything queued (up to batch_size). Also says whether
-        the recorder is stopping. While spool files wait, wake up now and then to retry."""
-        try:
-            first = self._queue.get(timeout=RETRY_SECONDS if self._spooled else None)
-        except queue.Empty:
-            return [], False
-        batch: list[tuple[Event, asyncio.Future[None]]] = []
-        stop = first is None
-        if first is not None:
-            batch.append(first)
-        while len(batch) < self.batch_size:
+    def _drain_after_stop(self) -> None:
+        while True:
             try:
-                item = self._queue.get_nowait()
+                batch = self._work.get_nowait()
             except queue.Empty:
-                break
-            if item is None:
-                stop = True
-            else:
-                batch.append(item)
-        return batch, stop and self._queue.empty()
+                return
+            if batch:
+                self._write(batch)
 
     def _store_or_open(self) -> SqlStore:
         if self._store is None:
@@ -128,17 +155,15 @@ class Recorder:
             if self.after_insert is not None:
                 self.after_insert(store, events)
 
-    def _write(self, batch: list[tuple[Event, asyncio.Future[None]]]) -> None:
+    def _write(self, batch: Batch) -> None:
         events = [event for event, _ in batch]
         received_at = time.time()
         try:
             self._commit(events, received_at)
             self.stats["committed"] += len(events)
             self.stats["batches"] += 1
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any store failure must not strand a person
             self._on_failure(exc, events, received_at)
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(_resolve, [future for _, future in batch])
 
     def _on_failure(self, exc: Exception, events: list[Event], received_at: float) -> None:
         self.stats["failures"] += 1
@@ -157,14 +182,14 @@ class Recorder:
         if self._store is not None:
             try:
                 self._store.close()
-            except Exception:  # noqa: S110 - a broken connection may not close cleanly
+            except Exception:  # noqa: BLE001, S110 - a broken connection may not close cleanly
                 pass
             self._store = None
 
     def _replay_spool(self) -> None:
         try:
             replayed = self.spool.replay(self._commit)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             log.warning("the store still fails (%s); retrying in %.0f s", exc, RETRY_SECONDS)
             self._drop_store()
             self._next_replay = time.monotonic() + RETRY_SECONDS
@@ -174,7 +199,3 @@ class Recorder:
         self._spooled = len(self.spool.pending())
 
 
-def _resolve(futures: list[asyncio.Future[Any]]) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_result(None)

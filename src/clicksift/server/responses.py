@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -29,8 +30,11 @@ async def send_text(send: Send, status: int, text: str,
                                        NO_STORE, *(extra or [])], text.encode(), head=head)
 
 
+@functools.lru_cache(maxsize=8192)
 def header_url(url: str) -> bytes | None:
-    """URL as a safe Location header value (IRI to URI), or None when it is not http(s)."""
+    """URL as a safe Location header value (IRI to URI), or None when it is not http(s).
+
+    Cached: many recipients' clicks share one destination."""
     try:
         parts = urlsplit(url.strip())
     except ValueError:

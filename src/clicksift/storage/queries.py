@@ -2,11 +2,11 @@
 
 INSERT_EVENT = """
 INSERT INTO events (id, type, message_id, campaign_id, recipient, ts, received_at, link_index,
-                    link_kind, url, ip, user_agent, method, source, data)
+                    link_kind, source, data)
 VALUES (?, ?, ?,
         COALESCE(?, (SELECT campaign_id FROM messages WHERE id = ?)),
         COALESCE(?, (SELECT recipient FROM messages WHERE id = ?)),
-        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING"""
 
 UPSERT_MESSAGE = """

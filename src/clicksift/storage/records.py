@@ -56,5 +56,4 @@ def event_row(event: Event, received_at: float) -> tuple[Any, ...]:
     """The column values of EVENT in the order of ``queries.INSERT_EVENT``."""
     return (event.id, event.type, event.message_id, event.campaign_id, event.message_id,
             event.recipient, event.message_id, event.ts, received_at, event.link_index,
-            event.link_kind, event.url, event.ip, event.user_agent, event.method, event.source,
-            dumps(event.raw))
+            event.link_kind, event.source, dumps(event.raw))

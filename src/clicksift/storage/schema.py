@@ -38,15 +38,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             received_at {real} NOT NULL,
             link_index INTEGER,
             link_kind TEXT,
-            url TEXT,
-            ip TEXT,
-            user_agent TEXT,
-            method TEXT,
             source TEXT,
             data TEXT NOT NULL)""",
+        # The hot insert path keeps only the indexes it needs: id (dedupe) and message
+        # (classification context). Reports read rollup tables, not scans of events.
         "CREATE INDEX events_message ON events (message_id, ts)",
-        "CREATE INDEX events_campaign ON events (campaign_id, type, ts)",
-        "CREATE INDEX events_ts ON events (ts)",
         """CREATE TABLE verdicts (
             event_id TEXT PRIMARY KEY,
             verdict TEXT NOT NULL,
