@@ -26,11 +26,20 @@ _NAME = r"[^\s/>][^\s/>=]*+"
 _VALUE = r"\"[^\"]*+\"|'[^']*+'|[^\s>]++"
 _ATTRS = rf"(?:\s++|/|{_NAME}(?:\s*+=\s*+(?:{_VALUE}))?+)*+"
 
-# One alternative per construct, tried at each '<'. Possessive quantifiers keep a tag with no
-# closing '>' from backtracking through the rest of the document (browsers drop such a tag).
+# Elements whose tags the scanner must look at; every other tag is skipped in bulk.
+_INTERESTING = (r"(?:a|area|body|style|script|textarea|title|xmp|iframe|noembed|noframes)"
+                r"(?=[\s/>])|v:|/body[\s>]|!|\?")
+
+# One alternative per construct, tried at each position. "skip" swallows text and
+# uninteresting tags (still parsed attribute by attribute, so a '>' inside a quoted value
+# does not end them) in one match, so Python only sees the constructs it acts on.
+# Possessive quantifiers keep a tag with no closing '>' from backtracking through the rest
+# of the document (browsers drop such a tag).
 _TOKEN = re.compile(
     rf"""
-    (?P<comment><!--(?:.*?-->|.*\Z))
+    (?P<skip>(?:[^<]++|<(?!{_INTERESTING})(?:[A-Za-z][^\s/>]*+{_ATTRS}>|/[A-Za-z][^>]*+>
+        |(?![A-Za-z/])|/(?![A-Za-z])[^>]*+>))++)
+  | (?P<comment><!--(?:.*?-->|.*\Z))
   | (?P<cdata><!\[CDATA\[.*?(?:\]\]>|\Z))
   | (?P<raw><(?P<rawname>style|script|textarea|title|xmp|iframe|noembed|noframes)
         (?=[\s/>]){_ATTRS}>.*?(?:</(?P=rawname)\s*>|\Z))
@@ -48,10 +57,15 @@ _LINK_TAGS = frozenset({"a", "area"})
 @dataclass(frozen=True, slots=True)
 class Attribute:
     name: str            # lower-cased
-    value: str           # unescaped (entities resolved)
+    raw: str             # as written, entities not resolved
     start: int           # offset of the value's first character, quotes excluded
     end: int             # offset just after the value
     quote: str           # '"', "'" or "" for an unquoted value
+
+    @property
+    def value(self) -> str:
+        """The value with character references resolved, as a browser reads it."""
+        return html.unescape(self.raw) if "&" in self.raw else self.raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +105,7 @@ def _attributes(text: str, offset: int) -> dict[str, Attribute]:
         start, end = offset + match.start(2), offset + match.end(2)
         if quote:
             raw, start, end = raw[1:-1], start + 1, end - 1
-        found[name] = Attribute(name, html.unescape(raw), start, end, quote)
+        found[name] = Attribute(name, raw, start, end, quote)
     return found
 
 
@@ -103,6 +117,8 @@ def _is_link_tag(name: str) -> bool:
 def _scan(document: str, start: int, end: int, in_conditional: bool,
           landmarks: list[int | None]) -> Iterator[LinkTag]:
     for match in _TOKEN.finditer(document, start, end):
+        if match.lastgroup == "skip":
+            continue
         if match.group("tag") is not None:
             name = match.group("name")
             if _is_link_tag(name):

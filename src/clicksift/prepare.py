@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -109,8 +110,14 @@ class _Builder:
             self.tracked.setdefault(destination, url)
         return url
 
-    def check_destination(self, destination: str, where: str) -> bool:
-        """Warn about a destination; False when it cannot be tracked and stays as it is."""
+    def check_destination(self, destination: str, locate: Callable[[], str]) -> bool:
+        """Warn about a destination; False when it cannot be tracked and stays as it is.
+
+        LOCATE says where the link stands (only called when there is something to say)."""
+        problems = _problems(destination)
+        if not problems:
+            return True
+        where = locate()
         if len(destination) > MAX_DESTINATION_CHARS:
             self.warn(f"{where}: link of {len(destination)} characters left untracked "
                       f"(at most {MAX_DESTINATION_CHARS})")
@@ -126,6 +133,12 @@ class _Builder:
             self.warn(f"{where}: {destination} contains a merge tag; prepare each recipient's "
                       "final HTML, after the ESP fills merge tags")
         return True
+
+
+def _problems(destination: str) -> bool:
+    """A cheap first look: does this destination deserve a warning or a refusal?"""
+    return (len(destination) > MAX_DESTINATION_CHARS or destination[:5].lower() == "http:"
+            or _MERGE_TAG.search(destination) is not None or not urlsplit(destination).netloc)
 
 
 def normalize_destination(value: str) -> str:
@@ -149,10 +162,6 @@ def _classify_href(tag: markup.LinkTag) -> str | None:
     return None
 
 
-def _line_of(document: str, offset: int) -> int:
-    return document.count("\n", 0, offset) + 1
-
-
 def _rewrite_html(document: str, builder: _Builder
                   ) -> tuple[list[tuple[int, int, str]], markup.Landmarks]:
     tags, landmarks = markup.find_links(document)
@@ -163,8 +172,10 @@ def _rewrite_html(document: str, builder: _Builder
         if kind is None or href is None:
             continue
         destination = normalize_destination(href.value)
-        where = f"line {_line_of(document, tag.start)}"
-        if kind == LinkKind.CONTENT and not builder.check_destination(destination, where):
+        def locate(offset: int = tag.start) -> str:
+            return f"line {document.count(chr(10), 0, offset) + 1}"
+
+        if kind == LinkKind.CONTENT and not builder.check_destination(destination, locate):
             continue
         new = builder.track(destination, kind)
         edits.append((href.start, href.end, markup.quote_value(new, href.quote)))
@@ -181,7 +192,7 @@ def _rewrite_text(text: str, builder: _Builder) -> str:
             trailing = url[-1] + trailing
             url = url[:-1]
         if url not in builder.tracked:
-            if not builder.check_destination(url, "text part"):
+            if not builder.check_destination(url, lambda: "text part"):
                 return match.group(0)
             builder.track(url, LinkKind.CONTENT.value)
         return builder.tracked[url] + trailing
