@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, machine  # noqa: E402
-
-from clicksift.links import TrackingUrls  # noqa: E402
-from clicksift.prepare import Preparer  # noqa: E402
-from clicksift.tokens import Signer, SigningKey  # noqa: E402
+from _common import emit, machine
+from clicksift.links import TrackingUrls
+from clicksift.prepare import Preparer
+from clicksift.tokens import Signer, SigningKey
 
 EMAIL = Path(__file__).resolve().parent.parent / "tests/fixtures/emails/retail-newsletter.html"
 

@@ -29,11 +29,10 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, free_port, machine, need  # noqa: E402
-
-from clicksift.links import TrackingUrls, load_signer  # noqa: E402
-from clicksift.settings import Settings  # noqa: E402
-from clicksift.storage import open_store  # noqa: E402
+from _common import emit, free_port, machine, need
+from clicksift.links import TrackingUrls, load_signer
+from clicksift.settings import Settings
+from clicksift.storage import open_store
 
 NGINX_CONF = """
 worker_processes 1;

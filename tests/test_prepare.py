@@ -89,7 +89,7 @@ def test_unsubscribe_placeholders_become_the_signed_unsubscribe_link() -> None:
     prepared = prepare(html)
     unsubscribe = prepared.headers["List-Unsubscribe"].strip("<>")
     assert prepared.html.count(f'href="{unsubscribe}"') == 3
-    assert [link for link in prepared.links if link.kind == "unsubscribe"][0].url == unsubscribe
+    assert next(link for link in prepared.links if link.kind == "unsubscribe").url == unsubscribe
 
 
 def test_additions_pixel_and_honeypots() -> None:
@@ -157,7 +157,8 @@ def test_delivered_event_lists_links_in_order() -> None:
     event = prepared.delivered_event()
     assert event["type"] == "delivered" and event["message_id"] == "m-test"
     assert [link["url"] for link in event["links"]][:2] == ["https://x.example/1", "https://x.example/2"]
-    assert [link["kind"] for link in event["links"]] == ["content", "content", "honeypot", "unsubscribe"]
+    assert [link["kind"] for link in event["links"]] == [
+        "content", "content", "honeypot", "unsubscribe"]
 
 
 @pytest.mark.parametrize(("html", "recipient", "message"), [

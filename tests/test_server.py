@@ -28,7 +28,8 @@ def stored_events(db: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, object, str]]:
+def tracked(tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[tuple[ServerProcess, object, str]]:
     tmp = tmp_path_factory.mktemp("server")
     db = str(tmp / "track.db")
     env = {"CLICKSIFT_DATABASE": db, "CLICKSIFT_SIGNING_KEYS": KEYS,
@@ -116,7 +117,8 @@ def test_forged_and_altered_tokens_are_404_never_a_redirect(tracked: tuple) -> N
         f"{server.base_url}/c/",
         f"{server.base_url}/c/%ff%fe%00",
         f"{server.base_url}/c/../../etc/passwd",
-        server.url(_link(prepared, "o")).replace("/o/", "/c/").removesuffix(".gif"),  # open token
+        # an open token used as a click:
+        server.url(_link(prepared, "o")).replace("/o/", "/c/").removesuffix(".gif"),
     ]
     for url in candidates:
         response = httpx.get(url)
@@ -145,7 +147,8 @@ def test_bad_requests_get_short_4xx_answers(tracked: tuple) -> None:
         assert len(stored_events(db)[-1]["headers"]["accept"]) == 1024
     many = httpx.get(server.url(_link(prepared)), headers={f"x-h{i}": "v" for i in range(500)})
     assert many.status_code in {302, 431, 400}
-    long_ua = httpx.get(server.url(_link(prepared)), headers={"User-Agent": "Mozilla/5.0 " * 200 + "x"})
+    long_ua = httpx.get(server.url(_link(prepared)),
+                        headers={"User-Agent": "Mozilla/5.0 " * 200 + "x"})
     assert long_ua.status_code == 302
     assert len(stored_events(db)[-1]["user_agent"]) == 1024
     control = httpx.get(server.url(_link(prepared)), headers={"User-Agent": "\x7f\x01" * 10})

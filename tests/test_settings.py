@@ -48,7 +48,7 @@ def test_bad_values_name_setting_and_source(env: dict[str, str], message: str) -
 def test_unknown_file_key_suggests_the_right_name(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text("databse = 'x.db'\n")
-    with pytest.raises(ConfigError, match="unknown setting 'databse' .did you mean 'database'"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'databse' .did you mean 'database'"):
         load_settings(config, env={})
 
 

@@ -183,7 +183,9 @@ def _object(obj: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def event_from_dict(obj: Any) -> Event:
-    """Check OBJ against the event contract and build an :class:`Event` (raises InvalidEventError)."""
+    """Check OBJ against the event contract and build an :class:`Event`.
+
+    Raises :class:`InvalidEventError` naming the field that is wrong."""
     if not isinstance(obj, dict):
         raise InvalidEventError(f"an event must be a JSON object, not {type(obj).__name__}")
     for name in _REQUIRED:

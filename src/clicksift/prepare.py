@@ -269,7 +269,8 @@ class Preparer:
         return additions
 
     def _headers(self, builder: _Builder) -> dict[str, str]:
-        """RFC 2369 List-Unsubscribe (https first, then mailto) and RFC 8058 List-Unsubscribe-Post."""
+        """RFC 2369 List-Unsubscribe (https first, then mailto) and RFC 8058's
+        List-Unsubscribe-Post."""
         targets = [f"<{builder.unsubscribe_url}>"]
         if self.options.unsubscribe_mailto:
             token = builder.unsubscribe_url.rsplit("/", 1)[-1]

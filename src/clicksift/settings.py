@@ -12,10 +12,10 @@ import difflib
 import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from clicksift.errors import ConfigError
 
@@ -109,7 +109,10 @@ class SettingInfo:
 def _describe_fields() -> dict[str, SettingInfo]:
     table = {}
     for f in dataclasses.fields(Settings):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        else:
+            default = cast(Callable[[], Any], f.default_factory)()
         type_name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
         table[f.name] = SettingInfo(f.name, type_name, default, f.metadata["help"],
                                     f.metadata["secret"], f.metadata["choices"])

@@ -54,7 +54,8 @@ class SigningKey:
 
 
 class Claims(NamedTuple):
-    """What a token says. Clicks carry link_index, link_kind and url; opens and unsubscribes do not."""
+    """What a token says. Clicks carry link_index, link_kind and url; opens and
+    unsubscribes do not."""
 
     action: Action
     message_id: str
@@ -78,7 +79,8 @@ def parse_keys(text: str) -> list[SigningKey]:
             continue
         key_id, sep, secret = part.partition(":")
         if not sep:
-            raise ConfigError("setting 'signing_keys': each key is 'id:secret' (separated by commas)")
+            raise ConfigError("setting 'signing_keys': each key is 'id:secret' "
+                              "(separated by commas)")
         keys.append(SigningKey(key_id, secret.encode()))
     ids = [k.id for k in keys]
     if len(set(ids)) != len(ids):
@@ -195,7 +197,7 @@ _ACTIONS = {a.value: a for a in Action}
 
 
 def _decode_payload(payload: bytes, pos: int, key_id: str) -> Claims:
-    """Read a payload whose tag is already verified (so a failure here is our own bug or version)."""
+    """Read a payload whose tag is already verified (a failure here is a version mismatch)."""
     try:
         action = _ACTIONS[payload[1]]
         issued_at = int.from_bytes(payload[pos:pos + 4], "big")

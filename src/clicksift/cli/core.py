@@ -195,8 +195,8 @@ def events(ctx: Context, database: str | None, output: str | None, campaign: str
     start, end = _time_option(since, "--since"), _time_option(until, "--until")
     store = ctx.store(settings)
     count = 0
-    out: IO[str] = sys.stdout if output in {None, "-"} else open(  # noqa: SIM115
-        output, "w", encoding="utf-8")  # type: ignore[arg-type]
+    out: IO[str] = (sys.stdout if output is None or output == "-"
+                    else open(output, "w", encoding="utf-8"))  # noqa: SIM115
     try:
         for stored in store.iter_events(campaign_id=campaign, types=types, since=start,
                                         until=end):

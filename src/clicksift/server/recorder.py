@@ -19,7 +19,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from clicksift.events import Event
 from clicksift.server.spool import Spool
@@ -162,7 +161,7 @@ class Recorder:
             self._commit(events, received_at)
             self.stats["committed"] += len(events)
             self.stats["batches"] += 1
-        except Exception as exc:  # noqa: BLE001 - any store failure must not strand a person
+        except Exception as exc:
             self._on_failure(exc, events, received_at)
 
     def _on_failure(self, exc: Exception, events: list[Event], received_at: float) -> None:
@@ -182,14 +181,14 @@ class Recorder:
         if self._store is not None:
             try:
                 self._store.close()
-            except Exception:  # noqa: BLE001, S110 - a broken connection may not close cleanly
+            except Exception:  # noqa: S110 - a broken connection may not close cleanly
                 pass
             self._store = None
 
     def _replay_spool(self) -> None:
         try:
             replayed = self.spool.replay(self._commit)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("the store still fails (%s); retrying in %.0f s", exc, RETRY_SECONDS)
             self._drop_store()
             self._next_replay = time.monotonic() + RETRY_SECONDS

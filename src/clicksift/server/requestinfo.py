@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +68,7 @@ def _clean(hop: str) -> str | None:
         return None
 
 
-def request_info(scope: dict[str, Any], addresses: ClientAddress) -> RequestInfo:
+def request_info(scope: Mapping[str, Any], addresses: ClientAddress) -> RequestInfo:
     """Pull the recorded fields out of an ASGI HTTP scope."""
     headers: dict[str, str] = {}
     user_agent = ""

@@ -24,10 +24,11 @@ def run(settings: Settings) -> None:
 def _run_granian(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
 
     Granian(APP_FACTORY, factory=True, address=settings.host, port=settings.port,
             interface=Interfaces.ASGI, workers=settings.workers, loop=Loops.uvloop,
-            log_level=settings.log_level, log_access=False, backlog=2048).serve()
+            log_level=LogLevels(settings.log_level), log_access=False, backlog=2048).serve()
 
 
 def _run_uvicorn(settings: Settings) -> None:

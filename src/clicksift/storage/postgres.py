@@ -37,7 +37,7 @@ class PostgresStore(SqlStore):
         return statement.replace("?", "%s")
 
     def _lock_for_migration(self) -> None:
-        self.execute("SELECT pg_advisory_xact_lock(%s)" % _MIGRATION_LOCK)
+        self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
     def executemany(self, statement: str, rows: Any) -> int:
         cursor = self.connection.cursor()

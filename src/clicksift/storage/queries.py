@@ -27,8 +27,10 @@ ON CONFLICT (id) DO NOTHING"""
 # Events that arrived before their message was known get its campaign and recipient.
 BACKFILL_EVENTS = """
 UPDATE events SET
-    campaign_id = COALESCE(campaign_id, (SELECT campaign_id FROM messages m WHERE m.id = events.message_id)),
-    recipient = COALESCE(recipient, (SELECT recipient FROM messages m WHERE m.id = events.message_id))
+    campaign_id = COALESCE(campaign_id,
+                           (SELECT campaign_id FROM messages m WHERE m.id = events.message_id)),
+    recipient = COALESCE(recipient,
+                         (SELECT recipient FROM messages m WHERE m.id = events.message_id))
 WHERE message_id = ? AND (campaign_id IS NULL OR recipient IS NULL)"""
 
 SELECT_MESSAGE = """

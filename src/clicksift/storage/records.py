@@ -27,7 +27,7 @@ class MessageRecord:
     def links_json(self) -> str | None:
         if self.links is None:
             return None
-        return dumps([{"url": link.url, "kind": link.kind} for link in self.links])  # type: ignore[arg-type]
+        return dumps([{"url": link.url, "kind": link.kind} for link in self.links])
 
     @classmethod
     def from_event(cls, event: Event) -> MessageRecord:

@@ -148,7 +148,8 @@ class SqlStore:
                     since: float | None = None, until: float | None = None,
                     page_size: int = 5000) -> Iterator[StoredEvent]:
         """Stream stored events in arrival order, optionally filtered."""
-        filters, params = [], []
+        filters: list[str] = []
+        params: list[Any] = []
         if campaign_id is not None:
             filters.append("AND campaign_id = ?")
             params.append(campaign_id)

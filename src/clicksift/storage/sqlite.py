@@ -5,8 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from contextlib import contextmanager
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,7 +32,8 @@ class SqliteStore(SqlStore):
             connection = sqlite3.connect(path, timeout=timeout, isolation_level=None,
                                          check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+            level = "FULL" if synchronous == "full" else "NORMAL"
+            connection.execute(f"PRAGMA synchronous={level}")
             connection.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             connection.execute("PRAGMA foreign_keys=OFF")
         except sqlite3.DatabaseError as exc:
