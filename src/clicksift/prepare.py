@@ -64,6 +64,9 @@ class PreparedMessage:
     links: tuple[Link, ...]
     prepared_at: float
     warnings: tuple[str, ...] = ()
+    #: The tracking URL of each link (same order as LINKS), and of the open pixel.
+    tracking_urls: tuple[str, ...] = ()
+    open_url: str | None = None
 
     def delivered_event(self) -> dict[str, Any]:
         """The message's ``delivered`` event in the canonical shape (docs/events.md)."""
@@ -88,7 +91,9 @@ class _Builder:
     issued_at: int
     unsubscribe_url: str
     links: list[Link] = field(default_factory=list)
+    link_urls: list[str] = field(default_factory=list)      # tracking URL of each link
     tracked: dict[str, str] = field(default_factory=dict)   # content destination -> its first URL
+    open_url: str | None = None
     warnings: list[str] = field(default_factory=list)
     _seen_warnings: set[str] = field(default_factory=set)
 
@@ -102,10 +107,12 @@ class _Builder:
         if kind == LinkKind.UNSUBSCRIBE:
             if not any(link.kind == kind for link in self.links):
                 self.links.append(Link(self.unsubscribe_url, kind))
+                self.link_urls.append(self.unsubscribe_url)
             return self.unsubscribe_url
         index = len(self.links)
         self.links.append(Link(destination, kind))
         url = self.urls.click(self.message_id, index, kind, destination, self.issued_at)
+        self.link_urls.append(url)
         if kind == LinkKind.CONTENT:
             self.tracked.setdefault(destination, url)
         return url
@@ -250,7 +257,8 @@ class Preparer:
             builder.track("", LinkKind.UNSUBSCRIBE)
         return PreparedMessage(message_id, campaign_id, recipient, markup.splice(html, edits),
                                tracked_text, self._headers(builder), tuple(builder.links),
-                               prepared_at, tuple(builder.warnings))
+                               prepared_at, tuple(builder.warnings),
+                               tuple(builder.link_urls), builder.open_url)
 
     def _additions(self, length: int, landmarks: markup.Landmarks,
                    builder: _Builder) -> list[tuple[int, int, str]]:
@@ -264,8 +272,8 @@ class Preparer:
                 at = start if number % 2 == 0 and start is not None else end
                 additions.append((at, at, honeypot_markup(url)))
         if self.options.open_pixel:
-            pixel = self.urls.open(builder.message_id, builder.issued_at)
-            additions.append((end, end, pixel_markup(pixel)))
+            builder.open_url = self.urls.open(builder.message_id, builder.issued_at)
+            additions.append((end, end, pixel_markup(builder.open_url)))
         return additions
 
     def _headers(self, builder: _Builder) -> dict[str, str]:

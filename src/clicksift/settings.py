@@ -79,6 +79,9 @@ class Settings:
     spool_dir: str = setting(
         "", "Where events wait when the store fails (retried in the background). Empty: "
         "a folder beside the SQLite file, or ./clicksift-spool.")
+    demo_folder: str = setting(
+        "", "Folder of prepared demo messages that the server shows at /demo/ (set by "
+        "clicksift demo; empty: no demo pages).")
     log_level: str = setting(
         "info", "Server log level.", choices=("debug", "info", "warning", "error"))
 

@@ -35,7 +35,7 @@ from clicksift.links import (
     TrackingUrls,
     load_signer,
 )
-from clicksift.server import pages
+from clicksift.server import demo_pages, pages
 from clicksift.server.recorder import Recorder
 from clicksift.server.requestinfo import ClientAddress, RequestInfo, request_info
 from clicksift.server.responses import (
@@ -81,12 +81,15 @@ class TrackingApp:
         self.settings = settings
         self.runtime: Runtime | None = None
         self.started_at = time.time()
-        self.web = Starlette(routes=[
+        routes = [
             Route("/", self.home, methods=["GET", "HEAD"]),
             Route("/healthz", self.health, methods=["GET", "HEAD"]),
             Route(UNSUBSCRIBE_PREFIX + "{token}", self.unsubscribe,
                   methods=["GET", "HEAD", "POST"]),
-        ])
+        ]
+        if settings.demo_folder:
+            routes += demo_pages.routes(settings.demo_folder)
+        self.web = Starlette(routes=routes)
         self.web.state.app = self
 
     # -- ASGI entry ---------------------------------------------------------------------------

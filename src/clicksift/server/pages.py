@@ -10,7 +10,7 @@ _STYLE = ("body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem a
           "cursor:pointer}")
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
             f'<meta name="robots" content="noindex"><title>{html.escape(title)}</title>'
@@ -18,7 +18,7 @@ def _page(title: str, body: str) -> str:
 
 
 def unsubscribe_form(action_url: str) -> str:
-    return _page("Unsubscribe", (
+    return page("Unsubscribe", (
         "<h1>Unsubscribe</h1><p>Stop receiving these emails?</p>"
         f'<form method="post" action="{html.escape(action_url)}">'
         '<input type="hidden" name="confirm" value="yes">'
@@ -26,5 +26,5 @@ def unsubscribe_form(action_url: str) -> str:
 
 
 def unsubscribed() -> str:
-    return _page("Unsubscribed", "<h1>You are unsubscribed</h1>"
+    return page("Unsubscribed", "<h1>You are unsubscribed</h1>"
                  "<p>You will not receive these emails any more.</p>")

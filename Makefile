@@ -1,0 +1,47 @@
+# The two quickstart commands (`make demo`, `make test`) and the tools around them.
+# Everything installs itself into .venv; system packages come from scripts/system-deps.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test check lint types docs bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+## demo: prepare a demo campaign on SQLite and run the tracking server on 127.0.0.1:8000
+demo: $(STAMP)
+	$(VENV)/bin/clicksift demo
+
+## test: lint, type-check and run the whole test suite (Chromium and PostgreSQL included)
+test: $(STAMP)
+	scripts/system-deps
+	$(MAKE) --no-print-directory check
+	CLICKSIFT_REQUIRE_CHROMIUM=1 CLICKSIFT_REQUIRE_POSTGRES=1 $(PY) -m pytest
+
+check: lint types
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+
+types: $(STAMP)
+	$(VENV)/bin/mypy
+
+## docs: regenerate the reference pages in docs/ from the code
+docs: $(STAMP)
+	$(PY) scripts/generate_docs.py
+
+## bench: run every benchmark (needs nginx and wrk: scripts/system-deps --bench)
+bench: $(STAMP)
+	scripts/system-deps --bench
+	$(PY) benchmarks/prepare.py
+	$(PY) benchmarks/redirect.py
+
+clean:
+	rm -rf $(VENV) clicksift-demo test-artifacts .pytest_cache .mypy_cache .ruff_cache

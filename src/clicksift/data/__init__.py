@@ -1,0 +1,1 @@
+"""Package data: demo content and (later) the knowledge base."""

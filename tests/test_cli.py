@@ -1,0 +1,127 @@
+"""The command line as people and scripts use it: exit codes, messages, files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clicksift.cli import main
+from tests.support import EMAILS
+
+
+def run(*args: str, env: dict[str, str] | None = None, input: str | None = None):
+    return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def test_prepare_writes_html_headers_and_records_the_message(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    out, headers = tmp_path / "out.html", tmp_path / "h.json"
+    result = run("prepare", str(EMAILS / "saas-product-update.html"), "--recipient",
+                 "dana@example.com", "--campaign", "march", "--message-id", "m-1",
+                 "--db", str(db), "-o", str(out), "--headers-out", str(headers))
+    assert result.exit_code == 0, result.output
+    assert "/c/" in out.read_text()
+    assert json.loads(headers.read_text())["List-Unsubscribe-Post"] == (
+        "List-Unsubscribe=One-Click")
+    assert "plain http" in result.stderr and "7 links tracked" in result.stderr
+    exported = run("events", "--db", str(db))
+    event = json.loads(exported.stdout)
+    assert event["type"] == "delivered" and event["message_id"] == "m-1"
+    assert event["campaign_id"] == "march" and len(event["links"]) == 9
+
+
+def test_prepare_errors_are_one_clear_line(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.html"
+    bad.write_bytes("<p>caf\xe9</p>".encode("latin-1"))
+    result = run("prepare", str(bad), "--recipient", "a@b.example", "--campaign", "c",
+                 "--db", str(tmp_path / "c.db"))
+    assert result.exit_code == 2
+    assert "is not utf-8 (byte 0xe9 at offset 6); convert it or pass --encoding" in result.stderr
+    assert "Traceback" not in result.output
+    assert run("prepare", str(bad), "--recipient", "a@b.example", "--campaign", "c",
+               "--encoding", "latin-1", "--db", str(tmp_path / "c.db")).exit_code == 0
+    missing = run("prepare", str(tmp_path / "nope.html"), "--recipient", "a@b.example",
+                  "--campaign", "c", "--db", str(tmp_path / "c.db"))
+    assert missing.exit_code == 2 and "cannot read" in missing.stderr
+    recipient = run("prepare", str(bad), "--recipient", "nobody", "--campaign", "c",
+                    "--encoding", "latin-1", "--db", str(tmp_path / "c.db"))
+    assert recipient.exit_code == 2 and "is not an email address" in recipient.stderr
+
+
+def test_load_is_idempotent_and_reports_bad_lines(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    events = tmp_path / "e.jsonl"
+    lines = [{"type": "delivered", "id": "d1", "message_id": "m1", "campaign_id": "c",
+              "recipient": "a@b.example", "timestamp": "2026-01-01T00:00:00Z"},
+             {"type": "click", "id": "k1", "message_id": "m1", "url": "https://x.example/",
+              "timestamp": 1767225610}]
+    events.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    first = run("load", str(events), "--db", db)
+    assert first.exit_code == 0 and "stored 2 new" in first.stderr
+    assert "stored 0 new, 2 already stored" in run("load", str(events), "--db", db).stderr
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(lines[1]) + '\n{"type": "open", "id": "x"}\n')
+    failed = run("load", str(broken), "--db", db)
+    assert failed.exit_code == 2
+    assert f"{broken}, line 2, field 'message_id': is required" in failed.stderr
+    skipped = run("load", str(broken), "--db", db, "--skip-invalid")
+    assert skipped.exit_code == 0 and "skipped 1 invalid lines" in skipped.stderr
+
+
+def test_events_export_filters(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    events = tmp_path / "e.jsonl"
+    events.write_text("".join(json.dumps({
+        "type": kind, "id": f"e{i}", "message_id": "m1", "url": "https://x.example/",
+        "timestamp": 1767225600 + i}) + "\n" for i, kind in enumerate(["open", "click", "open"])))
+    run("load", str(events), "--db", db)
+    out = tmp_path / "out.jsonl"
+    result = run("events", "--db", db, "--type", "open", "--since", "2026-01-01T00:00:01Z",
+                 "-o", str(out))
+    assert result.exit_code == 0
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["e2"]
+    bad = run("events", "--db", db, "--since", "yesterday")
+    assert bad.exit_code == 2 and "--since" in bad.stderr
+
+
+def test_config_shows_sources_and_masks_secrets(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('port = 9001\n')
+    env = {"CLICKSIFT_SIGNING_KEYS": "k1:do-not-print-this-secret", "CLICKSIFT_HOST": "0.0.0.0"}
+    result = run("--config", str(config), "config", "--format", "json", env=env)
+    settings = json.loads(result.stdout)
+    assert settings["port"] == {"value": "9001", "source": f"file {config}"}
+    assert settings["host"]["source"] == "env CLICKSIFT_HOST"
+    assert "do-not-print" not in result.output
+    bad = run("config", env={"CLICKSIFT_PORT": "x"})
+    assert bad.exit_code == 2 and "setting 'port'" in bad.stderr
+
+
+def test_demo_without_serving_prepares_the_campaign(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    result = run("demo", "--dir", str(folder), "--no-serve")
+    assert result.exit_code == 0, result.output
+    messages = list((folder / "messages").glob("*.html"))
+    assert len(messages) == 6
+    assert all("/c/" in m.read_text() for m in messages)
+    exported = run("events", "--db", str(folder / "demo.db"))
+    assert len(exported.stdout.splitlines()) == 6
+
+
+def test_module_entry_point_and_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "clicksift", "--help"], capture_output=True,
+                            text=True, check=True)
+    for command in ("serve", "prepare", "load", "events", "config", "demo"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", ["serve", "prepare", "load", "events", "config", "demo"])
+def test_every_command_is_documented_in_the_readme_or_docs(command: str) -> None:
+    docs = "".join(p.read_text() for p in (Path(__file__).parent.parent / "docs").glob("*.md"))
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"clicksift {command}" in readme + docs
