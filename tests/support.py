@@ -80,6 +80,9 @@ def running_server(env_overrides: dict[str, str], tmp: Path,
     proc = start_server(env_overrides, tmp, server=server)
     try:
         yield proc
+    except BaseException:
+        print(f"--- server log ({proc.log_path}) ---\n{proc.log()}")
+        raise
     finally:
         if proc.process.poll() is None:
             proc.kill(signal.SIGTERM)
