@@ -122,8 +122,8 @@ def bench_nginx(folder: Path, seconds: int, connections: int) -> dict[str, Any]:
 
 
 def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
-                    workers: int) -> dict[str, Any]:
-    db = folder / f"{server}-{workers}.db"
+                    workers: int, synchronous: str) -> dict[str, Any]:
+    db = folder / f"{server}-{workers}-{synchronous}.db"
     store = open_store(Settings(database=str(db)))
     urls = TrackingUrls("http://127.0.0.1", load_signer("", store))
     store.close()
@@ -135,6 +135,7 @@ def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
     port = free_port()
     env = {**os.environ, "CLICKSIFT_DATABASE": str(db), "CLICKSIFT_PORT": str(port),
            "CLICKSIFT_SERVER": server, "CLICKSIFT_WORKERS": str(workers),
+           "CLICKSIFT_SQLITE_SYNCHRONOUS": synchronous,
            "CLICKSIFT_LOG_LEVEL": "warning"}
     process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -162,30 +163,38 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--servers", default="granian,uvicorn")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--synchronous", default="normal,full",
+                        help="SQLite durability levels to measure (the first is the default)")
     args = parser.parse_args()
+    runs = [(server, level) for level in args.synchronous.split(",")
+            for server in args.servers.split(",")]
     results: dict[str, Any] = {"machine": machine(), "connections": args.connections,
                                "seconds": args.seconds}
     with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
         folder = Path(tmp)
         print(f"nginx static 302 (reference), {args.connections} connections ...", flush=True)
         results["nginx"] = bench_nginx(folder, args.seconds, args.connections)
-        for server in args.servers.split(","):
-            print(f"clicksift on {server}, {args.workers} worker(s) ...", flush=True)
-            results[f"clicksift_{server}"] = bench_clicksift(folder, server, args.seconds,
-                                                             args.connections, args.workers)
+        for server, level in runs:
+            print(f"clicksift on {server}, {args.workers} worker(s), SQLite synchronous="
+                  f"{level} ...", flush=True)
+            results[f"clicksift_{server}_{level}"] = bench_clicksift(
+                folder, server, args.seconds, args.connections, args.workers, level)
     reference = results["nginx"]["requests_per_second"]
-    print(f"\n{'server':<22}{'req/s':>10}{'% nginx':>9}{'p50 ms':>9}{'p99 ms':>9}  stored")
-    for name in ["nginx"] + [f"clicksift_{s}" for s in args.servers.split(",")]:
+    names = [f"clicksift_{server}_{level}" for server, level in runs]
+    print(f"\n{'server':<30}{'req/s':>10}{'% nginx':>9}{'p50 ms':>9}{'p99 ms':>9}  stored")
+    for name in ["nginx", *names]:
         row = results[name]
         share = 100 * row["requests_per_second"] / reference
         row["share_of_nginx"] = round(share / 100, 4)
         stored = "-" if name == "nginx" else (
             f"{row['events_stored']:,} ({'all' if row['every_answer_stored'] else 'MISSING'})")
-        print(f"{name:<22}{row['requests_per_second']:>10,.0f}{share:>8.1f}%"
+        print(f"{name:<30}{row['requests_per_second']:>10,.0f}{share:>8.1f}%"
               f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}  {stored}")
-    best = max((results[f"clicksift_{s}"] for s in args.servers.split(",")),
-               key=lambda r: r["requests_per_second"])
-    results["target_met"] = best["share_of_nginx"] >= 0.20 and best["p99_ms"] < 20
+    default = results[names[0]]  # the default server at the default durability
+    results["default"] = names[0]
+    results["target_met"] = default["share_of_nginx"] >= 0.20 and default["p99_ms"] < 20
+    print(f"target (default {names[0]}: at least 20% of nginx, p99 under 20 ms): "
+          f"{'met' if results['target_met'] else 'NOT met'}")
     emit(results)
     return 0
 

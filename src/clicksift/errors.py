@@ -7,6 +7,7 @@
     ├── TokenError                 a tracking token is malformed, forged or signed by an unknown key
     ├── PrepareError               an email body cannot be prepared (names the problem)
     └── StorageError               the store failed (wraps the driver's exception)
+        └── StoreBusy              another writer holds the store longer than the timeout
 
 Foreign exceptions (sqlite3, psycopg, json) are translated at the boundary, so callers
 catch ``ClicksiftError`` and show its message; the command line never prints a traceback
@@ -58,3 +59,7 @@ class PrepareError(ClicksiftError):
 
 class StorageError(ClicksiftError):
     """The store failed to read or write."""
+
+
+class StoreBusy(StorageError):
+    """Another writer holds the store; the write did not happen."""

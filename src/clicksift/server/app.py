@@ -48,7 +48,8 @@ from clicksift.server.responses import (
 )
 from clicksift.server.spool import Spool
 from clicksift.settings import Settings, load_settings
-from clicksift.storage import SqlStore, open_store
+from clicksift.storage import is_postgres, open_store
+from clicksift.storage.sqlite import Checkpointer
 from clicksift.tokens import Action, Claims, Signer
 
 log = logging.getLogger("clicksift.server")
@@ -80,6 +81,7 @@ class TrackingApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.runtime: Runtime | None = None
+        self.checkpointer: Checkpointer | None = None
         self.started_at = time.time()
         routes = [
             Route("/", self.home, methods=["GET", "HEAD"]),
@@ -125,18 +127,24 @@ class TrackingApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def open_store(self) -> SqlStore:
-        return open_store(self.settings)
-
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        store = self.open_store()
+        settings = self.settings
+        store = open_store(settings)
         try:
-            signer = load_signer(self.settings.signing_keys, store)
+            signer = load_signer(settings.signing_keys, store)
         finally:
             store.close()
-        recorder = Recorder(self.open_store, Spool(spool_folder(self.settings)),
-                            batch_size=self.settings.commit_batch_size)
+        sqlite = not is_postgres(settings.database)
+        recorder = Recorder(
+            lambda: open_store(settings, migrate=False, checkpoint=not sqlite),
+            Spool(spool_folder(settings)),
+            open_inline_store=(lambda: open_store(settings, migrate=False, timeout=0,
+                                                  checkpoint=False)) if sqlite else None,
+            batch_size=settings.commit_batch_size)
         recorder.start(loop)
+        if sqlite:
+            self.checkpointer = Checkpointer(settings.database)
+            self.checkpointer.start()
         self.runtime = Runtime(signer, TrackingUrls(self.settings.base_url, signer), recorder,
                                ClientAddress(self.settings.trusted_proxies))
         log.info("clicksift %s tracking on %s (store %s)", __version__, self.settings.base_url,
@@ -145,6 +153,8 @@ class TrackingApp:
     def stop(self) -> None:
         if self.runtime is not None:
             self.runtime.recorder.stop()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
 
     # -- hot paths ----------------------------------------------------------------------------
 

@@ -1,11 +1,16 @@
 """Group commit: every tracked request waits until its event is durably stored.
 
 Request handlers call :meth:`Recorder.record`, which queues the event and returns a future.
-The event loop gathers what arrives while a commit is under way and hands the whole batch to
-one writer thread, which writes it in a single transaction, commits, and only then has the
-loop wake the waiting requests, so a response is never sent for an event that is not
-stored. Only one commit runs at a time: a busy server writes many requests per commit, an
-idle one commits each at once, and the two threads meet twice per batch, not per request.
+The event loop gathers what arrives while it is busy, then writes the whole batch in one
+transaction and only after the commit wakes the waiting requests: a response is never sent
+for an event that is not stored. A busy server writes many requests per commit, an idle one
+commits each at once.
+
+Where the write happens: on SQLite the loop commits the batch itself when the store is free
+this instant (SQLite releases the GIL while it works, and the loop has nothing better to do
+than wait for the commit its requests need); that avoids handing every batch to another
+thread and back. When the store is busy, or on PostgreSQL, the batch goes to a writer
+thread, which waits for the store up to ``store_timeout_ms``; the loop keeps serving.
 
 If the store fails, the batch goes to the :class:`~clicksift.server.spool.Spool` (fsynced)
 and the requests are answered; the writer replays the spool when the store works again.
@@ -33,9 +38,14 @@ Batch = list[tuple[Event, "asyncio.Future[None]"]]
 
 
 class Recorder:
+    """OPEN_STORE opens the writer thread's store (it waits when the store is busy);
+    OPEN_INLINE_STORE, when given, opens the loop's own store, which never waits."""
+
     def __init__(self, open_store: Callable[[], SqlStore], spool: Spool, *,
+                 open_inline_store: Callable[[], SqlStore] | None = None,
                  batch_size: int = 1000, after_insert: AfterInsert | None = None) -> None:
         self._open_store = open_store
+        self._open_inline_store = open_inline_store
         self.spool = spool
         self.batch_size = batch_size
         self.after_insert = after_insert
@@ -44,6 +54,7 @@ class Recorder:
         self._pending: Batch = []
         self._flush_scheduled = False
         self._in_flight = False
+        self._inline_store: SqlStore | None = None
         # Hand-over to the writer thread: a batch, or None to stop.
         self._work: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -51,7 +62,8 @@ class Recorder:
         self._store: SqlStore | None = None
         self._spooled = 0
         self._next_replay = 0.0
-        self.stats = {"committed": 0, "batches": 0, "spooled": 0, "failures": 0}
+        self.stats = {"committed": 0, "batches": 0, "handed_over": 0, "spooled": 0,
+                      "failures": 0}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -69,9 +81,10 @@ class Recorder:
         self._work.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        for store in (self._store, self._inline_store):
+            if store is not None:
+                store.close()
+        self._store = self._inline_store = None
 
     @property
     def queued(self) -> int:
@@ -97,17 +110,34 @@ class Recorder:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._in_flight or not self._pending:
-            return
-        batch, self._pending = (self._pending[:self.batch_size],
-                                self._pending[self.batch_size:])
-        self._in_flight = True
-        self._work.put(batch)
+        while self._pending and not self._in_flight:
+            batch, self._pending = (self._pending[:self.batch_size],
+                                    self._pending[self.batch_size:])
+            if self._commit_inline(batch):
+                _wake(batch)
+            else:
+                self._in_flight = True
+                self.stats["handed_over"] += 1
+                self._work.put(batch)
+
+    def _commit_inline(self, batch: Batch) -> bool:
+        """Commit BATCH on the loop when the store is free right now; False: hand it over."""
+        if self._open_inline_store is None or self._spooled:
+            return False
+        events = [event for event, _ in batch]
+        try:
+            if self._inline_store is None:
+                self._inline_store = self._open_inline_store()
+            self._write_events(self._inline_store, events, time.time())
+        except Exception:
+            if self._inline_store is not None:
+                _close_quietly(self._inline_store)
+                self._inline_store = None
+            return False
+        return True
 
     def _done(self, batch: Batch) -> None:
-        for _, future in batch:
-            if not future.done():
-                future.set_result(None)
+        _wake(batch)
         self._in_flight = False
         if self._pending:
             self._flush()
@@ -147,27 +177,31 @@ class Recorder:
             self._store = self._open_store()
         return self._store
 
-    def _commit(self, events: list[Event], received_at: float) -> None:
-        store = self._store_or_open()
+    def _write_events(self, store: SqlStore, events: list[Event], received_at: float) -> None:
         with store.transaction():
             store.add_events(events, received_at)
             if self.after_insert is not None:
                 self.after_insert(store, events)
+        self.stats["committed"] += len(events)
+        self.stats["batches"] += 1
+
+    def _commit(self, events: list[Event], received_at: float) -> None:
+        self._write_events(self._store_or_open(), events, received_at)
 
     def _write(self, batch: Batch) -> None:
         events = [event for event, _ in batch]
         received_at = time.time()
         try:
             self._commit(events, received_at)
-            self.stats["committed"] += len(events)
-            self.stats["batches"] += 1
         except Exception as exc:
             self._on_failure(exc, events, received_at)
 
     def _on_failure(self, exc: Exception, events: list[Event], received_at: float) -> None:
         self.stats["failures"] += 1
         log.error("storing %d events failed (%s); spooling them", len(events), exc)
-        self._drop_store()
+        if self._store is not None:
+            _close_quietly(self._store)
+            self._store = None
         try:
             self.spool.append(events, received_at)
             self.stats["spooled"] += len(events)
@@ -177,20 +211,14 @@ class Recorder:
             log.critical("spooling %d events failed too (%s); they are lost: %s",
                          len(events), spool_error, [e.id for e in events])
 
-    def _drop_store(self) -> None:
-        if self._store is not None:
-            try:
-                self._store.close()
-            except Exception:  # noqa: S110 - a broken connection may not close cleanly
-                pass
-            self._store = None
-
     def _replay_spool(self) -> None:
         try:
             replayed = self.spool.replay(self._commit)
         except Exception as exc:
             log.warning("the store still fails (%s); retrying in %.0f s", exc, RETRY_SECONDS)
-            self._drop_store()
+            if self._store is not None:
+                _close_quietly(self._store)
+                self._store = None
             self._next_replay = time.monotonic() + RETRY_SECONDS
             return
         if replayed:
@@ -198,3 +226,14 @@ class Recorder:
         self._spooled = len(self.spool.pending())
 
 
+def _wake(batch: Batch) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_result(None)
+
+
+def _close_quietly(store: SqlStore) -> None:
+    try:
+        store.close()
+    except Exception:  # noqa: S110 - a broken connection may not close cleanly
+        pass

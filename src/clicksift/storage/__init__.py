@@ -18,16 +18,21 @@ def is_postgres(database: str) -> bool:
     return database.startswith(("postgresql://", "postgres://"))
 
 
-def open_store(settings: Settings, *, migrate: bool = True) -> SqlStore:
-    """Open the configured store (and bring its schema up to date)."""
+def open_store(settings: Settings, *, migrate: bool = True, timeout: float | None = None,
+               checkpoint: bool = True) -> SqlStore:
+    """Open the configured store (and bring its schema up to date).
+
+    TIMEOUT (seconds) overrides how long a write waits for a busy store; CHECKPOINT=False
+    leaves SQLite's WAL checkpoints to the caller."""
     store: SqlStore
+    wait = settings.store_timeout_ms / 1000 if timeout is None else timeout
     if is_postgres(settings.database):
         from clicksift.storage.postgres import PostgresStore
-        store = PostgresStore.open(settings.database, timeout=settings.store_timeout_ms / 1000)
+        store = PostgresStore.open(settings.database, timeout=wait)
     else:
         from clicksift.storage.sqlite import SqliteStore
         store = SqliteStore.open(settings.database, synchronous=settings.sqlite_synchronous,
-                                 timeout=settings.store_timeout_ms / 1000)
+                                 timeout=wait, checkpoint=checkpoint)
     if migrate:
         try:
             store.migrate()

@@ -3,10 +3,9 @@
 INSERT_EVENT = """
 INSERT INTO events (id, type, message_id, campaign_id, recipient, ts, received_at, link_index,
                     link_kind, source, data)
-VALUES (?, ?, ?,
-        COALESCE(?, (SELECT campaign_id FROM messages WHERE id = ?)),
-        COALESCE(?, (SELECT recipient FROM messages WHERE id = ?)),
-        ?, ?, ?, ?, ?, ?)
+SELECT ?, ?, ?, COALESCE(?, m.campaign_id), COALESCE(?, m.recipient), ?, ?, ?, ?, ?, ?
+FROM (SELECT 1) AS one LEFT JOIN messages AS m ON m.id = ?
+WHERE true
 ON CONFLICT (id) DO NOTHING"""
 
 UPSERT_MESSAGE = """

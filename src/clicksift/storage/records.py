@@ -54,6 +54,6 @@ class StoredEvent:
 
 def event_row(event: Event, received_at: float) -> tuple[Any, ...]:
     """The column values of EVENT in the order of ``queries.INSERT_EVENT``."""
-    return (event.id, event.type, event.message_id, event.campaign_id, event.message_id,
-            event.recipient, event.message_id, event.ts, received_at, event.link_index,
-            event.link_kind, event.source, dumps(event.raw))
+    return (event.id, event.type, event.message_id, event.campaign_id, event.recipient,
+            event.ts, received_at, event.link_index, event.link_kind, event.source,
+            dumps(event.raw), event.message_id)

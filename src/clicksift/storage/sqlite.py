@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from clicksift.errors import StorageError
+from clicksift.errors import StorageError, StoreBusy
 from clicksift.storage.sql import SqlStore
+
+log = logging.getLogger("clicksift.storage")
+#: Bytes the WAL file is trimmed to after a checkpoint lets it start over.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class SqliteStore(SqlStore):
@@ -19,11 +26,19 @@ class SqliteStore(SqlStore):
 
     dialect = "sqlite"
     dialect_words: ClassVar[dict[str, str]] = {
-        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "blob": "BLOB"}
+        "serial": "INTEGER PRIMARY KEY", "real": "REAL", "blob": "BLOB"}
     driver_errors = (sqlite3.Error,)
 
+    timeout: float = 10.0
+
     @classmethod
-    def open(cls, path: str, *, synchronous: str = "full", timeout: float = 10.0) -> SqliteStore:
+    def open(cls, path: str, *, synchronous: str = "full", timeout: float = 10.0,
+             checkpoint: bool = True) -> SqliteStore:
+        """Open (or create) the database at PATH.
+
+        TIMEOUT is how long a write waits for another writer (0: not at all, the write
+        raises :class:`StoreBusy`). Without CHECKPOINT the connection leaves WAL
+        checkpoints to someone else (the tracking server runs them in the background)."""
         file = Path(path)
         if not file.parent.exists():
             raise StorageError(f"cannot create the database {path}: folder {file.parent} "
@@ -36,23 +51,51 @@ class SqliteStore(SqlStore):
             connection.execute(f"PRAGMA synchronous={level}")
             connection.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             connection.execute("PRAGMA foreign_keys=OFF")
+            connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            if not checkpoint:
+                connection.execute("PRAGMA wal_autocheckpoint=0")
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"cannot open the database {path}: {exc}") from None
         store = cls(connection, path)
+        store.timeout = timeout
         store._lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         return store
 
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database file, without waiting for anyone."""
+        self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     # sqlite3 in autocommit mode (isolation_level=None): transactions are explicit.
-    # Writers queue on an flock of a lock file beside the database: the kernel wakes the next
-    # writer the moment the lock is free, where SQLite's own busy handler sleeps and retries.
+    # clicksift's writers take an flock of a lock file beside the database first, so they
+    # queue in the kernel instead of in SQLite's busy handler, which sleeps between retries.
     def begin(self) -> None:
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._lock()
         try:
             self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self._unlock()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreBusy(f"the database {self.location} is busy") from None
+            raise
         except BaseException:
             self._unlock()
             raise
+
+    def _lock(self) -> None:
+        assert self._lock_fd is not None
+        deadline = time.monotonic() + self.timeout
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreBusy(f"the database {self.location} is busy (another "
+                                    "clicksift process is writing)") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.01)
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -82,3 +125,39 @@ class SqliteStore(SqlStore):
         before = self.connection.total_changes
         self.connection.executemany(statement, rows)
         return int(self.connection.total_changes - before)
+
+
+class Checkpointer:
+    """Runs WAL checkpoints in a background thread for connections that do not (the
+    tracking server's), so no request waits for one. PASSIVE checkpoints never block
+    writers; once one completes, the next write starts the WAL from the beginning again,
+    and SQLite trims the file to ``journal_size_limit``."""
+
+    def __init__(self, path: str, *, interval: float = 0.5) -> None:
+        self.path = path
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="clicksift-checkpoint",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        store: SqliteStore | None = None
+        while not self._stop.wait(self.interval):
+            try:
+                if store is None:
+                    store = SqliteStore.open(self.path, timeout=self.interval)
+                store.checkpoint()
+            except (StorageError, sqlite3.Error) as exc:
+                log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
+                if store is not None:
+                    store.close()
+                    store = None
+        if store is not None:
+            store.close()
