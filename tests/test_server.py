@@ -211,3 +211,36 @@ def test_uvicorn_serves_the_same_app(tmp_path: Path, server_name: str) -> None:
         assert response.status_code == 302
         assert response.headers["location"] == "https://x.example/%C3%BC?q=a%20b"
     assert [e["type"] for e in stored_events(db)] == ["click"]
+
+
+def test_sweep_of_malformed_requests_never_gets_a_500(tracked: tuple) -> None:
+    """Hundreds of broken paths, methods, bodies and headers: always a short 4xx or a
+    proper answer, never a 500 and never a traceback in the log."""
+    import random
+
+    server, prepared, _ = tracked
+    rng = random.Random(20261124)
+    good = server.url(_link(prepared)).split(server.base_url, 1)[1]
+    pieces = ["/c/", "/o/", "/u/", "/healthz", "/demo/", "/", "/c", "/o/.gif", "/u/x/y"]
+    junk = ["%", "%zz", "%00", "%ff", "..", "//", "\\", "<script>", "A" * 300, "é", "?a=b",
+            "#frag", ";x", "%2e%2e", "=" * 5, good[3:40], good[3:] + "=", good[3:] + "%20"]
+    methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"]
+    statuses = []
+    with httpx.Client(base_url=server.base_url, timeout=5) as client:
+        for _ in range(300):
+            path = rng.choice(pieces) + "".join(rng.choice(junk) for _ in range(rng.randint(0, 3)))
+            method = rng.choice(methods)
+            headers = {"content-type": rng.choice(["application/x-www-form-urlencoded",
+                                                   "multipart/form-data; boundary=zz",
+                                                   "application/json", "text/plain"])}
+            body = rng.choice([b"", b"List-Unsubscribe=One-Click", b"--zz\r\n\r\n",
+                               bytes(rng.randrange(256) for _ in range(64))])
+            try:
+                request = client.build_request(method, path, headers=headers,
+                                               content=body if method != "GET" else None)
+            except (httpx.InvalidURL, UnicodeEncodeError):
+                continue
+            statuses.append(client.send(request).status_code)
+    assert statuses and all(status < 500 for status in statuses), sorted(set(statuses))
+    assert {302, 404, 405} <= set(statuses)
+    assert "Traceback" not in server.log()
