@@ -81,6 +81,22 @@ class Settings:
     spool_dir: str = setting(
         "", "Where events wait when the store fails (retried in the background). Empty: "
         "a folder beside the SQLite file, or ./clicksift-spool.")
+    # Classifier
+    nhi_threshold: float = setting(
+        0.5, "Score (0..1) at or above which an event is judged non-human.")
+    rule_weights: str = setting(
+        "", "Weights that replace the defaults of docs/rules.md, as 'rule=weight' pairs "
+        "separated by commas (log-odds; positive points to a machine).")
+    disabled_rules: list[str] = setting(
+        [], "Rules or whole families that do not count (for example 'context.honeypot' or "
+        "'network' or 'ua.*'), for instance to stay clear of a patent (docs/patents.md).")
+    audit_mode: bool = setting(
+        False, "Compute and store verdicts, but let none of them change anything (unsubscribe "
+        "holds, human-only webhooks, sunsetting treat every event as a person's).")
+    accept_simulated_time: bool = setting(
+        False, "Let requests set the recorded time with an X-Clicksift-Simulated-Time header "
+        "(RFC 3339), so simulated traffic keeps its timeline. For demos and tests only: "
+        "never on a public server.")
     demo_folder: str = setting(
         "", "Folder of prepared demo messages that the server shows at /demo/ (set by "
         "clicksift demo; empty: no demo pages).")
@@ -147,6 +163,10 @@ def _convert(info: SettingInfo, raw: Any, where: str) -> Any:
             if text in {"0", "false", "no", "off", ""}:
                 return False
             raise ValueError("expected true or false")
+        if kind == "float":
+            if isinstance(raw, bool):
+                raise ValueError("expected a number")
+            return float(str(raw).strip()) if isinstance(raw, str) else float(raw)
         if kind == "int":
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError("expected a whole number")

@@ -25,7 +25,9 @@ from starlette.routing import Route
 
 from clicksift import __version__
 from clicksift.errors import ClicksiftError, TokenError
-from clicksift.events import Event, EventType, LinkKind, format_timestamp
+from clicksift.classify import ClassifierConfig, Engine
+from clicksift.events import (ENGAGEMENT_TYPES, Event, EventType, LinkKind, format_timestamp,
+                              parse_timestamp)
 from clicksift.ids import new_event_id
 from clicksift.links import (
     CLICK_PREFIX,
@@ -48,13 +50,14 @@ from clicksift.server.responses import (
 )
 from clicksift.server.spool import Spool
 from clicksift.settings import Settings, load_settings
-from clicksift.storage import is_postgres, open_store
+from clicksift.storage import SqlStore, is_postgres, open_store
 from clicksift.storage.sqlite import Checkpointer
 from clicksift.tokens import Action, Claims, Signer
 
 log = logging.getLogger("clicksift.server")
 MAX_PATH = 8192
 MAX_FORM_BYTES = 16 * 1024
+SIMULATED_TIME_HEADER = "x-clicksift-simulated-time"
 _GIF_HEADERS = [(b"content-type", b"image/gif"), NO_STORE, (b"pragma", b"no-cache"),
                 (b"expires", b"0"), NO_INDEX]
 
@@ -135,12 +138,18 @@ class TrackingApp:
         finally:
             store.close()
         sqlite = not is_postgres(settings.database)
+        engine = Engine(ClassifierConfig.from_settings(settings))
+
+        def provisional_verdicts(store: SqlStore, events: list[Event]) -> None:
+            verdicts = [engine.provisional(e) for e in events if e.type in ENGAGEMENT_TYPES]
+            store.save_verdicts(verdicts, engine.version)
+
         recorder = Recorder(
             lambda: open_store(settings, migrate=False, checkpoint=not sqlite),
             Spool(spool_folder(settings)),
             open_inline_store=(lambda: open_store(settings, migrate=False, timeout=0,
                                                   checkpoint=False)) if sqlite else None,
-            batch_size=settings.commit_batch_size)
+            batch_size=settings.commit_batch_size, after_insert=provisional_verdicts)
         recorder.start(loop)
         if sqlite:
             self.checkpointer = Checkpointer(settings.database)
@@ -202,6 +211,8 @@ class TrackingApp:
                url: str | None = None, link_kind: str | None = None,
                link_index: int | None = None, form: dict[str, str] | None = None) -> Event:
         now = time.time()
+        if self.settings.accept_simulated_time:
+            now = _simulated_time(info, now)
         raw: dict[str, Any] = {
             "type": kind.value, "id": new_event_id(now), "message_id": claims.message_id,
             "timestamp": format_timestamp(now), "ip": info.ip, "user_agent": info.user_agent,
@@ -259,6 +270,17 @@ class TrackingApp:
         if one_click:
             return PlainTextResponse("unsubscribed\n", headers={"cache-control": "no-store"})
         return HTMLResponse(pages.unsubscribed(), headers={"cache-control": "no-store"})
+
+
+def _simulated_time(info: RequestInfo, now: float) -> float:
+    """The X-Clicksift-Simulated-Time of a request (demos and tests), else NOW."""
+    text = info.headers.pop(SIMULATED_TIME_HEADER, None)
+    if text is None:
+        return now
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        return now
 
 
 async def _read_form(request: Request) -> dict[str, str] | None:

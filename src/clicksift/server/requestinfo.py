@@ -15,6 +15,7 @@ RECORDED_HEADERS = frozenset({
     "x-requested-with", "purpose", "sec-purpose", "x-purpose", "x-moz",
     "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fetch-user",
     "sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform", "content-type", "origin",
+    "x-clicksift-simulated-time",
 })
 MAX_HEADER_VALUE = 1024
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -57,3 +57,11 @@ ON CONFLICT (event_id) DO UPDATE SET
     engine_version = excluded.engine_version, final = excluded.final,
     computed_at = excluded.computed_at
 WHERE verdicts.final <= excluded.final"""
+
+SELECT_VERDICTS = """
+SELECT event_id, verdict, score, kind, vendor, reasons, engine_version, final
+FROM verdicts WHERE event_id IN ({placeholders})"""
+
+SELECT_MESSAGE_EVENTS = """
+SELECT seq, data, campaign_id, recipient, received_at FROM events
+WHERE message_id IN ({placeholders}) ORDER BY seq"""

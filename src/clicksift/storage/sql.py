@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from clicksift.events import Event, EventType
+from clicksift.classify.vocabulary import Verdict
+from clicksift.events import Event, EventType, dumps
 from clicksift.storage import queries, schema
 from clicksift.storage.records import MessageRecord, StoredEvent, event_row
 
@@ -171,6 +172,57 @@ class SqlStore:
             if len(rows) < page_size:
                 return
             last = rows[-1][0]
+
+    def save_verdicts(self, verdicts: Iterable[Verdict], engine_version: str) -> int:
+        """Store verdicts (in the caller's transaction); a final verdict replaces a
+        provisional one, never the other way round."""
+        now = time.time()
+        rows = [(v.id, v.verdict, v.score, v.kind, v.vendor,
+                 dumps([{"rule": f.rule, "weight": f.weight, "detail": f.detail}
+                        for f in v.reasons]),
+                 engine_version, 1 if v.final else 0, now) for v in verdicts]
+        return self.executemany(queries.UPSERT_VERDICT, rows) if rows else 0
+
+    def verdict_rows(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored verdicts of EVENT_IDS by id."""
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start:start + 500]
+            statement = queries.SELECT_VERDICTS.format(
+                placeholders=", ".join("?" for _ in chunk))
+            for row in self.execute(statement, tuple(chunk)).fetchall():
+                out[row[0]] = {"id": row[0], "verdict": row[1], "score": row[2],
+                               "kind": row[3], "vendor": row[4], "reasons": json.loads(row[5]),
+                               "engine_version": row[6], "final": bool(row[7])}
+        return out
+
+    def message_ids(self, *, campaign_id: str | None = None, since: float | None = None,
+                    until: float | None = None) -> list[str]:
+        """Messages with events in the campaign and/or period."""
+        filters: list[str] = []
+        params: list[Any] = []
+        if campaign_id is not None:
+            filters.append("campaign_id = ?")
+            params.append(campaign_id)
+        if since is not None:
+            filters.append("ts >= ?")
+            params.append(since)
+        if until is not None:
+            filters.append("ts < ?")
+            params.append(until)
+        where = " AND ".join(filters) or "1 = 1"
+        rows = self.execute(f"SELECT DISTINCT message_id FROM events WHERE {where}",
+                            tuple(params)).fetchall()
+        return [row[0] for row in rows]
+
+    def events_of_messages(self, message_ids: Sequence[str]) -> Iterator[StoredEvent]:
+        for start in range(0, len(message_ids), 500):
+            chunk = message_ids[start:start + 500]
+            statement = queries.SELECT_MESSAGE_EVENTS.format(
+                placeholders=", ".join("?" for _ in chunk))
+            for seq, data, campaign, recipient, received_at in self.execute(
+                    statement, tuple(chunk)).fetchall():
+                yield StoredEvent(seq, json.loads(data), campaign, recipient, received_at)
 
     def event_counts(self) -> dict[str, int]:
         return {row[0]: int(row[1]) for row in self.execute(queries.COUNT_EVENTS).fetchall()}

@@ -1,0 +1,124 @@
+"""The engine: signals in, verdicts out.
+
+Per-event and message-context signals run in :meth:`Engine.observe` (one message's events
+at a time); cross-message signals need every message first, so batch classification runs
+two passes (:mod:`clicksift.classify.batch`). :meth:`Engine.judge` turns findings into a
+verdict: log-odds from the prior and each rule's weight, a sigmoid for the score, the
+strongest findings as reasons. The online path (:meth:`Engine.provisional`) runs the
+per-event signals of one request in the tracking server.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from clicksift.classify.agents import AgentAnalyzer
+from clicksift.classify.config import ClassifierConfig
+from clicksift.classify.knowledge import Knowledge, load_knowledge
+from clicksift.classify.networks import NetworkAnalyzer
+from clicksift.classify.observe import (MessageFacts, Observed, Summary, message_facts,
+                                        missing_evidence, resolve_link)
+from clicksift.classify.rules import RULES
+from clicksift.classify.signals import EVENT_SIGNALS, context
+from clicksift.classify.vocabulary import Finding, Kind, Label, Verdict
+from clicksift.events import ENGAGEMENT_TYPES, Event, parse_timestamp
+
+ENGINE = "clicksift-engine/1"
+
+
+class Engine:
+    def __init__(self, config: ClassifierConfig | None = None,
+                 knowledge: Knowledge | None = None) -> None:
+        self.config = config or ClassifierConfig()
+        self.knowledge = knowledge or load_knowledge()
+        self.version = f"{ENGINE} (knowledge {self.knowledge.version})"
+        self.agents = AgentAnalyzer(self.knowledge)
+        self.networks = NetworkAnalyzer(self.knowledge)
+        self._event_signals = [signal for family, signal in EVENT_SIGNALS.items()
+                               if self.config.family_enabled(family)]
+        self._context = self.config.family_enabled("context")
+
+    # -- observation ---------------------------------------------------------------------------
+
+    def _observe_event(self, event: Event, facts: MessageFacts) -> Observed:
+        agent = self.agents.analyse(event.user_agent) if event.user_agent else None
+        net = self.networks.analyse(event.ip) if event.ip else None
+        link_kind, link_key = resolve_link(event, facts)
+        obs = Observed(event, facts, agent, net, link_kind, link_key)
+        for signal in self._event_signals:
+            obs.findings.extend(signal(obs))
+        return obs
+
+    def observe(self, events: list[Event]) -> list[Observed]:
+        """Per-event and message-context findings for the engagement events of one message."""
+        facts = message_facts(events)
+        observed = [self._observe_event(e, facts) for e in events if e.type in ENGAGEMENT_TYPES]
+        if self._context and observed:
+            context.apply(observed)
+        return observed
+
+    # -- verdicts ------------------------------------------------------------------------------
+
+    def judge(self, event_id: str, findings: Iterable[Finding], missing: tuple[str, ...] = (),
+              *, final: bool = True) -> Verdict:
+        config = self.config
+        logit = config.prior
+        weighted: list[Finding] = []
+        decisive_nhi = decisive_human = False
+        for finding in findings:
+            base = config.weight(finding.rule)
+            if base is None:
+                continue
+            weight = round(base * finding.weight, 3)
+            logit += weight
+            if finding.decisive:
+                decisive_nhi |= weight > 0
+                decisive_human |= weight < 0
+            weighted.append(Finding(finding.rule, weight, finding.detail, finding.kind,
+                                    finding.vendor, finding.decisive))
+        score = 1.0 / (1.0 + math.exp(-max(min(logit, 40.0), -40.0)))
+        if decisive_human:
+            score = min(score, 0.001)
+        elif decisive_nhi:
+            score = max(score, 0.999)
+        label = Label.NHI if score >= config.threshold else Label.HUMAN
+        kind = vendor = None
+        if label is Label.NHI:
+            positive = sorted((f for f in weighted if f.weight > 0), key=lambda f: -f.weight)
+            kind = next((f.kind for f in positive if f.kind), Kind.UNKNOWN_AUTOMATION)
+            vendor = next((f.vendor for f in positive if f.vendor), None)
+            weighted.sort(key=lambda f: (f.weight <= 0, -abs(f.weight)))
+        else:
+            weighted.sort(key=lambda f: (f.weight >= 0, -abs(f.weight)))
+        if missing and config.weight("evidence.missing") is not None:
+            weighted.append(Finding("evidence.missing", 0.0, "not in the event: "
+                                    + ", ".join(missing)))
+        return Verdict(event_id, label.value, round(score, 4), kind and str(kind), vendor,
+                       tuple(weighted), final)
+
+    def judge_summary(self, summary: Summary, *, final: bool = True) -> Verdict:
+        return self.judge(summary.event_id, summary.findings, summary.missing, final=final)
+
+    # -- online --------------------------------------------------------------------------------
+
+    def provisional(self, event: Event, facts: MessageFacts | None = None) -> Verdict:
+        """A verdict at request time from this one event (no message or cross-message context
+        beyond a honeypot link and the delivery time the token carries)."""
+        if facts is None:
+            facts = MessageFacts(event.message_id)
+            prepared = event.raw.get("prepared_at")
+            if isinstance(prepared, str):
+                try:
+                    facts.delivered_at, facts.delivered_from = (parse_timestamp(prepared),
+                                                                "prepared_at")
+                except ValueError:
+                    pass
+        obs = self._observe_event(event, facts)
+        if self._context:
+            context.apply([obs])
+        return self.judge(event.id, obs.findings, missing_evidence(obs), final=False)
+
+
+def rule_summary(rule: str) -> str:
+    return RULES[rule].summary

@@ -1,0 +1,154 @@
+"""Everything the signals look at for one event, worked out once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from clicksift.classify.agents import AgentInfo
+from clicksift.classify.networks import NetInfo
+from clicksift.classify.vocabulary import Finding
+from clicksift.events import Event, EventType, LinkKind, parse_timestamp
+
+
+@dataclass(slots=True)
+class MessageFacts:
+    """What is known about the message an event belongs to."""
+
+    message_id: str
+    delivered_at: float | None = None
+    delivered_from: str | None = None      # "delivered event", "send time", "prepared_at"
+    recipient: str | None = None
+    content_links: int = 0
+    links: tuple[tuple[str, str], ...] = ()  # (url, kind) in document order
+
+    @property
+    def recipient_domain(self) -> str | None:
+        if not self.recipient or "@" not in self.recipient:
+            return None
+        return self.recipient.rsplit("@", 1)[1].lower()
+
+
+@dataclass(slots=True)
+class Observed:
+    event: Event
+    message: MessageFacts
+    agent: AgentInfo | None
+    net: NetInfo | None
+    link_kind: str | None
+    link_key: str | None            # which link (index or URL) a click followed
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def delta(self) -> float | None:
+        """Seconds between delivery and this event, when the delivery time is known."""
+        at = self.message.delivered_at
+        return None if at is None else self.event.ts - at
+
+    @property
+    def source(self) -> str | None:
+        return self.net.source if self.net is not None else None
+
+    @property
+    def is_click(self) -> bool:
+        return self.event.type == EventType.CLICK
+
+    @property
+    def is_open(self) -> bool:
+        return self.event.type == EventType.OPEN
+
+    def summary(self, seq: int) -> Summary:
+        """What the second pass needs of this event, without the event itself."""
+        return Summary(seq, self.event.id, self.event.type, self.event.ts,
+                       self.event.message_id, self.message.recipient_domain, self.source,
+                       self.delta, self.findings, missing_evidence(self))
+
+
+@dataclass(slots=True)
+class Summary:
+    """An observed event reduced to what cross-message signals and the verdict need."""
+
+    seq: int
+    event_id: str
+    type: str
+    ts: float
+    message_id: str
+    domain: str | None
+    source: str | None
+    delta: float | None
+    findings: list[Finding]
+    missing: tuple[str, ...]
+
+    @property
+    def is_click(self) -> bool:
+        return self.type == EventType.CLICK
+
+    @property
+    def is_open(self) -> bool:
+        return self.type == EventType.OPEN
+
+
+def missing_evidence(obs: Observed) -> tuple[str, ...]:
+    """The signals this event could not offer (ESP events often lack several)."""
+    event = obs.event
+    missing = []
+    if event.user_agent is None:
+        missing.append("user agent")
+    if event.ip is None:
+        missing.append("client address")
+    if event.method is None:
+        missing.append("HTTP method")
+    if "headers" not in event.raw:
+        missing.append("request headers")
+    if obs.message.delivered_at is None:
+        missing.append("delivery time")
+    if obs.message.recipient is None:
+        missing.append("recipient")
+    return tuple(missing)
+
+
+def message_facts(events: list[Event]) -> MessageFacts:
+    """Gather a message's delivery time, recipient and links from its events."""
+    facts = MessageFacts(events[0].message_id)
+    prepared: float | None = None
+    sent: float | None = None
+    for event in events:
+        if event.recipient and not facts.recipient:
+            facts.recipient = event.recipient
+        if event.type == EventType.DELIVERED:
+            if facts.delivered_at is None or event.ts < facts.delivered_at:
+                facts.delivered_at, facts.delivered_from = event.ts, "delivered event"
+            if event.links is not None:
+                facts.links = tuple((link.url, link.kind) for link in event.links)
+            if event.recipient:
+                facts.recipient = event.recipient
+        elif event.type == EventType.SENT:
+            sent = event.ts if sent is None else min(sent, event.ts)
+        elif prepared is None and isinstance(event.raw.get("prepared_at"), str):
+            try:
+                prepared = parse_timestamp(event.raw["prepared_at"])
+            except ValueError:
+                prepared = None
+    if facts.delivered_at is None and sent is not None:
+        facts.delivered_at, facts.delivered_from = sent, "send time"
+    if facts.delivered_at is None and prepared is not None:
+        facts.delivered_at, facts.delivered_from = prepared, "prepared_at"
+    facts.content_links = sum(1 for _, kind in facts.links if kind == LinkKind.CONTENT)
+    return facts
+
+
+def resolve_link(event: Event, facts: MessageFacts) -> tuple[str | None, str | None]:
+    """The (kind, key) of the link a click or unsubscribe followed."""
+    if event.type not in (EventType.CLICK, EventType.UNSUBSCRIBE):
+        return None, None
+    index = event.link_index
+    kind = event.link_kind
+    if index is not None and 0 <= index < len(facts.links):
+        url, listed_kind = facts.links[index]
+        return kind or listed_kind, f"#{index}"
+    if event.url is not None and kind is None:
+        for position, (url, listed_kind) in enumerate(facts.links):
+            if url == event.url:
+                return listed_kind, f"#{position}"
+    if event.type == EventType.UNSUBSCRIBE:
+        kind = kind or LinkKind.UNSUBSCRIBE.value
+    return kind or LinkKind.CONTENT.value, (f"#{index}" if index is not None else event.url)

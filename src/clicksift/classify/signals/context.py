@@ -1,0 +1,107 @@
+"""Message-context signals: what a message's events show together.
+
+A honeypot fetch, most links fetched by one source within seconds, the same source on
+several links, and a person's click that follows a scanner's check of the same link.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from clicksift.classify.observe import Observed
+from clicksift.classify.vocabulary import Finding, Kind
+from clicksift.events import LinkKind
+
+BURST_WINDOW = 30.0       # seconds in which "most links" counts as one burst
+TWO_LINK_WINDOW = 3.0     # two links this close are not two deliberate clicks
+ALL_LINKS_SHARE = 0.6     # "most links": this share of the message's content links...
+ALL_LINKS_MIN = 3         # ...and at least this many
+MANY_LINKS = 4            # one source on this many links over the message's life
+CLICK_CHECK_WINDOW = 3.0  # a security network's check this shortly before a person's click
+
+
+def _is_scanner_evidence(obs: Observed) -> bool:
+    return any(f.rule in {"net.vendor-certain", "net.vendor-probable", "ua.known-scanner"}
+               for f in obs.findings)
+
+
+def _add(obs: Observed, finding: Finding) -> None:
+    if all(existing.rule != finding.rule for existing in obs.findings):
+        obs.findings.append(finding)
+
+
+def apply(events: list[Observed]) -> None:
+    """Add message-context findings to EVENTS (all events of one message, any order)."""
+    ordered = sorted(events, key=lambda o: o.event.ts)
+    requests = [o for o in ordered if o.is_click or o.is_open]
+    clicks = [o for o in requests if o.is_click and o.link_key is not None]
+    _honeypots(requests, clicks)
+    _bursts(clicks, ordered[0].message.content_links)
+    _click_time_checks(clicks)
+
+
+def _honeypots(requests: list[Observed], clicks: list[Observed]) -> None:
+    trapped = {o.source for o in clicks if o.link_kind == LinkKind.HONEYPOT and o.source}
+    for obs in clicks:
+        if obs.link_kind == LinkKind.HONEYPOT:
+            _add(obs, Finding("context.honeypot", 1.0, "it fetched the hidden honeypot link, "
+                              "which no person can see or reach", Kind.SECURITY_SCANNER,
+                              decisive=True))
+    if not trapped:
+        return
+    for obs in requests:
+        if obs.source in trapped and obs.link_kind != LinkKind.HONEYPOT:
+            _add(obs, Finding("context.honeypot-source", 1.0, f"the same source ({obs.source}) "
+                              "fetched this message's honeypot link", Kind.SECURITY_SCANNER))
+
+
+def _bursts(clicks: list[Observed], content_links: int) -> None:
+    by_source: dict[str, list[Observed]] = defaultdict(list)
+    for obs in clicks:
+        if obs.source is not None:
+            by_source[obs.source].append(obs)
+    needed = max(ALL_LINKS_MIN, math.ceil(ALL_LINKS_SHARE * content_links))
+    for source, group in by_source.items():
+        distinct = {o.link_key for o in group}
+        for position, obs in enumerate(group):
+            window = [o for o in group[position:] + group[:position]
+                      if abs(o.event.ts - obs.event.ts) <= BURST_WINDOW]
+            links_in_window = {o.link_key for o in window}
+            close = {o.link_key for o in window
+                     if abs(o.event.ts - obs.event.ts) <= TWO_LINK_WINDOW}
+            if len(links_in_window) >= needed:
+                span = max(o.event.ts for o in window) - min(o.event.ts for o in window)
+                _add(obs, Finding("context.all-links-burst", 1.0, f"{source} fetched "
+                                  f"{len(links_in_window)} links of this message within "
+                                  f"{span:.0f} s", Kind.SECURITY_SCANNER))
+            elif len(close) >= 2:
+                _add(obs, Finding("context.two-links-burst", 1.0, f"{source} fetched "
+                                  f"{len(close)} different links within {TWO_LINK_WINDOW:.0f} s",
+                                  Kind.SECURITY_SCANNER))
+            if len(distinct) >= MANY_LINKS:
+                _add(obs, Finding("context.same-source-many-links", 1.0, f"{source} fetched "
+                                  f"{len(distinct)} different links of this message",
+                                  Kind.SECURITY_SCANNER))
+
+
+def _click_time_checks(clicks: list[Observed]) -> None:
+    """A security network fetching a link just before a person's browser does is the
+    gateway's time-of-click check (Safe Links): the check is a machine, the click a person."""
+    for position, person in enumerate(clicks):
+        if person.source is None or _is_scanner_evidence(person):
+            continue
+        for check in reversed(clicks[:position]):
+            gap = person.event.ts - check.event.ts
+            if gap > CLICK_CHECK_WINDOW:
+                break
+            if (check.link_key == person.link_key and check.source != person.source
+                    and _is_scanner_evidence(check)):
+                vendor = next((f.vendor for f in check.findings if f.vendor), None)
+                _add(check, Finding("context.click-time-check", 1.0, f"it checked the link "
+                                    f"{gap:.1f} s before a browser from {person.source} "
+                                    "followed it", Kind.SECURITY_SCANNER, vendor))
+                _add(person, Finding("context.person-after-scanner", 1.0,
+                                     f"{vendor or 'a security network'} checked this link "
+                                     f"{gap:.1f} s earlier; this request is the person's"))
+                break

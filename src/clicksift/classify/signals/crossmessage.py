@@ -1,0 +1,159 @@
+"""Cross-message signals: patterns that only show across many messages.
+
+One source acting on many recipients' messages within minutes, and recipient domains
+whose mail is scanned at delivery (a learned profile of each domain's gateway). The
+:class:`CrossMessage` aggregator sees every message's observations once (first pass),
+then adds findings to each event (second pass). Its memory grows with the number of
+distinct (source, ten-minute window) pairs near delivery and with the number of
+recipient domains, not with the number of events.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from clicksift.classify.observe import Summary
+from clicksift.classify.vocabulary import Finding, Kind
+
+WINDOW = 600.0               # seconds: the window in which one source's actions are counted
+NEAR_DELIVERY = 1800.0       # only requests this close to delivery are counted per source
+MANY_RECIPIENTS = 5          # distinct messages (recipients) one source acts on in a window
+SCANNER_DELTA = 300.0        # a source's typical delay must be under this to count
+PROFILE_MIN_MESSAGES = 3     # a domain needs this many messages to have a profile
+PROFILE_SHARE = 0.5          # and at least this share of them scanned at delivery
+_SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.vendor-certain",
+                         "ua.known-scanner", "context.honeypot-source"})
+
+
+@dataclass
+class _SourceWindow:
+    messages: set[str] = field(default_factory=set)
+    domains: set[str] = field(default_factory=set)
+    deltas: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _DomainProfile:
+    messages: int = 0
+    scanned: int = 0
+    delays: list[float] = field(default_factory=list)
+    vendors: Counter[str] = field(default_factory=Counter)
+
+    def active(self) -> bool:
+        return (self.messages >= PROFILE_MIN_MESSAGES
+                and self.scanned >= PROFILE_SHARE * self.messages)
+
+    def window(self) -> float:
+        """How long after delivery this domain's gateway is seen to act."""
+        if len(self.delays) < 2:
+            return 120.0
+        high = statistics.quantiles(self.delays, n=20)[-1]  # 95th percentile
+        return max(120.0, 1.5 * high)
+
+    def vendor(self) -> str | None:
+        if not self.vendors:
+            return None
+        name, count = self.vendors.most_common(1)[0]
+        return name if count >= 0.5 * sum(self.vendors.values()) else None
+
+
+class CrossMessage:
+    def __init__(self) -> None:
+        self._windows: dict[tuple[str, int, int], _SourceWindow] = defaultdict(_SourceWindow)
+        self._domains: dict[str, _DomainProfile] = defaultdict(_DomainProfile)
+        self._profiles: dict[str, tuple[float, str | None]] | None = None
+
+    # -- first pass -------------------------------------------------------------------------
+
+    def observe_message(self, events: list[Summary]) -> None:
+        """Take in one message's events (with their per-event and message findings)."""
+        if not events:
+            return
+        domain = events[0].domain
+        scan_delays = []
+        for obs in events:
+            delta = obs.delta
+            if obs.source is None or delta is None or not (obs.is_click or obs.is_open):
+                continue
+            if 0 <= delta <= NEAR_DELIVERY:
+                for shift in (0, 1):
+                    key = (obs.source, shift, int((obs.ts + shift * WINDOW / 2) // WINDOW))
+                    window = self._windows[key]
+                    window.messages.add(obs.message_id)
+                    if domain:
+                        window.domains.add(domain)
+                    if len(window.deltas) < 64:
+                        window.deltas.append(delta)
+            if obs.is_click and any(f.rule in _SCAN_RULES for f in obs.findings):
+                scan_delays.append(delta)
+                profile = self._domains[domain] if domain else None
+                if profile is not None:
+                    vendor = next((f.vendor for f in obs.findings
+                                   if f.vendor and f.kind == Kind.SECURITY_SCANNER), None)
+                    if vendor:
+                        profile.vendors[vendor] += 1
+        if domain:
+            profile = self._domains[domain]
+            profile.messages += 1
+            early = [d for d in scan_delays if d <= NEAR_DELIVERY]
+            if early:
+                profile.scanned += 1
+                if len(profile.delays) < 500:
+                    profile.delays.append(min(early))
+
+    # -- second pass ------------------------------------------------------------------------
+
+    def _domain_profiles(self) -> dict[str, tuple[float, str | None]]:
+        if self._profiles is None:
+            self._profiles = {domain: (profile.window(), profile.vendor())
+                              for domain, profile in self._domains.items() if profile.active()}
+        return self._profiles
+
+    def profile(self, domain: str) -> tuple[float, str | None] | None:
+        return self._domain_profiles().get(domain)
+
+    def apply(self, events: list[Summary]) -> None:
+        """Add cross-message findings to one message's events."""
+        if not events:
+            return
+        domain = events[0].domain
+        profile = self._domain_profiles().get(domain) if domain else None
+        for obs in events:
+            delta = obs.delta
+            if obs.source is None or delta is None or not (obs.is_click or obs.is_open):
+                continue
+            if 0 <= delta <= NEAR_DELIVERY:
+                self._source_findings(obs, delta)
+            if (profile is not None and obs.is_click and 0 <= delta <= profile[0]
+                    and not any(f.rule == "req.user-activation" for f in obs.findings)):
+                window, vendor = profile
+                obs.findings.append(Finding(
+                    "crossmsg.domain-gateway-pattern", 1.0, f"mail to {domain} is scanned "
+                    f"within {window:.0f} s of delivery"
+                    f"{f' (by {vendor})' if vendor else ''}; this came {delta:.0f} s after",
+                    Kind.SECURITY_SCANNER, vendor))
+
+    def _source_findings(self, obs: Summary, delta: float) -> None:
+        assert obs.source is not None
+        best: _SourceWindow | None = None
+        for shift in (0, 1):
+            key = (obs.source, shift, int((obs.ts + shift * WINDOW / 2) // WINDOW))
+            window = self._windows.get(key)
+            if window is not None and (best is None or len(window.messages) > len(best.messages)):
+                best = window
+        if best is None or len(best.messages) < MANY_RECIPIENTS:
+            return
+        if statistics.median(best.deltas) > SCANNER_DELTA:
+            return
+        if len(best.domains) >= 2:
+            obs.findings.append(Finding(
+                "crossmsg.source-many-domains", 1.0, f"{obs.source} acted on "
+                f"{len(best.messages)} messages to {len(best.domains)} domains within "
+                f"{WINDOW / 60:.0f} minutes", Kind.SECURITY_SCANNER))
+        else:
+            obs.findings.append(Finding(
+                "crossmsg.source-many-recipients", 1.0, f"{obs.source} acted on "
+                f"{len(best.messages)} recipients' messages within {WINDOW / 60:.0f} minutes",
+                Kind.SECURITY_SCANNER))

@@ -1,0 +1,43 @@
+"""ESP hints: the bot flags some ESPs put on their events, passed through in esp_flags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from clicksift.classify.observe import Observed
+from clicksift.classify.vocabulary import Finding, Kind
+
+#: esp_flags keys that mark a machine, with the kind and vendor they imply.
+MACHINE_FLAGS: dict[str, tuple[str, str | None]] = {
+    "sg_machine_open": (Kind.PRIVACY_PREFETCH, "apple_mpp"),      # SendGrid
+    "machine_open": (Kind.PRIVACY_PREFETCH, None),
+    "is_machine_open": (Kind.PRIVACY_PREFETCH, None),
+    "apple_mpp": (Kind.PRIVACY_PREFETCH, "apple_mpp"),
+    "mpp": (Kind.PRIVACY_PREFETCH, "apple_mpp"),
+    "bot": (Kind.UNKNOWN_AUTOMATION, None),
+    "is_bot": (Kind.UNKNOWN_AUTOMATION, None),
+    "isBot": (Kind.UNKNOWN_AUTOMATION, None),
+    "machine": (Kind.UNKNOWN_AUTOMATION, None),
+}
+_APPLE_VALUES = frozenset({"apple", "apple_mpp", "mpp", "apple-mpp"})
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in {"", "false", "0", "no", "none", "null"}
+    return bool(value)
+
+
+def findings(obs: Observed) -> Iterator[Finding]:
+    flags = obs.event.esp_flags
+    if not flags:
+        return
+    for key, value in flags.items():
+        if key in MACHINE_FLAGS and _truthy(value):
+            kind, vendor = MACHINE_FLAGS[key]
+            if isinstance(value, str) and value.lower() in _APPLE_VALUES:
+                kind, vendor = Kind.PRIVACY_PREFETCH, "apple_mpp"
+            yield Finding("esp.machine-flag", 1.0, f"the ESP marked it: {key}={value!r}",
+                          kind, vendor)
+            return

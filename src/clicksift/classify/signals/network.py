@@ -1,0 +1,44 @@
+"""Network signals: vendor networks, Apple's proxies, cloud space, corporate proxies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from clicksift.classify.observe import Observed
+from clicksift.classify.vocabulary import Finding, Kind
+
+_CLOUD_KINDS = frozenset({"hosting", "cdn"})
+
+
+def findings(obs: Observed) -> Iterator[Finding]:
+    net = obs.net
+    if net is None:
+        return
+    entry = net.entry
+    if entry is not None:
+        if entry.role == "scanner":
+            rule = "net.vendor-certain" if entry.certainty == "certain" else "net.vendor-probable"
+            yield Finding(rule, 1.0, f"{net.ip} is in {entry.vendor}'s network ({entry.id})",
+                          entry.kind, entry.vendor)
+        elif entry.role == "privacy_proxy":
+            kind = Kind.PRIVACY_PREFETCH if obs.is_open else Kind.UNKNOWN_AUTOMATION
+            yield Finding("net.privacy-proxy", 1.0, f"{net.ip} is Apple's address space",
+                          kind, entry.vendor if obs.is_open else None)
+        elif entry.role == "user_proxy":
+            yield Finding("net.user-proxy", 1.0, f"{net.ip} is a {entry.vendor} proxy that "
+                          "people browse through")
+        return
+    if net.is_private_relay:
+        if obs.is_open:
+            yield Finding("net.privacy-proxy", 1.0, f"{net.ip} is an Apple Private Relay exit",
+                          Kind.PRIVACY_PREFETCH, "apple_mpp")
+        else:
+            yield Finding("net.private-relay-click", 1.0, f"{net.ip} is an iCloud Private Relay "
+                          "exit that people's Safari uses")
+    elif net.origin_kind == "bot":
+        yield Finding("net.declared-crawler", 1.0, f"{net.ip} is {net.provider}'s crawler range",
+                      Kind.GENERIC_BOT, net.provider.lower().replace(" ", "_") or None)
+    elif net.origin_kind in _CLOUD_KINDS:
+        yield Finding("net.cloud-hosting", 1.0, f"{net.ip} is {net.provider} "
+                      f"{'hosting' if net.origin_kind == 'hosting' else 'edge'} space",
+                      Kind.UNKNOWN_AUTOMATION)

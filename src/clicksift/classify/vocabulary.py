@@ -1,0 +1,56 @@
+"""The classifier's words: verdicts, kinds of machine, findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Label(StrEnum):
+    HUMAN = "human"
+    NHI = "nhi"
+
+
+class Kind(StrEnum):
+    SECURITY_SCANNER = "security_scanner"
+    PRIVACY_PREFETCH = "privacy_prefetch"
+    IMAGE_PREFETCH = "image_prefetch"
+    LINK_PREVIEW = "link_preview"
+    GENERIC_BOT = "generic_bot"
+    UNKNOWN_AUTOMATION = "unknown_automation"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One piece of evidence: a rule that fired for an event.
+
+    Signals report WEIGHT as a scale of the rule's configured weight (1.0 for full
+    strength); the engine turns it into log-odds (positive: machine, negative: person).
+    KIND and VENDOR say what kind of machine the evidence suggests, when it says that much.
+    A DECISIVE finding settles the verdict on its own (a honeypot fetch, a one-click POST).
+    """
+
+    rule: str
+    weight: float
+    detail: str
+    kind: str | None = None
+    vendor: str | None = None
+    decisive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    id: str
+    verdict: str
+    score: float
+    kind: str | None
+    vendor: str | None
+    reasons: tuple[Finding, ...]
+    final: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The verdict line of docs/events.md."""
+        return {"id": self.id, "verdict": self.verdict, "score": self.score,
+                "kind": self.kind, "vendor": self.vendor,
+                "reasons": [{"rule": f.rule, "detail": f.detail} for f in self.reasons]}

@@ -1,0 +1,141 @@
+"""``clicksift classify`` (files in, verdicts out) and ``clicksift rescore`` (the store)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from typing import IO
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from clicksift.classify import BatchClassifier, ClassifierConfig, Engine
+from clicksift.classify.batch import BatchStats
+from clicksift.cli.common import Context, console_err, db_option, pass_context, warn
+from clicksift.cli.core import _report_skipped, _time_option
+from clicksift.errors import InputError
+from clicksift.events import Event, ReadStats, dumps, event_from_dict, read_events
+
+BYTES_PER_EVENT = 350   # for estimating how many events a file holds
+
+
+def _estimate(files: tuple[str, ...]) -> int | None:
+    total = 0
+    for path in files:
+        if path == "-":
+            return None
+        try:
+            total += os.path.getsize(path)
+        except OSError:
+            raise InputError("cannot read: no such file", source=path) from None
+    return total // BYTES_PER_EVENT + 1
+
+
+def _progress(total: int | None) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.completed:,} events"), TimeElapsedColumn(),
+                    console=console_err, transient=True, disable=not console_err.is_terminal)
+
+
+def _summary(stats: BatchStats, title: str) -> None:
+    table = Table("type", "events", "human", "nhi", "nhi share", title=title,
+                  title_justify="left")
+    for kind, row in sorted(stats.by_type.items()):
+        total = row["human"] + row["nhi"]
+        table.add_row(kind, f"{total:,}", f"{row['human']:,}", f"{row['nhi']:,}",
+                      f"{row['nhi'] / total:.1%}" if total else "-")
+    console_err.print(table)
+
+
+def _line(verdict_json: dict[str, object], explain: bool, engine: str,
+          weights: list[float]) -> str:
+    if explain:
+        verdict_json["engine"] = engine
+        for reason, weight in zip(verdict_json["reasons"], weights, strict=True):  # type: ignore[call-overload]
+            reason["weight"] = weight
+    return dumps(verdict_json) + "\n"
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, metavar="EVENTS.jsonl...")
+@click.option("-o", "--output", metavar="VERDICTS.jsonl", help="Output file (default: stdout).")
+@click.option("--skip-invalid", is_flag=True,
+              help="Count and skip invalid lines instead of stopping at the first.")
+@click.option("--explain", is_flag=True,
+              help="Add each reason's weight and the engine version to the verdicts.")
+@pass_context
+def classify(ctx: Context, files: tuple[str, ...], output: str | None, skip_invalid: bool,
+             explain: bool) -> None:
+    """Judge every open, click and unsubscribe in EVENTS.jsonl ('-' is standard input):
+    one verdict line each (docs/events.md), in input order."""
+    settings = ctx.settings()
+    engine = Engine(ClassifierConfig.from_settings(settings))
+    stats = ReadStats()
+    expected = _estimate(files)
+    out: IO[str] = (sys.stdout if output is None or output == "-"
+                    else open(output, "w", encoding="utf-8"))  # noqa: SIM115
+    try:
+        with _progress(expected) as progress:
+            task = progress.add_task("classifying", total=None)
+            batch = BatchClassifier(engine, progress=lambda stage, n: progress.update(
+                task, description=stage, completed=n))
+            events = read_events(files, skip_invalid=skip_invalid, stats=stats)
+            for verdict in batch.classify(events, expected):
+                out.write(_line(verdict.to_json(), explain, engine.version,
+                                [f.weight for f in verdict.reasons]))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        else:
+            out.flush()
+    _summary(batch.stats, f"{batch.stats.classified:,} verdicts from "
+             f"{stats.events:,} events ({engine.version})")
+    _report_skipped(stats)
+
+
+def _stored_events(store: object, message_ids: list[str]) -> Iterator[Event]:
+    for stored in store.events_of_messages(message_ids):  # type: ignore[attr-defined]
+        yield event_from_dict(stored.raw)
+
+
+@click.command()
+@db_option
+@click.option("--campaign", metavar="ID", help="Only this campaign's messages.")
+@click.option("--since", metavar="TIME", help="Only messages with events at or after TIME.")
+@click.option("--until", metavar="TIME", help="Only messages with events before TIME.")
+@pass_context
+def rescore(ctx: Context, database: str | None, campaign: str | None, since: str | None,
+            until: str | None) -> None:
+    """Recompute final verdicts for stored events (all, a campaign, or a period), with full
+    message and cross-message context; each verdict records the engine version."""
+    settings = ctx.settings(database=database)
+    start, end = _time_option(since, "--since"), _time_option(until, "--until")
+    engine = Engine(ClassifierConfig.from_settings(settings))
+    store = ctx.store(settings)
+    try:
+        message_ids = store.message_ids(campaign_id=campaign, since=start, until=end)
+        if not message_ids:
+            warn("no stored events match; nothing to rescore")
+            return
+        with _progress(None) as progress:
+            task = progress.add_task("rescoring", total=None)
+            batch = BatchClassifier(engine, progress=lambda stage, n: progress.update(
+                task, description=stage, completed=n))
+            pending = []
+            for verdict in batch.classify(_stored_events(store, message_ids),
+                                          expected=len(message_ids) * 4):
+                pending.append(verdict)
+                if len(pending) >= 5000:
+                    with store.transaction():
+                        store.save_verdicts(pending, engine.version)
+                    pending = []
+            with store.transaction():
+                store.save_verdicts(pending, engine.version)
+    finally:
+        store.close()
+    _summary(batch.stats, f"rescored {len(message_ids):,} messages ({engine.version})")
+
+
+COMMANDS = [classify, rescore]
