@@ -13,7 +13,7 @@ from clicksift.settings import Settings
 @dataclass(frozen=True)
 class ClassifierConfig:
     threshold: float = 0.5          # score at or above which an event is NHI
-    prior: float = -0.5             # log-odds before any evidence
+    prior: float = -0.7             # log-odds before any evidence
     weights: dict[str, float] = field(default_factory=dict)    # overrides of RULES weights
     disabled: tuple[str, ...] = ()  # rule ids, families, or patterns such as "ua.*"
 

@@ -17,8 +17,14 @@ from clicksift.classify.agents import AgentAnalyzer
 from clicksift.classify.config import ClassifierConfig
 from clicksift.classify.knowledge import Knowledge, load_knowledge
 from clicksift.classify.networks import NetworkAnalyzer
-from clicksift.classify.observe import (MessageFacts, Observed, Summary, message_facts,
-                                        missing_evidence, resolve_link)
+from clicksift.classify.observe import (
+    MessageFacts,
+    Observed,
+    Summary,
+    message_facts,
+    missing_evidence,
+    resolve_link,
+)
 from clicksift.classify.rules import RULES
 from clicksift.classify.signals import EVENT_SIGNALS, context
 from clicksift.classify.vocabulary import Finding, Kind, Label, Verdict
@@ -76,7 +82,7 @@ class Engine:
                 decisive_nhi |= weight > 0
                 decisive_human |= weight < 0
             weighted.append(Finding(finding.rule, weight, finding.detail, finding.kind,
-                                    finding.vendor, finding.decisive))
+                                    finding.vendor, finding.decisive, finding.evidence))
         score = 1.0 / (1.0 + math.exp(-max(min(logit, 40.0), -40.0)))
         if decisive_human:
             score = min(score, 0.001)

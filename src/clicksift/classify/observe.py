@@ -60,7 +60,7 @@ class Observed:
         """What the second pass needs of this event, without the event itself."""
         return Summary(seq, self.event.id, self.event.type, self.event.ts,
                        self.event.message_id, self.message.recipient_domain, self.source,
-                       self.delta, self.findings, missing_evidence(self))
+                       self.event.ip, self.delta, self.findings, missing_evidence(self))
 
 
 @dataclass(slots=True)
@@ -74,6 +74,7 @@ class Summary:
     message_id: str
     domain: str | None
     source: str | None
+    address: str | None
     delta: float | None
     findings: list[Finding]
     missing: tuple[str, ...]

@@ -37,6 +37,7 @@ class Finding:
     kind: str | None = None
     vendor: str | None = None
     decisive: bool = False
+    evidence: str | None = None   # how a context rule fired (for other rules to weigh it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,16 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from clicksift import __version__
-from clicksift.errors import ClicksiftError, TokenError
 from clicksift.classify import ClassifierConfig, Engine
-from clicksift.events import (ENGAGEMENT_TYPES, Event, EventType, LinkKind, format_timestamp,
-                              parse_timestamp)
+from clicksift.errors import ClicksiftError, TokenError
+from clicksift.events import (
+    ENGAGEMENT_TYPES,
+    Event,
+    EventType,
+    LinkKind,
+    format_timestamp,
+    parse_timestamp,
+)
 from clicksift.ids import new_event_id
 from clicksift.links import (
     CLICK_PREFIX,

@@ -19,6 +19,14 @@ ALL_LINKS_SHARE = 0.6     # "most links": this share of the message's content li
 ALL_LINKS_MIN = 3         # ...and at least this many
 MANY_LINKS = 4            # one source on this many links over the message's life
 CLICK_CHECK_WINDOW = 3.0  # a security network's check this shortly before a person's click
+FARM_WINDOW = 15.0        # most links fetched this fast, whatever the addresses
+_SCANNER_RULES = frozenset({"context.all-links-burst", "context.honeypot",
+                            "context.honeypot-source"})
+
+
+def _person_navigation(obs: Observed) -> bool:
+    """The browser said a person started this navigation."""
+    return any(f.rule == "req.user-activation" for f in obs.findings)
 
 
 def _is_scanner_evidence(obs: Observed) -> bool:
@@ -34,14 +42,16 @@ def _add(obs: Observed, finding: Finding) -> None:
 def apply(events: list[Observed]) -> None:
     """Add message-context findings to EVENTS (all events of one message, any order)."""
     ordered = sorted(events, key=lambda o: o.event.ts)
-    requests = [o for o in ordered if o.is_click or o.is_open]
-    clicks = [o for o in requests if o.is_click and o.link_key is not None]
-    _honeypots(requests, clicks)
-    _bursts(clicks, ordered[0].message.content_links)
+    clicks = [o for o in ordered if o.is_click and o.link_key is not None]
+    _honeypots(ordered, clicks)
+    content_links = ordered[0].message.content_links
+    _bursts(clicks, content_links)
+    _farm_bursts(clicks, content_links)
+    _scanner_sources(ordered)
     _click_time_checks(clicks)
 
 
-def _honeypots(requests: list[Observed], clicks: list[Observed]) -> None:
+def _honeypots(events: list[Observed], clicks: list[Observed]) -> None:
     trapped = {o.source for o in clicks if o.link_kind == LinkKind.HONEYPOT and o.source}
     for obs in clicks:
         if obs.link_kind == LinkKind.HONEYPOT:
@@ -50,7 +60,7 @@ def _honeypots(requests: list[Observed], clicks: list[Observed]) -> None:
                               decisive=True))
     if not trapped:
         return
-    for obs in requests:
+    for obs in events:
         if obs.source in trapped and obs.link_kind != LinkKind.HONEYPOT:
             _add(obs, Finding("context.honeypot-source", 1.0, f"the same source ({obs.source}) "
                               "fetched this message's honeypot link", Kind.SECURITY_SCANNER))
@@ -83,6 +93,37 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
                 _add(obs, Finding("context.same-source-many-links", 1.0, f"{source} fetched "
                                   f"{len(distinct)} different links of this message",
                                   Kind.SECURITY_SCANNER))
+
+
+def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
+    """Most of the message's links fetched within seconds from several addresses: a scanner
+    spreading its fetches over a pool of addresses (no person clicks like that)."""
+    needed = max(ALL_LINKS_MIN + 1, math.ceil(ALL_LINKS_SHARE * content_links))
+    machine_like = [o for o in clicks if not _person_navigation(o)]
+    for obs in machine_like:
+        window = [o for o in machine_like if 0 <= o.event.ts - obs.event.ts <= FARM_WINDOW]
+        links = {o.link_key for o in window}
+        sources = {o.source for o in window}
+        if len(links) >= needed and len(sources) >= 2:
+            for member in window:
+                _add(member, Finding("context.all-links-burst", 1.0, f"{len(links)} links of "
+                                     f"this message were fetched within {FARM_WINDOW:.0f} s from "
+                                     f"{len(sources)} addresses", Kind.SECURITY_SCANNER,
+                                     evidence="farm"))
+
+
+def _scanner_sources(events: list[Observed]) -> None:
+    """Whatever else comes from a source that fetched most links at once is the scanner too
+    (its pixel fetch, its unsubscribe form submission)."""
+    scanners = {o.source for o in events if o.source and any(
+        f.rule == "context.all-links-burst" for f in o.findings)}
+    if not scanners:
+        return
+    for obs in events:
+        if obs.source in scanners and not any(f.rule in _SCANNER_RULES for f in obs.findings):
+            _add(obs, Finding("context.scanner-source", 1.0, f"the same source ({obs.source}) "
+                              "fetched most of this message's links within seconds",
+                              Kind.SECURITY_SCANNER))
 
 
 def _click_time_checks(clicks: list[Observed]) -> None:

@@ -1,6 +1,8 @@
 """Cross-message signals: patterns that only show across many messages.
 
-One source acting on many recipients' messages within minutes, and recipient domains
+One source following links in many recipients' messages within minutes (opens are left
+out: webmail and privacy proxies fetch everyone's images from shared addresses), and
+recipient domains
 whose mail is scanned at delivery (a learned profile of each domain's gateway). The
 :class:`CrossMessage` aggregator sees every message's observations once (first pass),
 then adds findings to each event (second pass). Its memory grows with the number of
@@ -23,6 +25,7 @@ MANY_RECIPIENTS = 5          # distinct messages (recipients) one source acts on
 SCANNER_DELTA = 300.0        # a source's typical delay must be under this to count
 PROFILE_MIN_MESSAGES = 3     # a domain needs this many messages to have a profile
 PROFILE_SHARE = 0.5          # and at least this share of them scanned at delivery
+_ADDRESS_RULES = frozenset({"context.honeypot", "context.all-links-burst"})
 _SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.vendor-certain",
                          "ua.known-scanner", "context.honeypot-source"})
 
@@ -59,8 +62,18 @@ class _DomainProfile:
         return name if count >= 0.5 * sum(self.vendors.values()) else None
 
 
+def _scanned_here(obs: Summary) -> bool:
+    """The address itself fetched a honeypot or most links of a message (not merely one
+    address among a farm's)."""
+    return any(f.rule == "context.honeypot" or (f.rule == "context.all-links-burst"
+                                                and f.evidence != "farm")
+               for f in obs.findings)
+
+
 class CrossMessage:
     def __init__(self) -> None:
+        self._scanner_addresses: dict[str, str] = {}   # address -> message it scanned
+        self._person_addresses: set[str] = set()      # addresses people navigated from
         self._windows: dict[tuple[str, int, int], _SourceWindow] = defaultdict(_SourceWindow)
         self._domains: dict[str, _DomainProfile] = defaultdict(_DomainProfile)
         self._profiles: dict[str, tuple[float, str | None]] | None = None
@@ -74,10 +87,14 @@ class CrossMessage:
         domain = events[0].domain
         scan_delays = []
         for obs in events:
+            if obs.address and _scanned_here(obs):
+                self._scanner_addresses.setdefault(obs.address, obs.message_id)
+            if obs.address and any(f.rule == "req.user-activation" for f in obs.findings):
+                self._person_addresses.add(obs.address)
             delta = obs.delta
             if obs.source is None or delta is None or not (obs.is_click or obs.is_open):
                 continue
-            if 0 <= delta <= NEAR_DELIVERY:
+            if obs.is_click and 0 <= delta <= NEAR_DELIVERY:
                 for shift in (0, 1):
                     key = (obs.source, shift, int((obs.ts + shift * WINDOW / 2) // WINDOW))
                     window = self._windows[key]
@@ -121,10 +138,11 @@ class CrossMessage:
         domain = events[0].domain
         profile = self._domain_profiles().get(domain) if domain else None
         for obs in events:
+            self._address_findings(obs)
             delta = obs.delta
             if obs.source is None or delta is None or not (obs.is_click or obs.is_open):
                 continue
-            if 0 <= delta <= NEAR_DELIVERY:
+            if obs.is_click and 0 <= delta <= NEAR_DELIVERY:
                 self._source_findings(obs, delta)
             if (profile is not None and obs.is_click and 0 <= delta <= profile[0]
                     and not any(f.rule == "req.user-activation" for f in obs.findings)):
@@ -134,6 +152,16 @@ class CrossMessage:
                     f"within {window:.0f} s of delivery"
                     f"{f' (by {vendor})' if vendor else ''}; this came {delta:.0f} s after",
                     Kind.SECURITY_SCANNER, vendor))
+
+    def _address_findings(self, obs: Summary) -> None:
+        if (obs.address is None or obs.address in self._person_addresses
+                or any(f.rule in _ADDRESS_RULES for f in obs.findings)):
+            return
+        other = self._scanner_addresses.get(obs.address)
+        if other is not None and other != obs.message_id:
+            obs.findings.append(Finding(
+                "crossmsg.scanner-address", 1.0, f"{obs.address} fetched the honeypot or most "
+                "links of another recipient's message", Kind.SECURITY_SCANNER))
 
     def _source_findings(self, obs: Summary, delta: float) -> None:
         assert obs.source is not None

@@ -10,6 +10,17 @@ from clicksift.classify.vocabulary import Finding, Kind
 _CLOUD_KINDS = frozenset({"hosting", "cdn"})
 
 
+def _anonymous_agent(obs: Observed) -> bool:
+    """No user agent, or the bare one Apple's proxy sends: not a person's mail program."""
+    agent = obs.agent
+    return agent is None or agent.role == "prefetch"
+
+
+def _provider_proxy(obs: Observed) -> bool:
+    """A webmail provider's image proxy runs in its own cloud by design."""
+    return obs.agent is not None and obs.agent.role == "image_proxy"
+
+
 def findings(obs: Observed) -> Iterator[Finding]:
     net = obs.net
     if net is None:
@@ -20,7 +31,7 @@ def findings(obs: Observed) -> Iterator[Finding]:
             rule = "net.vendor-certain" if entry.certainty == "certain" else "net.vendor-probable"
             yield Finding(rule, 1.0, f"{net.ip} is in {entry.vendor}'s network ({entry.id})",
                           entry.kind, entry.vendor)
-        elif entry.role == "privacy_proxy":
+        elif entry.role == "privacy_proxy" and (obs.is_click or _anonymous_agent(obs)):
             kind = Kind.PRIVACY_PREFETCH if obs.is_open else Kind.UNKNOWN_AUTOMATION
             yield Finding("net.privacy-proxy", 1.0, f"{net.ip} is Apple's address space",
                           kind, entry.vendor if obs.is_open else None)
@@ -29,7 +40,7 @@ def findings(obs: Observed) -> Iterator[Finding]:
                           "people browse through")
         return
     if net.is_private_relay:
-        if obs.is_open:
+        if obs.is_open and _anonymous_agent(obs):
             yield Finding("net.privacy-proxy", 1.0, f"{net.ip} is an Apple Private Relay exit",
                           Kind.PRIVACY_PREFETCH, "apple_mpp")
         else:
@@ -38,7 +49,8 @@ def findings(obs: Observed) -> Iterator[Finding]:
     elif net.origin_kind == "bot":
         yield Finding("net.declared-crawler", 1.0, f"{net.ip} is {net.provider}'s crawler range",
                       Kind.GENERIC_BOT, net.provider.lower().replace(" ", "_") or None)
-    elif net.origin_kind in _CLOUD_KINDS:
-        yield Finding("net.cloud-hosting", 1.0, f"{net.ip} is {net.provider} "
+    elif net.origin_kind in _CLOUD_KINDS and not _provider_proxy(obs):
+        # A person on a virtual desktop loads images from cloud space too: weaker on opens.
+        yield Finding("net.cloud-hosting", 0.5 if obs.is_open else 1.0, f"{net.ip} is {net.provider} "
                       f"{'hosting' if net.origin_kind == 'hosting' else 'edge'} space",
                       Kind.UNKNOWN_AUTOMATION)

@@ -9,6 +9,7 @@ from clicksift.classify.vocabulary import Finding, Kind
 
 CLOCK_SKEW = 60.0     # seconds a request may seem to precede delivery without suspicion
 OPEN_FACTOR = 0.5     # opens at delivery are weaker evidence than clicks
+PREFETCH_WINDOW = 30.0  # an image proxy fetching this soon after arrival is prefetching
 
 
 def _duration(seconds: float) -> str:
@@ -42,7 +43,7 @@ def findings(obs: Observed) -> Iterator[Finding]:
         yield Finding("timing.hours-after-delivery", 1.0, f"{_duration(delta)} after delivery")
     agent = obs.agent
     if (obs.is_open and agent is not None and agent.role == "image_proxy"
-            and -CLOCK_SKEW <= delta < 60):
+            and -CLOCK_SKEW <= delta < PREFETCH_WINDOW):
         vendor = agent.entry.vendor if agent.entry else None
         yield Finding("timing.proxy-fetch-at-delivery", 1.0, f"{vendor or 'an image proxy'} "
                       f"fetched the pixel {_duration(max(delta, 0))} after delivery, before "
