@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class RangeTable:
             starts: list[int] = []
             ends: list[int] = []
             entries: list[NetworkEntry] = []
-            for low, high in zip(cuts, cuts[1:], strict=False):
+            for low, high in itertools.pairwise(cuts):
                 covering = [(prefix, entry) for start, end, prefix, entry in mine
                             if start <= low and high - 1 <= end]
                 if covering:

@@ -49,7 +49,8 @@ class Recipient:
     segment: str
     company: Company | None
     client: str            # the mail program or webmail the person reads with
-    network: str           # where their clicks come from: residential, nat, zscaler, azure_vdi, private_relay
+    network: str           # where clicks come from: residential, nat, zscaler, azure_vdi,
+    #                        or private_relay
     home_ip: str
     browser: str
     browser_behind: int    # releases behind current (a few people run old browsers)

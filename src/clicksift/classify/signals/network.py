@@ -51,6 +51,6 @@ def findings(obs: Observed) -> Iterator[Finding]:
                       Kind.GENERIC_BOT, net.provider.lower().replace(" ", "_") or None)
     elif net.origin_kind in _CLOUD_KINDS and not _provider_proxy(obs):
         # A person on a virtual desktop loads images from cloud space too: weaker on opens.
-        yield Finding("net.cloud-hosting", 0.5 if obs.is_open else 1.0, f"{net.ip} is {net.provider} "
-                      f"{'hosting' if net.origin_kind == 'hosting' else 'edge'} space",
-                      Kind.UNKNOWN_AUTOMATION)
+        space = "hosting" if net.origin_kind == "hosting" else "edge"
+        yield Finding("net.cloud-hosting", 0.5 if obs.is_open else 1.0,
+                      f"{net.ip} is {net.provider} {space} space", Kind.UNKNOWN_AUTOMATION)

@@ -79,8 +79,8 @@ def _unlisted(obs: Observed, ua: str) -> Iterator[Finding]:
         scale = 1.0 if obs.is_click else 0.5   # an old browser loading images is still a reader
         behind = versions_behind(info, event.ts)
         if behind is not None and behind >= VERY_OUTDATED:
-            yield Finding("ua.very-outdated-browser", scale, f"{info.family} {info.major} was years "
-                          "out of date when this request came", Kind.SECURITY_SCANNER)
+            yield Finding("ua.very-outdated-browser", scale, f"{info.family} {info.major} was "
+                          "years out of date when this request came", Kind.SECURITY_SCANNER)
         elif behind is not None and behind >= OUTDATED:
             yield Finding("ua.outdated-browser", scale, f"{info.family} {info.major} was {behind} "
                           "releases behind when this request came", Kind.SECURITY_SCANNER)
