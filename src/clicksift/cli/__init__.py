@@ -45,9 +45,9 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 
 def _register() -> None:
-    from clicksift.cli import classify, core, demo
+    from clicksift.cli import classify, core, demo, simulate
 
-    for command in [*core.COMMANDS, *classify.COMMANDS, demo.demo]:
+    for command in [*core.COMMANDS, *classify.COMMANDS, *simulate.COMMANDS, demo.demo]:
         main.add_command(command)
 
 

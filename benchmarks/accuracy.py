@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Accuracy of clicksift's verdicts on labelled simulated traffic, beside peers' rules.
+
+Several data sets (seeds and audience mixes, including a scanner vendor no list knows and
+people behind awkward networks) are simulated; every open, click and unsubscribe is judged
+by clicksift and, in the same run, by re-implementations of the peers' published rules
+(benchmarks/baselines.py). Reported per event type: NHI recall, the false-positive rate on
+people's events, click precision and F1, and per campaign the error of the unique human
+click rate in percentage points; then slices for the hard cases.
+
+    python benchmarks/accuracy.py [--recipients 4000] [--campaigns 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import emit, machine
+from baselines import BASELINES, Seen
+from clicksift.classify import BatchClassifier
+from clicksift.events import event_from_dict, parse_timestamp
+from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+
+DATASETS = [("mixed", 101), ("b2b", 102), ("consumer", 103), ("hard", 104), ("mixed", 105)]
+TYPES = ("open", "click", "unsubscribe")
+TARGETS = {"click_recall": 0.98, "click_fp": 0.01, "open_recall": 0.99, "open_fp": 0.02,
+           "unsubscribe_recall": 0.99, "click_rate_error_pp": 0.3}
+
+
+def _seen(events: list[dict[str, Any]]) -> list[Seen]:
+    delivered: dict[str, float] = {}
+    for event in events:
+        if event["type"] == "delivered":
+            delivered[event["message_id"]] = parse_timestamp(event["timestamp"])
+    by_message: dict[str, list[Seen]] = defaultdict(list)
+    out = []
+    for event in events:
+        if event["type"] not in TYPES:
+            continue
+        seen = Seen(event["id"], event["type"], parse_timestamp(event["timestamp"]),
+                    delivered.get(event["message_id"]), event.get("ip"),
+                    event.get("user_agent"), event.get("method"), event.get("link_index"),
+                    event["message_id"], by_message[event["message_id"]])
+        by_message[event["message_id"]].append(seen)
+        out.append(seen)
+    return out
+
+
+def judge_all(events: list[dict[str, Any]]) -> dict[str, dict[str, bool]]:
+    """Method name -> event id -> judged a machine."""
+    started = time.perf_counter()
+    verdicts = BatchClassifier().classify([event_from_dict(e) for e in events],
+                                          expected=len(events))
+    judged = {"clicksift": {v.id: v.verdict == "nhi" for v in verdicts}}
+    judged["clicksift_seconds"] = time.perf_counter() - started  # type: ignore[assignment]
+    seen = _seen(events)
+    for name, rule in BASELINES.items():
+        judged[name] = {s.id: rule(s) for s in seen}
+    return judged
+
+
+def score(truth: list[dict[str, Any]], judged: dict[str, bool],
+          campaigns: dict[str, str], delivered: Counter[str]) -> dict[str, Any]:
+    cells: dict[str, Counter[str]] = {t: Counter() for t in TYPES}
+    slices: dict[str, Counter[str]] = defaultdict(Counter)
+    true_clickers: dict[str, set[str]] = defaultdict(set)
+    judged_clickers: dict[str, set[str]] = defaultdict(set)
+    for row in truth:
+        machine = judged[row["id"]]
+        actual = row["label"] == "nhi"
+        cell = ("tp" if machine else "fn") if actual else ("fp" if machine else "tn")
+        cells[row["type"]][cell] += 1
+        for case in row["hard_cases"]:
+            slices[f"{row['type']}: {case}"][cell] += 1
+        if row["type"] == "click":
+            campaign = campaigns[row["message_id"]]
+            if not actual:
+                true_clickers[campaign].add(row["recipient"])
+            if not machine:
+                judged_clickers[campaign].add(row["recipient"])
+    result: dict[str, Any] = {}
+    for kind, c in cells.items():
+        recall = c["tp"] / max(1, c["tp"] + c["fn"])
+        fp_rate = c["fp"] / max(1, c["fp"] + c["tn"])
+        precision = c["tp"] / max(1, c["tp"] + c["fp"])
+        f1 = 2 * precision * recall / max(1e-9, precision + recall)
+        result[kind] = {"nhi": c["tp"] + c["fn"], "human": c["fp"] + c["tn"],
+                        "recall": round(recall, 4), "human_fp_rate": round(fp_rate, 4),
+                        "precision": round(precision, 4), "f1": round(f1, 4)}
+    errors = [abs(len(judged_clickers[c]) - len(true_clickers[c])) / delivered[c] * 100
+              for c in delivered]
+    result["click_rate_error_pp"] = {"mean": round(sum(errors) / len(errors), 3),
+                                     "max": round(max(errors), 3)}
+    result["slices"] = {name: {"n": sum(c.values()),
+                               "recall" if c["tp"] + c["fn"] else "human_fp_rate":
+                               round(c["tp"] / (c["tp"] + c["fn"]), 4) if c["tp"] + c["fn"]
+                               else round(c["fp"] / max(1, c["fp"] + c["tn"]), 4)}
+                        for name, c in sorted(slices.items())}
+    return result
+
+
+def run_dataset(mix: str, seed: int, recipients: int, campaigns: int) -> dict[str, Any]:
+    config = SimulationConfig(recipients=recipients, campaigns=campaigns, mix=mix, seed=seed)
+    events, truth = events_and_truth(simulate(config))
+    campaign_of = {e["message_id"]: e["campaign_id"] for e in events if e["type"] == "delivered"}
+    delivered = Counter(campaign_of.values())
+    judged = judge_all(events)
+    seconds = judged.pop("clicksift_seconds")
+    return {"mix": mix, "seed": seed, "events": len(events), "clicksift_seconds":
+            round(float(seconds), 2),  # type: ignore[arg-type]
+            "methods": {name: score(truth, verdicts, campaign_of, delivered)
+                        for name, verdicts in judged.items()}}
+
+
+def _print_dataset(result: dict[str, Any]) -> None:
+    print(f"\n== {result['mix']} (seed {result['seed']}): {result['events']:,} events, "
+          f"clicksift {result['clicksift_seconds']} s")
+    print(f"{'method':<11}{'click rec':>10}{'click fp':>9}{'click F1':>9}{'open rec':>9}"
+          f"{'open fp':>8}{'unsub rec':>10}{'unsub fp':>9}{'rate err pp':>12}")
+    for name, m in result["methods"].items():
+        print(f"{name:<11}{m['click']['recall']:>10.4f}{m['click']['human_fp_rate']:>9.4f}"
+              f"{m['click']['f1']:>9.4f}{m['open']['recall']:>9.4f}"
+              f"{m['open']['human_fp_rate']:>8.4f}{m['unsubscribe']['recall']:>10.4f}"
+              f"{m['unsubscribe']['human_fp_rate']:>9.4f}"
+              f"{m['click_rate_error_pp']['max']:>12.3f}")
+    print("  hard cases (clicksift):")
+    for name, s in result["methods"]["clicksift"]["slices"].items():
+        measure = "recall" if "recall" in s else "human_fp_rate"
+        print(f"    {name:<52} n={s['n']:>6}  {measure} {s[measure]:.4f}")
+
+
+def _targets(results: list[dict[str, Any]]) -> dict[str, Any]:
+    worst: dict[str, float] = {}
+    beats = True
+    for result in results:
+        ours = result["methods"]["clicksift"]
+        pairs = {"click_recall": ours["click"]["recall"], "click_fp": ours["click"]["human_fp_rate"],
+                 "open_recall": ours["open"]["recall"], "open_fp": ours["open"]["human_fp_rate"],
+                 "unsubscribe_recall": ours["unsubscribe"]["recall"],
+                 "click_rate_error_pp": ours["click_rate_error_pp"]["max"]}
+        for key, value in pairs.items():
+            lower_is_better = key.endswith("fp") or key.endswith("_pp")
+            if key not in worst:
+                worst[key] = value
+            else:
+                worst[key] = max(worst[key], value) if lower_is_better else min(worst[key], value)
+        for name, theirs in result["methods"].items():
+            if name == "clicksift":
+                continue
+            if (theirs["click"]["f1"] >= ours["click"]["f1"]
+                    or theirs["click_rate_error_pp"]["max"] <= ours["click_rate_error_pp"]["max"]):
+                beats = False
+    met = {key: (value <= TARGETS[key] if key.endswith("fp") or key.endswith("_pp")
+                 else value >= TARGETS[key]) for key, value in worst.items()}
+    return {"worst": worst, "met": met, "beats_every_baseline": beats}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipients", type=int, default=4000)
+    parser.add_argument("--campaigns", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="two small data sets")
+    args = parser.parse_args()
+    datasets = DATASETS[:2] if args.quick else DATASETS
+    recipients = 1000 if args.quick else args.recipients
+    results = [run_dataset(mix, seed, recipients, args.campaigns) for mix, seed in datasets]
+    for result in results:
+        _print_dataset(result)
+    summary = _targets(results)
+    print("\nworst case over the data sets (clicksift) against the targets:")
+    for key, value in summary["worst"].items():
+        print(f"  {key:<22}{value:>9.4f}  target {TARGETS[key]}  "
+              f"{'met' if summary['met'][key] else 'NOT met'}")
+    print(f"  better than every baseline on click F1 and click-rate error: "
+          f"{'yes' if summary['beats_every_baseline'] else 'NO'}")
+    emit({"benchmark": "accuracy", "machine": machine(), "datasets": results,
+          "summary": summary})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
