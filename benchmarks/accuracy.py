@@ -140,7 +140,8 @@ def _targets(results: list[dict[str, Any]]) -> dict[str, Any]:
     beats = True
     for result in results:
         ours = result["methods"]["clicksift"]
-        pairs = {"click_recall": ours["click"]["recall"], "click_fp": ours["click"]["human_fp_rate"],
+        pairs = {"click_recall": ours["click"]["recall"],
+                 "click_fp": ours["click"]["human_fp_rate"],
                  "open_recall": ours["open"]["recall"], "open_fp": ours["open"]["human_fp_rate"],
                  "unsubscribe_recall": ours["unsubscribe"]["recall"],
                  "click_rate_error_pp": ours["click_rate_error_pp"]["max"]}

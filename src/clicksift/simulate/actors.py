@@ -80,33 +80,37 @@ class Gateway:
 
 
 GATEWAYS: dict[str, Gateway] = {
-    "microsoft_defender": Gateway("microsoft_defender", "microsoft_defender", "microsoft_eop",
-                                  median_delay=20, max_delay=240, coverage=1.0, spread=8,
-                                  agent="old_chrome", head=0.0, pixel=0.5, language=0.3,
-                                  fetch_metadata=True, rescan=0.1, click_check=0.8,
-                                  check_pool="microsoft_365", form_submit=0.05, honeypot=0.9),
-    "proofpoint": Gateway("proofpoint", "proofpoint", "proofpoint", median_delay=60,
-                          max_delay=900, coverage=0.8, spread=20, agent="ie11", head=0.3,
-                          pixel=0.7, language=0.0, fetch_metadata=False, rescan=0.05, honeypot=0.8),
-    "mimecast": Gateway(None, "mimecast", "unlisted_mimecast", median_delay=30, max_delay=300,
-                        coverage=1.0, spread=3, agent="old_chrome", head=0.1, pixel=0.2,
-                        language=0.5, fetch_metadata=True, rescan=0.05, shared_sources=40, honeypot=0.6),
-    "barracuda": Gateway("barracuda", "barracuda", "barracuda", median_delay=10, max_delay=120,
-                         coverage=1.0, spread=5, agent="sentinel", head=0.0, pixel=0.3,
-                         language=0.0, fetch_metadata=False, rescan=0.05, honeypot=0.9),
-    "cisco": Gateway(None, "cisco", "unlisted_cisco", median_delay=120, max_delay=1800,
-                     coverage=0.6, spread=30, agent="firefox", head=0.5, pixel=0.1,
-                     language=0.2, fetch_metadata=False, rescan=0.02, shared_sources=30, honeypot=0.4),
-    "trend_micro": Gateway(None, "trend_micro", "unlisted_trend", median_delay=90,
-                           max_delay=1200, coverage=0.7, spread=15, agent="old_chrome",
-                           head=0.2, pixel=0.2, language=0.0, fetch_metadata=True, rescan=0.02,
-                           shared_sources=30, honeypot=0.5),
+    "microsoft_defender": Gateway(
+        "microsoft_defender", "microsoft_defender", "microsoft_eop", median_delay=20,
+        max_delay=240, coverage=1.0, spread=8, agent="old_chrome", head=0.0, pixel=0.5,
+        language=0.3, fetch_metadata=True, rescan=0.1, click_check=0.8,
+        check_pool="microsoft_365", form_submit=0.05, honeypot=0.9),
+    "proofpoint": Gateway(
+        "proofpoint", "proofpoint", "proofpoint", median_delay=60, max_delay=900, coverage=0.8,
+        spread=20, agent="ie11", head=0.3, pixel=0.7, language=0.0, fetch_metadata=False,
+        rescan=0.05, honeypot=0.8),
+    "mimecast": Gateway(
+        None, "mimecast", "unlisted_mimecast", median_delay=30, max_delay=300, coverage=1.0,
+        spread=3, agent="old_chrome", head=0.1, pixel=0.2, language=0.5, fetch_metadata=True,
+        rescan=0.05, shared_sources=40, honeypot=0.6),
+    "barracuda": Gateway(
+        "barracuda", "barracuda", "barracuda", median_delay=10, max_delay=120, coverage=1.0,
+        spread=5, agent="sentinel", head=0.0, pixel=0.3, language=0.0, fetch_metadata=False,
+        rescan=0.05, honeypot=0.9),
+    "cisco": Gateway(
+        None, "cisco", "unlisted_cisco", median_delay=120, max_delay=1800, coverage=0.6,
+        spread=30, agent="firefox", head=0.5, pixel=0.1, language=0.2, fetch_metadata=False,
+        rescan=0.02, shared_sources=30, honeypot=0.4),
+    "trend_micro": Gateway(
+        None, "trend_micro", "unlisted_trend", median_delay=90, max_delay=1200, coverage=0.7,
+        spread=15, agent="old_chrome", head=0.2, pixel=0.2, language=0.0,
+        fetch_metadata=True, rescan=0.02, shared_sources=30, honeypot=0.5),
     # A vendor in no list, in general cloud space, with a current browser and full headers:
     # only its behaviour (bursts, honeypot, one address on many recipients' mail) shows it.
-    "unknown_vendor": Gateway(None, "unknown_vendor", "aws", median_delay=45, max_delay=600,
-                              coverage=1.0, spread=15, agent="current_chrome", head=0.1,
-                              pixel=0.3, language=1.0, fetch_metadata=True, rescan=0.05,
-                              form_submit=0.1, shared_sources=25, honeypot=0.5),
+    "unknown_vendor": Gateway(
+        None, "unknown_vendor", "aws", median_delay=45, max_delay=600, coverage=1.0,
+        spread=15, agent="current_chrome", head=0.1, pixel=0.3, language=1.0,
+        fetch_metadata=True, rescan=0.05, form_submit=0.1, shared_sources=25, honeypot=0.5),
 }
 
 
