@@ -11,17 +11,24 @@ from ua_parser import parse_user_agent
 
 from clicksift.classify.knowledge import AgentEntry, Knowledge
 
-#: Browser families (as ua-parser names them) and the engine release train they follow.
+#: Browser families (as ua-parser names them) whose version numbers follow an engine's
+#: release train. Browsers with their own numbering (Samsung Internet, Opera, Vivaldi,
+#: Yandex) count as browsers but have no age.
 _CHROMIUM = frozenset({"Chrome", "Chrome Mobile", "Chrome Mobile iOS", "Chromium", "Edge",
-                       "Edge Mobile", "Opera", "Brave", "Samsung Internet", "Vivaldi",
-                       "Chrome Mobile WebView", "Yandex Browser"})
+                       "Edge Mobile", "Chrome Mobile WebView"})
+_OTHER_BROWSERS = frozenset({"Opera", "Brave", "Samsung Internet", "Vivaldi", "Yandex Browser",
+                             "Opera Mobile", "DuckDuckGo Mobile", "UC Browser"})
 _FIREFOX = frozenset({"Firefox", "Firefox Mobile", "Firefox iOS"})
 _SAFARI = frozenset({"Safari", "Mobile Safari", "Mobile Safari UI/WKWebView"})
 _LEGACY = frozenset({"IE", "IE Mobile"})
-#: Reference releases for the four-week trains: (major, release date).
+#: Reference releases of the four-week trains and their average cycle, which is a little
+#: longer than four weeks with the year-end breaks (Chrome 100 on 2022-03-29 to Chrome 130 on
+#: 2024-10-15: 31.0 days; Firefox 100 on 2022-05-03 to Firefox 130 on 2024-09-03: 28.5 days;
+#: https://chromiumdash.appspot.com/schedule, https://whattrainisitnow.com/calendar/).
 _CHROMIUM_100 = datetime(2022, 3, 29, tzinfo=UTC).timestamp()
 _FIREFOX_100 = datetime(2022, 5, 3, tzinfo=UTC).timestamp()
-_FOUR_WEEKS = 28 * 86400
+_CHROMIUM_CYCLE = 31.0 * 86400
+_FIREFOX_CYCLE = 28.5 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +38,7 @@ class AgentInfo:
     crawler: bool                  # crawlerdetect's verdict (before our overrides)
     family: str | None             # browser family
     major: int | None
-    engine: str | None             # chromium, gecko, webkit, trident
+    engine: str | None             # chromium, gecko, webkit, trident, other (own numbering)
 
     @property
     def claims_browser(self) -> bool:
@@ -43,11 +50,11 @@ class AgentInfo:
 
 
 def current_major(engine: str, at: float) -> int | None:
-    """The newest stable major version of ENGINE's four-week train at time AT."""
+    """The newest stable major version of ENGINE's release train at time AT (estimated)."""
     if engine == "chromium":
-        return 100 + int((at - _CHROMIUM_100) // _FOUR_WEEKS)
+        return 100 + int((at - _CHROMIUM_100) // _CHROMIUM_CYCLE)
     if engine == "gecko":
-        return 100 + int((at - _FIREFOX_100) // _FOUR_WEEKS)
+        return 100 + int((at - _FIREFOX_100) // _FIREFOX_CYCLE)
     return None
 
 
@@ -84,4 +91,6 @@ class AgentAnalyzer:
             engine = "webkit"
         elif family in _LEGACY:
             engine = "trident"
+        elif family in _OTHER_BROWSERS:
+            engine, major = "other", None
         return AgentInfo(user_agent, entry, crawler, family, major, engine)

@@ -1,0 +1,229 @@
+"""The classifier's signals, verdicts, settings and the classify command's contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clicksift.classify import BatchClassifier, ClassifierConfig, Engine
+from clicksift.cli import main
+from clicksift.errors import ConfigError
+from clicksift.events import event_from_dict
+
+T0 = 1_790_000_000.0
+LINKS = [{"url": f"https://shop.example/{n}", "kind": "content"} for n in range(6)] + [
+    {"url": "https://shop.example/", "kind": "honeypot"},
+    {"url": "https://t.example/u/x", "kind": "unsubscribe"}]
+OLD_CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/103.0.0.0 Safari/537.36")
+NEW_CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/131.0.0.0 Safari/537.36")
+PERSON_HEADERS = {"accept": "text/html,application/xhtml+xml", "accept-language": "en-GB",
+                  "sec-fetch-mode": "navigate", "sec-fetch-user": "?1"}
+
+
+def delivered(message: str = "m1", recipient: str = "ann@contoso.example") -> dict:
+    return {"type": "delivered", "id": f"{message}:d", "message_id": message,
+            "timestamp": T0, "recipient": recipient, "links": LINKS, "campaign_id": "c"}
+
+
+def click(event_id: str, at: float, index: int, ip: str, ua: str = NEW_CHROME,
+          headers: dict | None = None, method: str = "GET", message: str = "m1") -> dict:
+    return {"type": "click", "id": event_id, "message_id": message, "timestamp": T0 + at,
+            "url": LINKS[index]["url"], "link_index": index, "ip": ip, "user_agent": ua,
+            "method": method, "headers": headers if headers is not None else {}}
+
+
+def judge(raw: list[dict], engine: Engine | None = None) -> dict[str, object]:
+    events = [event_from_dict(e) for e in raw]
+    return {v.id: v for v in BatchClassifier(engine or Engine()).classify(events, expected=10)}
+
+
+def rules(verdict: object) -> list[str]:
+    return [r.rule for r in verdict.reasons]  # type: ignore[attr-defined]
+
+
+def test_defender_scan_at_delivery_is_a_scanner_with_vendor_and_reasons() -> None:
+    raw = [delivered()] + [click(f"s{n}", 4 + n * 0.7, n, f"40.92.4.{10 + n}", OLD_CHROME,
+                                 {"accept": "text/html"}) for n in range(7)]
+    verdicts = judge(raw)
+    for n in range(7):
+        v = verdicts[f"s{n}"]
+        assert (v.verdict, v.kind, v.vendor) == ("nhi", "security_scanner", "microsoft_defender")
+        assert v.score > 0.99
+    assert rules(verdicts["s6"])[0] == "context.honeypot"
+    assert "net.vendor-certain" in rules(verdicts["s0"])
+    assert "context.all-links-burst" in rules(verdicts["s0"])
+
+
+def test_person_clicking_later_with_a_real_browser_is_human() -> None:
+    raw = [delivered(), click("p1", 5 * 3600, 2, "73.12.4.9", NEW_CHROME, PERSON_HEADERS)]
+    verdict = judge(raw)["p1"]
+    assert verdict.verdict == "human" and verdict.kind is None and verdict.vendor is None
+    assert rules(verdict)[0] == "req.user-activation"
+
+
+def test_click_time_check_pairs_the_scanner_and_the_person() -> None:
+    raw = [delivered(),
+           click("check", 7200.0, 1, "52.96.10.1", OLD_CHROME, {"accept": "text/html"}),
+           click("person", 7200.6, 1, "73.12.4.9", NEW_CHROME, PERSON_HEADERS)]
+    verdicts = judge(raw)
+    assert verdicts["check"].verdict == "nhi"
+    assert "context.click-time-check" in rules(verdicts["check"])
+    assert verdicts["person"].verdict == "human"
+    assert "context.person-after-scanner" in rules(verdicts["person"])
+
+
+def test_apple_privacy_proxy_open_and_gmail_reader_and_gmail_prefetch() -> None:
+    gmail = ("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 "
+             "(via ggpht.com GoogleImageProxy)")
+    raw = [delivered(),
+           {"type": "open", "id": "mpp", "message_id": "m1", "timestamp": T0 + 300,
+            "ip": "172.225.40.7", "user_agent": "Mozilla/5.0"},
+           {"type": "open", "id": "reader", "message_id": "m1", "timestamp": T0 + 9000,
+            "ip": "66.249.84.1", "user_agent": gmail},
+           {"type": "open", "id": "prefetch", "message_id": "m1", "timestamp": T0 + 8,
+            "ip": "66.249.84.2", "user_agent": gmail}]
+    verdicts = judge(raw)
+    assert (verdicts["mpp"].verdict, verdicts["mpp"].kind, verdicts["mpp"].vendor) == (
+        "nhi", "privacy_prefetch", "apple_mpp")
+    assert verdicts["reader"].verdict == "human"
+    assert (verdicts["prefetch"].verdict, verdicts["prefetch"].kind) == ("nhi", "image_prefetch")
+
+
+def test_one_click_unsubscribe_is_a_person_whatever_else_it_looks_like() -> None:
+    raw = [delivered(), {"type": "unsubscribe", "id": "u1", "message_id": "m1",
+                         "timestamp": T0 + 2, "url": "https://t.example/u/x", "ip": "40.92.4.1",
+                         "user_agent": "", "method": "POST",
+                         "form": {"List-Unsubscribe": "One-Click"}}]
+    verdict = judge(raw)["u1"]
+    assert verdict.verdict == "human" and verdict.score <= 0.001
+    assert rules(verdict)[0] == "unsub.one-click"
+
+
+@settings(max_examples=60, deadline=None)
+@given(ip=st.sampled_from(["40.92.4.1", "3.85.1.1", "73.1.2.3", "17.1.1.1", None]),
+       ua=st.sampled_from(["", "curl/8.0", "Mozilla/5.0", OLD_CHROME, None]),
+       delay=st.floats(-100, 10_000), method=st.sampled_from(["POST", None]))
+def test_property_no_one_click_post_is_ever_judged_a_machine(ip: str | None, ua: str | None,
+                                                              delay: float,
+                                                              method: str | None) -> None:
+    event = {"type": "unsubscribe", "id": "u", "message_id": "m1", "timestamp": T0 + delay,
+             "url": "https://t.example/u/x", "form": {"List-Unsubscribe": "One-Click"}}
+    for key, value in (("ip", ip), ("user_agent", ua), ("method", method)):
+        if value is not None:
+            event[key] = value
+    assert judge([delivered(), event])["u"].verdict == "human"
+
+
+def test_scanner_submitting_the_unsubscribe_form_is_a_machine() -> None:
+    raw = [delivered()] + [click(f"s{n}", 3 + n * 0.5, n, "40.92.4.9", OLD_CHROME)
+                           for n in (0, 1, 2, 3, 7)]
+    raw.append({"type": "unsubscribe", "id": "form", "message_id": "m1", "timestamp": T0 + 9,
+                "url": "https://t.example/u/x", "ip": "40.92.4.9", "user_agent": OLD_CHROME,
+                "method": "POST", "headers": {"accept": "text/html"}, "form": {"confirm": "yes"}})
+    assert judge(raw)["form"].verdict == "nhi"
+
+
+def test_missing_signals_are_named_in_the_reasons() -> None:
+    raw = [{"type": "click", "id": "c", "message_id": "mx", "timestamp": T0,
+            "url": "https://x.example/"}]
+    verdict = judge(raw)["c"]
+    missing = [r for r in verdict.reasons if r.rule == "evidence.missing"]
+    assert missing and "user agent" in missing[0].detail and "delivery time" in missing[0].detail
+
+
+def test_verdict_lines_have_exactly_the_contract_fields() -> None:
+    raw = [delivered(), click("c", 5000, 0, "73.1.1.1", NEW_CHROME, PERSON_HEADERS)]
+    line = judge(raw)["c"].to_json()
+    assert set(line) == {"id", "verdict", "score", "kind", "vendor", "reasons"}
+    assert all(set(r) == {"rule", "detail"} for r in line["reasons"])
+    assert 0 <= line["score"] <= 1
+
+
+def test_rules_and_families_can_be_switched_off_and_reweighted() -> None:
+    raw = [delivered()] + [click(f"s{n}", 4 + n * 0.7, n, f"40.92.4.{10 + n}", OLD_CHROME)
+                           for n in range(7)]
+    quiet = Engine(ClassifierConfig(disabled=("network", "context", "timing", "request",
+                                              "ua.*", "crossmsg.*")))
+    verdicts = judge(raw, quiet)
+    assert all(v.verdict == "human" for v in verdicts.values())
+    assert all(not r.rule.startswith(("net.", "context.", "timing.", "ua."))
+               for v in verdicts.values() for r in v.reasons)
+    heavy = Engine(ClassifierConfig(weights={"req.wildcard-accept": 9.0}, disabled=("context",)))
+    person = [delivered(), click("p", 9000, 1, "73.1.1.1", NEW_CHROME,
+                                 {"accept": "*/*", "accept-language": "en"})]
+    assert judge(person, heavy)["p"].verdict == "nhi"
+    with pytest.raises(ConfigError, match="unknown rule"):
+        ClassifierConfig(weights={"no.such-rule": 1})
+    with pytest.raises(ConfigError, match="matches no rule"):
+        ClassifierConfig(disabled=("bogus",))
+    with pytest.raises(ConfigError, match="threshold"):
+        ClassifierConfig(threshold=1.5)
+
+
+def test_spilled_batches_give_the_same_verdicts_in_input_order() -> None:
+    from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+
+    events, _ = events_and_truth(simulate(SimulationConfig(recipients=150, seed=9)))
+    parsed = [event_from_dict(e) for e in events]
+    in_memory = list(BatchClassifier().classify(parsed, expected=len(parsed)))
+    spilled = list(BatchClassifier(in_memory_events=10).classify(parsed, expected=None))
+    assert [v.id for v in in_memory] == [e.id for e in parsed if e.type in {"open", "click",
+                                                                            "unsubscribe"}]
+    assert [v.to_json() for v in spilled] == [v.to_json() for v in in_memory]
+
+
+def _write(tmp_path: Path, rows: list[dict | str]) -> str:
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return str(path)
+
+
+def test_classify_command_follows_the_contract(tmp_path: Path) -> None:
+    path = _write(tmp_path, [delivered(), click("a", 3, 0, "40.92.4.1", OLD_CHROME),
+                             click("b", 9000, 1, "73.1.1.1", NEW_CHROME, PERSON_HEADERS)])
+    out = tmp_path / "verdicts.jsonl"
+    result = CliRunner().invoke(main, ["classify", path, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["a", "b"]
+    assert [line["verdict"] for line in lines] == ["nhi", "human"]
+    stdin = CliRunner().invoke(main, ["classify", "-"], input=Path(path).read_text())
+    assert [json.loads(line)["id"] for line in stdin.stdout.splitlines()] == ["a", "b"]
+
+
+def test_classify_command_stops_at_bad_input_with_file_and_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, [delivered(), "{oops", click("b", 9000, 1, "73.1.1.1"),
+                             {**click("c", 1, 0, "123.123.123.321")}])
+    result = CliRunner().invoke(main, ["classify", path])
+    assert result.exit_code == 2
+    assert f"{path}, line 2: is not valid JSON" in result.stderr
+    skipped = CliRunner().invoke(main, ["classify", path, "--skip-invalid"])
+    assert skipped.exit_code == 0
+    assert [json.loads(line)["id"] for line in skipped.stdout.splitlines()] == ["b"]
+    assert "skipped 2 invalid lines" in skipped.stderr
+    assert "line 4, field 'ip': '123.123.123.321' is not an IPv4 or IPv6 address" in skipped.stderr
+    usage = CliRunner().invoke(main, ["classify"])
+    assert usage.exit_code == 2
+
+
+def test_rescore_stores_final_verdicts_with_the_engine_version(tmp_path: Path) -> None:
+    db = str(tmp_path / "r.db")
+    path = _write(tmp_path, [delivered(), click("a", 3, 0, "40.92.4.1", OLD_CHROME)])
+    assert CliRunner().invoke(main, ["load", path, "--db", db]).exit_code == 0
+    result = CliRunner().invoke(main, ["rescore", "--db", db, "--campaign", "c"])
+    assert result.exit_code == 0, result.output
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+    store = open_store(Settings(database=db))
+    stored = store.verdict_rows(["a"])["a"]
+    store.close()
+    assert stored["verdict"] == "nhi" and stored["final"] is True
+    assert stored["engine_version"].startswith("clicksift-engine/")
+    assert stored["reasons"][0]["weight"] > 0

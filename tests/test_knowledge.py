@@ -1,0 +1,139 @@
+"""The knowledge base checks itself: every entry against its examples, and a corpus of real
+people's user agents against false alarms."""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import re
+from datetime import date
+
+import pytest
+
+from clicksift.classify import Engine
+from clicksift.classify.knowledge import load_knowledge
+from clicksift.events import event_from_dict
+from tests.support import FIXTURES
+
+KNOWLEDGE = load_knowledge()
+AGENTS = KNOWLEDGE.raw_agents
+NETWORKS = KNOWLEDGE.raw_networks
+CORPUS = FIXTURES / "useragents"
+# Browsers people use (beside the parser fixtures), in the form they took in late 2025, and
+# the time at which they were current there.
+MODERN_BROWSERS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/142.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/142.0.0.0 Safari/537.36 Edg/142.0.0.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/26.1 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/18.6 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0",
+    "Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/142.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "SamsungBrowser/28.0 Chrome/140.0.0.0 Mobile Safari/537.36",
+]
+NOW = "2025-11-24T12:00:00Z"
+#: Rules about a browser's age: not about what the agent is, so not false alarms here.
+_VERSION_RULES = {"ua.outdated-browser", "ua.very-outdated-browser"}
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with open(CORPUS / name, encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+@pytest.mark.parametrize("entry", AGENTS, ids=lambda e: e["id"])
+def test_user_agent_entry_matches_its_examples(entry: dict) -> None:
+    pattern = re.compile(entry["pattern"], re.IGNORECASE)
+    for example in entry["examples"]:
+        assert pattern.search(example), f"{entry['id']} misses {example!r}"
+        assert KNOWLEDGE.match_agent(example).id == entry["id"], example
+    for counter in entry["counter_examples"]:
+        assert not pattern.search(counter), f"{entry['id']} wrongly matches {counter!r}"
+
+
+@pytest.mark.parametrize("entry", NETWORKS, ids=lambda e: e["id"])
+def test_network_entry_contains_its_examples(entry: dict) -> None:
+    for example in entry["examples"]:
+        found = KNOWLEDGE.match_network(ipaddress.ip_address(example))
+        assert found is not None and found.id == entry["id"], example
+    for counter in entry["counter_examples"]:
+        found = KNOWLEDGE.match_network(ipaddress.ip_address(counter))
+        assert found is None or found.id != entry["id"], counter
+
+
+@pytest.mark.parametrize("entry", AGENTS + NETWORKS, ids=lambda e: e["id"])
+def test_every_entry_has_a_source_and_a_date(entry: dict) -> None:
+    assert entry["source"].strip()
+    assert date.fromisoformat(entry["date"]) <= date(2026, 12, 31)
+    assert entry["certainty"] in {"certain", "probable"}
+
+
+def test_ids_are_unique() -> None:
+    ids = [e["id"] for e in AGENTS + NETWORKS]
+    assert len(ids) == len(set(ids))
+
+
+def _click(user_agent: str) -> dict:
+    return {"type": "click", "id": "c1", "message_id": "m1", "timestamp": NOW,
+            "url": "https://x.example/", "user_agent": user_agent}
+
+
+def _open(user_agent: str) -> dict:
+    return {"type": "open", "id": "o1", "message_id": "m1", "timestamp": NOW,
+            "user_agent": user_agent}
+
+
+HUMAN_AGENTS = [row["user_agent"] for row in _rows("fixture_human_user_agents.tsv")]
+
+
+@pytest.mark.parametrize("user_agent", HUMAN_AGENTS + MODERN_BROWSERS)
+def test_people_s_user_agents_raise_no_alarm(user_agent: str) -> None:
+    engine = Engine()
+    for event in (_open(user_agent),):
+        verdict = engine.provisional(event_from_dict(event))
+        alarms = [r.rule for r in verdict.reasons if r.weight > 0 and r.rule.startswith("ua.")
+                  and r.rule not in _VERSION_RULES]
+        assert alarms == [], f"{user_agent!r}: {alarms}"
+        assert verdict.verdict == "human"
+
+
+@pytest.mark.parametrize("user_agent", MODERN_BROWSERS)
+def test_people_s_browsers_raise_no_alarm_on_clicks(user_agent: str) -> None:
+    verdict = Engine().provisional(event_from_dict(_click(user_agent)))
+    assert [r.rule for r in verdict.reasons if r.rule.startswith("ua.")] == []
+
+
+@pytest.mark.parametrize("row", _rows("fixture_scanner_user_agents.tsv"), ids=lambda r: r["vendor"])
+def test_previewers_and_proxies_from_parser_fixtures_are_recognised(row: dict) -> None:
+    info = Engine().agents.analyse(row["user_agent"])
+    expected = {"link_preview": "preview", "image_proxy": "image_proxy"}[row["category"]]
+    assert info.entry is not None and info.entry.role == expected, row["user_agent"]
+
+
+@pytest.mark.parametrize(("major", "when", "rule"), [
+    (142, "2025-11-24T00:00:00Z", None),
+    (125, "2025-11-24T00:00:00Z", "ua.outdated-browser"),
+    (103, "2025-11-24T00:00:00Z", "ua.very-outdated-browser"),
+    (103, "2022-08-01T00:00:00Z", None),
+])
+def test_browser_age_is_judged_at_the_time_of_the_request(major: int, when: str,
+                                                          rule: str | None) -> None:
+    agent = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+             f"Chrome/{major}.0.0.0 Safari/537.36")
+    verdict = Engine().provisional(event_from_dict({**_click(agent), "timestamp": when}))
+    found = [r.rule for r in verdict.reasons if r.rule in _VERSION_RULES]
+    assert found == ([rule] if rule else [])
+
+
+def test_crawler_list_is_overridden_for_mail_programs() -> None:
+    outlook = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.6326; Pro)"
+    info = Engine().agents.analyse(outlook)
+    assert info.crawler  # crawlerdetect alone would call Outlook a bot...
+    verdict = Engine().provisional(event_from_dict(_open(outlook)))
+    assert verdict.verdict == "human"  # ...the knowledge base knows better
+    assert any(r.rule == "ua.mail-client" for r in verdict.reasons)
