@@ -31,9 +31,11 @@ def simulate_command(output: str | None, truth: str | None, recipients: int, cam
                      mix: str, seed: int, start: str | None, links: int) -> None:
     """Write realistic, labelled engagement traffic: events in the shape of docs/events.md
     and a truth file saying which are people and which machines (kind, vendor, actor)."""
+    first_send = _time_option(start, "--start")
     config = SimulationConfig(recipients=recipients, campaigns=campaigns, mix=mix, seed=seed,
                               content_links=links,
-                              **({"start": _time_option(start, "--start")} if start else {}))
+                              start=first_send if first_send is not None
+                              else SimulationConfig.start)
     events, labels = events_and_truth(simulate(config))
     out: IO[str] = (sys.stdout if output is None or output == "-"
                     else open(output, "w", encoding="utf-8"))  # noqa: SIM115
