@@ -6,8 +6,8 @@ import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import ua_parser
 from crawlerdetect import CrawlerDetect
-from ua_parser import parse_user_agent
 
 from clicksift.classify.knowledge import AgentEntry, Knowledge
 
@@ -68,18 +68,26 @@ def versions_behind(info: AgentInfo, at: float) -> int | None:
     return None if current is None else max(current - info.major, 0)
 
 
+@functools.cache
+def _user_agent_parser() -> ua_parser.Parser:
+    """One parser, built once: the module-level helper re-imports its global on every call.
+    Results are cached per user agent by the analyzer, so the parser keeps no cache."""
+    return ua_parser.Parser(ua_parser.BestAvailableResolver(ua_parser.load_lazy_builtins()))
+
+
 class AgentAnalyzer:
     """Analyses user agents once each (cached): thousands of requests share a few hundred."""
 
     def __init__(self, knowledge: Knowledge, cache_size: int = 65536) -> None:
         self.knowledge = knowledge
         self._crawlers = CrawlerDetect()
+        self._parser = _user_agent_parser()
         self.analyse = functools.lru_cache(maxsize=cache_size)(self._analyse)
 
     def _analyse(self, user_agent: str) -> AgentInfo:
         entry = self.knowledge.match_agent(user_agent)
         crawler = bool(user_agent) and bool(self._crawlers.isCrawler(user_agent))
-        parsed = parse_user_agent(user_agent) if user_agent else None
+        parsed = self._parser.parse_user_agent(user_agent) if user_agent else None
         family = parsed.family if parsed else None
         major = int(parsed.major) if parsed and parsed.major and parsed.major.isdigit() else None
         engine = None

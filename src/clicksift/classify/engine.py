@@ -31,6 +31,17 @@ from clicksift.classify.vocabulary import Finding, Kind, Label, Verdict
 from clicksift.events import ENGAGEMENT_TYPES, Event, parse_timestamp
 
 ENGINE = "clicksift-engine/1"
+_NHI = Label.NHI.value
+_HUMAN = Label.HUMAN.value
+_UNKNOWN = Kind.UNKNOWN_AUTOMATION.value
+
+
+def _strongest_for_machine(finding: Finding) -> tuple[bool, float]:
+    return (finding.weight <= 0, -abs(finding.weight))
+
+
+def _strongest_for_person(finding: Finding) -> tuple[bool, float]:
+    return (finding.weight >= 0, -abs(finding.weight))
 
 
 class Engine:
@@ -43,6 +54,7 @@ class Engine:
         self.networks = NetworkAnalyzer(self.knowledge)
         self._event_signals = [signal for family, signal in EVENT_SIGNALS.items()
                                if self.config.family_enabled(family)]
+        self._weights = {rule: self.config.weight(rule) for rule in RULES}
         self._context = self.config.family_enabled("context")
 
     # -- observation ---------------------------------------------------------------------------
@@ -68,40 +80,43 @@ class Engine:
 
     def judge(self, event_id: str, findings: Iterable[Finding], missing: tuple[str, ...] = (),
               *, final: bool = True) -> Verdict:
-        config = self.config
-        logit = config.prior
+        weights = self._weights
+        logit = self.config.prior
         weighted: list[Finding] = []
         decisive_nhi = decisive_human = False
         for finding in findings:
-            base = config.weight(finding.rule)
+            base = weights.get(finding.rule)
             if base is None:
                 continue
-            weight = round(base * finding.weight, 3)
+            weight = base * finding.weight
             logit += weight
             if finding.decisive:
                 decisive_nhi |= weight > 0
                 decisive_human |= weight < 0
-            weighted.append(Finding(finding.rule, weight, finding.detail, finding.kind,
+            weighted.append(Finding(finding.rule, round(weight, 3), finding.detail, finding.kind,
                                     finding.vendor, finding.decisive, finding.evidence))
         score = 1.0 / (1.0 + math.exp(-max(min(logit, 40.0), -40.0)))
         if decisive_human:
             score = min(score, 0.001)
         elif decisive_nhi:
             score = max(score, 0.999)
-        label = Label.NHI if score >= config.threshold else Label.HUMAN
         kind = vendor = None
-        if label is Label.NHI:
-            positive = sorted((f for f in weighted if f.weight > 0), key=lambda f: -f.weight)
-            kind = next((f.kind for f in positive if f.kind), Kind.UNKNOWN_AUTOMATION)
-            vendor = next((f.vendor for f in positive if f.vendor), None)
-            weighted.sort(key=lambda f: (f.weight <= 0, -abs(f.weight)))
+        if score >= self.config.threshold:
+            label = _NHI
+            weighted.sort(key=_strongest_for_machine)
+            for finding in weighted:
+                if finding.weight <= 0:
+                    break
+                kind = kind or finding.kind
+                vendor = vendor or finding.vendor
+            kind = kind or _UNKNOWN
         else:
-            weighted.sort(key=lambda f: (f.weight >= 0, -abs(f.weight)))
-        if missing and config.weight("evidence.missing") is not None:
+            label = _HUMAN
+            weighted.sort(key=_strongest_for_person)
+        if missing and "evidence.missing" in weights and weights["evidence.missing"] is not None:
             weighted.append(Finding("evidence.missing", 0.0, "not in the event: "
                                     + ", ".join(missing)))
-        return Verdict(event_id, label.value, round(score, 4), kind and str(kind), vendor,
-                       tuple(weighted), final)
+        return Verdict(event_id, label, round(score, 4), kind, vendor, tuple(weighted), final)
 
     def judge_summary(self, summary: Summary, *, final: bool = True) -> Verdict:
         return self.judge(summary.event_id, summary.findings, summary.missing, final=final)

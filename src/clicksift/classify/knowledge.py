@@ -76,8 +76,10 @@ class RangeTable:
 
     def lookup(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address
                ) -> NetworkEntry | None:
-        starts, ends, entries = self._tables[address.version]
-        value = int(address)
+        return self.lookup_int(address.version, int(address))
+
+    def lookup_int(self, version: int, value: int) -> NetworkEntry | None:
+        starts, ends, entries = self._tables[version]
         position = bisect.bisect_right(starts, value) - 1
         if position >= 0 and value <= ends[position]:
             return entries[position]

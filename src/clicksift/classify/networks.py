@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 from dataclasses import dataclass
 
 import iporigin
@@ -31,9 +32,13 @@ class NetworkAnalyzer:
         self.analyse = functools.lru_cache(maxsize=cache_size)(self._analyse)
 
     def _analyse(self, ip: str) -> NetInfo:
-        address = ipaddress.ip_address(ip)
-        prefix = 24 if address.version == 4 else 48
-        source = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+        if ":" not in ip:  # IPv4, already checked and normalised by the event reader
+            value = int.from_bytes(socket.inet_aton(ip), "big")
+            entry = self.knowledge.ranges.lookup_int(4, value)
+            source = ip.rsplit(".", 1)[0] + ".0/24"
+        else:
+            address = ipaddress.ip_address(ip)
+            entry = self.knowledge.match_network(address)
+            source = str(ipaddress.ip_network(f"{address}/48", strict=False))
         origin = iporigin.classify(ip)  # type: ignore[no-untyped-call]
-        return NetInfo(ip, source, self.knowledge.match_network(address), origin.kind,
-                       origin.provider or "")
+        return NetInfo(ip, source, entry, origin.kind, origin.provider or "")

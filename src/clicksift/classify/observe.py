@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from clicksift.classify.agents import AgentInfo
 from clicksift.classify.networks import NetInfo
@@ -28,6 +29,10 @@ class MessageFacts:
         return self.recipient.rsplit("@", 1)[1].lower()
 
 
+_CLICK = EventType.CLICK.value
+_OPEN = EventType.OPEN.value
+
+
 @dataclass(slots=True)
 class Observed:
     event: Event
@@ -37,6 +42,18 @@ class Observed:
     link_kind: str | None
     link_key: str | None            # which link (index or URL) a click followed
     findings: list[Finding] = field(default_factory=list)
+    is_click: bool = False
+    is_open: bool = False
+
+    def __post_init__(self) -> None:
+        self.is_click = self.event.type == _CLICK
+        self.is_open = self.event.type == _OPEN
+
+    def has(self, rule: str) -> bool:
+        for finding in self.findings:
+            if finding.rule == rule:
+                return True
+        return False
 
     @property
     def delta(self) -> float | None:
@@ -47,14 +64,6 @@ class Observed:
     @property
     def source(self) -> str | None:
         return self.net.source if self.net is not None else None
-
-    @property
-    def is_click(self) -> bool:
-        return self.event.type == EventType.CLICK
-
-    @property
-    def is_open(self) -> bool:
-        return self.event.type == EventType.OPEN
 
     def summary(self, seq: int) -> Summary:
         """What the second pass needs of this event, without the event itself."""
@@ -78,14 +87,17 @@ class Summary:
     delta: float | None
     findings: list[Finding]
     missing: tuple[str, ...]
+    is_click: bool = False
+    is_open: bool = False
 
-    @property
-    def is_click(self) -> bool:
-        return self.type == EventType.CLICK
+    def __post_init__(self) -> None:
+        self.is_click = self.type == _CLICK
+        self.is_open = self.type == _OPEN
 
-    @property
-    def is_open(self) -> bool:
-        return self.type == EventType.OPEN
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Summary, (self.seq, self.event_id, self.type, self.ts, self.message_id,
+                          self.domain, self.source, self.address, self.delta, self.findings,
+                          self.missing))
 
 
 def missing_evidence(obs: Observed) -> tuple[str, ...]:

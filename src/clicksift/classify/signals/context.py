@@ -6,6 +6,7 @@ several links, and a person's click that follows a scanner's check of the same l
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 
@@ -26,7 +27,7 @@ _SCANNER_RULES = frozenset({"context.all-links-burst", "context.honeypot",
 
 def _person_navigation(obs: Observed) -> bool:
     """The browser said a person started this navigation."""
-    return any(f.rule == "req.user-activation" for f in obs.findings)
+    return obs.has("req.user-activation")
 
 
 def _is_scanner_evidence(obs: Observed) -> bool:
@@ -35,7 +36,7 @@ def _is_scanner_evidence(obs: Observed) -> bool:
 
 
 def _add(obs: Observed, finding: Finding) -> None:
-    if all(existing.rule != finding.rule for existing in obs.findings):
+    if not obs.has(finding.rule):
         obs.findings.append(finding)
 
 
@@ -66,32 +67,42 @@ def _honeypots(events: list[Observed], clicks: list[Observed]) -> None:
                               "fetched this message's honeypot link", Kind.SECURITY_SCANNER))
 
 
+def _window(group: list[Observed], center: float, width: float) -> list[Observed]:
+    """Members of GROUP (sorted by time) within WIDTH seconds of CENTER."""
+    times = [o.event.ts for o in group]
+    return group[bisect.bisect_left(times, center - width):
+                 bisect.bisect_right(times, center + width)]
+
+
 def _bursts(clicks: list[Observed], content_links: int) -> None:
+    """Per source: most links within seconds, two links within three seconds, or many
+    different links over the message's life. CLICKS are sorted by time."""
     by_source: dict[str, list[Observed]] = defaultdict(list)
     for obs in clicks:
         if obs.source is not None:
             by_source[obs.source].append(obs)
     needed = max(ALL_LINKS_MIN, math.ceil(ALL_LINKS_SHARE * content_links))
     for source, group in by_source.items():
-        distinct = {o.link_key for o in group}
-        for position, obs in enumerate(group):
-            window = [o for o in group[position:] + group[:position]
-                      if abs(o.event.ts - obs.event.ts) <= BURST_WINDOW]
+        if len(group) < 2:
+            continue
+        distinct = len({o.link_key for o in group})
+        for obs in group:
+            window = _window(group, obs.event.ts, BURST_WINDOW)
             links_in_window = {o.link_key for o in window}
-            close = {o.link_key for o in window
-                     if abs(o.event.ts - obs.event.ts) <= TWO_LINK_WINDOW}
             if len(links_in_window) >= needed:
-                span = max(o.event.ts for o in window) - min(o.event.ts for o in window)
+                span = window[-1].event.ts - window[0].event.ts
                 _add(obs, Finding("context.all-links-burst", 1.0, f"{source} fetched "
                                   f"{len(links_in_window)} links of this message within "
                                   f"{span:.0f} s", Kind.SECURITY_SCANNER))
-            elif len(close) >= 2:
-                _add(obs, Finding("context.two-links-burst", 1.0, f"{source} fetched "
-                                  f"{len(close)} different links within {TWO_LINK_WINDOW:.0f} s",
-                                  Kind.SECURITY_SCANNER))
-            if len(distinct) >= MANY_LINKS:
+            else:
+                close = {o.link_key for o in _window(window, obs.event.ts, TWO_LINK_WINDOW)}
+                if len(close) >= 2:
+                    _add(obs, Finding("context.two-links-burst", 1.0, f"{source} fetched "
+                                      f"{len(close)} different links within "
+                                      f"{TWO_LINK_WINDOW:.0f} s", Kind.SECURITY_SCANNER))
+            if distinct >= MANY_LINKS:
                 _add(obs, Finding("context.same-source-many-links", 1.0, f"{source} fetched "
-                                  f"{len(distinct)} different links of this message",
+                                  f"{distinct} different links of this message",
                                   Kind.SECURITY_SCANNER))
 
 
@@ -100,8 +111,11 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
     spreading its fetches over a pool of addresses (no person clicks like that)."""
     needed = max(ALL_LINKS_MIN + 1, math.ceil(ALL_LINKS_SHARE * content_links))
     machine_like = [o for o in clicks if not _person_navigation(o)]
-    for obs in machine_like:
-        window = [o for o in machine_like if 0 <= o.event.ts - obs.event.ts <= FARM_WINDOW]
+    if len(machine_like) < needed:
+        return
+    times = [o.event.ts for o in machine_like]
+    for position, obs in enumerate(machine_like):
+        window = machine_like[position:bisect.bisect_right(times, obs.event.ts + FARM_WINDOW)]
         links = {o.link_key for o in window}
         sources = {o.source for o in window}
         if len(links) >= needed and len(sources) >= 2:
@@ -115,8 +129,7 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
 def _scanner_sources(events: list[Observed]) -> None:
     """Whatever else comes from a source that fetched most links at once is the scanner too
     (its pixel fetch, its unsubscribe form submission)."""
-    scanners = {o.source for o in events if o.source and any(
-        f.rule == "context.all-links-burst" for f in o.findings)}
+    scanners = {o.source for o in events if o.source and o.has("context.all-links-burst")}
     if not scanners:
         return
     for obs in events:

@@ -35,6 +35,12 @@ class _SourceWindow:
     messages: set[str] = field(default_factory=set)
     domains: set[str] = field(default_factory=set)
     deltas: list[float] = field(default_factory=list)
+    _median: float | None = None
+
+    def median(self) -> float:
+        if self._median is None:
+            self._median = statistics.median(self.deltas)
+        return self._median
 
 
 @dataclass
@@ -154,7 +160,9 @@ class CrossMessage:
                     Kind.SECURITY_SCANNER, vendor))
 
     def _address_findings(self, obs: Summary) -> None:
-        if (obs.address is None or obs.address in self._person_addresses
+        if obs.address is None or obs.address not in self._scanner_addresses:
+            return
+        if (obs.address in self._person_addresses
                 or any(f.rule in _ADDRESS_RULES for f in obs.findings)):
             return
         other = self._scanner_addresses.get(obs.address)
@@ -173,7 +181,7 @@ class CrossMessage:
                 best = window
         if best is None or len(best.messages) < MANY_RECIPIENTS:
             return
-        if statistics.median(best.deltas) > SCANNER_DELTA:
+        if best.median() > SCANNER_DELTA:
             return
         if len(best.domains) >= 2:
             obs.findings.append(Finding(

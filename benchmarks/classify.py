@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Batch classification speed and memory on a large event stream, one core.
+
+Writes N events (default 10 million) by replaying a simulated campaign many times over
+(message, event ids and times shifted per copy), then runs the same code as
+`clicksift classify` over the file, streaming, and reports events per minute and the peak
+memory of the process. In the same run it times a plain pass that only reads and checks the
+same file (the floor any classifier pays), and the online path: a provisional verdict per
+request as the tracking server computes it.
+
+    python benchmarks/classify.py [--events 10000000] [--keep FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import emit, machine
+from clicksift.classify import BatchClassifier, Engine
+from clicksift.events import (
+    ReadStats,
+    dumps,
+    event_from_dict,
+    format_timestamp,
+    parse_timestamp,
+    read_events,
+)
+from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+
+DAY = 86400.0
+
+
+def write_stream(path: Path, total: int) -> int:
+    base, _ = events_and_truth(simulate(SimulationConfig(recipients=8000, campaigns=2,
+                                                         seed=77)))
+    base.sort(key=lambda e: e["timestamp"])
+    for event in base:
+        event["_ts"] = parse_timestamp(event["timestamp"])
+    written = 0
+    copy = 0
+    with open(path, "w", encoding="utf-8") as out:
+        while written < total:
+            shift = copy * 14 * DAY
+            for event in base:
+                if written >= total:
+                    break
+                line = dict(event)
+                line["id"] = f"{event['id']}~{copy}"
+                line["message_id"] = f"{event['message_id']}~{copy}"
+                line["timestamp"] = format_timestamp(event["_ts"] + shift)
+                del line["_ts"]
+                out.write(dumps(line) + "\n")
+                written += 1
+            copy += 1
+            print(f"\r  writing events: {written:,}", end="", flush=True)
+    print()
+    return written
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--keep", help="write the event stream here and keep it")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
+        path = Path(args.keep) if args.keep else Path(tmp) / "events.jsonl"
+        print(f"writing {args.events:,} events to {path} ...")
+        count = write_stream(path, args.events)
+        size_gb = path.stat().st_size / 1e9
+
+        start = time.perf_counter()
+        stats = ReadStats()
+        for _ in read_events([str(path)], stats=stats):
+            pass
+        read_seconds = time.perf_counter() - start
+        print(f"reference, read and check only: {count / read_seconds * 60:,.0f} events/min")
+
+        rss_before = peak_rss_mb()
+        start = time.perf_counter()
+        verdicts = 0
+        batch = BatchClassifier(progress=lambda stage, n: print(
+            f"\r  {stage}: {n:,}", end="", flush=True))
+        with open(os.devnull, "w") as sink:
+            for verdict in batch.classify(read_events([str(path)]),
+                                          expected=path.stat().st_size // 350):
+                sink.write(dumps(verdict.to_json()) + "\n")
+                verdicts += 1
+        seconds = time.perf_counter() - start
+        print()
+        rate = count / seconds * 60
+        peak = peak_rss_mb()
+        print(f"clicksift classify: {count:,} events ({size_gb:.1f} GB), {verdicts:,} verdicts "
+              f"in {seconds:,.0f} s = {rate:,.0f} events/min on one core; peak memory "
+              f"{peak:,.0f} MB (before: {rss_before:,.0f} MB); {batch.stats.buckets} buckets")
+        print(f"target 1,000,000 events/min: {'met' if rate >= 1_000_000 else 'NOT met'}")
+
+    engine = Engine()
+    sample = [event_from_dict(e) for e in events_and_truth(simulate(SimulationConfig(
+        recipients=400, seed=78)))[0] if e["type"] in {"click", "open"}][:5000]
+    for event in sample[:200]:
+        engine.provisional(event)  # warm the caches the server would have warm
+    start = time.perf_counter()
+    for event in sample:
+        engine.provisional(event)
+    online_us = (time.perf_counter() - start) / len(sample) * 1e6
+    print(f"online provisional verdict: {online_us:.0f} us per request (target under 1 ms)")
+    emit({"benchmark": "classify", "machine": machine(), "events": count,
+          "file_gb": round(size_gb, 2), "seconds": round(seconds, 1),
+          "events_per_minute": round(rate), "read_only_events_per_minute":
+          round(count / read_seconds * 60), "peak_rss_mb": round(peak),
+          "buckets": batch.stats.buckets, "online_verdict_us": round(online_us, 1),
+          "target_met": rate >= 1_000_000 and online_us < 1000})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
