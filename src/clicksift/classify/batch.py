@@ -97,7 +97,9 @@ def _flat_summary(s: Summary) -> tuple[Any, ...]:
 
 def _summary(row: tuple[Any, ...]) -> Summary:
     findings = [tuple.__new__(Finding, f) for f in row[9]]
-    return Summary(*row[:9], findings, row[10])
+    seq, event_id, kind, ts, message_id, domain, source, address, delta = row[:9]
+    return Summary(seq, event_id, kind, ts, message_id, domain, source, address, delta,
+                   findings, row[10])
 
 
 def _flat_verdict(seq: int, v: Verdict) -> tuple[Any, ...]:
@@ -126,8 +128,11 @@ def _flat_event(e: Event) -> tuple[Any, ...]:
 
 def _event(row: tuple[Any, ...]) -> Event:
     """An event back from a spill file (it was checked when it was read)."""
-    links = None if row[6] is None else tuple(Link(url, kind) for url, kind in row[6])
-    return Event(*row[:6], links, *row[7:])
+    (kind, event_id, message_id, ts, campaign_id, recipient, flat_links, url, link_kind, ip,
+     user_agent, method, headers, form, source, esp_flags, raw) = row
+    links = None if flat_links is None else tuple(Link(u, k) for u, k in flat_links)
+    return Event(kind, event_id, message_id, ts, campaign_id, recipient, links, url, link_kind,
+                 ip, user_agent, method, headers, form, source, esp_flags, raw)
 
 
 class _Buckets:

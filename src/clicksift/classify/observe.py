@@ -50,10 +50,7 @@ class Observed:
         self.is_open = self.event.type == _OPEN
 
     def has(self, rule: str) -> bool:
-        for finding in self.findings:
-            if finding.rule == rule:
-                return True
-        return False
+        return any(finding.rule == rule for finding in self.findings)
 
     @property
     def delta(self) -> float | None:
