@@ -90,6 +90,9 @@ class Settings:
     disabled_rules: list[str] = setting(
         [], "Rules or whole families that do not count (for example 'context.honeypot' or "
         "'network' or 'ua.*'), for instance to stay clear of a patent (docs/patents.md).")
+    knowledge_dir: str = setting(
+        "", "Folder of a refreshed knowledge base (written by clicksift knowledge update). "
+        "Empty: the knowledge base shipped with clicksift.")
     audit_mode: bool = setting(
         False, "Compute and store verdicts, but let none of them change anything (unsubscribe "
         "holds, human-only webhooks, sunsetting treat every event as a person's).")

@@ -29,6 +29,7 @@ from clicksift.classify.rules import RULES
 from clicksift.classify.signals import EVENT_SIGNALS, context
 from clicksift.classify.vocabulary import Finding, Kind, Label, Verdict
 from clicksift.events import ENGAGEMENT_TYPES, Event, parse_timestamp
+from clicksift.settings import Settings
 
 ENGINE = "clicksift-engine/1"
 _NHI = Label.NHI.value
@@ -143,3 +144,9 @@ class Engine:
 
 def rule_summary(rule: str) -> str:
     return RULES[rule].summary
+
+
+def engine_from_settings(settings: Settings) -> Engine:
+    """The engine the settings describe (weights, switched-off rules, knowledge folder)."""
+    return Engine(ClassifierConfig.from_settings(settings),
+                  load_knowledge(settings.knowledge_dir or None))

@@ -45,9 +45,10 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 
 def _register() -> None:
-    from clicksift.cli import classify, core, demo, simulate
+    from clicksift.cli import classify, core, demo, knowledge, simulate
 
-    for command in [*core.COMMANDS, *classify.COMMANDS, *simulate.COMMANDS, demo.demo]:
+    for command in [*core.COMMANDS, *classify.COMMANDS, *simulate.COMMANDS,
+                    *knowledge.COMMANDS, demo.demo]:
         main.add_command(command)
 
 

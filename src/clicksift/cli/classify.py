@@ -11,7 +11,7 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from clicksift.classify import BatchClassifier, ClassifierConfig, Engine
+from clicksift.classify import BatchClassifier, engine_from_settings
 from clicksift.classify.batch import BatchStats
 from clicksift.cli.common import Context, console_err, db_option, pass_context, warn
 from clicksift.cli.core import _report_skipped, _time_option
@@ -71,7 +71,7 @@ def classify(ctx: Context, files: tuple[str, ...], output: str | None, skip_inva
     """Judge every open, click and unsubscribe in EVENTS.jsonl ('-' is standard input):
     one verdict line each (docs/events.md), in input order."""
     settings = ctx.settings()
-    engine = Engine(ClassifierConfig.from_settings(settings))
+    engine = engine_from_settings(settings)
     stats = ReadStats()
     expected = _estimate(files)
     out: IO[str] = (sys.stdout if output is None or output == "-"
@@ -112,7 +112,7 @@ def rescore(ctx: Context, database: str | None, campaign: str | None, since: str
     message and cross-message context; each verdict records the engine version."""
     settings = ctx.settings(database=database)
     start, end = _time_option(since, "--since"), _time_option(until, "--until")
-    engine = Engine(ClassifierConfig.from_settings(settings))
+    engine = engine_from_settings(settings)
     store = ctx.store(settings)
     try:
         message_ids = store.message_ids(campaign_id=campaign, since=start, until=end)

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from clicksift import __version__
-from clicksift.classify import ClassifierConfig, Engine
+from clicksift.classify import engine_from_settings
 from clicksift.errors import ClicksiftError, TokenError
 from clicksift.events import (
     ENGAGEMENT_TYPES,
@@ -144,7 +144,7 @@ class TrackingApp:
         finally:
             store.close()
         sqlite = not is_postgres(settings.database)
-        engine = Engine(ClassifierConfig.from_settings(settings))
+        engine = engine_from_settings(settings)
 
         def provisional_verdicts(store: SqlStore, events: list[Event]) -> None:
             verdicts = [engine.provisional(e) for e in events if e.type in ENGAGEMENT_TYPES]
