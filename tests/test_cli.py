@@ -102,15 +102,32 @@ def test_config_shows_sources_and_masks_secrets(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "setting 'port'" in bad.stderr
 
 
-def test_demo_without_serving_prepares_the_campaign(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_demo_sends_simulated_traffic_through_the_real_server(tmp_path: Path) -> None:
+    from tests.support import free_port
+
     folder = tmp_path / "demo"
-    result = run("demo", "--dir", str(folder), "--no-serve")
-    assert result.exit_code == 0, result.output
+    result = subprocess.run(
+        [sys.executable, "-m", "clicksift", "demo", "--dir", str(folder), "--no-serve",
+         "--recipients", "40", "--port", str(free_port())],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
     messages = list((folder / "messages").glob("*.html"))
     assert len(messages) == 6
     assert all("/c/" in m.read_text() for m in messages)
-    exported = run("events", "--db", str(folder / "demo.db"))
-    assert len(exported.stdout.splitlines()) == 6
+    exported = [json.loads(line) for line in run("events", "--db", str(folder / "demo.db"))
+                .stdout.splitlines()]
+    recorded = [e for e in exported if e.get("source") == "tracker"]
+    assert recorded, "the simulated traffic reached the tracking server"
+    assert all(not e["ip"].startswith("127.") for e in recorded)  # X-Forwarded-For believed
+    assert "final verdicts for 46 messages" in result.stderr
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+    store = open_store(Settings(database=str(folder / "demo.db")))
+    verdicts = store.verdict_rows([e["id"] for e in recorded])
+    store.close()
+    assert len(verdicts) == len(recorded)
+    assert all(v["final"] for v in verdicts.values())
 
 
 def test_module_entry_point_and_help() -> None:

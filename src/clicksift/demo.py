@@ -8,6 +8,7 @@ server, which also shows the messages at ``/demo/`` so a person can open them an
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,8 @@ from clicksift.events import event_from_dict
 from clicksift.links import TrackingUrls, load_signer
 from clicksift.prepare import PreparedMessage, PrepareOptions, Preparer
 from clicksift.settings import Settings
+from clicksift.simulate import SimulationConfig
+from clicksift.simulate.driver import ServerCampaign, prepare_campaign
 from clicksift.storage import open_store
 
 CAMPAIGN = "summer-arrivals"
@@ -34,14 +37,20 @@ class DemoCampaign:
     messages: tuple[PreparedMessage, ...]
 
 
+SIMULATED_CAMPAIGN = "spring-sale"
+
+
 def demo_settings(folder: Path, base: Settings) -> Settings:
-    """BASE with the demo's store, URL and mailbox."""
+    """BASE with the demo's store, URL and mailbox. The demo's traffic comes from this
+    machine with its simulated sender in X-Forwarded-For and its time in a header, so the
+    server trusts the loopback address as a proxy and accepts simulated time."""
     from dataclasses import replace
 
     return replace(base, database=str(folder / "demo.db"),
                    base_url=f"http://{base.host}:{base.port}",
                    unsubscribe_mailto=base.unsubscribe_mailto or "unsubscribe@example.com",
-                   demo_folder=str(folder))
+                   demo_folder=str(folder), trusted_proxies=["127.0.0.1/32", "::1/128"],
+                   accept_simulated_time=True)
 
 
 def newsletter_html() -> str:
@@ -70,3 +79,19 @@ def build_demo(folder: Path, base: Settings) -> DemoCampaign:
         (folder / MESSAGES_FOLDER / f"{message.message_id}.html").write_text(
             message.html, encoding="utf-8")
     return DemoCampaign(folder, settings, messages)
+
+
+def simulated_campaign(settings: Settings, recipients: int, seed: int,
+                       days_ago: float = 3.0) -> ServerCampaign:
+    """Prepare SIMULATED_CAMPAIGN for a simulated audience as if sent DAYS_AGO, and record
+    its messages; the requests that followed are in the result, ready to replay."""
+    store = open_store(settings)
+    try:
+        preparer = Preparer(TrackingUrls(settings.base_url,
+                                         load_signer(settings.signing_keys, store)),
+                            PrepareOptions.from_settings(settings))
+        config = SimulationConfig(recipients=recipients, seed=seed, mix="mixed",
+                                  start=time.time() - days_ago * 86400)
+        return prepare_campaign(store, preparer, newsletter_html(), SIMULATED_CAMPAIGN, config)
+    finally:
+        store.close()

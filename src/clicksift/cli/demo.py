@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import click
+import httpx
 from rich.table import Table
 
-from clicksift.cli.common import Context, console, pass_context
-from clicksift.demo import CAMPAIGN, build_demo
+from clicksift.classify import BatchClassifier, engine_from_settings
+from clicksift.cli.classify import _stored_events, _summary
+from clicksift.cli.common import Context, console, console_err, pass_context
+from clicksift.demo import CAMPAIGN, SIMULATED_CAMPAIGN, build_demo, simulated_campaign
 from clicksift.errors import ConfigError
+from clicksift.settings import Settings, settings_to_env
+from clicksift.simulate.driver import replay
+from clicksift.storage import open_store
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -22,27 +34,25 @@ def _check_port_free(host: str, port: int) -> None:
                               "another") from None
 
 
-@click.command()
-@click.option("--dir", "folder", default="clicksift-demo", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for the demo (recreated).")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--serve/--no-serve", default=True, show_default=True,
-              help="Run the tracking server after preparing the campaign.")
-@pass_context
-def demo(ctx: Context, folder: str, host: str, port: int, serve: bool) -> None:
-    """Prepare a demo campaign on a fresh SQLite store and run the tracking server.
+def _start_server(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **settings_to_env(settings), "CLICKSIFT_LOG_LEVEL": "warning"}
+    process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=env,
+                               start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ConfigError("the tracking server did not start (see its messages above)")
+        try:
+            if httpx.get(f"{settings.base_url}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise ConfigError("the tracking server did not answer within 30 s")
 
-    Open the printed /demo/ address in a browser, open a message and click its links:
-    every request is recorded. `clicksift events --db DIR/demo.db` shows them."""
-    base = ctx.settings(host=host, port=port)
-    if serve:
-        _check_port_free(host, port)
-    campaign = build_demo(Path(folder), base)
-    settings = campaign.settings
-    console.print(f"[bold]clicksift demo[/]: campaign [cyan]{CAMPAIGN}[/] prepared for "
-                  f"{len(campaign.messages)} recipients; store [cyan]{settings.database}[/]")
-    first = campaign.messages[0]
+
+def _show_links(campaign: object, folder: str) -> None:
+    first = campaign.messages[0]  # type: ignore[attr-defined]
     table = Table("kind", "destination", "tracking link", title=f"links for {first.recipient}",
                   title_justify="left")
     for link, url in zip(first.links, first.tracking_urls, strict=True):
@@ -54,10 +64,66 @@ def demo(ctx: Context, folder: str, host: str, port: int, serve: bool) -> None:
     console.print(f"one-click unsubscribe: curl -X POST -d List-Unsubscribe=One-Click "
                   f"'{unsubscribe}'", soft_wrap=True)
     console.print(f"prepared messages: {Path(folder) / 'messages'}/")
-    if not serve:
-        return
-    console.print(f"\n[bold green]Open http://{host}:{port}/demo/ in a browser[/] and click. "
-                  f"Then: clicksift events --db {settings.database}\n")
-    from clicksift.server import runner
 
-    runner.run(settings)
+
+def _rescore(settings: Settings) -> None:
+    engine = engine_from_settings(settings)
+    store = open_store(settings)
+    try:
+        ids = store.message_ids()
+        batch = BatchClassifier(engine)
+        verdicts = list(batch.classify(_stored_events(store, ids), expected=len(ids) * 4))
+        with store.transaction():
+            store.save_verdicts(verdicts, engine.version)
+    finally:
+        store.close()
+    _summary(batch.stats, f"final verdicts for {len(ids):,} messages ({engine.version})")
+
+
+@click.command()
+@click.option("--dir", "folder", default="clicksift-demo", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for the demo (recreated).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--recipients", default=400, show_default=True, type=click.IntRange(0, 100_000),
+              help="Size of the simulated campaign sent through the server.")
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Keep the tracking server running at the end (Ctrl-C stops it).")
+@pass_context
+def demo(ctx: Context, folder: str, host: str, port: int, recipients: int,
+         serve: bool) -> None:
+    """Run the whole pipeline on a fresh SQLite store: prepare a campaign you can click,
+    start the tracking server, send a simulated campaign's traffic (scanners, Apple's proxy,
+    people) through it, judge every request, and keep serving.
+
+    Open the printed /demo/ address in a browser and click: every request is recorded."""
+    base = ctx.settings(host=host, port=port)
+    _check_port_free(host, port)
+    campaign = build_demo(Path(folder), base)
+    settings = campaign.settings
+    console.print(f"[bold]clicksift demo[/]: campaign [cyan]{CAMPAIGN}[/] prepared for "
+                  f"{len(campaign.messages)} recipients; store [cyan]{settings.database}[/]")
+    _show_links(campaign, folder)
+    server = _start_server(settings)
+    try:
+        if recipients:
+            simulated = simulated_campaign(settings, recipients, seed=7)
+            console_err.print(f"sending the traffic of [cyan]{SIMULATED_CAMPAIGN}[/] "
+                              f"({recipients} simulated recipients, sent 3 days ago) "
+                              "through the tracking server ...")
+            answers = asyncio.run(replay(simulated, settings.base_url, until=time.time()))
+            console_err.print("answers: " + ", ".join(f"{count:,} x {status}"
+                                                      for status, count in sorted(answers.items())))
+            _rescore(settings)
+        if not serve:
+            return
+        console.print(f"\n[bold green]Open http://{host}:{port}/demo/ in a browser[/] and "
+                      f"click. Then: clicksift events --db {settings.database}\n"
+                      "Ctrl-C stops the server.")
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=15)
