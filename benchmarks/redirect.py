@@ -122,8 +122,8 @@ def bench_nginx(folder: Path, seconds: int, connections: int) -> dict[str, Any]:
 
 
 def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
-                    workers: int, synchronous: str) -> dict[str, Any]:
-    db = folder / f"{server}-{workers}-{synchronous}.db"
+                    workers: int, synchronous: str, online_verdicts: bool) -> dict[str, Any]:
+    db = folder / f"{server}-{workers}-{synchronous}-{online_verdicts}.db"
     store = open_store(Settings(database=str(db)))
     urls = TrackingUrls("http://127.0.0.1", load_signer("", store))
     store.close()
@@ -136,6 +136,7 @@ def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
     env = {**os.environ, "CLICKSIFT_DATABASE": str(db), "CLICKSIFT_PORT": str(port),
            "CLICKSIFT_SERVER": server, "CLICKSIFT_WORKERS": str(workers),
            "CLICKSIFT_SQLITE_SYNCHRONOUS": synchronous,
+           "CLICKSIFT_ONLINE_VERDICTS": "true" if online_verdicts else "false",
            "CLICKSIFT_LOG_LEVEL": "warning"}
     process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -163,32 +164,34 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--servers", default="granian,uvicorn")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--synchronous", default="normal,full",
-                        help="SQLite durability levels to measure (the first is the default)")
     args = parser.parse_args()
-    runs = [(server, level) for level in args.synchronous.split(",")
-            for server in args.servers.split(",")]
+    servers = args.servers.split(",")
+    # (name, server, SQLite synchronous, online verdicts); the first is the default set-up.
+    runs = [(f"clicksift_{servers[0]}", servers[0], "normal", True),
+            (f"clicksift_{servers[0]}_no_online_verdicts", servers[0], "normal", False),
+            (f"clicksift_{servers[0]}_synchronous_full", servers[0], "full", True)]
+    runs += [(f"clicksift_{name}", name, "normal", True) for name in servers[1:]]
     results: dict[str, Any] = {"machine": machine(), "connections": args.connections,
                                "seconds": args.seconds}
     with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
         folder = Path(tmp)
         print(f"nginx static 302 (reference), {args.connections} connections ...", flush=True)
         results["nginx"] = bench_nginx(folder, args.seconds, args.connections)
-        for server, level in runs:
-            print(f"clicksift on {server}, {args.workers} worker(s), SQLite synchronous="
-                  f"{level} ...", flush=True)
-            results[f"clicksift_{server}_{level}"] = bench_clicksift(
-                folder, server, args.seconds, args.connections, args.workers, level)
+        for name, server, level, verdicts in runs:
+            print(f"{name}: {server}, {args.workers} worker(s), SQLite synchronous={level}, "
+                  f"online verdicts {'on' if verdicts else 'off'} ...", flush=True)
+            results[name] = bench_clicksift(folder, server, args.seconds, args.connections,
+                                            args.workers, level, verdicts)
     reference = results["nginx"]["requests_per_second"]
-    names = [f"clicksift_{server}_{level}" for server, level in runs]
-    print(f"\n{'server':<30}{'req/s':>10}{'% nginx':>9}{'p50 ms':>9}{'p99 ms':>9}  stored")
+    names = [name for name, *_ in runs]
+    print(f"\n{'server':<38}{'req/s':>10}{'% nginx':>9}{'p50 ms':>9}{'p99 ms':>9}  stored")
     for name in ["nginx", *names]:
         row = results[name]
         share = 100 * row["requests_per_second"] / reference
         row["share_of_nginx"] = round(share / 100, 4)
         stored = "-" if name == "nginx" else (
             f"{row['events_stored']:,} ({'all' if row['every_answer_stored'] else 'MISSING'})")
-        print(f"{name:<30}{row['requests_per_second']:>10,.0f}{share:>8.1f}%"
+        print(f"{name:<38}{row['requests_per_second']:>10,.0f}{share:>8.1f}%"
               f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}  {stored}")
     default = results[names[0]]  # the default server at the default durability
     results["default"] = names[0]

@@ -90,6 +90,9 @@ class Settings:
     disabled_rules: list[str] = setting(
         [], "Rules or whole families that do not count (for example 'context.honeypot' or "
         "'network' or 'ua.*'), for instance to stay clear of a patent (docs/patents.md).")
+    online_verdicts: bool = setting(
+        True, "Store a provisional verdict with every tracked request (final verdicts come "
+        "from clicksift rescore). Off: the server only records.")
     knowledge_dir: str = setting(
         "", "Folder of a refreshed knowledge base (written by clicksift knowledge update). "
         "Empty: the knowledge base shipped with clicksift.")

@@ -155,7 +155,8 @@ class TrackingApp:
             Spool(spool_folder(settings)),
             open_inline_store=(lambda: open_store(settings, migrate=False, timeout=0,
                                                   checkpoint=False)) if sqlite else None,
-            batch_size=settings.commit_batch_size, after_insert=provisional_verdicts)
+            batch_size=settings.commit_batch_size,
+            after_insert=provisional_verdicts if settings.online_verdicts else None)
         recorder.start(loop)
         if sqlite:
             self.checkpointer = Checkpointer(settings.database)
