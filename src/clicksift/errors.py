@@ -6,6 +6,7 @@
     │   └── InvalidEventError      an event line breaks the event contract
     ├── TokenError                 a tracking token is malformed, forged or signed by an unknown key
     ├── PrepareError               an email body cannot be prepared (names the problem)
+    ├── NotFoundError              a campaign, message or key asked for does not exist
     └── StorageError               the store failed (wraps the driver's exception)
         └── StoreBusy              another writer holds the store longer than the timeout
 
@@ -55,6 +56,10 @@ class TokenError(ClicksiftError):
 
 class PrepareError(ClicksiftError):
     """An email cannot be prepared for tracking."""
+
+
+class NotFoundError(ClicksiftError):
+    """What was asked for (a campaign, a message, a key) does not exist."""
 
 
 class StorageError(ClicksiftError):

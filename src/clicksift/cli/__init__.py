@@ -10,10 +10,16 @@ from rich.markup import escape
 
 from clicksift import __version__
 from clicksift.cli.common import Context, console_err
-from clicksift.errors import ClicksiftError, ConfigError, InputError, PrepareError
+from clicksift.errors import (
+    ClicksiftError,
+    ConfigError,
+    InputError,
+    NotFoundError,
+    PrepareError,
+)
 
 #: Errors that are the user's input or configuration (exit status 2, like bad usage).
-USER_ERRORS = (InputError, ConfigError, PrepareError)
+USER_ERRORS = (InputError, ConfigError, PrepareError, NotFoundError)
 
 
 class ClicksiftGroup(click.Group):
@@ -45,10 +51,10 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 
 def _register() -> None:
-    from clicksift.cli import classify, core, demo, knowledge, simulate
+    from clicksift.cli import classify, core, demo, knowledge, report, simulate
 
     for command in [*core.COMMANDS, *classify.COMMANDS, *simulate.COMMANDS,
-                    *knowledge.COMMANDS, demo.demo]:
+                    *knowledge.COMMANDS, *report.COMMANDS, demo.demo]:
         main.add_command(command)
 
 

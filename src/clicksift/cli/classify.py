@@ -11,10 +11,12 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clicksift import reports
 from clicksift.classify import BatchClassifier, engine_from_settings
 from clicksift.classify.batch import BatchStats
 from clicksift.cli.common import Context, console_err, db_option, pass_context, warn
 from clicksift.cli.core import _report_skipped, _time_option
+from clicksift.cli.report import refresh_with_progress
 from clicksift.errors import InputError
 from clicksift.events import Event, ReadStats, dumps, event_from_dict, read_events
 
@@ -119,6 +121,8 @@ def rescore(ctx: Context, database: str | None, campaign: str | None, since: str
         if not message_ids:
             warn("no stored events match; nothing to rescore")
             return
+        with store.transaction():   # reports count these messages again
+            reports.mark_dirty(store, message_ids)
         with _progress(None) as progress:
             task = progress.add_task("rescoring", total=None)
             batch = BatchClassifier(engine, progress=lambda stage, n: progress.update(
@@ -133,6 +137,7 @@ def rescore(ctx: Context, database: str | None, campaign: str | None, since: str
                     pending = []
             with store.transaction():
                 store.save_verdicts(pending, engine.version)
+        refresh_with_progress(store)
     finally:
         store.close()
     _summary(batch.stats, f"rescored {len(message_ids):,} messages ({engine.version})")

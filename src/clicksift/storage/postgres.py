@@ -36,6 +36,13 @@ class PostgresStore(SqlStore):
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
 
+    def json_field(self, column: str, name: str, *, numeric: bool = False) -> str:
+        text = f"(({column})::jsonb ->> '{name}')"
+        if not numeric:
+            return text
+        return (f"CASE WHEN jsonb_typeof(({column})::jsonb -> '{name}') = 'number' "
+                f"THEN {text}::double precision END")
+
     def _lock_for_migration(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 

@@ -54,6 +54,39 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             final INTEGER NOT NULL,
             computed_at {real} NOT NULL)""",
     ]),
+    (2, "report rollups, API keys, dashboard users", [
+        # Reports and the event explorer read a campaign's events in arrival order.
+        "CREATE INDEX events_campaign ON events (campaign_id, seq)",
+        # What each message contributes to its campaign's report (a compact summary of its
+        # events as last counted), so a change is applied as a difference.
+        """CREATE TABLE rollup_messages (
+            message_id TEXT PRIMARY KEY,
+            campaign_id TEXT NOT NULL,
+            summary TEXT NOT NULL)""",
+        # The report cells: counts per campaign, dimension, key and metric.
+        """CREATE TABLE rollup_cells (
+            campaign_id TEXT NOT NULL,
+            dim TEXT NOT NULL,
+            key TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            n {real} NOT NULL,
+            PRIMARY KEY (campaign_id, dim, key, metric))""",
+        # Messages whose verdicts changed (re-scores) and must be counted again.
+        """CREATE TABLE rollup_dirty (
+            message_id TEXT PRIMARY KEY,
+            marked_at {real} NOT NULL)""",
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            last_used_at {real},
+            revoked_at {real})""",
+        """CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            created_at {real} NOT NULL)""",
+    ]),
 ]
 
 

@@ -45,6 +45,10 @@ class SqlStore:
         cursor.executemany(self.sql(statement), rows)
         return int(cursor.rowcount)
 
+    def json_field(self, column: str, name: str, *, numeric: bool = False) -> str:
+        """SQL for the top-level field NAME of the JSON text in COLUMN."""
+        return f"json_extract({column}, '$.{name}')"
+
     def begin(self) -> None:
         """Start a transaction (drivers that start one implicitly do nothing)."""
 

@@ -1,0 +1,263 @@
+"""``clicksift report``: raw and human numbers side by side, as tables, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from clicksift import reports
+from clicksift.cli.common import Context, console, console_err, db_option, pass_context
+from clicksift.events import dumps
+from clicksift.reports.model import (
+    CampaignReport,
+    Counts,
+    DomainRow,
+    LinkRow,
+    Overview,
+    Pair,
+    Share,
+    TimelinePoint,
+    Totals,
+)
+from clicksift.storage import SqlStore
+
+SECTIONS = ("summary", "vendors", "kinds", "timeline", "links", "domains")
+
+
+def refresh_with_progress(store: SqlStore) -> None:
+    """Count new events into the rollups, with a progress bar when that takes a while."""
+    behind = reports.rollup.events_behind(store)
+    with Progress(TextColumn("counting events"), BarColumn(),
+                  TextColumn("{task.completed:,}/{task.total:,}"), TimeElapsedColumn(),
+                  console=console_err, transient=True,
+                  disable=not console_err.is_terminal or behind < 50_000) as progress:
+        task = progress.add_task("refresh", total=behind)
+        start = store.get_meta(reports.rollup.WATERMARK_KEY)
+        base = int(start or 0)
+        reports.refresh(store, progress=lambda done, high: progress.update(
+            task, completed=max(0, done - base), total=max(1, high - base)))
+
+
+@click.command()
+@click.argument("campaign", required=False)
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="Tables for people; JSON or CSV for programs.")
+@click.option("--section", type=click.Choice(SECTIONS), multiple=True,
+              help="Only these parts of a campaign report (repeatable; CSV prints the first).")
+@pass_context
+def report(ctx: Context, campaign: str | None, database: str | None, fmt: str,
+           section: tuple[str, ...]) -> None:
+    """Raw and human opens, clicks and unsubscribes: every campaign, or one CAMPAIGN with
+    machines by vendor and kind, the timeline after delivery, links and recipient domains."""
+    settings = ctx.settings(database=database)
+    store = ctx.store(settings)
+    try:
+        refresh_with_progress(store)
+        if campaign is None:
+            _show_overview(reports.overview(store), fmt)
+            return
+        result = reports.campaign_report(store, campaign, domains=25 if fmt == "table"
+                                         else 1_000_000)
+    finally:
+        store.close()
+    _show_campaign(result, fmt, section or SECTIONS)
+
+
+# -- overview -----------------------------------------------------------------------------------
+
+def _show_overview(view: Overview, fmt: str) -> None:
+    if fmt == "json":
+        print(dumps(reports.to_json(view)))
+        return
+    if fmt == "csv":
+        _write_csv(["campaign", "first_day", "delivered", "openers_raw", "openers_human",
+                    "clickers_raw", "clickers_human", "click_rate_raw", "click_rate_human",
+                    "unsubscribers_human", "nhi_share"],
+                   ([c.id, c.first_day, c.delivered, c.openers.raw, c.openers.human,
+                     c.clickers.raw, c.clickers.human, _num(c.click_rate.raw),
+                     _num(c.click_rate.human), c.unsubscribers.human, _num(c.nhi_share)]
+                    for c in view.campaigns))
+        return
+    if not view.campaigns:
+        console.print("No campaigns yet: load events ('clicksift load') or run the tracking "
+                      "server ('clicksift serve').")
+        return
+    table = Table("campaign", "first day", "delivered", "open rate raw", "open rate human",
+                  "click rate raw", "click rate human", "machine share",
+                  title="Campaigns (newest first)", title_justify="left")
+    for c in view.campaigns:
+        table.add_row(c.id, c.first_day or "-", f"{c.delivered:,}", _pct(c.open_rate.raw),
+                      _pct(c.open_rate.human), _pct(c.click_rate.raw),
+                      _pct(c.click_rate.human), _pct(c.nhi_share))
+    console.print(table)
+    console.print(_totals_table(view.totals, "All campaigns"))
+    console.print(_shares_table(view.vendors, "Machines by vendor (all campaigns)"))
+
+
+# -- one campaign --------------------------------------------------------------------------------
+
+def _show_campaign(result: CampaignReport, fmt: str, sections: Sequence[str]) -> None:
+    if fmt == "json":
+        data = reports.to_json(result)
+        keep = {"campaign", "freshness", "domain_count", *_json_keys(sections)}
+        print(dumps({key: value for key, value in data.items() if key in keep}))
+        return
+    if fmt == "csv":
+        header, rows = _csv_section(result, sections[0])
+        _write_csv(header, rows)
+        return
+    c = result.campaign
+    console.print(f"[bold]{c.id}[/]  first delivery {c.first_day or 'unknown'}  ·  "
+                  f"{result.totals.delivered:,} delivered  ·  machine share of engagement "
+                  f"{_pct(result.totals.nhi_share)}")
+    renderers = {
+        "summary": lambda: _totals_table(result.totals, "Raw and human"),
+        "vendors": lambda: _shares_table(result.vendors, "Machines by vendor"),
+        "kinds": lambda: _shares_table(result.kinds, "Machines by kind"),
+        "timeline": lambda: _timeline_table(result.timeline),
+        "links": lambda: _links_table(result.links),
+        "domains": lambda: _domains_table(result.domains, result.domain_count),
+    }
+    for name in sections:
+        console.print(renderers[name]())
+    if result.freshness.events_behind:
+        console_err.print(f"{result.freshness.events_behind:,} newer events are still being "
+                          "counted")
+
+
+def _json_keys(sections: Iterable[str]) -> set[str]:
+    mapping = {"summary": "totals", "vendors": "vendors", "kinds": "kinds",
+               "timeline": "timeline", "links": "links", "domains": "domains"}
+    keys = {mapping[name] for name in sections}
+    if "timeline" in keys:
+        keys.add("days")
+    return keys
+
+
+def _totals_table(t: Totals, title: str) -> Table:
+    table = Table("", "raw", "human", "machines", title=title, title_justify="left")
+    rows: list[tuple[str, Counts]] = [("opens", t.opens), ("clicks", t.clicks),
+                                      ("unsubscribes", t.unsubscribes),
+                                      ("preference page views", t.preference_page_views)]
+    for label, counts in rows:
+        table.add_row(label, f"{counts.raw:,}", f"{counts.human:,}", f"{counts.nhi:,}")
+    pairs: list[tuple[str, Pair, bool]] = [
+        ("unique openers", t.openers, False), ("unique clickers", t.clickers, False),
+        ("open rate", t.open_rate, True), ("click rate", t.click_rate, True),
+        ("click-to-open", t.click_to_open, True),
+        ("unsubscribe rate", t.unsubscribe_rate, True)]
+    for label, pair, percent in pairs:
+        show = _pct if percent else _int
+        table.add_row(label, show(pair.raw), show(pair.human), "")
+    table.add_row("machine opens (privacy proxies)", f"{t.machine_opens:,}", "", "")
+    table.add_row("honeypot hits", f"{t.honeypot_hits:,}", "", "")
+    if t.conversions:
+        for revenue in t.revenue:
+            table.add_row(f"conversions {revenue.currency}".strip(), f"{revenue.conversions:,}",
+                          f"{revenue.value:,.2f}", "")
+    return table
+
+
+def _shares_table(shares: Sequence[Share], title: str) -> Table:
+    table = Table("", "opens", "clicks", "unsubscribes", "share", "", title=title,
+                  title_justify="left")
+    for share in shares:
+        bar = "█" * max(1, round(share.share * 30))
+        table.add_row(share.name.replace("_", " "), f"{share.opens:,}", f"{share.clicks:,}",
+                      f"{share.unsubscribes:,}", _pct(share.share), f"[magenta]{bar}[/]")
+    return table
+
+
+def _timeline_table(points: Sequence[TimelinePoint]) -> Table:
+    table = Table("after delivery", "clicks raw", "clicks human", "opens raw", "opens human",
+                  "", title="Timeline (clicks: magenta machines, green people)",
+                  title_justify="left")
+    peak = max((p.clicks.raw for p in points), default=0) or 1
+    for p in points:
+        machines = "█" * round(p.clicks.nhi / peak * 30)
+        people = "█" * round(p.clicks.human / peak * 30) or ("▏" if p.clicks.human else "")
+        table.add_row(p.bucket, f"{p.clicks.raw:,}", f"{p.clicks.human:,}",
+                      f"{p.opens.raw:,}", f"{p.opens.human:,}",
+                      f"[magenta]{machines}[/][green]{people}[/]")
+    return table
+
+
+def _links_table(links: Sequence[LinkRow]) -> Table:
+    table = Table("link", "kind", "clicks raw", "clicks human", "clickers raw",
+                  "clickers human", title="Links", title_justify="left")
+    for link in links:
+        table.add_row(link.url or link.key, link.kind or "", f"{link.clicks.raw:,}",
+                      f"{link.clicks.human:,}", _int(link.clickers.raw),
+                      _int(link.clickers.human))
+    return table
+
+
+def _domains_table(domains: Sequence[DomainRow], count: int) -> Table:
+    table = Table("domain", "messages", "machine share", "clicks raw", "clicks human",
+                  "gateway", "typical delay", title=f"Recipient domains ({len(domains)} of "
+                  f"{count:,}, most messages first)", title_justify="left")
+    for d in domains:
+        table.add_row(d.domain, f"{d.messages:,}", _pct(d.nhi_share), f"{d.clicks.raw:,}",
+                      f"{d.clicks.human:,}", (d.gateway or "-").replace("_", " "),
+                      d.typical_delay or "-")
+    return table
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+
+def _csv_section(result: CampaignReport, section: str) -> tuple[list[str], Iterable[list[Any]]]:
+    if section == "summary":
+        data = reports.to_json(result.totals)
+        rows = [[name, value.get("raw"), value.get("human"), value.get("nhi")]
+                for name, value in data.items() if isinstance(value, dict)]
+        rows += [[name, value, None, None] for name, value in data.items()
+                 if isinstance(value, int | float) or value is None]
+        return ["metric", "raw", "human", "nhi"], rows
+    if section in ("vendors", "kinds"):
+        shares = result.vendors if section == "vendors" else result.kinds
+        return (["name", "opens", "clicks", "unsubscribes", "events", "share"],
+                ([s.name, s.opens, s.clicks, s.unsubscribes, s.events, _num(s.share)]
+                 for s in shares))
+    if section == "timeline":
+        return (["after_delivery", "opens_raw", "opens_human", "opens_nhi", "clicks_raw",
+                 "clicks_human", "clicks_nhi"],
+                ([p.bucket, p.opens.raw, p.opens.human, p.opens.nhi, p.clicks.raw,
+                  p.clicks.human, p.clicks.nhi] for p in result.timeline))
+    if section == "links":
+        return (["key", "url", "kind", "clicks_raw", "clicks_human", "clickers_raw",
+                 "clickers_human", "honeypot_hits"],
+                ([k.key, k.url, k.kind, k.clicks.raw, k.clicks.human, k.clickers.raw,
+                  k.clickers.human, k.honeypot_hits] for k in result.links))
+    return (["domain", "messages", "delivered", "events", "nhi_events", "nhi_share",
+             "clicks_raw", "clicks_human", "gateway", "gateway_share", "typical_delay"],
+            ([d.domain, d.messages, d.delivered, d.events, d.nhi_events, _num(d.nhi_share),
+              d.clicks.raw, d.clicks.human, d.gateway, _num(d.gateway_share), d.typical_delay]
+             for d in result.domains))
+
+
+def _write_csv(header: list[str], rows: Iterable[Sequence[Any]]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _int(value: float | None) -> str:
+    return "-" if value is None else f"{int(value):,}"
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+COMMANDS = [report]

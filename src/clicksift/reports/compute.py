@@ -1,0 +1,302 @@
+"""Reports computed from the rollup cells: one function per report, each returning a
+dataclass of :mod:`clicksift.reports.model`."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from clicksift.errors import NotFoundError
+from clicksift.reports import rollup
+from clicksift.reports.model import (
+    CampaignReport,
+    CampaignSummary,
+    Counts,
+    DayPoint,
+    DomainRow,
+    Freshness,
+    LinkRow,
+    Overview,
+    Pair,
+    Revenue,
+    Share,
+    TimelinePoint,
+    Totals,
+)
+from clicksift.reports.summary import (
+    BEFORE_DELIVERY,
+    DELAY_EDGES,
+    DELAY_LABELS,
+    NO_DELIVERY,
+    SEP,
+)
+from clicksift.storage import SqlStore
+
+Metrics = dict[str, float]
+#: Domains a campaign report lists (the API's /domains pages through all of them).
+TOP_DOMAINS = 25
+TIMELINE_ORDER = (BEFORE_DELIVERY, *DELAY_LABELS, NO_DELIVERY)
+
+
+def campaign_ids(store: SqlStore) -> list[str]:
+    rows = store.execute("SELECT DISTINCT campaign_id FROM rollup_cells").fetchall()
+    return sorted(row[0] for row in rows)
+
+
+def campaign_report(store: SqlStore, campaign_id: str, *,
+                    domains: int = TOP_DOMAINS) -> CampaignReport:
+    """The full report of one campaign."""
+    grid = _cells(store, campaign_id, ("total", "kind", "vendor", "vendor_kind", "timeline",
+                                       "day", "link", "currency"))
+    if not grid:
+        raise NotFoundError(f"no campaign '{campaign_id}' (see 'clicksift report' for the "
+                            "list)")
+    totals = _totals(grid["total"].get("", {}), grid.get("currency", {}))
+    domain_rows = domain_report(store, campaign_id)
+    return CampaignReport(
+        campaign=_summary(campaign_id, _names(store).get(campaign_id), totals,
+                          _first_day(grid.get("day", {}))),
+        totals=totals,
+        kinds=_shares(grid.get("kind", {})),
+        vendors=_shares(grid.get("vendor", {}), grid.get("vendor_kind", {})),
+        timeline=_timeline(grid.get("timeline", {})),
+        days=_days(grid.get("day", {})),
+        links=_links(store, campaign_id, grid.get("link", {})),
+        domains=tuple(domain_rows[:domains]),
+        domain_count=len(domain_rows),
+        freshness=freshness(store))
+
+
+def domain_report(store: SqlStore, campaign_id: str) -> list[DomainRow]:
+    """Every recipient domain of a campaign, the most messages first."""
+    grid = _cells(store, campaign_id, ("domain", "domain_vendor", "domain_delay"))
+    if not grid:
+        raise NotFoundError(f"no campaign '{campaign_id}'")
+    vendors = _split(grid.get("domain_vendor", {}))
+    delays = _split(grid.get("domain_delay", {}))
+    rows = [_domain(name, metrics, vendors.get(name, {}), delays.get(name, {}))
+            for name, metrics in grid.get("domain", {}).items()]
+    rows.sort(key=lambda row: (-row.messages, row.domain))
+    return rows
+
+
+def link_report(store: SqlStore, campaign_id: str) -> list[LinkRow]:
+    grid = _cells(store, campaign_id, ("link",))
+    if not grid and not _cells(store, campaign_id, ("total",)):
+        raise NotFoundError(f"no campaign '{campaign_id}'")
+    return list(_links(store, campaign_id, grid.get("link", {})))
+
+
+def overview(store: SqlStore) -> Overview:
+    """Every campaign (newest first) and the workspace's totals."""
+    per_campaign: dict[str, dict[str, dict[str, Metrics]]] = defaultdict(dict)
+    rows = store.execute("SELECT campaign_id, dim, key, metric, n FROM rollup_cells "
+                         "WHERE dim IN ('total', 'kind', 'vendor', 'vendor_kind', 'currency') "
+                         "OR (dim = 'day' AND metric = 'delivered.raw')").fetchall()
+    merged: dict[str, dict[str, Metrics]] = defaultdict(dict)
+    for campaign, dim, key, metric, n in rows:
+        per_campaign[campaign].setdefault(dim, {}).setdefault(key, {})[metric] = n
+        slot = merged[dim].setdefault(key, {})
+        slot[metric] = slot.get(metric, 0) + n
+    names = _names(store)
+    summaries = [_summary(campaign, names.get(campaign),
+                          _totals(grid.get("total", {}).get("", {}), grid.get("currency", {})),
+                          _first_day(grid.get("day", {})))
+                 for campaign, grid in per_campaign.items()]
+    summaries.sort(key=lambda s: (s.first_day or "", s.id), reverse=True)
+    return Overview(campaigns=tuple(summaries),
+                    totals=_totals(merged["total"].get("", {}), merged.get("currency", {})),
+                    kinds=_shares(merged.get("kind", {})),
+                    vendors=_shares(merged.get("vendor", {}), merged.get("vendor_kind", {})),
+                    freshness=freshness(store))
+
+
+def freshness(store: SqlStore) -> Freshness:
+    counted = int(store.get_meta(rollup.WATERMARK_KEY) or 0)
+    return Freshness(counted, rollup.events_behind(store),
+                     datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
+
+
+# -- reading cells ------------------------------------------------------------------------------
+
+def _cells(store: SqlStore, campaign_id: str,
+           dims: Iterable[str]) -> dict[str, dict[str, Metrics]]:
+    names = tuple(dims)
+    placeholders = ", ".join("?" for _ in names)
+    rows = store.execute(f"SELECT dim, key, metric, n FROM rollup_cells WHERE campaign_id = ? "
+                         f"AND dim IN ({placeholders})", (campaign_id, *names)).fetchall()
+    grid: dict[str, dict[str, Metrics]] = {}
+    for dim, key, metric, n in rows:
+        if n:
+            grid.setdefault(dim, {}).setdefault(key, {})[metric] = n
+    return grid
+
+
+def _names(store: SqlStore) -> dict[str, str | None]:
+    return {row[0]: row[1] for row in store.execute("SELECT id, name FROM campaigns").fetchall()}
+
+
+def _split(cells: Mapping[str, Metrics]) -> dict[str, dict[str, Metrics]]:
+    """Cells keyed "outer<SEP>inner" as {outer: {inner: metrics}}."""
+    out: dict[str, dict[str, Metrics]] = defaultdict(dict)
+    for key, metrics in cells.items():
+        outer, _, inner = key.partition(SEP)
+        out[outer][inner] = metrics
+    return out
+
+
+# -- building results ---------------------------------------------------------------------------
+
+def _counts(metrics: Metrics, name: str) -> Counts:
+    return Counts(int(metrics.get(f"{name}.raw", 0)), int(metrics.get(f"{name}.human", 0)),
+                  int(metrics.get(f"{name}.nhi", 0)), int(metrics.get(f"{name}.pending", 0)))
+
+
+def _pair(metrics: Metrics, name: str) -> Pair:
+    return Pair(int(metrics.get(f"{name}.raw", 0)), int(metrics.get(f"{name}.human", 0)))
+
+
+def _ratio(top: Pair, bottom: Pair | float) -> Pair:
+    low = bottom if isinstance(bottom, Pair) else Pair(bottom, bottom)
+    return Pair(_divide(top.raw, low.raw), _divide(top.human, low.human))
+
+
+def _divide(top: float | None, bottom: float | None) -> float | None:
+    return top / bottom if top is not None and bottom else None
+
+
+def _totals(metrics: Metrics, currencies: Mapping[str, Metrics]) -> Totals:
+    delivered = int(metrics.get("delivered", 0))
+    openers, clickers = _pair(metrics, "openers"), _pair(metrics, "clickers")
+    unsubscribers = _pair(metrics, "unsubscribers")
+    judged = sum(metrics.get(f"{name}.{cls}", 0) for name in ("open", "click", "unsubscribe")
+                 for cls in ("human", "nhi"))
+    machine = sum(metrics.get(f"{name}.nhi", 0) for name in ("open", "click", "unsubscribe"))
+    revenue = tuple(Revenue(currency or "", int(m.get("conversions", 0)),
+                            round(m.get("value", 0.0), 2))
+                    for currency, m in sorted(currencies.items()))
+    return Totals(
+        delivered=delivered, messages=int(metrics.get("messages", 0)),
+        opens=_counts(metrics, "open"), machine_opens=int(metrics.get("open.machine", 0)),
+        clicks=_counts(metrics, "click"), honeypot_hits=int(metrics.get("honeypot", 0)),
+        unsubscribes=_counts(metrics, "unsubscribe"),
+        preference_page_views=_counts(metrics, "unsubscribe_page"),
+        openers=openers, implied_openers=int(metrics.get("openers.implied", 0)),
+        clickers=clickers, unsubscribers=unsubscribers,
+        nhi_messages=int(metrics.get("nhi_messages", 0)),
+        conversions=int(metrics.get("conversion.raw", 0)),
+        converters=int(metrics.get("converters", 0)), revenue=revenue,
+        open_rate=_ratio(openers, delivered), click_rate=_ratio(clickers, delivered),
+        click_to_open=_ratio(clickers, openers),
+        unsubscribe_rate=_ratio(unsubscribers, delivered),
+        nhi_share=_divide(machine, judged))
+
+
+def _summary(campaign_id: str, name: str | None, totals: Totals,
+             first_day: str | None) -> CampaignSummary:
+    return CampaignSummary(campaign_id, name, first_day, totals.delivered, totals.openers,
+                           totals.clickers, totals.open_rate, totals.click_rate,
+                           totals.unsubscribers, totals.nhi_share)
+
+
+def _first_day(days: Mapping[str, Metrics]) -> str | None:
+    delivered = [day for day, m in days.items() if m.get("delivered.raw")]
+    return min(delivered or days, default=None)
+
+
+def _shares(cells: Mapping[str, Metrics],
+            pairs: Mapping[str, Metrics] | None = None) -> tuple[Share, ...]:
+    kinds: dict[str, list[str]] = defaultdict(list)
+    for key, _metrics in sorted((pairs or {}).items(),
+                               key=lambda item: -sum(item[1].values())):
+        vendor, _, kind = key.partition(SEP)
+        kinds[vendor].append(kind)
+    events = {name: sum(m.get(t, 0) for t in ("open", "click", "unsubscribe"))
+              for name, m in cells.items()}
+    total = sum(events.values())
+    rows = [Share(name, int(m.get("open", 0)), int(m.get("click", 0)),
+                  int(m.get("unsubscribe", 0)), int(events[name]),
+                  events[name] / total if total else 0.0, tuple(kinds.get(name, ())))
+            for name, m in cells.items() if events[name]]
+    rows.sort(key=lambda row: (-row.events, row.name))
+    return tuple(rows)
+
+
+def _timeline(cells: Mapping[str, Metrics]) -> tuple[TimelinePoint, ...]:
+    return tuple(TimelinePoint(bucket, _counts(cells.get(bucket, {}), "open"),
+                               _counts(cells.get(bucket, {}), "click"))
+                 for bucket in TIMELINE_ORDER
+                 if bucket in DELAY_LABELS or cells.get(bucket))
+
+
+def _days(cells: Mapping[str, Metrics]) -> tuple[DayPoint, ...]:
+    return tuple(DayPoint(day, int(m.get("delivered.raw", 0)), _counts(m, "open"),
+                          _counts(m, "click"))
+                 for day, m in sorted(cells.items()))
+
+
+def _links(store: SqlStore, campaign_id: str,
+           cells: Mapping[str, Metrics]) -> tuple[LinkRow, ...]:
+    known = _campaign_links(store, campaign_id)
+    rows = []
+    for key, m in cells.items():
+        index = int(key[1:]) if key.startswith("#") and key[1:].isdigit() else None
+        url, kind = known[index] if index is not None and index < len(known) else (None, None)
+        if index is None:
+            url = key or None
+        rows.append(LinkRow(key, index, url, kind or ("honeypot" if m.get("honeypot") else None),
+                            _counts(m, "click"), _pair(m, "clickers"), int(m.get("honeypot", 0))))
+    rows.sort(key=lambda row: (row.index is None, row.index or 0, row.key))
+    return tuple(rows)
+
+
+def _campaign_links(store: SqlStore, campaign_id: str) -> list[tuple[str, str]]:
+    row = store.execute("SELECT links FROM messages WHERE campaign_id = ? AND links IS NOT NULL "
+                        "LIMIT 1", (campaign_id,)).fetchone()
+    if row is None:
+        return []
+    return [(item["url"], item["kind"]) for item in json.loads(row[0])]
+
+
+def _domain(name: str, m: Metrics, vendors: Mapping[str, Metrics],
+            delays: Mapping[str, Metrics]) -> DomainRow:
+    judged = sum(m.get(f"{t}.{c}", 0) for t in ("open", "click", "unsubscribe")
+                 for c in ("human", "nhi"))
+    machine = sum(m.get(f"{t}.nhi", 0) for t in ("open", "click", "unsubscribe"))
+    vendor_events = {vendor: sum(v.values()) for vendor, v in vendors.items()}
+    gateway = max(vendor_events, key=lambda v: (vendor_events[v], v), default=None)
+    machine_clicks = {bucket: d.get("click.nhi", 0) for bucket, d in delays.items()}
+    return DomainRow(
+        domain=name, messages=int(m.get("messages", 0)), delivered=int(m.get("delivered", 0)),
+        events=int(sum(m.get(f"{t}.raw", 0) for t in ("open", "click", "unsubscribe"))),
+        nhi_events=int(machine), nhi_share=_divide(machine, judged),
+        opens=_counts(m, "open"), clicks=_counts(m, "click"),
+        openers=_pair(m, "openers"), clickers=_pair(m, "clickers"),
+        gateway=gateway,
+        gateway_share=_divide(vendor_events.get(gateway or "", 0), sum(vendor_events.values())),
+        typical_delay=_median_bucket(machine_clicks),
+        machine_clicks_first_minute=_first_minute(machine_clicks))
+
+
+def _median_bucket(counts: Mapping[str, float]) -> str | None:
+    ordered = [(bucket, counts.get(bucket, 0)) for bucket in TIMELINE_ORDER]
+    total = sum(n for _, n in ordered if _ != NO_DELIVERY)
+    if not total:
+        return None
+    running = 0.0
+    for bucket, n in ordered:
+        running += n
+        if running >= total / 2:
+            return bucket
+    return None
+
+
+def _first_minute(counts: Mapping[str, float]) -> float | None:
+    timed = {b: n for b, n in counts.items() if b != NO_DELIVERY}
+    total = sum(timed.values())
+    fast = sum(n for b, n in timed.items()
+               if b == BEFORE_DELIVERY or (b in DELAY_LABELS
+                                           and DELAY_LABELS.index(b) < DELAY_EDGES.index(60) + 1))
+    return fast / total if total else None

@@ -1,0 +1,222 @@
+"""The typed results of reports. The CLI, the JSON API and the dashboard render these;
+none of them computes a metric of its own."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Events of one type: all of them (raw), and split by verdict."""
+
+    raw: int = 0
+    human: int = 0
+    nhi: int = 0
+    pending: int = 0      # not judged yet
+
+    @property
+    def nhi_share(self) -> float | None:
+        judged = self.human + self.nhi
+        return self.nhi / judged if judged else None
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """A figure as a naive tool shows it (raw) and counting people only (human)."""
+
+    raw: float | None
+    human: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Revenue:
+    currency: str
+    conversions: int
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    delivered: int
+    messages: int                 # messages with any stored event
+    opens: Counts
+    machine_opens: int            # NHI opens by privacy proxies and image prefetchers
+    clicks: Counts
+    honeypot_hits: int
+    unsubscribes: Counts          # nhi: attempts by machines
+    preference_page_views: Counts
+    openers: Pair                 # unique messages opened (human: includes implied opens)
+    implied_openers: int          # people who clicked without the pixel loading
+    clickers: Pair
+    unsubscribers: Pair
+    nhi_messages: int             # messages with at least one machine event
+    conversions: int
+    converters: int
+    revenue: tuple[Revenue, ...]
+    open_rate: Pair               # openers / delivered
+    click_rate: Pair              # clickers / delivered
+    click_to_open: Pair           # clickers / openers
+    unsubscribe_rate: Pair
+    nhi_share: float | None       # machine share of judged opens, clicks and unsubscribes
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """Machine events of one kind or vendor."""
+
+    name: str
+    opens: int
+    clicks: int
+    unsubscribes: int
+    events: int
+    share: float                  # of all machine events
+    kinds: tuple[str, ...] = ()   # for a vendor: the kinds it was seen as
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePoint:
+    bucket: str                   # time since delivery, e.g. "10-30s"
+    opens: Counts
+    clicks: Counts
+
+
+@dataclass(frozen=True, slots=True)
+class DayPoint:
+    day: str                      # YYYY-MM-DD (UTC)
+    delivered: int
+    opens: Counts
+    clicks: Counts
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    key: str                      # "#3" (position in the message) or the URL
+    index: int | None
+    url: str | None
+    kind: str | None              # content, honeypot, unsubscribe
+    clicks: Counts
+    clickers: Pair
+    honeypot_hits: int
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRow:
+    domain: str
+    messages: int
+    delivered: int
+    events: int                   # opens, clicks and unsubscribes
+    nhi_events: int
+    nhi_share: float | None
+    opens: Counts
+    clicks: Counts
+    openers: Pair
+    clickers: Pair
+    gateway: str | None           # the machine vendor seen most at this domain
+    gateway_share: float | None   # its share of the domain's machine events
+    typical_delay: str | None     # median delay of machine clicks after delivery
+    machine_clicks_first_minute: float | None   # share of machine clicks within 60 s
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSummary:
+    id: str
+    name: str | None
+    first_day: str | None
+    delivered: int
+    openers: Pair
+    clickers: Pair
+    open_rate: Pair
+    click_rate: Pair
+    unsubscribers: Pair
+    nhi_share: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignReport:
+    campaign: CampaignSummary
+    totals: Totals
+    kinds: tuple[Share, ...]
+    vendors: tuple[Share, ...]
+    timeline: tuple[TimelinePoint, ...]
+    days: tuple[DayPoint, ...]
+    links: tuple[LinkRow, ...]
+    domains: tuple[DomainRow, ...]          # the largest domains (see `domain_count`)
+    domain_count: int
+    freshness: Freshness
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    events_counted: int           # the last event seq the rollups include
+    events_behind: int            # stored events not counted yet (being counted)
+    generated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    campaigns: tuple[CampaignSummary, ...]  # newest first
+    totals: Totals
+    kinds: tuple[Share, ...]
+    vendors: tuple[Share, ...]
+    freshness: Freshness
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    rule: str
+    weight: float | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    seq: int
+    id: str
+    type: str
+    timestamp: str
+    message_id: str
+    campaign_id: str | None
+    recipient: str | None
+    link_index: int | None
+    link_kind: str | None
+    url: str | None
+    ip: str | None
+    user_agent: str | None
+    method: str | None
+    source: str | None
+    verdict: str | None           # None: not judged
+    score: float | None
+    kind: str | None
+    vendor: str | None
+    final: bool | None
+    engine_version: str | None
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    items: tuple[EventRow, ...]
+    page: int
+    per_page: int
+    has_more: bool
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+def to_json(result: Any) -> Any:
+    """A report dataclass as plain JSON data (with the derived NHI shares of counts)."""
+    data = asdict(result)
+    return _with_shares(data)
+
+
+def _with_shares(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {key: _with_shares(item) for key, item in value.items()}
+        if set(out) == {"raw", "human", "nhi", "pending"}:
+            judged = out["human"] + out["nhi"]
+            out["nhi_share"] = out["nhi"] / judged if judged else None
+        return out
+    if isinstance(value, list | tuple):
+        return [_with_shares(item) for item in value]
+    return value

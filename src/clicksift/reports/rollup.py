@@ -1,0 +1,216 @@
+"""Report rollups kept in step with the event log and with re-scores.
+
+The store holds, per campaign, report cells (``rollup_cells``) and, per message, the summary
+it last contributed (``rollup_messages``). :func:`refresh` walks the events stored since the
+last refresh (by ``seq``) and the messages a re-score marked (``rollup_dirty``), recomputes
+each touched message's summary from all its events, and adds the difference between its new
+and old cells to the campaign's cells, in one transaction per chunk of messages. Recomputing
+a message is idempotent, so a refresh that stops half-way (or runs twice) leaves the cells
+right; only the watermark says where the next one starts.
+
+A report then reads a few thousand cells instead of millions of events.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from clicksift.reports.summary import MessageSummary, Row, cells, difference, summarize
+from clicksift.storage import SqlStore
+
+#: Bump when the summary or the cells change meaning: the rollups are then rebuilt.
+ROLLUP_VERSION = "3"
+WATERMARK_KEY = "rollup.seq"
+VERSION_KEY = "rollup.version"
+WINDOW = 500_000            # events read per step
+CHUNK = 500                 # messages recomputed per transaction
+#: PostgreSQL hands out seq numbers before commit, so a slow transaction can commit a lower
+#: seq after a higher one was counted: each refresh there looks back this many numbers again.
+POSTGRES_LOOKBACK = 5_000
+_ADVISORY_LOCK = 0x0C11C5F8
+
+Progress = Callable[[int, int], None]   # (events counted, events stored)
+
+
+@dataclass
+class RefreshStats:
+    messages: int = 0
+    events_behind: int = 0      # events not yet counted when the refresh stopped
+    seconds: float = 0.0
+    rebuilt: bool = False
+
+
+def events_behind(store: SqlStore) -> int:
+    """How many stored events the rollups have not counted yet."""
+    return max(0, _max_seq(store) - _watermark(store))
+
+
+def refresh(store: SqlStore, *, budget: float | None = None, window: int = WINDOW,
+            progress: Progress | None = None) -> RefreshStats:
+    """Bring the rollups up to date, WINDOW events at a time; with a BUDGET (seconds), stop
+    after the first window that ends past it."""
+    started = time.monotonic()
+    stats = RefreshStats()
+    if store.get_meta(VERSION_KEY) != ROLLUP_VERSION:
+        _reset(store)
+        stats.rebuilt = True
+    low = _watermark(store)
+    if store.dialect == "postgresql":
+        low = max(0, low - POSTGRES_LOOKBACK)
+    while True:
+        high = _max_seq(store)
+        dirty = _dirty(store)
+        if high <= low and not dirty:
+            break
+        window_end = max(low, min(high, low + window))
+        touched = sorted(set(_messages_between(store, low, window_end))
+                         | {message_id for message_id, _ in dirty})
+        for start in range(0, len(touched), CHUNK):
+            chunk = touched[start:start + CHUNK]
+            recount(store, chunk)
+            stats.messages += len(chunk)
+            if progress is not None:
+                progress(window_end, high)
+        with store.transaction():
+            _set_watermark(store, max(window_end, _watermark(store)))
+            _clear_dirty(store, dirty)
+        low = window_end
+        if budget is not None and time.monotonic() - started > budget:
+            break
+    stats.events_behind = events_behind(store)
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def recount(store: SqlStore, message_ids: Sequence[str]) -> None:
+    """Recompute MESSAGE_IDS' summaries and apply the differences, in one transaction."""
+    with store.transaction():
+        if store.dialect == "postgresql":
+            store.execute("SELECT pg_advisory_xact_lock(?)", (_ADVISORY_LOCK,))
+        rows = _event_rows(store, message_ids)
+        old = _summaries(store, message_ids)
+        delta: dict[str, Counter[tuple[str, str, str]]] = {}
+        writes, deletes = [], []
+        for message_id in message_ids:
+            before = old.get(message_id)
+            events = rows.get(message_id)
+            after = summarize(events) if events else None
+            if before == after:
+                continue
+            if after is not None:
+                _add(delta, after.campaign, cells(after))
+                writes.append((message_id, after.campaign, after.dumps()))
+            else:
+                deletes.append((message_id,))
+            if before is not None:
+                _add(delta, before.campaign, Counter({k: -n for k, n in cells(before).items()}))
+        _apply(store, delta)
+        if writes:
+            store.executemany(UPSERT_SUMMARY, writes)
+        if deletes:
+            store.executemany("DELETE FROM rollup_messages WHERE message_id = ?", deletes)
+
+
+def mark_dirty(store: SqlStore, message_ids: Iterable[str]) -> None:
+    """Have the next refresh count MESSAGE_IDS again (in the caller's transaction)."""
+    now = time.time()
+    store.executemany(MARK_DIRTY, [(message_id, now) for message_id in message_ids])
+
+
+# -- SQL ----------------------------------------------------------------------------------------
+
+UPSERT_SUMMARY = """
+INSERT INTO rollup_messages (message_id, campaign_id, summary) VALUES (?, ?, ?)
+ON CONFLICT (message_id) DO UPDATE SET campaign_id = excluded.campaign_id,
+                                       summary = excluded.summary"""
+ADD_CELL = """
+INSERT INTO rollup_cells (campaign_id, dim, key, metric, n) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (campaign_id, dim, key, metric) DO UPDATE SET n = rollup_cells.n + excluded.n"""
+MARK_DIRTY = """
+INSERT INTO rollup_dirty (message_id, marked_at) VALUES (?, ?)
+ON CONFLICT (message_id) DO UPDATE SET marked_at = excluded.marked_at"""
+
+
+def _event_rows(store: SqlStore, message_ids: Sequence[str]) -> dict[str, list[Row]]:
+    url = store.json_field("e.data", "url")
+    prepared = store.json_field("e.data", "prepared_at")
+    value = store.json_field("e.data", "value", numeric=True)
+    currency = store.json_field("e.data", "currency")
+    placeholders = ", ".join("?" for _ in message_ids)
+    statement = f"""
+        SELECT e.message_id, e.campaign_id, e.recipient, e.type, e.ts, e.link_index,
+               e.link_kind, v.verdict, v.kind, v.vendor,
+               CASE WHEN e.type = 'click' AND e.link_index IS NULL THEN {url} END,
+               CASE WHEN e.type <> 'delivered' THEN {prepared} END,
+               CASE WHEN e.type = 'conversion' THEN {value} END,
+               CASE WHEN e.type = 'conversion' THEN {currency} END
+        FROM events e LEFT JOIN verdicts v ON v.event_id = e.id
+        WHERE e.message_id IN ({placeholders})"""
+    out: dict[str, list[Row]] = {}
+    for record in store.execute(statement, tuple(message_ids)).fetchall():
+        out.setdefault(record[0], []).append(Row(*record))
+    return out
+
+
+def _summaries(store: SqlStore, message_ids: Sequence[str]) -> dict[str, MessageSummary]:
+    placeholders = ", ".join("?" for _ in message_ids)
+    rows = store.execute(f"SELECT message_id, summary FROM rollup_messages "
+                         f"WHERE message_id IN ({placeholders})", tuple(message_ids)).fetchall()
+    return {message_id: MessageSummary.loads(text) for message_id, text in rows}
+
+
+def _add(delta: dict[str, Counter[tuple[str, str, str]]], campaign: str,
+         change: Counter[tuple[str, str, str]]) -> None:
+    delta.setdefault(campaign, Counter()).update(change)
+
+
+def _apply(store: SqlStore, delta: dict[str, Counter[tuple[str, str, str]]]) -> None:
+    rows = [(campaign, dim, key, metric, n)
+            for campaign, change in delta.items()
+            for (dim, key, metric), n in difference(change, Counter()).items()]
+    if rows:
+        store.executemany(ADD_CELL, rows)
+
+
+def _messages_between(store: SqlStore, low: int, high: int) -> list[str]:
+    rows = store.execute("SELECT DISTINCT message_id FROM events WHERE seq > ? AND seq <= ?",
+                         (low, high)).fetchall()
+    return [row[0] for row in rows]
+
+
+def _dirty(store: SqlStore) -> list[tuple[str, float]]:
+    rows = store.execute("SELECT message_id, marked_at FROM rollup_dirty").fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def _clear_dirty(store: SqlStore, dirty: list[tuple[str, float]]) -> None:
+    # A message marked again while it was being counted keeps its mark.
+    store.executemany("DELETE FROM rollup_dirty WHERE message_id = ? AND marked_at <= ?",
+                      dirty)
+
+
+def _max_seq(store: SqlStore) -> int:
+    row = store.execute("SELECT MAX(seq) FROM events").fetchone()
+    return int(row[0] or 0)
+
+
+def _watermark(store: SqlStore) -> int:
+    return int(store.get_meta(WATERMARK_KEY) or 0)
+
+
+def _set_watermark(store: SqlStore, seq: int) -> None:
+    store.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                  "SET value = excluded.value", (WATERMARK_KEY, str(seq)))
+
+
+def _reset(store: SqlStore) -> None:
+    """Forget every rollup (their meaning changed): the next steps count everything."""
+    with store.transaction():
+        for table in ("rollup_cells", "rollup_messages", "rollup_dirty"):
+            store.execute(f"DELETE FROM {table}")
+        _set_watermark(store, 0)
+        store.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                      "SET value = excluded.value", (VERSION_KEY, ROLLUP_VERSION))

@@ -1,0 +1,230 @@
+"""What one message contributes to its campaign's report.
+
+A message's events (with their verdicts) are boiled down to a :class:`MessageSummary`:
+its campaign, recipient domain, delivery, and one row per distinct (type, class, kind,
+vendor, link, delay bucket, day) with a count. :func:`cells` turns a summary into report
+cells, ``(dimension, key, metric) -> number``; the rollup keeps each message's summary so a
+change (a new event, a re-score) is applied to the campaign's cells as a difference.
+
+Counting rules (docs/reports.md):
+
+- raw counts every event; ``human``/``nhi`` follow the verdict; an engagement event
+  without a verdict yet is ``pending``;
+- a click on the unsubscribe link opens the preference page: it is counted apart, not as
+  a click; a honeypot hit is a raw click (naive tools count it) and never a human one;
+- a human click implies a human open (the person saw the message with images off);
+- machine opens are NHI opens by privacy proxies and image prefetchers (Apple MPP).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from clicksift.classify.vocabulary import Kind
+from clicksift.events import loads
+
+HUMAN, NHI, PENDING, NONE = "human", "nhi", "pending", "-"
+ENGAGEMENT = ("open", "click", "unsubscribe")
+MACHINE_OPEN_KINDS = frozenset({Kind.PRIVACY_PREFETCH.value, Kind.IMAGE_PREFETCH.value})
+UNIDENTIFIED = "unidentified"
+SEP = "\x1f"   # joins two keys in one cell key (domain and vendor, domain and delay)
+
+#: Upper edges (seconds since delivery) of the timeline's buckets: roughly logarithmic.
+DELAY_EDGES = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400,
+               172800, 604800)
+DELAY_LABELS = ("<1s", "1-2s", "2-5s", "5-10s", "10-30s", "30s-1m", "1-2m", "2-5m",
+                "5-10m", "10-30m", "30m-1h", "1-2h", "2-6h", "6-12h", "12-24h", "1-2d",
+                "2-7d", "7d+")
+BEFORE_DELIVERY, NO_DELIVERY = "before", "unknown"
+
+
+def delay_bucket(delay: float | None) -> str:
+    """The timeline bucket of an event DELAY seconds after its message's delivery."""
+    if delay is None:
+        return NO_DELIVERY
+    if delay < -1:
+        return BEFORE_DELIVERY
+    return DELAY_LABELS[bisect.bisect_right(DELAY_EDGES, max(delay, 0.0))]
+
+
+def day_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+class Row(NamedTuple):
+    """One event as the rollup reads it from the store."""
+
+    message_id: str
+    campaign_id: str | None
+    recipient: str | None
+    type: str
+    ts: float
+    link_index: int | None
+    link_kind: str | None
+    verdict: str | None
+    kind: str | None
+    vendor: str | None
+    url: str | None          # clicks without a link index
+    prepared_at: str | None  # the tracking token's issue time (tracker events)
+    value: Any               # conversions
+    currency: Any
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSummary:
+    campaign: str
+    domain: str
+    delivered: bool
+    rows: tuple[tuple[Any, ...], ...]   # (type, class, kind, vendor, link, link_kind, bucket,
+                                        #  day, value, currency, count)
+
+    def dumps(self) -> str:
+        from clicksift.events import dumps
+        return dumps([self.campaign, self.domain, self.delivered, self.rows])
+
+    @classmethod
+    def loads(cls, text: str) -> MessageSummary:
+        campaign, domain, delivered, rows = loads(text)
+        return cls(campaign, domain, bool(delivered), tuple(tuple(row) for row in rows))
+
+
+def summarize(rows: Iterable[Row], delivered_hint: float | None = None) -> MessageSummary:
+    """The summary of one message from its events (any order)."""
+    events = list(rows)
+    campaign = next((r.campaign_id for r in events if r.campaign_id), None) or ""
+    recipient = next((r.recipient for r in events if r.recipient), None) or ""
+    domain = recipient.rsplit("@", 1)[1].lower() if "@" in recipient else ""
+    deliveries = [r.ts for r in events if r.type == "delivered"]
+    delivered_at = min(deliveries) if deliveries else delivered_hint
+    if delivered_at is None:
+        delivered_at = _prepared_at(events)
+    counted: Counter[tuple[Any, ...]] = Counter()
+    for r in events:
+        counted[_key(r, delivered_at)] += 1
+    return MessageSummary(campaign, domain, bool(deliveries),
+                          tuple(sorted((*key, n) for key, n in counted.items())))
+
+
+def _prepared_at(events: list[Row]) -> float | None:
+    from clicksift.events import parse_timestamp
+    for r in events:
+        if isinstance(r.prepared_at, str):
+            try:
+                return parse_timestamp(r.prepared_at)
+            except ValueError:
+                continue
+    return None
+
+
+def _key(r: Row, delivered_at: float | None) -> tuple[Any, ...]:
+    cls = NONE
+    if r.type in ENGAGEMENT:
+        cls = r.verdict if r.verdict in (HUMAN, NHI) else PENDING
+    kind = (r.kind or Kind.UNKNOWN_AUTOMATION.value) if cls == NHI else None
+    vendor = (r.vendor or UNIDENTIFIED) if cls == NHI else None
+    link = None
+    if r.type == "click":
+        link = f"#{r.link_index}" if r.link_index is not None else (r.url or "")
+    delay = None if delivered_at is None else r.ts - delivered_at
+    bucket = delay_bucket(delay) if r.type in ENGAGEMENT else None
+    value = r.value if r.type == "conversion" and isinstance(r.value, int | float) else None
+    currency = str(r.currency).upper() if value is not None and r.currency else None
+    return (r.type, cls, kind, vendor, link, r.link_kind, bucket, day_of(r.ts), value,
+            currency)
+
+
+Cells = Counter[tuple[str, str, str]]
+
+
+def cells(summary: MessageSummary) -> Cells:
+    """The report cells one message contributes to its campaign."""
+    out: Cells = Counter()
+    domain = summary.domain or "(none)"
+    out["total", "", "messages"] += 1
+    out["domain", domain, "messages"] += 1
+    if summary.delivered:
+        out["total", "", "delivered"] += 1
+        out["domain", domain, "delivered"] += 1
+    seen: set[tuple[str, str, str]] = set()
+    for type_, cls, kind, vendor, link, link_kind, bucket, day, value, currency, n in \
+            summary.rows:
+        metric = _metric(type_, link_kind)
+        _count_event(out, seen, domain, metric, cls, kind, vendor, bucket, day, n)
+        if metric == "click":
+            out["link", link, "click.raw"] += n
+            out["link", link, f"click.{cls}"] += n
+            seen.add(("link", link, "clickers.raw"))
+            if cls == HUMAN:
+                seen.add(("link", link, "clickers.human"))
+            if link_kind == "honeypot":
+                out["link", link, "honeypot"] += n
+                out["total", "", "honeypot"] += n
+        if type_ == "conversion":
+            seen.add(("total", "", "converters"))
+            if value is not None:
+                out["currency", currency or "", "value"] += value * n
+                out["currency", currency or "", "conversions"] += n
+    for cell in seen:
+        out[cell] += 1
+    _implied_open(out, seen, domain)
+    return out
+
+
+def _metric(type_: str, link_kind: str | None) -> str:
+    if type_ == "click" and link_kind == "unsubscribe":
+        return "unsubscribe_page"
+    return type_
+
+
+def _count_event(out: Cells, seen: set[tuple[str, str, str]], domain: str, metric: str,
+                 cls: str, kind: str | None, vendor: str | None, bucket: str | None,
+                 day: str, n: int) -> None:
+    out["total", "", f"{metric}.raw"] += n
+    out["day", day, f"{metric}.raw"] += n
+    if cls == NONE:
+        return
+    out["total", "", f"{metric}.{cls}"] += n
+    out["day", day, f"{metric}.{cls}"] += n
+    out["domain", domain, f"{metric}.raw"] += n
+    out["domain", domain, f"{metric}.{cls}"] += n
+    out["timeline", bucket or NO_DELIVERY, f"{metric}.raw"] += n
+    out["timeline", bucket or NO_DELIVERY, f"{metric}.{cls}"] += n
+    unique = {"open": "openers", "click": "clickers", "unsubscribe": "unsubscribers"}.get(metric)
+    if unique:
+        seen.add(("total", "", f"{unique}.raw"))
+        seen.add(("domain", domain, f"{unique}.raw"))
+        if cls == HUMAN:
+            seen.add(("total", "", f"{unique}.human"))
+            seen.add(("domain", domain, f"{unique}.human"))
+    if cls == NHI:
+        assert kind is not None and vendor is not None
+        seen.add(("total", "", "nhi_messages"))
+        seen.add(("domain", domain, "nhi_messages"))
+        out["kind", kind, metric] += n
+        out["vendor", vendor, metric] += n
+        out["vendor_kind", f"{vendor}{SEP}{kind}", metric] += n
+        out["domain_vendor", f"{domain}{SEP}{vendor}", metric] += n
+        if metric == "open" and kind in MACHINE_OPEN_KINDS:
+            out["total", "", "open.machine"] += n
+        if metric == "click":
+            out["domain_delay", f"{domain}{SEP}{bucket or NO_DELIVERY}", "click.nhi"] += n
+
+
+def _implied_open(out: Cells, seen: set[tuple[str, str, str]], domain: str) -> None:
+    """A human click implies a human open: count the message among human openers."""
+    if ("total", "", "clickers.human") in seen and ("total", "", "openers.human") not in seen:
+        out["total", "", "openers.human"] += 1
+        out["total", "", "openers.implied"] += 1
+        out["domain", domain, "openers.human"] += 1
+
+
+def difference(new: Cells, old: Cells) -> Cells:
+    """NEW minus OLD, keeping negative and dropping zero entries."""
+    out: Cells = Counter(new)
+    out.subtract(old)
+    return Counter({cell: n for cell, n in out.items() if n})

@@ -1,0 +1,198 @@
+"""Reports: rollups kept in step with new events and re-scores, checked against counts
+made directly from the events, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from clicksift import reports
+from clicksift.classify import BatchClassifier, Engine
+from clicksift.errors import InputError, NotFoundError
+from clicksift.events import Event, event_from_dict
+from clicksift.reports import rollup
+from clicksift.reports.explorer import EventQuery
+from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+from clicksift.storage import SqlStore
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[list[Event], dict[str, Any]]:
+    campaigns = simulate(SimulationConfig(recipients=150, campaigns=2, seed=7))
+    raw, _truth = events_and_truth(campaigns)
+    events = [event_from_dict(item) for item in raw]
+    verdicts = {v.id: v for v in BatchClassifier(Engine()).classify(events)}
+    return events, verdicts
+
+
+def _load(store: SqlStore, events: list[Event], verdicts: dict[str, Any]) -> None:
+    with store.transaction():
+        store.add_events(events)
+        store.save_verdicts([verdicts[e.id] for e in events if e.id in verdicts], "test")
+
+
+def _cells(store: SqlStore) -> dict[tuple[str, str, str, str], float]:
+    rows = store.execute("SELECT campaign_id, dim, key, metric, n FROM rollup_cells").fetchall()
+    return {(c, d, k, m): n for c, d, k, m, n in rows if n}
+
+
+def test_report_counts_match_a_direct_count(store: SqlStore, simulated: Any) -> None:
+    events, verdicts = simulated
+    _load(store, events, verdicts)
+    reports.refresh(store)
+    campaign = events[0].campaign_id
+    report = reports.campaign_report(store, campaign)
+    mine = [e for e in events if e.campaign_id == campaign
+            or (e.message_id in {x.message_id for x in events if x.campaign_id == campaign})]
+    clicks = [e for e in mine if e.type == "click" and e.link_kind != "unsubscribe"]
+    human_clicks = [e for e in clicks if verdicts[e.id].verdict == "human"]
+    opens = [e for e in mine if e.type == "open"]
+    human_openers = ({e.message_id for e in opens if verdicts[e.id].verdict == "human"}
+                     | {e.message_id for e in human_clicks})
+    totals = report.totals
+    assert totals.delivered == sum(e.type == "delivered" for e in mine) == 150
+    assert totals.clicks.raw == len(clicks) > 0
+    assert totals.clicks.human == len(human_clicks)
+    assert totals.clicks.nhi == len(clicks) - len(human_clicks)
+    assert totals.opens.raw == len(opens)
+    assert totals.clickers.raw == len({e.message_id for e in clicks})
+    assert totals.clickers.human == len({e.message_id for e in human_clicks})
+    assert totals.openers.human == len(human_openers)
+    assert totals.click_rate.human == pytest.approx(len({e.message_id for e in human_clicks})
+                                                    / 150)
+    assert totals.honeypot_hits == sum(e.link_kind == "honeypot" for e in clicks)
+    # Machine events: opens, clicks and unsubscribes judged NHI (preference page views apart).
+    judged = [e for e in mine if e.id in verdicts
+              and not (e.type == "click" and e.link_kind == "unsubscribe")]
+    machine_events = sum(verdicts[e.id].verdict == "nhi" for e in judged)
+    assert sum(share.events for share in report.vendors) == machine_events
+    assert sum(share.events for share in report.kinds) == machine_events
+    assert sum(p.clicks.raw for p in report.timeline) == len(clicks)
+    assert sum(row.clicks.raw for row in report.links) == len(clicks)
+    domains = reports.domain_report(store, campaign)
+    assert sum(row.messages for row in domains) == 150
+    assert report.domain_count == len(domains)
+
+
+def test_incremental_refreshes_equal_one_full_count(database: str, simulated: Any,
+                                                    tmp_path: Any) -> None:
+    """Events arriving in pieces, provisional then final verdicts, a late delivered event:
+    the cells end exactly where one count of everything ends."""
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+
+    events, verdicts = simulated
+    full = open_store(Settings(database=str(tmp_path / "full.db")))
+    _load(full, events, verdicts)
+    reports.refresh(full)
+    expected = _cells(full)
+    full.close()
+
+    store = open_store(Settings(database=database))
+    try:
+        rng = random.Random(3)
+        order = events[:]
+        rng.shuffle(order)          # delivered events may come after their clicks
+        flipped = {}
+        for start in range(0, len(order), 400):
+            piece = order[start:start + 400]
+            # A provisional verdict that the re-score will overturn.
+            provisional = [verdicts[e.id]._replace(verdict="human", final=False)
+                           for e in piece if e.id in verdicts]
+            flipped.update({v.id: v for v in provisional})
+            with store.transaction():
+                store.add_events(piece)
+                store.save_verdicts(provisional, "online")
+            reports.refresh(store, window=150)
+        assert _cells(store) != expected   # the verdicts differ so far
+        with store.transaction():
+            rollup.mark_dirty(store, {e.message_id for e in events})
+            store.save_verdicts(list(verdicts.values()), "rescore")
+        reports.refresh(store)
+        assert _cells(store) == expected
+        assert rollup.events_behind(store) == 0
+    finally:
+        store.close()
+
+
+def test_a_new_rollup_version_recounts_everything(store: SqlStore, simulated: Any) -> None:
+    events, verdicts = simulated
+    _load(store, events, verdicts)
+    reports.refresh(store)
+    before = _cells(store)
+    with store.transaction():
+        store.execute("UPDATE rollup_cells SET n = n + 1")
+        store.execute("UPDATE meta SET value = 'old' WHERE key = ?", (rollup.VERSION_KEY,))
+    stats = reports.refresh(store)
+    assert stats.rebuilt and _cells(store) == before
+
+
+def test_overview_lists_campaigns_and_adds_them_up(store: SqlStore, simulated: Any) -> None:
+    events, verdicts = simulated
+    _load(store, events, verdicts)
+    reports.refresh(store)
+    view = reports.overview(store)
+    assert len(view.campaigns) == 2
+    assert view.campaigns[0].first_day >= view.campaigns[1].first_day  # newest first
+    parts = [reports.campaign_report(store, c.id).totals for c in view.campaigns]
+    assert view.totals.clicks.raw == sum(t.clicks.raw for t in parts)
+    assert view.totals.clickers.human == sum(t.clickers.human for t in parts)
+
+
+def test_unknown_campaign_is_not_found(store: SqlStore) -> None:
+    reports.refresh(store)
+    with pytest.raises(NotFoundError, match="no campaign 'nope'"):
+        reports.campaign_report(store, "nope")
+    with pytest.raises(NotFoundError):
+        reports.event_page(store, EventQuery(campaign="nope"))
+
+
+def test_explorer_filters_by_rule_and_verdict(store: SqlStore, simulated: Any) -> None:
+    events, verdicts = simulated
+    _load(store, events, verdicts)
+    rule = "ua.known-scanner"
+    expected = [e.id for e in events
+                if e.id in verdicts and any(f.rule == rule for f in verdicts[e.id].reasons)]
+    found = [row.id for row in reports.iter_events(store, EventQuery(rule=rule), page_size=37)]
+    assert sorted(found) == sorted(expected) and expected
+    page = reports.event_page(store, EventQuery(verdict="human", type="click", per_page=5))
+    assert len(page.items) == 5 and page.has_more
+    assert all(row.verdict == "human" and row.type == "click" and row.reasons
+               for row in page.items)
+    second = reports.event_page(store, EventQuery(verdict="human", type="click", per_page=5,
+                                                  page=2))
+    assert second.items[0].seq > page.items[-1].seq
+
+
+def test_message_events_are_in_time_order_with_reasons(store: SqlStore,
+                                                       simulated: Any) -> None:
+    events, verdicts = simulated
+    _load(store, events, verdicts)
+    busy = max({e.message_id for e in events},
+               key=lambda m: sum(e.message_id == m for e in events))
+    rows = reports.message_events(store, busy)
+    assert [r.timestamp for r in rows] == sorted(r.timestamp for r in rows)
+    assert rows[0].type == "delivered" and rows[0].verdict is None
+    assert all(r.reasons for r in rows if r.verdict)
+    with pytest.raises(NotFoundError):
+        reports.message_events(store, "no-such-message")
+
+
+@pytest.mark.parametrize(("values", "field", "words"), [
+    ({"page": "0"}, "page", "between 1"),
+    ({"page": "two"}, "page", "whole number"),
+    ({"per_page": "5000"}, "per_page", "between 1 and 500"),
+    ({"type": "clicks"}, "type", "not one of"),
+    ({"verdict": "bot"}, "verdict", "not one of"),
+    ({"rule": "ua.known"}, "rule", "no rule 'ua.known'"),
+    ({"since": "yesterday"}, "since", "not an RFC 3339"),
+    ({"colour": "red"}, "colour", "unknown filter"),
+])
+def test_bad_filters_name_the_field(values: dict[str, str], field: str, words: str) -> None:
+    with pytest.raises(InputError, match=words) as caught:
+        EventQuery.parse(values)
+    assert caught.value.field == field
+
+
