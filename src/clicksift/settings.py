@@ -106,6 +106,15 @@ class Settings:
     demo_folder: str = setting(
         "", "Folder of prepared demo messages that the server shows at /demo/ (set by "
         "clicksift demo; empty: no demo pages).")
+    # Reports, API and dashboard
+    report_refresh_seconds: float = setting(
+        5.0, "How often the server counts new events into the report rollups in the "
+        "background (0: only when a report is asked for).")
+    session_hours: float = setting(
+        12.0, "How long a dashboard login lasts.")
+    session_secret: str = setting(
+        "", "Key that signs dashboard session cookies. Empty: one is generated once and kept "
+        "in the store, shared by every server of that database.", secret=True)
     log_level: str = setting(
         "info", "Server log level.", choices=("debug", "info", "warning", "error"))
 

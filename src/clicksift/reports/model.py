@@ -205,9 +205,11 @@ class EventPage:
 
 
 def to_json(result: Any) -> Any:
-    """A report dataclass as plain JSON data (with the derived NHI shares of counts)."""
-    data = asdict(result)
-    return _with_shares(data)
+    """A report dataclass (or a sequence of them) as plain JSON data, with the derived NHI
+    share of every Counts."""
+    if isinstance(result, list | tuple):
+        return [to_json(item) for item in result]
+    return _with_shares(asdict(result))
 
 
 def _with_shares(value: Any) -> Any:

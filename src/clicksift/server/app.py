@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from clicksift import __version__
 from clicksift.classify import engine_from_settings
@@ -59,11 +60,15 @@ from clicksift.settings import Settings, load_settings
 from clicksift.storage import SqlStore, is_postgres, open_store
 from clicksift.storage.sqlite import Checkpointer
 from clicksift.tokens import Action, Claims, Signer
+from clicksift.web import api
+from clicksift.web.dashboard import Dashboard
+from clicksift.web.service import ReportService
 
 log = logging.getLogger("clicksift.server")
 MAX_PATH = 8192
 MAX_FORM_BYTES = 16 * 1024
 SIMULATED_TIME_HEADER = "x-clicksift-simulated-time"
+SESSION_SECRET_META = "dashboard.session_secret"  # noqa: S105 (a meta key name)
 _GIF_HEADERS = [(b"content-type", b"image/gif"), NO_STORE, (b"pragma", b"no-cache"),
                 (b"expires", b"0"), NO_INDEX]
 
@@ -92,12 +97,16 @@ class TrackingApp:
         self.runtime: Runtime | None = None
         self.checkpointer: Checkpointer | None = None
         self.started_at = time.time()
-        routes = [
+        self.reports = ReportService(settings)
+        self.dashboard = Dashboard(self.reports)
+        routes: list[BaseRoute] = [
             Route("/", self.home, methods=["GET", "HEAD"]),
             Route("/healthz", self.health, methods=["GET", "HEAD"]),
             Route(UNSUBSCRIBE_PREFIX + "{token}", self.unsubscribe,
                   methods=["GET", "HEAD", "POST"]),
         ]
+        routes += api.routes(self.reports)
+        routes.append(Mount("/dashboard", app=self.dashboard))
         if settings.demo_folder:
             routes += demo_pages.routes(settings.demo_folder)
         self.web = Starlette(routes=routes)
@@ -141,6 +150,8 @@ class TrackingApp:
         store = open_store(settings)
         try:
             signer = load_signer(settings.signing_keys, store)
+            session_secret = settings.session_secret or store.get_meta(SESSION_SECRET_META) \
+                or store.put_meta_if_absent(SESSION_SECRET_META, secrets.token_urlsafe(32))
         finally:
             store.close()
         sqlite = not is_postgres(settings.database)
@@ -161,6 +172,9 @@ class TrackingApp:
         if sqlite:
             self.checkpointer = Checkpointer(settings.database)
             self.checkpointer.start()
+        self.reports.start()
+        self.dashboard.start(session_secret, https=settings.base_url.startswith("https:"),
+                             max_age=int(settings.session_hours * 3600))
         self.runtime = Runtime(signer, TrackingUrls(self.settings.base_url, signer), recorder,
                                ClientAddress(self.settings.trusted_proxies))
         log.info("clicksift %s tracking on %s (store %s)", __version__, self.settings.base_url,
@@ -171,6 +185,7 @@ class TrackingApp:
             self.runtime.recorder.stop()
         if self.checkpointer is not None:
             self.checkpointer.stop()
+        self.reports.stop()
 
     # -- hot paths ----------------------------------------------------------------------------
 
@@ -242,7 +257,8 @@ class TrackingApp:
     # -- pages --------------------------------------------------------------------------------
 
     async def home(self, request: Request) -> Response:
-        return PlainTextResponse("clicksift tracking server\n")
+        return PlainTextResponse("clicksift tracking server\n"
+                                 "dashboard: /dashboard/   API: /api/v1/openapi.json\n")
 
     async def health(self, request: Request) -> Response:
         runtime = self.runtime

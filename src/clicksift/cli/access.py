@@ -1,0 +1,126 @@
+"""``clicksift keys`` (API keys for programs) and ``clicksift users`` (dashboard logins)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+from rich.table import Table
+
+from clicksift import access
+from clicksift.cli.common import Context, console, console_err, db_option, pass_context
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@click.group()
+def keys() -> None:
+    """API keys for the JSON API (/api/v1) and the dashboard login."""
+
+
+@keys.command("create")
+@click.argument("name")
+@db_option
+@pass_context
+def keys_create(ctx: Context, name: str, database: str | None) -> None:
+    """Make a key called NAME and print it (it is shown once; the store keeps a hash)."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        made = access.create_key(store, name)
+    finally:
+        store.close()
+    console_err.print(f"API key '{name}' (id {made.key.id}); keep it now, it is not shown "
+                      "again. Send it as 'Authorization: Bearer KEY'.")
+    print(made.secret)
+
+
+@keys.command("list")
+@db_option
+@pass_context
+def keys_list(ctx: Context, database: str | None) -> None:
+    """List keys (never their secrets)."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        found = access.list_keys(store)
+    finally:
+        store.close()
+    table = Table("id", "name", "created", "last used", "state")
+    for key in found:
+        table.add_row(key.id, key.name, _when(key.created_at), _when(key.last_used_at),
+                      "revoked " + _when(key.revoked_at) if key.revoked_at else "active")
+    console.print(table)
+
+
+@keys.command("revoke")
+@click.argument("key_id", metavar="ID")
+@db_option
+@pass_context
+def keys_revoke(ctx: Context, key_id: str, database: str | None) -> None:
+    """Stop key ID from working (at once, on every server of the store)."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        access.revoke_key(store, key_id)
+    finally:
+        store.close()
+    console_err.print(f"key {key_id} revoked")
+
+
+@click.group()
+def users() -> None:
+    """People who log in to the dashboard with a password."""
+
+
+@users.command("create")
+@click.argument("name")
+@db_option
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input (for scripts) instead of asking.")
+@pass_context
+def users_create(ctx: Context, name: str, database: str | None, password_stdin: bool) -> None:
+    """Add user NAME (or set a new password for them)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        access.set_password(store, name, password)
+    finally:
+        store.close()
+    console_err.print(f"user '{name}' can log in to the dashboard at /dashboard/")
+
+
+@users.command("list")
+@db_option
+@pass_context
+def users_list(ctx: Context, database: str | None) -> None:
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        found = access.list_users(store)
+    finally:
+        store.close()
+    table = Table("user", "created")
+    for name, created in found:
+        table.add_row(name, _when(created))
+    console.print(table)
+
+
+@users.command("delete")
+@click.argument("name")
+@db_option
+@pass_context
+def users_delete(ctx: Context, name: str, database: str | None) -> None:
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        access.delete_user(store, name)
+    finally:
+        store.close()
+    console_err.print(f"user '{name}' deleted")
+
+
+COMMANDS = [keys, users]

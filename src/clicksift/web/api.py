@@ -1,0 +1,200 @@
+"""The JSON API, ``/api/v1``: reports, the event explorer and streamed exports.
+
+Every request needs an API key (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``;
+``clicksift keys create``) except the OpenAPI description. Client mistakes are 4xx with
+``{"error": {"message": ..., "field": ...}}``; a store failure is 503.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from clicksift import reports
+from clicksift.errors import InputError, NotFoundError, StorageError
+from clicksift.events import dumps
+from clicksift.reports.explorer import EventQuery
+from clicksift.reports.model import EventRow
+from clicksift.web.openapi import openapi_document
+from clicksift.web.service import ReportService
+
+Handler = Callable[[Request], Awaitable[Response]]
+PREFIX = "/api/v1"
+DOMAIN_SORTS = {"messages": lambda d: -d.messages, "nhi_share": lambda d: -(d.nhi_share or 0),
+                "clicks": lambda d: -d.clicks.raw, "domain": lambda d: d.domain}
+EXPORT_COLUMNS = ["seq", "id", "type", "timestamp", "message_id", "campaign_id", "recipient",
+                  "link_index", "link_kind", "url", "ip", "user_agent", "method", "source",
+                  "verdict", "score", "kind", "vendor", "final", "engine_version", "reasons"]
+
+
+class JSONBody(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")
+
+
+def error(status: int, message: str, field: str | None = None,
+          headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {"message": message}
+    if field is not None:
+        body["field"] = field
+    return JSONBody({"error": body}, status_code=status, headers=headers)
+
+
+def routes(service: ReportService) -> list[Route]:
+    def guarded(handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            presented = _presented_key(request)
+            if presented is None:
+                return error(401, "an API key is required: send 'Authorization: Bearer KEY' "
+                             "(make one with 'clicksift keys create NAME')",
+                             headers={"www-authenticate": 'Bearer realm="clicksift"'})
+            try:
+                if await service.verify_key(presented) is None:
+                    return error(401, "the API key is unknown or revoked",
+                                 headers={"www-authenticate": 'Bearer error="invalid_token"'})
+                return await handler(request)
+            except InputError as exc:
+                return error(400, exc.reason, exc.field)
+            except NotFoundError as exc:
+                return error(404, str(exc))
+            except StorageError as exc:
+                return error(503, f"the store is not available: {exc}",
+                             headers={"retry-after": "5"})
+        return endpoint
+
+    async def document(request: Request) -> Response:
+        return JSONBody(openapi_document())
+
+    async def overview(request: Request) -> Response:
+        _no_params(request)
+        return JSONBody(reports.to_json(await service.run(reports.overview)))
+
+    async def campaigns(request: Request) -> Response:
+        _no_params(request)
+        view = await service.run(reports.overview)
+        return JSONBody({"campaigns": reports.to_json(view.campaigns),
+                         "freshness": reports.to_json(view.freshness)})
+
+    async def campaign(request: Request) -> Response:
+        _no_params(request)
+        result = await service.run(reports.campaign_report, request.path_params["campaign"])
+        return JSONBody(reports.to_json(result))
+
+    async def links(request: Request) -> Response:
+        _no_params(request)
+        rows = await service.run(reports.link_report, request.path_params["campaign"])
+        return JSONBody({"links": reports.to_json(rows)})
+
+    async def domains(request: Request) -> Response:
+        params = _params(request, {"page", "per_page", "sort"})
+        page, per_page = _paging(params)
+        sort = params.get("sort", "messages")
+        if sort not in DOMAIN_SORTS:
+            raise InputError(f"'{sort}' is not one of {', '.join(DOMAIN_SORTS)}", field="sort")
+        rows = await service.run(reports.domain_report, request.path_params["campaign"])
+        rows.sort(key=DOMAIN_SORTS[sort])
+        chunk = rows[(page - 1) * per_page:page * per_page]
+        return JSONBody({"domains": reports.to_json(chunk), "page": page,
+                         "per_page": per_page, "total": len(rows)})
+
+    async def events(request: Request) -> Response:
+        fixed = {"campaign": request.path_params["campaign"]} \
+            if "campaign" in request.path_params else {}
+        query = EventQuery.parse(dict(request.query_params), **fixed)
+        result = await service.run(reports.event_page, query, refresh=False)
+        return JSONBody(reports.to_json(result))
+
+    async def message(request: Request) -> Response:
+        _no_params(request)
+        rows = await service.run(reports.message_events, request.path_params["message"],
+                                 refresh=False)
+        return JSONBody({"message_id": request.path_params["message"],
+                         "events": reports.to_json(rows)})
+
+    async def export(request: Request) -> Response:
+        campaign, fmt = request.path_params["campaign"], request.path_params["format"]
+        query = EventQuery.parse(dict(request.query_params), campaign=campaign, page=1)
+        await service.run(reports.event_page, EventQuery(campaign=campaign, per_page=1),
+                          refresh=False)   # 404 for an unknown campaign before streaming
+        return export_response(service, query, fmt, f"{campaign}-events")
+
+    return [
+        Route(f"{PREFIX}/openapi.json", document, methods=["GET"]),
+        Route(f"{PREFIX}/overview", guarded(overview), methods=["GET"]),
+        Route(f"{PREFIX}/campaigns", guarded(campaigns), methods=["GET"]),
+        Route(f"{PREFIX}/campaigns/{{campaign}}", guarded(campaign), methods=["GET"]),
+        Route(f"{PREFIX}/campaigns/{{campaign}}/links", guarded(links), methods=["GET"]),
+        Route(f"{PREFIX}/campaigns/{{campaign}}/domains", guarded(domains), methods=["GET"]),
+        Route(f"{PREFIX}/campaigns/{{campaign}}/events", guarded(events), methods=["GET"]),
+        Route(f"{PREFIX}/campaigns/{{campaign}}/export.{{format:str}}", guarded(export),
+              methods=["GET"]),
+        Route(f"{PREFIX}/events", guarded(events), methods=["GET"]),
+        Route(f"{PREFIX}/messages/{{message}}/events", guarded(message), methods=["GET"]),
+    ]
+
+
+def export_response(service: ReportService, query: EventQuery, fmt: str,
+                    filename: str) -> Response:
+    """Every event matching QUERY with its verdict, streamed as CSV or JSON Lines."""
+    if fmt not in ("csv", "jsonl"):
+        raise NotFoundError(f"no export format '{fmt}': use export.csv or export.jsonl")
+
+    def lines() -> Iterator[str]:
+        with service.store() as store:
+            rows = reports.iter_events(store, query)
+            if fmt == "jsonl":
+                for row in rows:
+                    yield dumps(reports.to_json(row)) + "\n"
+                return
+            yield _csv_line(EXPORT_COLUMNS)
+            for row in rows:
+                yield _csv_line(_csv_values(row))
+
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+    return StreamingResponse(lines(), media_type=media, headers={
+        "content-disposition": f'attachment; filename="{filename}.{fmt}"',
+        "cache-control": "no-store"})
+
+
+def _csv_values(row: EventRow) -> list[Any]:
+    data = reports.to_json(row)
+    data["reasons"] = " | ".join(r["rule"] for r in data["reasons"])
+    return [data[column] for column in EXPORT_COLUMNS]
+
+
+def _csv_line(values: list[Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(values)
+    return out.getvalue()
+
+
+def _presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+def _params(request: Request, allowed: set[str]) -> dict[str, str]:
+    params = dict(request.query_params)
+    for name in params:
+        if name not in allowed:
+            hint = f"; use {', '.join(sorted(allowed))}" if allowed else ""
+            raise InputError(f"unknown parameter{hint}", field=name)
+    return params
+
+
+def _no_params(request: Request) -> None:
+    _params(request, set())
+
+
+def _paging(params: dict[str, str]) -> tuple[int, int]:
+    values = EventQuery.parse({k: v for k, v in params.items() if k in ("page", "per_page")})
+    return values.page, values.per_page

@@ -1,0 +1,257 @@
+"""The dashboard, ``/dashboard/``: campaigns, a campaign's report with charts, recipient
+domains, the event explorer and one message's events.
+
+People log in with a password (``clicksift users create``) or an API key. Sessions are
+signed cookies (Starlette's SessionMiddleware, HttpOnly, SameSite=Lax, Secure on https);
+every form carries a CSRF token bound to the session. Pages render the report dataclasses;
+charts are SVG drawn on the server (:mod:`clicksift.web.charts`), so nothing loads from
+elsewhere and the pages work offline.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from clicksift import __version__, access, reports
+from clicksift.classify.rules import RULES
+from clicksift.classify.vocabulary import Kind
+from clicksift.errors import InputError, NotFoundError, StorageError
+from clicksift.events import EventType
+from clicksift.reports.explorer import VERDICTS, EventQuery
+from clicksift.reports.model import CampaignReport, Overview
+from clicksift.reports.summary import DELAY_LABELS
+from clicksift.web import charts
+from clicksift.web.api import DOMAIN_SORTS, export_response
+from clicksift.web.service import ReportService
+
+Handler = Callable[[Request], Awaitable[Response]]
+PREFIX = "/dashboard"
+SESSION_COOKIE = "clicksift_session"
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}%}"
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def _label(value: str | None) -> str:
+    return "–" if not value else value.replace("_", " ")
+
+
+def _share_items(shares: Any) -> list[tuple[str, float, float]]:
+    return [(_label(s.name), s.events, s.share) for s in shares]
+
+
+def make_templates() -> Environment:
+    env = Environment(loader=PackageLoader("clicksift", "web/templates"),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters.update(pct=_pct, num=_num, label=_label)
+    env.globals.update(version=__version__, prefix=PREFIX, share_items=_share_items)
+    return env
+
+
+class Dashboard:
+    """The dashboard as an ASGI app; made at server start, when the session key is known."""
+
+    def __init__(self, service: ReportService) -> None:
+        self.service = service
+        self.templates = make_templates()
+        self.app: Starlette | None = None
+
+    def start(self, session_secret: str, https: bool, max_age: int) -> None:
+        static = StaticFiles(packages=[("clicksift", "web/static")])
+        routes = [
+            Route("/", self.guard(self.overview), methods=["GET"]),
+            Route("/login", self.login, methods=["GET", "POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/campaigns/{campaign}", self.guard(self.campaign), methods=["GET"]),
+            Route("/campaigns/{campaign}/domains", self.guard(self.domains), methods=["GET"]),
+            Route("/campaigns/{campaign}/events", self.guard(self.events), methods=["GET"]),
+            Route("/campaigns/{campaign}/export.{format:str}", self.guard(self.export),
+                  methods=["GET"]),
+            Route("/events", self.guard(self.events), methods=["GET"]),
+            Route("/messages/{message}", self.guard(self.message), methods=["GET"]),
+            Mount("/static", app=static, name="static"),
+        ]
+        self.app = Starlette(routes=routes, middleware=[Middleware(
+            SessionMiddleware, secret_key=session_secret, session_cookie=SESSION_COOKIE,
+            max_age=max_age, same_site="lax", https_only=https, path=PREFIX)])
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.app is None:
+            response = HTMLResponse("starting", status_code=503)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def page(self, request: Request, template: str, status: int = 200,
+             **values: Any) -> HTMLResponse:
+        body = self.templates.get_template(template).render(
+            user=request.session.get("user"), csrf=_csrf(request), charts=charts, **values)
+        return HTMLResponse(body, status_code=status, headers={
+            "cache-control": "no-store", "x-frame-options": "DENY",
+            "referrer-policy": "same-origin",
+            "content-security-policy": "default-src 'self'; style-src 'self'; "
+                                       "img-src 'self' data:; frame-ancestors 'none'"})
+
+    def problem(self, request: Request, status: int, message: str) -> HTMLResponse:
+        titles = {400: "That did not work", 404: "Not found", 503: "Try again shortly"}
+        return self.page(request, "error.html", status, title=titles.get(status, "Error"),
+                         message=message)
+
+    def guard(self, handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            user = request.session.get("user")
+            if not user or not await self.service.run(_session_valid, user, refresh=False):
+                request.session.clear()
+                target = request.url.path + (f"?{request.url.query}" if request.url.query
+                                             else "")
+                return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': target})}", 303)
+            try:
+                return await handler(request)
+            except InputError as exc:
+                return self.problem(request, 400, str(exc))
+            except NotFoundError as exc:
+                return self.problem(request, 404, str(exc))
+            except StorageError as exc:
+                return self.problem(request, 503, f"The store is not available: {exc}")
+        return endpoint
+
+    # -- login ----------------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        target = _safe_next(request.query_params.get("next"))
+        if request.method == "GET":
+            return self.page(request, "login.html", target=target, failed=False)
+        form = await request.form()
+        if not _csrf_ok(request, str(form.get("csrf_token", ""))):
+            return self.problem(request, 400, "The form expired. Open the login page again.")
+        name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+        key = str(form.get("api_key", "")).strip()
+        user = None
+        if key:
+            found = await self.service.verify_key(key)
+            user = f"key:{found.id}:{found.name}" if found else None
+        elif name and password:
+            user = f"user:{name}" if await self.service.verify_password(name, password) \
+                else None
+        if user is None:
+            return self.page(request, "login.html", 401, target=target, failed=True)
+        request.session.clear()
+        request.session.update(user=user, csrf=secrets.token_urlsafe(24))
+        return RedirectResponse(target, 303)
+
+    async def logout(self, request: Request) -> Response:
+        form = await request.form()
+        if _csrf_ok(request, str(form.get("csrf_token", ""))):
+            request.session.clear()
+        return RedirectResponse(f"{PREFIX}/login", 303)
+
+    # -- pages ----------------------------------------------------------------------------------
+
+    async def overview(self, request: Request) -> Response:
+        view: Overview = await self.service.run(reports.overview)
+        return self.page(request, "overview.html", view=view)
+
+    async def campaign(self, request: Request) -> Response:
+        report: CampaignReport = await self.service.run(reports.campaign_report,
+                                                        request.path_params["campaign"])
+        return self.page(request, "campaign.html", r=report, labels=DELAY_LABELS)
+
+    async def domains(self, request: Request) -> Response:
+        campaign = request.path_params["campaign"]
+        query = EventQuery.parse({k: v for k, v in request.query_params.items()
+                                  if k in ("page", "per_page")})
+        sort = request.query_params.get("sort", "messages")
+        if sort not in DOMAIN_SORTS:
+            raise InputError(f"'{sort}' is not one of {', '.join(DOMAIN_SORTS)}", field="sort")
+        rows = await self.service.run(reports.domain_report, campaign)
+        rows.sort(key=DOMAIN_SORTS[sort])
+        start = (query.page - 1) * query.per_page
+        return self.page(request, "domains.html", campaign=campaign, sort=sort,
+                         rows=rows[start:start + query.per_page], page=query.page,
+                         per_page=query.per_page, total=len(rows),
+                         has_more=start + query.per_page < len(rows))
+
+    async def events(self, request: Request) -> Response:
+        campaign = request.path_params.get("campaign")
+        values = {k: v for k, v in request.query_params.items() if v != ""}
+        fixed = {"campaign": campaign} if campaign else {}
+        query = EventQuery.parse(values, **fixed)
+        page = await self.service.run(reports.event_page, query, refresh=False)
+        base = {k: v for k, v in values.items() if k != "page"}
+        return self.page(request, "events.html", campaign=campaign, page=page, values=values,
+                         rules=sorted(RULES), types=[t.value for t in EventType],
+                         verdicts=VERDICTS, kinds=[k.value for k in Kind],
+                         prev_url=_with_page(request, base, page.page - 1)
+                         if page.page > 1 else None,
+                         next_url=_with_page(request, base, page.page + 1)
+                         if page.has_more else None)
+
+    async def message(self, request: Request) -> Response:
+        message_id = request.path_params["message"]
+        rows = await self.service.run(reports.message_events, message_id, refresh=False)
+        return self.page(request, "message.html", message_id=message_id, rows=rows)
+
+    async def export(self, request: Request) -> Response:
+        campaign, fmt = request.path_params["campaign"], request.path_params["format"]
+        query = EventQuery.parse(dict(request.query_params), campaign=campaign)
+        await self.service.run(reports.event_page, EventQuery(campaign=campaign, per_page=1),
+                               refresh=False)
+        return export_response(self.service, query, fmt, f"{campaign}-events")
+
+
+def _session_valid(store: Any, user: str) -> bool:
+    """Is the session's login still good (user not deleted, key not revoked)?"""
+    kind, _, rest = user.partition(":")
+    if kind == "user":
+        row = store.execute("SELECT 1 FROM users WHERE name = ?", (rest,)).fetchone()
+        return row is not None
+    if kind == "key":
+        key_id = rest.split(":", 1)[0]
+        return any(k.id == key_id and k.revoked_at is None for k in access.list_keys(store))
+    return False
+
+
+def _csrf(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return str(token)
+
+
+def _csrf_ok(request: Request, presented: str) -> bool:
+    expected = request.session.get("csrf")
+    return bool(expected) and hmac.compare_digest(str(expected), presented)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only ever redirect inside the dashboard after login."""
+    if target and target.startswith(PREFIX + "/") and not target.startswith("//") \
+            and "\\" not in target:
+        return target
+    return PREFIX + "/"
+
+
+def _with_page(request: Request, values: dict[str, str], page: int) -> str:
+    return f"{request.url.path}?{urlencode({**values, 'page': str(page)})}"

@@ -1,0 +1,163 @@
+"""The OpenAPI 3.1 description of ``/api/v1``, with schemas derived from the report
+dataclasses themselves (so the description cannot drift from what the API returns)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from typing import Any
+
+from clicksift import __version__
+from clicksift.reports import model
+from clicksift.reports.explorer import MAX_PER_PAGE, VERDICTS
+
+JSON_TYPES = {int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"},
+              bool: {"type": "boolean"}}
+
+
+def schema_of(annotation: Any, components: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema of a type annotation; dataclasses become named components."""
+    origin = typing.get_origin(annotation)
+    if annotation in JSON_TYPES:
+        return dict(JSON_TYPES[annotation])
+    if annotation is Any:
+        return {}
+    if origin in (types.UnionType, typing.Union):
+        options = [schema_of(arg, components) for arg in typing.get_args(annotation)
+                   if arg is not type(None)]
+        nullable = type(None) in typing.get_args(annotation)
+        schema = options[0] if len(options) == 1 else {"anyOf": options}
+        return {"anyOf": [schema, {"type": "null"}]} if nullable else schema
+    if origin in (tuple, list):
+        return {"type": "array", "items": schema_of(typing.get_args(annotation)[0],
+                                                    components)}
+    if origin is dict:
+        return {"type": "object"}
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        name = annotation.__name__
+        if name not in components:
+            components[name] = {}   # reserve (recursion)
+            hints = typing.get_type_hints(annotation)
+            props = {f.name: schema_of(hints[f.name], components)
+                     for f in dataclasses.fields(annotation)}
+            if name == "Counts":
+                props["nhi_share"] = {"anyOf": [{"type": "number"}, {"type": "null"}],
+                                      "description": "nhi / (human + nhi)"}
+            components[name] = {"type": "object", "properties": props,
+                                "required": sorted(props), "additionalProperties": False}
+        return {"$ref": f"#/components/schemas/{name}"}
+    raise TypeError(f"no JSON schema for {annotation!r}")
+
+
+def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"200": {"description": description,
+                    "content": {"application/json": {"schema": schema}}},
+            "400": {"$ref": "#/components/responses/BadRequest"},
+            "401": {"$ref": "#/components/responses/Unauthorized"},
+            "404": {"$ref": "#/components/responses/NotFound"}}
+
+
+def _param(name: str, description: str, schema: dict[str, Any], where: str = "query",
+           required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path",
+            "description": description, "schema": schema}
+
+
+_CAMPAIGN = _param("campaign", "Campaign id.", {"type": "string"}, "path")
+_PAGE = [_param("page", "Page number, from 1.", {"type": "integer", "minimum": 1}),
+         _param("per_page", "Items per page.", {"type": "integer", "minimum": 1,
+                                                 "maximum": MAX_PER_PAGE})]
+_FILTERS = [
+    _param("message", "Only this message.", {"type": "string"}),
+    _param("recipient", "Only this recipient address.", {"type": "string"}),
+    _param("domain", "Only recipients at this domain.", {"type": "string"}),
+    _param("type", "Only this event type.", {"type": "string"}),
+    _param("verdict", "human, nhi or pending (not judged yet).",
+           {"type": "string", "enum": list(VERDICTS)}),
+    _param("kind", "Only machines of this kind.", {"type": "string"}),
+    _param("vendor", "Only machines of this vendor.", {"type": "string"}),
+    _param("rule", "Only events where this rule fired (docs/rules.md).", {"type": "string"}),
+    _param("since", "Only events at or after (RFC 3339).",
+           {"type": "string", "format": "date-time"}),
+    _param("until", "Only events before (RFC 3339).", {"type": "string", "format": "date-time"}),
+]
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    ref = functools.partial(schema_of, components=components)
+    campaigns = {"type": "object", "properties": {
+        "campaigns": {"type": "array", "items": ref(model.CampaignSummary)},
+        "freshness": ref(model.Freshness)}, "required": ["campaigns", "freshness"]}
+    domains = {"type": "object", "properties": {
+        "domains": {"type": "array", "items": ref(model.DomainRow)},
+        "page": {"type": "integer"}, "per_page": {"type": "integer"},
+        "total": {"type": "integer"}}, "required": ["domains", "page", "per_page", "total"]}
+    links = {"type": "object", "properties": {
+        "links": {"type": "array", "items": ref(model.LinkRow)}}, "required": ["links"]}
+    message = {"type": "object", "properties": {
+        "message_id": {"type": "string"},
+        "events": {"type": "array", "items": ref(model.EventRow)}},
+        "required": ["message_id", "events"]}
+    explorer = {"summary": "Events with their verdicts and reasons, oldest first",
+                "parameters": [*_FILTERS, *_PAGE],
+                "responses": _ok(ref(model.EventPage), "One page of events")}
+    paths = {
+        "/overview": {"get": {"summary": "Every campaign and the workspace's totals",
+                              "responses": _ok(ref(model.Overview), "The overview")}},
+        "/campaigns": {"get": {"summary": "Campaigns, newest first, raw and human rates",
+                               "responses": _ok(campaigns, "The campaigns")}},
+        "/campaigns/{campaign}": {"get": {
+            "summary": "A campaign's report: raw and human totals, machines by vendor and "
+                       "kind, timeline after delivery, links, largest recipient domains",
+            "parameters": [_CAMPAIGN], "responses": _ok(ref(model.CampaignReport),
+                                                        "The report")}},
+        "/campaigns/{campaign}/links": {"get": {
+            "summary": "Clicks per link, raw and human, and honeypot hits",
+            "parameters": [_CAMPAIGN], "responses": _ok(links, "The links")}},
+        "/campaigns/{campaign}/domains": {"get": {
+            "summary": "Recipient domains: machine share, gateway vendor and its timing",
+            "parameters": [_CAMPAIGN, *_PAGE, _param(
+                "sort", "Order.", {"type": "string",
+                                   "enum": ["messages", "nhi_share", "clicks", "domain"]})],
+            "responses": _ok(domains, "One page of domains")}},
+        "/campaigns/{campaign}/events": {"get": {**explorer, "parameters": [
+            _CAMPAIGN, *[p for p in _FILTERS], *_PAGE]}},
+        "/campaigns/{campaign}/export.csv": {"get": {
+            "summary": "Every event of the campaign with its verdict, as CSV (streamed)",
+            "parameters": [_CAMPAIGN, *_FILTERS],
+            "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}}}},
+        "/campaigns/{campaign}/export.jsonl": {"get": {
+            "summary": "Every event of the campaign with its verdict, as JSON Lines "
+                       "(streamed)", "parameters": [_CAMPAIGN, *_FILTERS],
+            "responses": {"200": {"description": "JSON Lines, one EventRow a line",
+                                  "content": {"application/x-ndjson": {}}}}}},
+        "/events": {"get": explorer},
+        "/messages/{message}/events": {"get": {
+            "summary": "One message's events in time order, each with every reason",
+            "parameters": [_param("message", "Message id.", {"type": "string"}, "path")],
+            "responses": _ok(message, "The events")}},
+    }
+    error = {"type": "object", "properties": {"error": {
+        "type": "object", "properties": {"message": {"type": "string"},
+                                         "field": {"type": "string"}},
+        "required": ["message"]}}, "required": ["error"]}
+    responses = {name: {"description": text, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+        for name, text in (("BadRequest", "A parameter is wrong (the error names it)"),
+                           ("Unauthorized", "No API key, or an unknown or revoked one"),
+                           ("NotFound", "No such campaign or message"))}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "clicksift reports API", "version": __version__,
+                 "description": "Raw and human email engagement. Authenticate with "
+                                "'Authorization: Bearer KEY' (clicksift keys create)."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": {**components, "Error": error}, "responses": responses,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
