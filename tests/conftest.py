@@ -3,13 +3,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore, open_store
-from tests.support import PostgresCluster
+from tests.support import PostgresCluster, ServerProcess, running_server
 
 REQUIRE_POSTGRES = os.environ.get("CLICKSIFT_REQUIRE_POSTGRES") == "1"
 
@@ -62,3 +65,45 @@ def store(database: str) -> Iterator[SqlStore]:
 @pytest.fixture
 def sqlite_path(tmp_path: Path) -> str:
     return str(tmp_path / "clicksift.db")
+
+
+@dataclass
+class ReportSite:
+    """A tracking server over a store holding two judged simulated campaigns."""
+
+    server: ServerProcess
+    database: str
+    api_key: str
+    user: str
+    password: str
+
+    def api(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(f"{self.server.base_url}/api/v1{path}", params=params,
+                         headers={"authorization": f"Bearer {self.api_key}"}, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def report_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportSite]:
+    from clicksift import access
+    from clicksift.classify import BatchClassifier, Engine
+    from clicksift.events import event_from_dict
+    from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+
+    folder = tmp_path_factory.mktemp("reports")
+    database = str(folder / "reports.db")
+    raw, _truth = events_and_truth(simulate(SimulationConfig(recipients=200, campaigns=2,
+                                                             seed=11)))
+    events = [event_from_dict(item) for item in raw]
+    verdicts = list(BatchClassifier(Engine()).classify(events))
+    store = open_store(Settings(database=database))
+    try:
+        with store.transaction():
+            store.add_events(events)
+            store.save_verdicts(verdicts, "test-engine")
+        key = access.create_key(store, "tests").secret
+        access.set_password(store, "ann", "a long enough password")
+    finally:
+        store.close()
+    with running_server({"CLICKSIFT_DATABASE": database,
+                         "CLICKSIFT_REPORT_REFRESH_SECONDS": "0.5"}, folder) as server:
+        yield ReportSite(server, database, key, "ann", "a long enough password")

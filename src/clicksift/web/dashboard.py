@@ -122,7 +122,7 @@ class Dashboard:
         async def endpoint(request: Request) -> Response:
             user = request.session.get("user")
             if not user or not await self.service.run(_session_valid, user, refresh=False):
-                request.session.clear()
+                request.session.pop("user", None)   # a deleted user or revoked key
                 target = request.url.path + (f"?{request.url.query}" if request.url.query
                                              else "")
                 return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': target})}", 303)

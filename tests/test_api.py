@@ -1,0 +1,182 @@
+"""The JSON API over real HTTP: keys, the OpenAPI schemas, reports equal to the library's,
+errors that name the field, streamed exports, and new events counted in."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import httpx
+import pytest
+from jsonschema import Draft202012Validator
+
+from clicksift import access, reports
+from clicksift.events import event_from_dict
+from clicksift.settings import Settings
+from clicksift.storage import open_store
+from tests.conftest import ReportSite
+
+
+def _campaigns(site: ReportSite) -> list[str]:
+    return [c["id"] for c in site.api("/campaigns").json()["campaigns"]]
+
+
+@pytest.fixture(scope="module")
+def openapi(report_site: ReportSite) -> dict[str, Any]:
+    response = httpx.get(f"{report_site.server.base_url}/api/v1/openapi.json", timeout=10)
+    assert response.status_code == 200    # the description needs no key
+    return dict(response.json())
+
+
+def _check(openapi: dict[str, Any], schema: dict[str, Any], data: Any) -> None:
+    validator = Draft202012Validator({**schema, "components": openapi["components"]})
+    errors = sorted(validator.iter_errors(data), key=str)
+    assert not errors, errors[0]
+
+
+def _schema(openapi: dict[str, Any], path: str) -> dict[str, Any]:
+    return dict(openapi["paths"][path]["get"]["responses"]["200"]["content"]
+                ["application/json"]["schema"])
+
+
+def test_no_key_no_data(report_site: ReportSite) -> None:
+    url = f"{report_site.server.base_url}/api/v1/campaigns"
+    missing = httpx.get(url, timeout=10)
+    assert missing.status_code == 401
+    assert "Bearer" in missing.headers["www-authenticate"]
+    assert "clicksift keys create" in missing.json()["error"]["message"]
+    for wrong in ("Bearer csk_00000000_" + "a" * 32, "Bearer nonsense",
+                  "Bearer " + report_site.api_key[:-1] + "x"):
+        assert httpx.get(url, headers={"authorization": wrong}, timeout=10).status_code == 401
+    assert httpx.get(url, headers={"x-api-key": report_site.api_key},
+                     timeout=10).status_code == 200
+
+
+def test_a_revoked_key_stops_working(report_site: ReportSite) -> None:
+    store = open_store(Settings(database=report_site.database))
+    try:
+        made = access.create_key(store, "short-lived")
+        url = f"{report_site.server.base_url}/api/v1/overview"
+        headers = {"authorization": f"Bearer {made.secret}"}
+        assert httpx.get(url, headers=headers, timeout=10).status_code == 200
+        access.revoke_key(store, made.key.id)
+        assert httpx.get(url, headers=headers, timeout=10).status_code == 401
+        assert {k.id for k in access.list_keys(store) if k.last_used_at} >= {made.key.id}
+    finally:
+        store.close()
+
+
+def test_every_answer_follows_the_openapi_schemas(report_site: ReportSite,
+                                                  openapi: dict[str, Any]) -> None:
+    campaign = _campaigns(report_site)[0]
+    answers = {
+        "/overview": report_site.api("/overview"),
+        "/campaigns": report_site.api("/campaigns"),
+        "/campaigns/{campaign}": report_site.api(f"/campaigns/{campaign}"),
+        "/campaigns/{campaign}/links": report_site.api(f"/campaigns/{campaign}/links"),
+        "/campaigns/{campaign}/domains": report_site.api(f"/campaigns/{campaign}/domains",
+                                                         per_page=5),
+        "/campaigns/{campaign}/events": report_site.api(f"/campaigns/{campaign}/events",
+                                                        verdict="nhi"),
+        "/events": report_site.api("/events", type="open"),
+    }
+    for path, response in answers.items():
+        assert response.status_code == 200, (path, response.text)
+        _check(openapi, _schema(openapi, path), response.json())
+    message = answers["/events"].json()["items"][0]["message_id"]
+    response = report_site.api(f"/messages/{message}/events")
+    _check(openapi, _schema(openapi, "/messages/{message}/events"), response.json())
+
+
+def test_the_report_is_the_library_report(report_site: ReportSite) -> None:
+    for campaign in _campaigns(report_site):
+        answer = report_site.api(f"/campaigns/{campaign}").json()
+        store = open_store(Settings(database=report_site.database))
+        try:
+            expected = reports.to_json(reports.campaign_report(store, campaign))
+        finally:
+            store.close()
+        for key in ("campaign", "totals", "vendors", "kinds", "timeline", "links", "domains"):
+            assert answer[key] == json.loads(json.dumps(expected[key])), key
+        assert answer["totals"]["clicks"]["raw"] > answer["totals"]["clicks"]["human"] > 0
+
+
+@pytest.mark.parametrize(("path", "params", "status", "field"), [
+    ("/campaigns/no-such-campaign", {}, 404, None),
+    ("/campaigns/no-such-campaign/events", {}, 404, None),
+    ("/campaigns/no-such-campaign/domains", {}, 404, None),
+    ("/messages/no-such-message/events", {}, 404, None),
+    ("/events", {"verdict": "robot"}, 400, "verdict"),
+    ("/events", {"page": "0"}, 400, "page"),
+    ("/events", {"per_page": "100000"}, 400, "per_page"),
+    ("/events", {"since": "last week"}, 400, "since"),
+    ("/events", {"rule": "ua.nope"}, 400, "rule"),
+    ("/events", {"colour": "red"}, 400, "colour"),
+    ("/overview", {"x": "1"}, 400, "x"),
+    ("/campaigns/{first}/domains", {"sort": "size"}, 400, "sort"),
+    ("/campaigns/{first}/export.xml", {}, 404, None),
+])
+def test_client_mistakes_are_4xx_that_say_what(report_site: ReportSite, path: str,
+                                               params: dict[str, str], status: int,
+                                               field: str | None) -> None:
+    response = report_site.api(path.format(first=_campaigns(report_site)[0]), **params)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"]
+    assert error.get("field") == field
+
+
+def test_event_pages_and_rule_filter(report_site: ReportSite) -> None:
+    campaign = _campaigns(report_site)[0]
+    first = report_site.api(f"/campaigns/{campaign}/events", per_page=20).json()
+    second = report_site.api(f"/campaigns/{campaign}/events", per_page=20, page=2).json()
+    assert first["has_more"] and len(first["items"]) == 20
+    assert first["items"][-1]["seq"] < second["items"][0]["seq"]
+    honeypot = report_site.api(f"/campaigns/{campaign}/events", rule="context.honeypot",
+                               per_page=500).json()["items"]
+    assert honeypot and all(any(r["rule"] == "context.honeypot" for r in e["reasons"])
+                            and e["verdict"] == "nhi" for e in honeypot)
+    domain = first["items"][0]["recipient"].split("@")[1]
+    by_domain = report_site.api("/events", domain=domain, per_page=500).json()["items"]
+    assert by_domain and all(e["recipient"].endswith("@" + domain) for e in by_domain)
+
+
+def test_exports_stream_every_event_with_its_verdict(report_site: ReportSite) -> None:
+    campaign = _campaigns(report_site)[0]
+    store = open_store(Settings(database=report_site.database))
+    try:
+        stored = sum(1 for _ in store.iter_events(campaign_id=campaign))
+        clicks = sum(1 for _ in store.iter_events(campaign_id=campaign, types=["click"]))
+    finally:
+        store.close()
+    text = report_site.api(f"/campaigns/{campaign}/export.csv")
+    assert text.status_code == 200 and text.headers["content-type"].startswith("text/csv")
+    assert "attachment" in text.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(text.text)))
+    assert len(rows) == stored
+    assert {r["verdict"] for r in rows if r["type"] == "click"} == {"human", "nhi"}
+    lines = report_site.api(f"/campaigns/{campaign}/export.jsonl", type="click").text
+    parsed = [json.loads(line) for line in lines.splitlines()]
+    assert len(parsed) == clicks and all(p["type"] == "click" and p["reasons"]
+                                         for p in parsed)
+
+
+def test_new_events_are_counted_into_the_report(report_site: ReportSite) -> None:
+    campaign = _campaigns(report_site)[-1]
+    before = report_site.api(f"/campaigns/{campaign}").json()["totals"]
+    message = report_site.api(f"/campaigns/{campaign}/events",
+                              type="delivered").json()["items"][0]["message_id"]
+    late = event_from_dict({"type": "click", "id": "late-click-1", "message_id": message,
+                            "timestamp": "2026-11-01T10:00:00Z", "url": "https://x.example/",
+                            "link_kind": "content"})
+    store = open_store(Settings(database=report_site.database))
+    try:
+        with store.transaction():
+            store.add_events([late])
+    finally:
+        store.close()
+    after = report_site.api(f"/campaigns/{campaign}").json()["totals"]
+    assert after["clicks"]["raw"] == before["clicks"]["raw"] + 1
+    assert after["clicks"]["pending"] == before["clicks"]["pending"] + 1

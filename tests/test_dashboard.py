@@ -1,0 +1,166 @@
+"""The dashboard in real headless Chromium: log in, read the numbers off the pages and
+compare them with the JSON API; sessions, CSRF and friendly errors over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import artifact, chromium
+from tests.conftest import ReportSite
+
+pytestmark = pytest.mark.chromium
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+def _login(browser: Any, site: ReportSite, path: str = "/dashboard/") -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(site.server.base_url + path)
+    assert "/dashboard/login" in page.url         # no page without a login
+    page.fill("#name", site.user)
+    page.fill("#password", site.password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return page
+
+
+def _values(page: Any, selector: str) -> dict[str, str]:
+    return dict(page.eval_on_selector_all(
+        selector, "els => els.map(e => [e.dataset.metric, e.dataset.value])"))
+
+
+def _number(text: str) -> float | None:
+    return None if text == "" else float(text)
+
+
+def _dig(data: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data[part]
+    return data
+
+
+def test_campaign_page_shows_the_api_numbers(browser: Any, report_site: ReportSite) -> None:
+    campaign = report_site.api("/campaigns").json()["campaigns"][0]["id"]
+    page = _login(browser, report_site, f"/dashboard/campaigns/{campaign}")
+    assert page.url.endswith(f"/dashboard/campaigns/{campaign}")   # back where we started
+    page.screenshot(path=str(artifact("dashboard-campaign.png")), full_page=True)
+    api = report_site.api(f"/campaigns/{campaign}").json()
+    cards = _values(page, ".cards dd[data-metric]")
+    assert len(cards) == 6
+    for metric, value in cards.items():
+        assert _number(value) == pytest.approx(_dig(api["totals"], metric)), metric
+    totals = _values(page, "#totals td[data-metric]")
+    assert len(totals) >= 16
+    for metric, value in totals.items():
+        if metric == "conversions":
+            continue
+        assert _number(value) == pytest.approx(_dig(api["totals"], metric)), metric
+    link_rows = page.eval_on_selector_all(
+        "#links tbody tr[data-link]", "rows => rows.map(r => [r.dataset.link, "
+        "r.querySelector('[data-metric=\"clicks.human\"]').dataset.value])")
+    assert {key: int(v) for key, v in link_rows} == {
+        link["key"]: link["clicks"]["human"] for link in api["links"]}
+    domains = page.eval_on_selector_all("#domains tbody tr[data-domain]",
+                                        "rows => rows.map(r => r.dataset.domain)")
+    assert domains == [d["domain"] for d in api["domains"]]
+    # The charts are there, with the same figures in their marks.
+    for chart in ("chart-rates", "chart-timeline", "chart-timeline-opens", "chart-vendors"):
+        assert page.locator(f"svg#{chart}").count() == 1, chart
+    machine_marks = page.eval_on_selector_all(
+        "#chart-timeline rect.machine[data-value]", "els => els.map(e => Number(e.dataset.value))")
+    assert sum(machine_marks) == sum(p["clicks"]["nhi"] for p in api["timeline"])
+    page.close()
+
+
+def test_overview_and_explorer(browser: Any, report_site: ReportSite) -> None:
+    page = _login(browser, report_site)
+    page.screenshot(path=str(artifact("dashboard-overview.png")), full_page=True)
+    rows = page.eval_on_selector_all("#campaigns tbody tr",
+                                     "rows => rows.map(r => r.dataset.campaign)")
+    api = report_site.api("/campaigns").json()["campaigns"]
+    assert rows == [c["id"] for c in api]
+    campaign = api[0]["id"]
+    page.click(f"#campaigns a[href$='/campaigns/{campaign}']")
+    page.click("text=Explore events")
+    page.select_option("select[name=verdict]", "nhi")
+    page.select_option("select[name=rule]", "context.honeypot")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_load_state()
+    page.screenshot(path=str(artifact("dashboard-events.png")), full_page=True)
+    shown = page.eval_on_selector_all("#events tbody tr[data-event]",
+                                      "rows => rows.map(r => r.dataset.event)")
+    expected = report_site.api(f"/campaigns/{campaign}/events", verdict="nhi",
+                               rule="context.honeypot").json()["items"]
+    assert shown == [e["id"] for e in expected] and shown
+    page.click("#events tbody tr a")
+    page.wait_for_load_state()
+    assert "/dashboard/messages/" in page.url
+    assert page.locator("table.reasons code", has_text="context.honeypot").count() >= 1
+    page.screenshot(path=str(artifact("dashboard-message.png")), full_page=True)
+    page.close()
+
+
+def test_friendly_error_pages(browser: Any, report_site: ReportSite) -> None:
+    page = _login(browser, report_site)
+    answer = page.goto(report_site.server.base_url + "/dashboard/campaigns/no-such-campaign")
+    assert answer.status == 404
+    assert "no campaign 'no-such-campaign'" in page.inner_text("main")
+    answer = page.goto(report_site.server.base_url + "/dashboard/events?page=zero")
+    assert answer.status == 400
+    assert "page" in page.inner_text("[role=alert]")
+    page.screenshot(path=str(artifact("dashboard-error.png")))
+    page.close()
+
+
+def test_wrong_password_and_api_key_login(browser: Any, report_site: ReportSite) -> None:
+    page = browser.new_page()
+    page.goto(report_site.server.base_url + "/dashboard/login")
+    page.fill("#name", report_site.user)
+    page.fill("#password", "not the password")
+    page.click("button[type=submit]")
+    assert "did not match" in page.inner_text("[role=alert]")
+    page.click("summary")
+    page.fill("#api_key", report_site.api_key)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.url.endswith("/dashboard/") and page.locator("#campaigns").count() == 1
+    page.click("form.logout button")
+    page.wait_for_load_state()
+    assert "/dashboard/login" in page.url
+    page.goto(report_site.server.base_url + "/dashboard/")
+    assert "/dashboard/login" in page.url        # the session ended
+    page.close()
+
+
+def test_forms_need_their_csrf_token_and_cookies_are_locked_down(
+        report_site: ReportSite) -> None:
+    base = report_site.server.base_url
+    with httpx.Client(base_url=base, timeout=10) as client:
+        login = client.get("/dashboard/login")
+        cookie = login.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie and "path=/dashboard" in cookie
+        forged = client.post("/dashboard/login", data={"name": report_site.user,
+                                                       "password": report_site.password})
+        assert forged.status_code == 400
+        assert client.get("/dashboard/").status_code == 303
+        token = login.text.split('name="csrf_token" value="')[1].split('"')[0]
+        good = client.post("/dashboard/login", data={
+            "name": report_site.user, "password": report_site.password, "csrf_token": token})
+        assert good.status_code == 303 and client.get("/dashboard/").status_code == 200
+        # Logging out needs the token too: a cross-site form cannot end the session.
+        client.post("/dashboard/logout", data={})
+        assert client.get("/dashboard/").status_code == 200
+        export = client.get(f"/dashboard/campaigns/"
+                            f"{report_site.api('/campaigns').json()['campaigns'][0]['id']}"
+                            "/export.csv")
+        assert export.status_code == 200 and export.text.startswith("seq,id,type")
+    assert httpx.get(base + "/dashboard/campaigns/x/export.csv",
+                     timeout=10).status_code == 303   # no export without a login
