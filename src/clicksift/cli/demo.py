@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,9 +16,11 @@ import click
 import httpx
 from rich.table import Table
 
+from clicksift import access, reports
 from clicksift.classify import BatchClassifier, engine_from_settings
 from clicksift.cli.classify import _stored_events, _summary
 from clicksift.cli.common import Context, console, console_err, pass_context
+from clicksift.cli.report import show_campaign
 from clicksift.demo import CAMPAIGN, SIMULATED_CAMPAIGN, build_demo, simulated_campaign
 from clicksift.errors import ConfigError
 from clicksift.settings import Settings, settings_to_env
@@ -74,10 +77,35 @@ def _rescore(settings: Settings) -> None:
         batch = BatchClassifier(engine)
         verdicts = list(batch.classify(_stored_events(store, ids), expected=len(ids) * 4))
         with store.transaction():
+            reports.mark_dirty(store, ids)
             store.save_verdicts(verdicts, engine.version)
+        reports.refresh(store)
     finally:
         store.close()
     _summary(batch.stats, f"final verdicts for {len(ids):,} messages ({engine.version})")
+
+
+def _show_report(settings: Settings) -> None:
+    store = open_store(settings)
+    try:
+        result = reports.campaign_report(store, SIMULATED_CAMPAIGN)
+    finally:
+        store.close()
+    show_campaign(result, "table", ("summary", "vendors", "timeline"))
+
+
+def _make_logins(settings: Settings, folder: str) -> tuple[str, str]:
+    """A dashboard user 'demo' and an API key, written to FOLDER/logins.txt too."""
+    password = secrets.token_urlsafe(12)
+    store = open_store(settings)
+    try:
+        access.set_password(store, "demo", password)
+        key = access.create_key(store, "demo").secret
+    finally:
+        store.close()
+    (Path(folder) / "logins.txt").write_text(
+        f"dashboard user: demo\ndashboard password: {password}\nAPI key: {key}\n")
+    return password, key
 
 
 @click.command()
@@ -115,11 +143,22 @@ def demo(ctx: Context, folder: str, host: str, port: int, recipients: int,
             console_err.print("answers: " + ", ".join(f"{count:,} x {status}"
                                                       for status, count in sorted(answers.items())))
             _rescore(settings)
+            _show_report(settings)
+        password, key = _make_logins(settings, folder)
+        base_url = f"http://{host}:{port}"
+        console.print(
+            f"\n[bold green]Dashboard:[/] {base_url}/dashboard/  (user [cyan]demo[/], "
+            f"password [cyan]{password}[/])\n"
+            f"[bold green]JSON API:[/]  curl -H 'Authorization: Bearer {key}' "
+            f"{base_url}/api/v1/campaigns/{SIMULATED_CAMPAIGN}\n"
+            f"[bold green]Report:[/]    clicksift report {SIMULATED_CAMPAIGN} --db "
+            f"{settings.database}\n"
+            f"[bold green]Click:[/]     open {base_url}/demo/ in a browser; every request is "
+            f"recorded and judged.\n(logins are in {Path(folder) / 'logins.txt'})",
+            soft_wrap=True)
         if not serve:
             return
-        console.print(f"\n[bold green]Open http://{host}:{port}/demo/ in a browser[/] and "
-                      f"click. Then: clicksift events --db {settings.database}\n"
-                      "Ctrl-C stops the server.")
+        console.print("Ctrl-C stops the server.")
         server.wait()
     except KeyboardInterrupt:
         pass

@@ -67,7 +67,7 @@ def report(ctx: Context, campaign: str | None, database: str | None, fmt: str,
                                          else 1_000_000)
     finally:
         store.close()
-    _show_campaign(result, fmt, section or SECTIONS)
+    show_campaign(result, fmt, section or SECTIONS)
 
 
 # -- overview -----------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def _show_overview(view: Overview, fmt: str) -> None:
 
 # -- one campaign --------------------------------------------------------------------------------
 
-def _show_campaign(result: CampaignReport, fmt: str, sections: Sequence[str]) -> None:
+def show_campaign(result: CampaignReport, fmt: str, sections: Sequence[str]) -> None:
     if fmt == "json":
         data = reports.to_json(result)
         keep = {"campaign", "freshness", "domain_count", *_json_keys(sections)}
