@@ -47,14 +47,15 @@ def campaign_ids(store: SqlStore) -> list[str]:
 
 def campaign_report(store: SqlStore, campaign_id: str, *,
                     domains: int = TOP_DOMAINS) -> CampaignReport:
-    """The full report of one campaign."""
+    """The full report of one campaign (with its DOMAINS largest recipient domains)."""
     grid = _cells(store, campaign_id, ("total", "kind", "vendor", "vendor_kind", "timeline",
                                        "day", "link", "currency"))
     if not grid:
         raise NotFoundError(f"no campaign '{campaign_id}' (see 'clicksift report' for the "
                             "list)")
     totals = _totals(grid["total"].get("", {}), grid.get("currency", {}))
-    domain_rows = domain_report(store, campaign_id)
+    sizes = _domain_sizes(store, campaign_id)
+    largest = sorted(sizes, key=lambda name: (-sizes[name], name))[:domains]
     return CampaignReport(
         campaign=_summary(campaign_id, _names(store).get(campaign_id), totals,
                           _first_day(grid.get("day", {}))),
@@ -64,22 +65,44 @@ def campaign_report(store: SqlStore, campaign_id: str, *,
         timeline=_timeline(grid.get("timeline", {})),
         days=_days(grid.get("day", {})),
         links=_links(store, campaign_id, grid.get("link", {})),
-        domains=tuple(domain_rows[:domains]),
-        domain_count=len(domain_rows),
+        domains=tuple(_domain_rows(store, campaign_id, largest)),
+        domain_count=len(sizes),
         freshness=freshness(store))
 
 
 def domain_report(store: SqlStore, campaign_id: str) -> list[DomainRow]:
     """Every recipient domain of a campaign, the most messages first."""
-    grid = _cells(store, campaign_id, ("domain", "domain_vendor", "domain_delay"))
-    if not grid:
+    rows = _domain_rows(store, campaign_id, None)
+    if not rows and not _cells(store, campaign_id, ("total",)):
         raise NotFoundError(f"no campaign '{campaign_id}'")
-    vendors = _split(grid.get("domain_vendor", {}))
-    delays = _split(grid.get("domain_delay", {}))
-    rows = [_domain(name, metrics, vendors.get(name, {}), delays.get(name, {}))
-            for name, metrics in grid.get("domain", {}).items()]
     rows.sort(key=lambda row: (-row.messages, row.domain))
     return rows
+
+
+def _domain_sizes(store: SqlStore, campaign_id: str) -> dict[str, float]:
+    rows = store.execute("SELECT key, n FROM rollup_cells WHERE campaign_id = ? AND "
+                         "dim = 'domain' AND metric = 'messages' AND n <> 0",
+                         (campaign_id,)).fetchall()
+    return {key: n for key, n in rows}
+
+
+def _domain_rows(store: SqlStore, campaign_id: str,
+                 names: list[str] | None) -> list[DomainRow]:
+    """Rows of the domains NAMES (None: every domain), in NAMES' order."""
+    statement = ("SELECT key, metric, n FROM rollup_cells WHERE campaign_id = ? AND "
+                 "dim = 'domain'")
+    params: tuple[str, ...] = (campaign_id,)
+    if names is not None:
+        if not names:
+            return []
+        statement += f" AND key IN ({', '.join('?' for _ in names)})"
+        params += tuple(names)
+    grid: dict[str, Metrics] = defaultdict(dict)
+    for key, metric, n in store.execute(statement, params).fetchall():
+        if n:
+            grid[key][metric] = n
+    order = names if names is not None else list(grid)
+    return [_domain(name, grid[name]) for name in order if name in grid]
 
 
 def link_report(store: SqlStore, campaign_id: str) -> list[LinkRow]:
@@ -136,15 +159,6 @@ def _cells(store: SqlStore, campaign_id: str,
 
 def _names(store: SqlStore) -> dict[str, str | None]:
     return {row[0]: row[1] for row in store.execute("SELECT id, name FROM campaigns").fetchall()}
-
-
-def _split(cells: Mapping[str, Metrics]) -> dict[str, dict[str, Metrics]]:
-    """Cells keyed "outer<SEP>inner" as {outer: {inner: metrics}}."""
-    out: dict[str, dict[str, Metrics]] = defaultdict(dict)
-    for key, metrics in cells.items():
-        outer, _, inner = key.partition(SEP)
-        out[outer][inner] = metrics
-    return out
 
 
 # -- building results ---------------------------------------------------------------------------
@@ -260,14 +274,19 @@ def _campaign_links(store: SqlStore, campaign_id: str) -> list[tuple[str, str]]:
     return [(item["url"], item["kind"]) for item in json.loads(row[0])]
 
 
-def _domain(name: str, m: Metrics, vendors: Mapping[str, Metrics],
-            delays: Mapping[str, Metrics]) -> DomainRow:
+def _domain(name: str, m: Metrics) -> DomainRow:
     judged = sum(m.get(f"{t}.{c}", 0) for t in ("open", "click", "unsubscribe")
                  for c in ("human", "nhi"))
     machine = sum(m.get(f"{t}.nhi", 0) for t in ("open", "click", "unsubscribe"))
-    vendor_events = {vendor: sum(v.values()) for vendor, v in vendors.items()}
+    vendor_events: dict[str, float] = defaultdict(float)
+    machine_clicks: dict[str, float] = {}
+    for metric, n in m.items():
+        part, _, rest = metric.partition(SEP)
+        if part == "vendor":
+            vendor_events[rest.partition(SEP)[0]] += n
+        elif part == "delay":
+            machine_clicks[rest] = n
     gateway = max(vendor_events, key=lambda v: (vendor_events[v], v), default=None)
-    machine_clicks = {bucket: d.get("click.nhi", 0) for bucket, d in delays.items()}
     return DomainRow(
         domain=name, messages=int(m.get("messages", 0)), delivered=int(m.get("delivered", 0)),
         events=int(sum(m.get(f"{t}.raw", 0) for t in ("open", "click", "unsubscribe"))),

@@ -22,7 +22,7 @@ from clicksift.reports.summary import MessageSummary, Row, cells, difference, su
 from clicksift.storage import SqlStore
 
 #: Bump when the summary or the cells change meaning: the rollups are then rebuilt.
-ROLLUP_VERSION = "3"
+ROLLUP_VERSION = "4"
 WATERMARK_KEY = "rollup.seq"
 VERSION_KEY = "rollup.version"
 WINDOW = 500_000            # events read per step

@@ -32,7 +32,7 @@ HUMAN, NHI, PENDING, NONE = "human", "nhi", "pending", "-"
 ENGAGEMENT = ("open", "click", "unsubscribe")
 MACHINE_OPEN_KINDS = frozenset({Kind.PRIVACY_PREFETCH.value, Kind.IMAGE_PREFETCH.value})
 UNIDENTIFIED = "unidentified"
-SEP = "\x1f"   # joins two keys in one cell key (domain and vendor, domain and delay)
+SEP = "\x1f"   # joins the parts of a compound key or metric (vendor and kind, ...)
 
 #: Upper edges (seconds since delivery) of the timeline's buckets: roughly logarithmic.
 DELAY_EDGES = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400,
@@ -208,11 +208,11 @@ def _count_event(out: Cells, seen: set[tuple[str, str, str]], domain: str, metri
         out["kind", kind, metric] += n
         out["vendor", vendor, metric] += n
         out["vendor_kind", f"{vendor}{SEP}{kind}", metric] += n
-        out["domain_vendor", f"{domain}{SEP}{vendor}", metric] += n
+        out["domain", domain, f"vendor{SEP}{vendor}{SEP}{metric}"] += n
         if metric == "open" and kind in MACHINE_OPEN_KINDS:
             out["total", "", "open.machine"] += n
         if metric == "click":
-            out["domain_delay", f"{domain}{SEP}{bucket or NO_DELIVERY}", "click.nhi"] += n
+            out["domain", domain, f"delay{SEP}{bucket or NO_DELIVERY}"] += n
 
 
 def _implied_open(out: Cells, seen: set[tuple[str, str, str]], domain: str) -> None:
