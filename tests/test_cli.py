@@ -130,14 +130,68 @@ def test_demo_sends_simulated_traffic_through_the_real_server(tmp_path: Path) ->
     assert all(v["final"] for v in verdicts.values())
 
 
+def _judged_store(tmp_path: Path) -> str:
+    from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+
+    raw, _ = events_and_truth(simulate(SimulationConfig(recipients=60, seed=4)))
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in raw))
+    db = str(tmp_path / "r.db")
+    assert run("load", str(events), "--db", db).exit_code == 0
+    assert run("rescore", "--db", db).exit_code == 0
+    return db
+
+
+def test_report_as_tables_json_and_csv(tmp_path: Path) -> None:
+    db = _judged_store(tmp_path)
+    overview = run("report", "--db", db)
+    assert overview.exit_code == 0 and "sim4-c1" in overview.stdout
+    data = json.loads(run("report", "sim4-c1", "--db", db, "--format", "json").stdout)
+    totals = data["totals"]
+    assert totals["delivered"] == 60
+    assert totals["clicks"]["raw"] == totals["clicks"]["human"] + totals["clicks"]["nhi"] > 0
+    table = run("report", "sim4-c1", "--db", db, "--section", "summary").stdout
+    assert f"{totals['clicks']['raw']:,}" in table and "unique clickers" in table
+    rows = run("report", "sim4-c1", "--db", db, "--format", "csv", "--section", "links").stdout
+    header, *lines = rows.splitlines()
+    assert header.startswith("key,url,kind,clicks_raw") and len(lines) == len(data["links"])
+    listed = run("report", "--db", db, "--format", "csv").stdout.splitlines()
+    assert listed[0].startswith("campaign,") and listed[1].startswith("sim4-c1,")
+    missing = run("report", "nope", "--db", db)
+    assert missing.exit_code == 2 and "no campaign 'nope'" in missing.stderr
+
+
+def test_keys_and_users(tmp_path: Path) -> None:
+    db = str(tmp_path / "k.db")
+    made = run("keys", "create", "ci", "--db", db)
+    key = made.stdout.strip()
+    assert made.exit_code == 0 and key.startswith("csk_") and "shown once" not in key
+    listed = run("keys", "list", "--db", db).stdout
+    key_id = key.split("_")[1]
+    assert key_id in listed and "active" in listed and key.split("_", 2)[2] not in listed
+    assert run("keys", "revoke", key_id, "--db", db).exit_code == 0
+    assert "revoked" in run("keys", "list", "--db", db).stdout
+    assert run("keys", "revoke", key_id, "--db", db).exit_code == 2
+    short = run("users", "create", "ann", "--db", db, "--password-stdin", input="short\n")
+    assert short.exit_code == 2 and "too short" in short.stderr
+    ok = run("users", "create", "ann", "--db", db, "--password-stdin",
+             input="long enough password\n")
+    assert ok.exit_code == 0 and "ann" in run("users", "list", "--db", db).stdout
+    assert run("users", "delete", "ann", "--db", db).exit_code == 0
+    assert run("users", "delete", "ann", "--db", db).exit_code == 2
+
+
 def test_module_entry_point_and_help() -> None:
     result = subprocess.run([sys.executable, "-m", "clicksift", "--help"], capture_output=True,
                             text=True, check=True)
-    for command in ("serve", "prepare", "load", "events", "config", "demo"):
+    for command in ("serve", "prepare", "load", "events", "config", "demo", "report", "keys",
+                    "users"):
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", ["serve", "prepare", "load", "events", "config", "demo"])
+@pytest.mark.parametrize("command", ["serve", "prepare", "load", "events", "config", "demo",
+                                     "classify", "rescore", "report", "keys", "users",
+                                     "simulate", "knowledge"])
 def test_every_command_is_documented_in_the_readme_or_docs(command: str) -> None:
     docs = "".join(p.read_text() for p in (Path(__file__).parent.parent / "docs").glob("*.md"))
     readme = (Path(__file__).parent.parent / "README.md").read_text()

@@ -30,6 +30,16 @@ from clicksift.storage import SqlStore
 SECTIONS = ("summary", "vendors", "kinds", "timeline", "links", "domains")
 
 
+def _table(*headers: str, title: str, names: Iterable[str] = ()) -> Table:
+    """A table whose cells wrap instead of being cut off on narrow terminals; the first
+    column keeps NAMES (campaign ids, domains) whole."""
+    table = Table(*headers, title=title, title_justify="left")
+    for column in table.columns:
+        column.overflow = "fold"
+    table.columns[0].min_width = min(40, max((len(name) for name in names), default=0)) or None
+    return table
+
+
 def refresh_with_progress(store: SqlStore) -> None:
     """Count new events into the rollups, with a progress bar when that takes a while."""
     behind = reports.rollup.events_behind(store)
@@ -89,9 +99,9 @@ def _show_overview(view: Overview, fmt: str) -> None:
         console.print("No campaigns yet: load events ('clicksift load') or run the tracking "
                       "server ('clicksift serve').")
         return
-    table = Table("campaign", "first day", "delivered", "open rate raw", "open rate human",
-                  "click rate raw", "click rate human", "machine share",
-                  title="Campaigns (newest first)", title_justify="left")
+    table = _table("campaign", "first day", "delivered", "open rate raw", "open rate human",
+                   "click rate raw", "click rate human", "machine share",
+                   title="Campaigns (newest first)", names=(c.id for c in view.campaigns))
     for c in view.campaigns:
         table.add_row(c.id, c.first_day or "-", f"{c.delivered:,}", _pct(c.open_rate.raw),
                       _pct(c.open_rate.human), _pct(c.click_rate.raw),
@@ -142,7 +152,7 @@ def _json_keys(sections: Iterable[str]) -> set[str]:
 
 
 def _totals_table(t: Totals, title: str) -> Table:
-    table = Table("", "raw", "human", "machines", title=title, title_justify="left")
+    table = _table("", "raw", "human", "machines", title=title)
     rows: list[tuple[str, Counts]] = [("opens", t.opens), ("clicks", t.clicks),
                                       ("unsubscribes", t.unsubscribes),
                                       ("preference page views", t.preference_page_views)]
@@ -166,8 +176,7 @@ def _totals_table(t: Totals, title: str) -> Table:
 
 
 def _shares_table(shares: Sequence[Share], title: str) -> Table:
-    table = Table("", "opens", "clicks", "unsubscribes", "share", "", title=title,
-                  title_justify="left")
+    table = _table("", "opens", "clicks", "unsubscribes", "share", "", title=title)
     for share in shares:
         bar = "█" * max(1, round(share.share * 30))
         table.add_row(share.name.replace("_", " "), f"{share.opens:,}", f"{share.clicks:,}",
@@ -176,9 +185,8 @@ def _shares_table(shares: Sequence[Share], title: str) -> Table:
 
 
 def _timeline_table(points: Sequence[TimelinePoint]) -> Table:
-    table = Table("after delivery", "clicks raw", "clicks human", "opens raw", "opens human",
-                  "", title="Timeline (clicks: magenta machines, green people)",
-                  title_justify="left")
+    table = _table("after delivery", "clicks raw", "clicks human", "opens raw", "opens human",
+                  "", title="Timeline (clicks: magenta machines, green people)")
     peak = max((p.clicks.raw for p in points), default=0) or 1
     for p in points:
         machines = "█" * round(p.clicks.nhi / peak * 30)
@@ -190,8 +198,8 @@ def _timeline_table(points: Sequence[TimelinePoint]) -> Table:
 
 
 def _links_table(links: Sequence[LinkRow]) -> Table:
-    table = Table("link", "kind", "clicks raw", "clicks human", "clickers raw",
-                  "clickers human", title="Links", title_justify="left")
+    table = _table("link", "kind", "clicks raw", "clicks human", "clickers raw",
+                  "clickers human", title="Links")
     for link in links:
         table.add_row(link.url or link.key, link.kind or "", f"{link.clicks.raw:,}",
                       f"{link.clicks.human:,}", _int(link.clickers.raw),
@@ -200,9 +208,9 @@ def _links_table(links: Sequence[LinkRow]) -> Table:
 
 
 def _domains_table(domains: Sequence[DomainRow], count: int) -> Table:
-    table = Table("domain", "messages", "machine share", "clicks raw", "clicks human",
+    table = _table("domain", "messages", "machine share", "clicks raw", "clicks human",
                   "gateway", "typical delay", title=f"Recipient domains ({len(domains)} of "
-                  f"{count:,}, most messages first)", title_justify="left")
+                  f"{count:,}, most messages first)", names=(d.domain for d in domains))
     for d in domains:
         table.add_row(d.domain, f"{d.messages:,}", _pct(d.nhi_share), f"{d.clicks.raw:,}",
                       f"{d.clicks.human:,}", (d.gateway or "-").replace("_", " "),
