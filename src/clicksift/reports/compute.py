@@ -267,8 +267,11 @@ def _links(store: SqlStore, campaign_id: str,
 
 
 def _campaign_links(store: SqlStore, campaign_id: str) -> list[tuple[str, str]]:
-    row = store.execute("SELECT links FROM messages WHERE campaign_id = ? AND links IS NOT NULL "
-                        "LIMIT 1", (campaign_id,)).fetchone()
+    # The first messages of a campaign tell its links; look no further (a campaign whose
+    # delivered events carry no links must not cost a scan of all its messages).
+    row = store.execute("SELECT links FROM (SELECT links FROM messages WHERE campaign_id = ? "
+                        "LIMIT 1000) AS first WHERE links IS NOT NULL LIMIT 1",
+                        (campaign_id,)).fetchone()
     if row is None:
         return []
     return [(item["url"], item["kind"]) for item in json.loads(row[0])]
