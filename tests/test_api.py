@@ -47,8 +47,9 @@ def test_no_key_no_data(report_site: ReportSite) -> None:
     assert missing.status_code == 401
     assert "Bearer" in missing.headers["www-authenticate"]
     assert "clicksift keys create" in missing.json()["error"]["message"]
-    for wrong in ("Bearer csk_00000000_" + "a" * 32, "Bearer nonsense",
-                  "Bearer " + report_site.api_key[:-1] + "x"):
+    key = report_site.api_key
+    altered = key[:-1] + ("y" if key[-1] == "x" else "x")     # one character off
+    for wrong in ("Bearer csk_00000000_" + "a" * 32, "Bearer nonsense", "Bearer " + altered):
         assert httpx.get(url, headers={"authorization": wrong}, timeout=10).status_code == 401
     assert httpx.get(url, headers={"x-api-key": report_site.api_key},
                      timeout=10).status_code == 200
