@@ -164,3 +164,24 @@ def test_forms_need_their_csrf_token_and_cookies_are_locked_down(
         assert export.status_code == 200 and export.text.startswith("seq,id,type")
     assert httpx.get(base + "/dashboard/campaigns/x/export.csv",
                      timeout=10).status_code == 303   # no export without a login
+
+
+def test_deleting_a_user_ends_their_sessions(report_site: ReportSite) -> None:
+    from clicksift import access
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+
+    store = open_store(Settings(database=report_site.database))
+    try:
+        access.set_password(store, "leaver", "a password that will go")
+        with httpx.Client(base_url=report_site.server.base_url, timeout=10) as client:
+            login = client.get("/dashboard/login").text
+            token = login.split('name="csrf_token" value="')[1].split('"')[0]
+            client.post("/dashboard/login", data={"name": "leaver", "csrf_token": token,
+                                                  "password": "a password that will go"})
+            assert client.get("/dashboard/").status_code == 200
+            access.delete_user(store, "leaver")
+            gone = client.get("/dashboard/")
+            assert gone.status_code == 303 and "/dashboard/login" in gone.headers["location"]
+    finally:
+        store.close()

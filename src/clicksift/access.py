@@ -69,6 +69,16 @@ def revoke_key(store: SqlStore, key_id: str) -> None:
         raise NotFoundError(f"no active API key '{key_id}' (see 'clicksift keys list')")
 
 
+def key_is_active(store: SqlStore, key_id: str) -> bool:
+    row = store.execute("SELECT 1 FROM api_keys WHERE id = ? AND revoked_at IS NULL",
+                        (key_id,)).fetchone()
+    return row is not None
+
+
+def user_exists(store: SqlStore, name: str) -> bool:
+    return store.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is not None
+
+
 def verify_key(store: SqlStore, presented: str) -> ApiKey | None:
     """The key PRESENTED names, when it is genuine and not revoked."""
     match = _KEY.match(presented.strip())

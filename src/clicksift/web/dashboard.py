@@ -224,11 +224,9 @@ def _session_valid(store: Any, user: str) -> bool:
     """Is the session's login still good (user not deleted, key not revoked)?"""
     kind, _, rest = user.partition(":")
     if kind == "user":
-        row = store.execute("SELECT 1 FROM users WHERE name = ?", (rest,)).fetchone()
-        return row is not None
+        return access.user_exists(store, rest)
     if kind == "key":
-        key_id = rest.split(":", 1)[0]
-        return any(k.id == key_id and k.revoked_at is None for k in access.list_keys(store))
+        return access.key_is_active(store, rest.split(":", 1)[0])
     return False
 
 
