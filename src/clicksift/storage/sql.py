@@ -153,21 +153,9 @@ class SqlStore:
                     since: float | None = None, until: float | None = None,
                     page_size: int = 5000) -> Iterator[StoredEvent]:
         """Stream stored events in arrival order, optionally filtered."""
-        filters: list[str] = []
-        params: list[Any] = []
-        if campaign_id is not None:
-            filters.append("AND campaign_id = ?")
-            params.append(campaign_id)
-        if types:
-            filters.append(f"AND type IN ({', '.join('?' for _ in types)})")
-            params.extend(types)
-        if since is not None:
-            filters.append("AND ts >= ?")
-            params.append(since)
-        if until is not None:
-            filters.append("AND ts < ?")
-            params.append(until)
-        statement = queries.SELECT_EVENTS.format(filters=" ".join(filters))
+        filters, params = _event_filters(campaign_id, types, since, until)
+        statement = queries.SELECT_EVENTS.format(
+            filters="".join(f" AND {condition}" for condition in filters))
         last = 0
         while True:
             rows = self.execute(statement, (last, *params, page_size)).fetchall()
@@ -203,17 +191,7 @@ class SqlStore:
     def message_ids(self, *, campaign_id: str | None = None, since: float | None = None,
                     until: float | None = None) -> list[str]:
         """Messages with events in the campaign and/or period."""
-        filters: list[str] = []
-        params: list[Any] = []
-        if campaign_id is not None:
-            filters.append("campaign_id = ?")
-            params.append(campaign_id)
-        if since is not None:
-            filters.append("ts >= ?")
-            params.append(since)
-        if until is not None:
-            filters.append("ts < ?")
-            params.append(until)
+        filters, params = _event_filters(campaign_id, (), since, until)
         where = " AND ".join(filters) or "1 = 1"
         rows = self.execute(f"SELECT DISTINCT message_id FROM events WHERE {where}",
                             tuple(params)).fetchall()
@@ -230,3 +208,23 @@ class SqlStore:
 
     def event_counts(self) -> dict[str, int]:
         return {row[0]: int(row[1]) for row in self.execute(queries.COUNT_EVENTS).fetchall()}
+
+
+def _event_filters(campaign_id: str | None, types: Sequence[str], since: float | None,
+                   until: float | None) -> tuple[list[str], list[Any]]:
+    """SQL conditions on the events table (to be joined with AND) and their parameters."""
+    filters: list[str] = []
+    params: list[Any] = []
+    if campaign_id is not None:
+        filters.append("campaign_id = ?")
+        params.append(campaign_id)
+    if types:
+        filters.append(f"type IN ({', '.join('?' for _ in types)})")
+        params.extend(types)
+    if since is not None:
+        filters.append("ts >= ?")
+        params.append(since)
+    if until is not None:
+        filters.append("ts < ?")
+        params.append(until)
+    return filters, params

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +21,7 @@ from clicksift import reports
 from clicksift.errors import InputError, NotFoundError, StorageError
 from clicksift.events import dumps
 from clicksift.reports.explorer import EventQuery
-from clicksift.reports.model import EventRow
+from clicksift.reports.model import DomainRow, EventRow
 from clicksift.web.openapi import openapi_document
 from clicksift.web.service import ReportService
 
@@ -93,15 +94,9 @@ def routes(service: ReportService) -> list[Route]:
 
     async def domains(request: Request) -> Response:
         params = _params(request, {"page", "per_page", "sort"})
-        page, per_page = _paging(params)
-        sort = params.get("sort", "messages")
-        if sort not in DOMAIN_SORTS:
-            raise InputError(f"'{sort}' is not one of {', '.join(DOMAIN_SORTS)}", field="sort")
-        rows = await service.run(reports.domain_report, request.path_params["campaign"])
-        rows.sort(key=DOMAIN_SORTS[sort])
-        chunk = rows[(page - 1) * per_page:page * per_page]
-        return JSONBody({"domains": reports.to_json(chunk), "page": page,
-                         "per_page": per_page, "total": len(rows)})
+        found = await domain_page(service, request.path_params["campaign"], params)
+        return JSONBody({"domains": reports.to_json(found.rows), "page": found.page,
+                         "per_page": found.per_page, "total": found.total})
 
     async def events(request: Request) -> Response:
         fixed = {"campaign": request.path_params["campaign"]} \
@@ -118,11 +113,7 @@ def routes(service: ReportService) -> list[Route]:
                          "events": reports.to_json(rows)})
 
     async def export(request: Request) -> Response:
-        campaign, fmt = request.path_params["campaign"], request.path_params["format"]
-        query = EventQuery.parse(dict(request.query_params), campaign=campaign, page=1)
-        await service.run(reports.event_page, EventQuery(campaign=campaign, per_page=1),
-                          refresh=False)   # 404 for an unknown campaign before streaming
-        return export_response(service, query, fmt, f"{campaign}-events")
+        return await campaign_export(service, request)
 
     return [
         Route(f"{PREFIX}/openapi.json", document, methods=["GET"]),
@@ -137,6 +128,41 @@ def routes(service: ReportService) -> list[Route]:
         Route(f"{PREFIX}/events", guarded(events), methods=["GET"]),
         Route(f"{PREFIX}/messages/{{message}}/events", guarded(message), methods=["GET"]),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class DomainPage:
+    rows: list[DomainRow]
+    page: int
+    per_page: int
+    total: int
+    sort: str
+
+    @property
+    def has_more(self) -> bool:
+        return self.page * self.per_page < self.total
+
+
+async def domain_page(service: ReportService, campaign: str,
+                      params: Mapping[str, str]) -> DomainPage:
+    """One page of a campaign's domains, sorted by PARAMS' sort (the API and dashboard)."""
+    page, per_page = _paging(params)
+    sort = params.get("sort", "messages")
+    if sort not in DOMAIN_SORTS:
+        raise InputError(f"'{sort}' is not one of {', '.join(DOMAIN_SORTS)}", field="sort")
+    rows = await service.run(reports.domain_report, campaign)
+    rows.sort(key=DOMAIN_SORTS[sort])
+    start = (page - 1) * per_page
+    return DomainPage(rows[start:start + per_page], page, per_page, len(rows), sort)
+
+
+async def campaign_export(service: ReportService, request: Request) -> Response:
+    """The export of /campaigns/{campaign}/export.{format} (the API and dashboard)."""
+    campaign, fmt = request.path_params["campaign"], request.path_params["format"]
+    query = EventQuery.parse(dict(request.query_params), campaign=campaign, page=1)
+    await service.run(reports.event_page, EventQuery(campaign=campaign, per_page=1),
+                      refresh=False)   # 404 for an unknown campaign before streaming
+    return export_response(service, query, fmt, f"{campaign}-events")
 
 
 def export_response(service: ReportService, query: EventQuery, fmt: str,
@@ -195,6 +221,6 @@ def _no_params(request: Request) -> None:
     _params(request, set())
 
 
-def _paging(params: dict[str, str]) -> tuple[int, int]:
+def _paging(params: Mapping[str, str]) -> tuple[int, int]:
     values = EventQuery.parse({k: v for k, v in params.items() if k in ("page", "per_page")})
     return values.page, values.per_page

@@ -34,7 +34,7 @@ from clicksift.reports.explorer import VERDICTS, EventQuery
 from clicksift.reports.model import CampaignReport, Overview
 from clicksift.reports.summary import DELAY_LABELS
 from clicksift.web import charts
-from clicksift.web.api import DOMAIN_SORTS, export_response
+from clicksift.web.api import campaign_export, domain_page
 from clicksift.web.service import ReportService
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -179,18 +179,10 @@ class Dashboard:
 
     async def domains(self, request: Request) -> Response:
         campaign = request.path_params["campaign"]
-        query = EventQuery.parse({k: v for k, v in request.query_params.items()
-                                  if k in ("page", "per_page")})
-        sort = request.query_params.get("sort", "messages")
-        if sort not in DOMAIN_SORTS:
-            raise InputError(f"'{sort}' is not one of {', '.join(DOMAIN_SORTS)}", field="sort")
-        rows = await self.service.run(reports.domain_report, campaign)
-        rows.sort(key=DOMAIN_SORTS[sort])
-        start = (query.page - 1) * query.per_page
-        return self.page(request, "domains.html", campaign=campaign, sort=sort,
-                         rows=rows[start:start + query.per_page], page=query.page,
-                         per_page=query.per_page, total=len(rows),
-                         has_more=start + query.per_page < len(rows))
+        found = await domain_page(self.service, campaign, request.query_params)
+        return self.page(request, "domains.html", campaign=campaign, sort=found.sort,
+                         rows=found.rows, page=found.page, per_page=found.per_page,
+                         total=found.total, has_more=found.has_more)
 
     async def events(self, request: Request) -> Response:
         campaign = request.path_params.get("campaign")
@@ -213,11 +205,7 @@ class Dashboard:
         return self.page(request, "message.html", message_id=message_id, rows=rows)
 
     async def export(self, request: Request) -> Response:
-        campaign, fmt = request.path_params["campaign"], request.path_params["format"]
-        query = EventQuery.parse(dict(request.query_params), campaign=campaign)
-        await self.service.run(reports.event_page, EventQuery(campaign=campaign, per_page=1),
-                               refresh=False)
-        return export_response(self.service, query, fmt, f"{campaign}-events")
+        return await campaign_export(self.service, request)
 
 
 def _session_valid(store: Any, user: str) -> bool:
