@@ -115,6 +115,46 @@ class Settings:
     session_secret: str = setting(
         "", "Key that signs dashboard session cookies. Empty: one is generated once and kept "
         "in the store, shared by every server of that database.", secret=True)
+    # Ingest (ESP webhooks, see docs/esps/)
+    allow_unsigned_webhooks: list[str] = setting(
+        [], "ESPs whose webhooks are accepted without a configured secret ('all' for every "
+        "ESP). Anyone who knows the URL can then post events; the server warns at start.")
+    webhook_max_mb: float = setting(
+        32.0, "Largest webhook body accepted, in megabytes (SendGrid, SparkPost and Mandrill "
+        "post hundreds of events at once).")
+    sendgrid_public_key: str = setting(
+        "", "SendGrid Signed Event Webhook verification key (the base64 public key shown in "
+        "SendGrid's Mail Settings).")
+    mailgun_signing_key: str = setting(
+        "", "Mailgun HTTP webhook signing key.", secret=True)
+    postmark_basic_auth: str = setting(
+        "", "'user:password' that Postmark sends (written into the webhook URL).", secret=True)
+    ses_certificates: str = setting(
+        "", "Amazon SNS signing certificates: a PEM file, or a folder of cached certificates "
+        "named as in their SigningCertURL.")
+    ses_fetch_certificates: bool = setting(
+        False, "Download an SNS signing certificate that is not cached yet from its Amazon "
+        "address (sns.REGION.amazonaws.com only) into ses_certificates.")
+    ses_topic_arns: list[str] = setting(
+        [], "SNS topics accepted (empty: any topic whose signature verifies). A subscription "
+        "to one of these topics is confirmed automatically.")
+    sparkpost_basic_auth: str = setting(
+        "", "'user:password' configured as the SparkPost webhook's basic authentication.",
+        secret=True)
+    mailjet_basic_auth: str = setting(
+        "", "'user:password' written into the Mailjet event endpoint URL.", secret=True)
+    mandrill_webhook_key: str = setting(
+        "", "The Mandrill webhook's key (signs X-Mandrill-Signature).", secret=True)
+    mandrill_webhook_url: str = setting(
+        "", "The webhook URL exactly as configured in Mandrill (it is part of the signature). "
+        "Empty: base_url + /webhooks/mandrill.")
+    resend_signing_secret: str = setting(
+        "", "Resend webhook signing secret (whsec_...).", secret=True)
+    postal_public_key: str = setting(
+        "", "Postal server's webhook public key (the p= value shown by Postal, or PEM).")
+    brevo_credentials: str = setting(
+        "", "'user:password' of the Brevo webhook URL, or the bearer token configured with "
+        "the webhook.", secret=True)
     log_level: str = setting(
         "info", "Server log level.", choices=("debug", "info", "warning", "error"))
 

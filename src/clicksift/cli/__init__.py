@@ -51,10 +51,19 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 
 def _register() -> None:
-    from clicksift.cli import access, classify, core, demo, knowledge, report, simulate
+    from clicksift.cli import (
+        access,
+        classify,
+        core,
+        demo,
+        ingest,
+        knowledge,
+        report,
+        simulate,
+    )
 
     for command in [*core.COMMANDS, *classify.COMMANDS, *simulate.COMMANDS,
-                    *knowledge.COMMANDS, *report.COMMANDS, *access.COMMANDS,
+                    *knowledge.COMMANDS, *report.COMMANDS, *access.COMMANDS, *ingest.COMMANDS,
                     demo.demo]:
         main.add_command(command)
 

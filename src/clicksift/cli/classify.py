@@ -14,11 +14,13 @@ from rich.table import Table
 from clicksift import reports
 from clicksift.classify import BatchClassifier, engine_from_settings
 from clicksift.classify.batch import BatchStats
+from clicksift.classify.engine import Engine
 from clicksift.cli.common import Context, console_err, db_option, pass_context, warn
 from clicksift.cli.core import _report_skipped, _time_option
 from clicksift.cli.report import refresh_with_progress
 from clicksift.errors import InputError
 from clicksift.events import Event, ReadStats, dumps, event_from_dict, read_events
+from clicksift.storage import SqlStore
 
 BYTES_PER_EVENT = 350   # for estimating how many events a file holds
 
@@ -102,6 +104,29 @@ def _stored_events(store: object, message_ids: list[str]) -> Iterator[Event]:
         yield event_from_dict(stored.raw)
 
 
+def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str]
+                     ) -> BatchClassifier:
+    """Final verdicts for every event of MESSAGE_IDS, stored; reports brought up to date."""
+    with store.transaction():   # reports count these messages again
+        reports.mark_dirty(store, message_ids)
+    with _progress(None) as progress:
+        task = progress.add_task("rescoring", total=None)
+        batch = BatchClassifier(engine, progress=lambda stage, n: progress.update(
+            task, description=stage, completed=n))
+        pending = []
+        for verdict in batch.classify(_stored_events(store, message_ids),
+                                      expected=len(message_ids) * 4):
+            pending.append(verdict)
+            if len(pending) >= 5000:
+                with store.transaction():
+                    store.save_verdicts(pending, engine.version)
+                pending = []
+        with store.transaction():
+            store.save_verdicts(pending, engine.version)
+    refresh_with_progress(store)
+    return batch
+
+
 @click.command()
 @db_option
 @click.option("--campaign", metavar="ID", help="Only this campaign's messages.")
@@ -121,23 +146,7 @@ def rescore(ctx: Context, database: str | None, campaign: str | None, since: str
         if not message_ids:
             warn("no stored events match; nothing to rescore")
             return
-        with store.transaction():   # reports count these messages again
-            reports.mark_dirty(store, message_ids)
-        with _progress(None) as progress:
-            task = progress.add_task("rescoring", total=None)
-            batch = BatchClassifier(engine, progress=lambda stage, n: progress.update(
-                task, description=stage, completed=n))
-            pending = []
-            for verdict in batch.classify(_stored_events(store, message_ids),
-                                          expected=len(message_ids) * 4):
-                pending.append(verdict)
-                if len(pending) >= 5000:
-                    with store.transaction():
-                        store.save_verdicts(pending, engine.version)
-                    pending = []
-            with store.transaction():
-                store.save_verdicts(pending, engine.version)
-        refresh_with_progress(store)
+        batch = rescore_messages(store, engine, message_ids)
     finally:
         store.close()
     _summary(batch.stats, f"rescored {len(message_ids):,} messages ({engine.version})")

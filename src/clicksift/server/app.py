@@ -56,6 +56,7 @@ from clicksift.server.responses import (
     send_text,
 )
 from clicksift.server.spool import Spool
+from clicksift.server.webhooks import WebhookReceiver
 from clicksift.settings import Settings, load_settings
 from clicksift.storage import SqlStore, is_postgres, open_store
 from clicksift.storage.sqlite import Checkpointer
@@ -105,6 +106,9 @@ class TrackingApp:
             Route(UNSUBSCRIBE_PREFIX + "{token}", self.unsubscribe,
                   methods=["GET", "HEAD", "POST"]),
         ]
+        self.webhooks = WebhookReceiver(settings, self.reports.store)
+        routes.append(Route("/webhooks/{esp}", self.webhooks.handle,
+                            methods=["GET", "HEAD", "POST"]))
         routes += api.routes(self.reports)
         routes.append(Mount("/dashboard", app=self.dashboard))
         if settings.demo_folder:
@@ -173,6 +177,7 @@ class TrackingApp:
             self.checkpointer = Checkpointer(settings.database)
             self.checkpointer.start()
         self.reports.start()
+        self.webhooks.start(engine if settings.online_verdicts else None)
         self.dashboard.start(session_secret, https=settings.base_url.startswith("https:"),
                              max_age=int(settings.session_hours * 3600))
         self.runtime = Runtime(signer, TrackingUrls(self.settings.base_url, signer), recorder,

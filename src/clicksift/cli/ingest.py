@@ -1,0 +1,115 @@
+"""``clicksift import``: ESP webhook bodies and export files, normalized (and stored)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import click
+
+from clicksift.classify import engine_from_settings
+from clicksift.cli.classify import rescore_messages
+from clicksift.cli.common import Context, console_err, db_option, pass_context, warn
+from clicksift.cli.core import _progress
+from clicksift.errors import InputError
+from clicksift.events import Event, dumps
+from clicksift.ingest import ADAPTERS, PayloadError, get_adapter
+from clicksift.ingest.base import split_bodies
+from clicksift.storage import SqlStore
+
+BATCH = 5000
+
+
+def _where(path: str, line: int, error: PayloadError) -> InputError:
+    source = f"{path}, line {line}" + (f", {error.source}" if error.source else "")
+    return InputError(error.reason, source=source, field=error.field)
+
+
+def read_esp_files(esp: str, paths: tuple[str, ...], *, skip_invalid: bool,
+                   skipped: list[str]) -> Iterator[Event]:
+    """Events from import FILES of ESP, in file order; an invalid body stops the run with
+    its file, line, record and field, unless SKIP_INVALID (then it lands in SKIPPED)."""
+    adapter = get_adapter(esp)
+    for path in paths:
+        try:
+            with (sys.stdin.buffer if path == "-" else open(path, "rb")) as stream:
+                data = stream.read()
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", source=path) from None
+        for line, body in split_bodies(data):
+            try:
+                events = adapter.parse(body, {})
+            except PayloadError as exc:
+                error = _where(path, line, exc)
+                if not skip_invalid:
+                    raise error from None
+                skipped.append(str(error))
+                continue
+            yield from events
+
+
+@click.command("import")
+@click.option("--esp", required=True, type=click.Choice(sorted(ADAPTERS)),
+              help="Which ESP wrote the files.")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write canonical events (JSON Lines) here instead of storing them.")
+@click.option("--skip-invalid", is_flag=True, help="Count and skip bodies that do not parse.")
+@db_option
+@pass_context
+def import_(ctx: Context, esp: str, files: tuple[str, ...], output: str | None,
+            skip_invalid: bool, database: str | None) -> None:
+    """Normalize an ESP's webhook bodies (as posted: one per file or one per line) or its
+    export files into canonical events, and store and judge them (or write them with -o).
+
+    Files are trusted: signatures are not checked. Events already stored (same ESP id) are
+    skipped, so importing a file twice is harmless."""
+    skipped: list[str] = []
+    events = read_esp_files(esp, files, skip_invalid=skip_invalid, skipped=skipped)
+    if output is not None:
+        count = 0
+        with click.open_file(output, "w", encoding="utf-8") as out:
+            for event in events:
+                out.write(dumps(event.raw) + "\n")
+                count += 1
+        console_err.print(f"wrote {count:,} events from {len(files)} file(s)")
+    else:
+        settings = ctx.settings(database=database)
+        store = ctx.store(settings)
+        try:
+            count = new = 0
+            messages: set[str] = set()
+            with _progress() as progress:
+                task = progress.add_task(f"importing {esp}", total=None)
+                batch: list[Event] = []
+                for event in events:
+                    batch.append(event)
+                    if len(batch) >= BATCH:
+                        new += _store(store, batch, messages)
+                        count += len(batch)
+                        progress.update(task, completed=count)
+                        batch = []
+                new += _store(store, batch, messages)
+                count += len(batch)
+            console_err.print(f"read {count:,} events, stored {new:,} new, "
+                              f"{count - new:,} already stored")
+            if new:
+                rescore_messages(store, engine_from_settings(settings), sorted(messages))
+                console_err.print(f"judged the events of {len(messages):,} messages")
+        finally:
+            store.close()
+    if skipped:
+        warn(f"skipped {len(skipped):,} invalid bodies; the first:")
+        for line in skipped[:10]:
+            console_err.print(f"  {line}", soft_wrap=True, markup=False)
+
+
+def _store(store: SqlStore, batch: list[Event], messages: set[str]) -> int:
+    if not batch:
+        return 0
+    messages.update(e.message_id for e in batch)
+    with store.transaction():
+        return int(store.add_events(batch))
+
+
+COMMANDS = [import_]

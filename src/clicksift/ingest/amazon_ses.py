@@ -1,0 +1,251 @@
+"""Amazon SES event publishing through an Amazon SNS topic (HTTPS subscription).
+
+SNS posts an envelope (``Type`` Notification, SubscriptionConfirmation or
+UnsubscribeConfirmation) whose ``Message`` is the SES event record as a JSON string. The
+envelope is signed with RSA (SignatureVersion 1: SHA1, 2: SHA256) over a canonical string
+of its fields; the certificate named by ``SigningCertURL`` must be one the operator
+configured or cached (``ses_certificates``): nothing is fetched to verify.
+Sources: https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html
+https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from clicksift.events import Event, parse_timestamp
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers, Secrets
+
+NAME = "amazon_ses"
+#: Where SNS signing certificates may come from (and nowhere else).
+CERT_URL = re.compile(r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[A-Za-z0-9._/-]+\.pem$")
+NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
+CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token",
+                       "TopicArn", "Type")
+#: SNS retries for up to an hour with a custom delivery policy.
+TOLERANCE = 3600.0
+
+TYPES = {
+    "Send": "sent",
+    "Delivery": "delivered",
+    "Open": "open",
+    "Click": "click",
+    "Bounce": "bounce",
+    "Complaint": "complaint",
+    "Subscription": "unsubscribe",
+}
+#: Where each SES event type keeps its details (and its time).
+DETAIL = {"Send": "send", "Delivery": "delivery", "Open": "open", "Click": "click",
+          "Bounce": "bounce", "Complaint": "complaint", "Reject": "reject",
+          "Rendering Failure": "failure", "DeliveryDelay": "deliveryDelay",
+          "Subscription": "subscription"}
+
+
+def string_to_sign(envelope: dict[str, Any]) -> bytes:
+    names = NOTIFICATION_FIELDS if envelope.get("Type") == "Notification" \
+        else CONFIRMATION_FIELDS
+    parts = []
+    for name in names:
+        value = envelope.get(name)
+        if value is None:
+            if name == "Subject":
+                continue
+            raise base.SignatureError(f"the SNS envelope has no {name}")
+        parts.append(f"{name}\n{value}\n")
+    return "".join(parts).encode("utf-8")
+
+
+def certificate_file(folder: str, url: str) -> Path:
+    """Where the certificate at URL is cached in FOLDER (its last path part)."""
+    return Path(folder) / os.path.basename(url)
+
+
+def _certificate(location: str, url: str) -> x509.Certificate:
+    if not CERT_URL.match(url):
+        raise base.SignatureError(f"SigningCertURL {url!r} is not an Amazon SNS address")
+    path = Path(location)
+    if path.is_dir():
+        path = certificate_file(location, url)
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError:
+        raise base.SignatureError(
+            f"the SNS certificate {os.path.basename(url)} is not in {location}; download "
+            f"{url} into that folder (or turn on ses_fetch_certificates)") from None
+    except (OSError, ValueError) as exc:
+        raise base.SignatureError(f"cannot read the SNS certificate {path}: {exc}") from None
+
+
+def envelope_of(body: bytes) -> dict[str, Any] | None:
+    """The SNS envelope, or None when the body is a bare SES record (raw delivery)."""
+    document = base.decode_json(body)
+    if isinstance(document, dict) and "Type" in document and "TopicArn" in document:
+        return document
+    return None
+
+
+def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None = None) -> None:
+    location = base.secret(secrets, "certificates", NAME)
+    try:
+        envelope = envelope_of(body)
+    except base.PayloadError as exc:
+        raise base.SignatureError(f"cannot read the SNS envelope: {exc}") from None
+    if envelope is None:
+        raise base.SignatureError("the body is not an SNS envelope (turn raw message delivery "
+                                  "off: raw SES records carry no signature)")
+    topics = [t for t in secrets.get("topic_arns", "").split(",") if t]
+    if topics and envelope.get("TopicArn") not in topics:
+        raise base.SignatureError(f"topic {envelope.get('TopicArn')!r} is not in ses_topic_arns")
+    version = str(envelope.get("SignatureVersion", ""))
+    if version not in ("1", "2"):
+        raise base.SignatureError(f"SignatureVersion {version!r} is not 1 or 2")
+    try:
+        moment = parse_timestamp(envelope.get("Timestamp"))
+    except ValueError:
+        raise base.SignatureError("the SNS envelope's Timestamp is not a date-time") from None
+    base.check_fresh(str(moment), base.epoch_now() if now is None else now, TOLERANCE)
+    certificate = _certificate(location, str(envelope.get("SigningCertURL", "")))
+    key = certificate.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise base.SignatureError("the SNS certificate does not hold an RSA key")
+    signature = base.b64decode(str(envelope.get("Signature", "")), "Signature")
+    digest = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303 (SNS v1)
+    try:
+        key.verify(signature, string_to_sign(envelope), padding.PKCS1v15(), digest)
+    except InvalidSignature:
+        raise base.SignatureError("the SNS signature does not match the message") from None
+
+
+def sign_envelope(envelope: dict[str, Any], private_key: rsa.RSAPrivateKey,
+                  version: str = "2") -> dict[str, Any]:
+    """ENVELOPE signed the way SNS signs (for tests and the demo)."""
+    envelope = dict(envelope, SignatureVersion=version)
+    digest = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303
+    signature = private_key.sign(string_to_sign(envelope), padding.PKCS1v15(), digest)
+    envelope["Signature"] = base64.b64encode(signature).decode()
+    return envelope
+
+
+def subscription_confirmation(body: bytes) -> tuple[str, str] | None:
+    """(topic ARN, SubscribeURL) when BODY is an SNS subscription confirmation."""
+    envelope = envelope_of(body)
+    if envelope and envelope.get("Type") == "SubscriptionConfirmation":
+        return str(envelope.get("TopicArn")), str(envelope.get("SubscribeURL"))
+    return None
+
+
+def _one_recipient(addresses: Any) -> str | None:
+    if isinstance(addresses, list) and len(addresses) == 1:
+        first = addresses[0]
+        return first.get("emailAddress") if isinstance(first, dict) else first
+    return None
+
+
+def _canonical(kind: str, detail: dict[str, Any]) -> str | None:
+    if kind == "Bounce" and detail.get("bounceType") != "Permanent":
+        return "unknown"            # Transient and Undetermined are not bounces
+    if kind == "Subscription" and not base.dig(detail, "newTopicPreferences", "unsubscribeAll"):
+        return "unknown"
+    return None
+
+
+def parse_record(record: Any, index: int | None) -> Event:
+    kind = record.get("eventType") or record.get("notificationType") \
+        if isinstance(record, dict) else None
+    if not isinstance(kind, str):
+        raise base.payload_error("is missing", record=index, field="eventType")
+    mail = base.need(record, "mail", index, dict)
+    message = base.text_id(mail.get("messageId"))
+    detail = record.get(DETAIL.get(kind, kind.lower())) or {}
+    if not isinstance(detail, dict):
+        detail = {}
+    raw_time = detail.get("timestamp") or mail.get("timestamp")
+    ts = base.instant(raw_time, index, f"{DETAIL.get(kind, 'mail')}.timestamp")
+    recipient = (_one_recipient(detail.get("recipients"))
+                 or _one_recipient(detail.get("bouncedRecipients"))
+                 or _one_recipient(detail.get("complainedRecipients"))
+                 or _one_recipient(mail.get("destination")))
+    tags = base.obj(mail.get("tags"))
+    return base.build(
+        NAME, kind, record, types=TYPES, index=index, canonical=_canonical(kind, detail),
+        event_id=base.stable_id(NAME, message, kind, raw_time, detail.get("link"),
+                                detail.get("ipAddress"), recipient),
+        message_id=message, timestamp=ts, recipient=recipient,
+        campaign_id=base.campaign_of(tags.get("campaign_id"), tags.get("campaign")),
+        url=detail.get("link"), ip=detail.get("ipAddress"), user_agent=detail.get("userAgent"))
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    envelope = envelope_of(body)
+    if envelope is None:                      # raw message delivery, or an import file
+        document = base.decode_json(body)
+        return [parse_record(r, i) for i, r in enumerate(base.as_list(document, "SES events"))]
+    if envelope.get("Type") != "Notification":
+        return []                             # subscription handshakes carry no events
+    message = envelope.get("Message")
+    if not isinstance(message, str):
+        raise base.payload_error("is missing", field="Message")
+    try:
+        record = json.loads(message)
+    except ValueError:
+        raise base.payload_error("is not a JSON SES event", field="Message") from None
+    return [parse_record(record, None)]
+
+
+def render(events: Sequence[Event], topic: str = "arn:aws:sns:us-east-1:123456789012:ses-events",
+           cert_url: str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-demo.pem"
+           ) -> list[bytes]:
+    events = base.with_context(events)
+    reverse = {v: k for k, v in TYPES.items() if k != "Subscription"}
+    bodies = []
+    for event in events:
+        if event.type not in reverse:
+            continue
+        kind = reverse[event.type]
+        when = base.iso(event.ts, 3)
+        mail = {"timestamp": when, "source": "news@example.com",
+                "sendingAccountId": "123456789012", "messageId": event.message_id,
+                "destination": [event.recipient or "unknown@example.com"],
+                "headersTruncated": False,
+                "tags": {"campaign": [event.campaign_id]} if event.campaign_id else {}}
+        detail: dict[str, Any] = {"timestamp": when}
+        if kind in ("Open", "Click"):
+            detail.update({"ipAddress": event.ip or "", "userAgent": event.user_agent or ""})
+        if kind == "Click":
+            detail.update({"link": event.url or "", "linkTags": {}})
+        if kind == "Delivery":
+            detail.update({"recipients": mail["destination"], "smtpResponse": "250 2.6.0 OK",
+                           "processingTimeMillis": 500})
+        if kind == "Bounce":
+            detail.update({"bounceType": "Permanent", "bounceSubType": "General",
+                           "bouncedRecipients": [{"emailAddress": event.recipient}]})
+        if kind == "Complaint":
+            detail.update({"complainedRecipients": [{"emailAddress": event.recipient}]})
+        record = {"eventType": kind, "mail": mail, DETAIL[kind]: {} if kind == "Send"
+                  else detail}
+        envelope = {"Type": "Notification", "MessageId": base.stable_id("sns", event.id)[4:],
+                    "TopicArn": topic, "Subject": "Amazon SES Email Event Notification",
+                    "Message": json.dumps(record), "Timestamp": when,
+                    "SignatureVersion": "2", "Signature": "", "SigningCertURL": cert_url,
+                    "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"}
+        bodies.append(json.dumps(envelope).encode())
+    return bodies
+
+
+ADAPTER = base.Adapter(
+    name=NAME, title="Amazon SES", types=TYPES, parse=parse, render=render, verify=verify,
+    secrets={"certificates": "ses_certificates", "topic_arns": "ses_topic_arns"},
+    optional=("topic_arns",),
+    content_types=("text/plain", "application/json"), carries=("ip", "user_agent"))

@@ -1,0 +1,390 @@
+"""What every ESP adapter shares: the adapter record, errors, and small pure helpers.
+
+An adapter is two pure functions and some data:
+
+- ``verify(body, headers, secrets)`` checks that a webhook request is genuine and raises
+  :class:`SignatureError` when it is not (headers are given with lower-case names);
+- ``parse(body, headers)`` turns a request body (or one body from an import file) into
+  canonical events (``docs/events.md``) and raises :class:`PayloadError` naming the record
+  and field when the body is malformed;
+- ``types``: the ESP's event names and the canonical type each becomes (anything not in the
+  table becomes ``unknown``; an unknown type is never an error);
+- ``render(events)``: the inverse, the bodies that ESP would have posted for canonical
+  events (what the simulator, the accuracy benchmark and the tests feed through ``parse``).
+
+Every event keeps the ESP's record in ``esp_payload`` and its event name in ``esp_type``;
+its id is derived from the ESP's own ids, so a webhook delivered twice is stored once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from clicksift.errors import ClicksiftError, InputError, InvalidEventError
+from clicksift.events import Event, EventType, event_from_dict, format_timestamp, loads
+
+Headers = Mapping[str, str]
+Secrets = Mapping[str, str]
+Record = dict[str, Any]
+
+#: How far a signed timestamp may be from our clock (seconds), where the scheme signs one.
+TIMESTAMP_TOLERANCE = 300.0
+
+
+class SignatureError(ClicksiftError):
+    """A webhook request is not proven to come from the ESP (missing, wrong or stale)."""
+
+
+class PayloadError(InputError):
+    """A body is not what the ESP sends: the message names the record and the field."""
+
+
+@dataclass(frozen=True)
+class Adapter:
+    name: str                                   # as in /webhooks/NAME and --esp NAME
+    title: str                                  # the ESP's own spelling
+    types: Mapping[str, str]                    # ESP event name -> canonical type
+    parse: Callable[[bytes, Headers], list[Event]]
+    render: Callable[[Sequence[Event]], list[bytes]]
+    verify: Callable[[bytes, Headers, Secrets], None] | None = None   # None: files only
+    #: The secrets verify needs: its name for each -> the setting that holds it.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    optional: tuple[str, ...] = ()              # secrets verify can do without
+    content_types: tuple[str, ...] = ("application/json",)
+    #: Which signals this ESP's engagement events carry (docs and the accuracy benchmark).
+    carries: tuple[str, ...] = ()
+
+    @property
+    def webhook(self) -> bool:
+        return self.verify is not None
+
+
+# -- errors with a place ------------------------------------------------------------------------
+
+def payload_error(reason: str, *, record: int | None = None, field: str | None = None
+                  ) -> PayloadError:
+    where = None if record is None else f"record {record}"
+    return PayloadError(reason, source=where, field=field)
+
+
+def decode_json(body: bytes) -> Any:
+    if not body.strip():
+        raise payload_error("the body is empty")
+    try:
+        return loads(body)
+    except UnicodeDecodeError:
+        raise payload_error("the body is not UTF-8") from None
+    except ValueError as exc:
+        raise payload_error(f"the body is not JSON ({exc})") from None
+
+
+def as_list(document: Any, what: str) -> list[Any]:
+    """A JSON array, or one object taken as an array of one."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        return [document]
+    raise payload_error(f"expected {what}, found {type(document).__name__}")
+
+
+def need(record: Any, name: str, index: int | None, kinds: type | tuple[type, ...] = str
+         ) -> Any:
+    """RECORD[NAME] when it is present and of KINDS; a PayloadError naming it otherwise."""
+    if not isinstance(record, dict):
+        raise payload_error(f"expected an object, found {type(record).__name__}", record=index)
+    value = record.get(name)
+    if value is None or value == "":
+        raise payload_error("is missing", record=index, field=name)
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise payload_error(f"has the wrong type ({type(value).__name__})", record=index,
+                            field=name)
+    return value
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """VALUE when it is an object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def dig(record: Any, *path: str) -> Any:
+    """RECORD[a][b]... or None where any step is missing."""
+    for step in path:
+        if not isinstance(record, dict):
+            return None
+        record = record.get(step)
+    return record
+
+
+# -- time ---------------------------------------------------------------------------------------
+
+def seconds(value: Any, index: int | None, name: str) -> float:
+    """Unix seconds from an int, float or numeric string."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise payload_error(f"{value!r} is not Unix seconds", record=index, field=name) from None
+    if not math.isfinite(number):
+        raise payload_error(f"{value!r} is not Unix seconds", record=index, field=name)
+    return number
+
+
+def millis(value: Any, index: int | None, name: str) -> float:
+    return seconds(value, index, name) / 1000.0
+
+
+def instant(value: Any, index: int | None, name: str) -> str | float:
+    """An ISO 8601 / RFC 3339 text with a zone (any fraction length, space or T), or
+    Unix seconds; returned in a form the event contract accepts."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        raise payload_error(f"{value!r} is not a date-time", record=index, field=name)
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "zZ" else text)
+    except ValueError:
+        raise payload_error(f"{value!r} is not an ISO 8601 date-time", record=index,
+                            field=name) from None
+    if moment.tzinfo is None:
+        raise payload_error(f"{value!r} has no time zone", record=index, field=name)
+    return format_timestamp(moment.timestamp())
+
+
+def check_fresh(signed: str, now: float, tolerance: float = TIMESTAMP_TOLERANCE) -> None:
+    """A signed Unix timestamp must be within TOLERANCE seconds of NOW (replay window)."""
+    try:
+        moment = float(signed)
+    except ValueError:
+        raise SignatureError(f"the signed timestamp {signed!r} is not a number") from None
+    if not math.isfinite(moment) or abs(now - moment) > tolerance:
+        raise SignatureError(
+            f"the signed timestamp is {int(now - moment) if math.isfinite(moment) else '?'} s "
+            f"away from now; at most {int(tolerance)} s is accepted (replayed or a wrong clock)")
+
+
+def epoch_now() -> float:
+    return datetime.now(UTC).timestamp()
+
+
+# -- ids ----------------------------------------------------------------------------------------
+
+def stable_id(esp: str, *parts: Any) -> str:
+    """An event id from the ESP's own ids: the same record always gives the same id."""
+    if len(parts) == 1 and isinstance(parts[0], str) and 0 < len(parts[0]) <= 80:
+        return f"{esp}-{parts[0]}"
+    digest = hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts)
+                            .encode("utf-8")).hexdigest()[:32]
+    return f"{esp}-{digest}"
+
+
+def big_number(text: str, bits: int = 60) -> int:
+    """A large integer derived from TEXT (beyond 2^53, as some ESPs' ids are)."""
+    return (1 << 53) + int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], 16) % (
+        1 << bits)
+
+
+def text_id(value: Any) -> str | None:
+    """An ESP id as text; integers (Mailjet's exceed 2^53) keep every digit."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# -- building events ----------------------------------------------------------------------------
+
+def build(esp: str, esp_type: str, payload: Any, *, types: Mapping[str, str],
+          event_id: str, message_id: str | None, timestamp: str | float,
+          index: int | None = None, canonical: str | None = None, **fields: Any) -> Event:
+    """One canonical event from an ESP record (its type from TYPES unless CANONICAL says
+    otherwise). Fields that are None are left out."""
+    kind = canonical or types.get(esp_type, EventType.UNKNOWN.value)
+    obj: dict[str, Any] = {
+        "type": kind, "id": event_id, "message_id": message_id or event_id,
+        "timestamp": timestamp, "source": esp, "esp_type": esp_type,
+    }
+    for name, value in fields.items():
+        if value is not None and value != {}:
+            obj[name] = value
+    if kind in (EventType.CLICK.value, EventType.UNSUBSCRIBE.value) and "url" not in obj:
+        obj["url"] = ""
+    obj["esp_payload"] = payload
+    try:
+        return event_from_dict(obj)
+    except InvalidEventError as exc:
+        raise payload_error(exc.reason, record=index, field=exc.field) from None
+
+
+def number_repeats(events: list[Event]) -> list[Event]:
+    """Give the 2nd, 3rd... event with the same derived id in one body its own id.
+
+    For ESPs without event ids: two records alike in every field (a scanner's HEAD and GET
+    in the same second) are two events, while the same body posted again still repeats
+    the same ids."""
+    seen: dict[str, int] = {}
+    for event in events:
+        count = seen.get(event.id, 0) + 1
+        seen[event.id] = count
+        if count > 1:
+            event.id = event.raw["id"] = f"{event.id}~{count}"
+    return events
+
+
+def campaign_of(*candidates: Any) -> str | None:
+    """The first candidate that names a campaign (a string, a number, or a list's first)."""
+    for value in candidates:
+        if isinstance(value, list):
+            value = value[0] if value else None
+        text = text_id(value)
+        if text:
+            return text
+    return None
+
+
+def metadata_campaign(metadata: Any) -> str | None:
+    if not isinstance(metadata, dict):
+        return None
+    return campaign_of(metadata.get("campaign_id"), metadata.get("campaign"))
+
+
+def key(message_id: str, recipient: str | None) -> str:
+    """A message id that names one email to one recipient, for ESPs whose ids name a send."""
+    return f"{message_id}/{recipient.lower()}" if recipient else message_id
+
+
+# -- verification helpers -----------------------------------------------------------------------
+
+def secret(secrets: Secrets, name: str, esp: str) -> str:
+    value = secrets.get(name, "")
+    if not value:
+        raise SignatureError(f"no {name} is configured for {esp}")
+    return value
+
+
+def header(headers: Headers, name: str) -> str:
+    value = headers.get(name)
+    if not value:
+        raise SignatureError(f"the {name} header is missing")
+    return value
+
+
+def same(a: str | bytes, b: str | bytes) -> bool:
+    """Constant-time comparison."""
+    left = a.encode("utf-8") if isinstance(a, str) else a
+    right = b.encode("utf-8") if isinstance(b, str) else b
+    return hmac.compare_digest(left, right)
+
+
+def check_basic_auth(headers: Headers, expected: str, esp: str) -> None:
+    """The request's HTTP basic credentials must be EXPECTED ('user:password'), or its
+    bearer token must be EXPECTED."""
+    given = headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            credentials = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise SignatureError("the Authorization header is not valid basic auth") from None
+    elif scheme.lower() == "bearer":
+        credentials = value.strip()
+    else:
+        raise SignatureError(f"{esp} webhooks must carry the configured basic-auth credentials "
+                             "(put them in the webhook URL: https://user:password@host/...)")
+    if not same(credentials, expected):
+        raise SignatureError("the basic-auth credentials are wrong")
+
+
+def basic_auth_header(credentials: str) -> dict[str, str]:
+    return {"authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+
+def b64decode(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError(f"the {what} is not base64") from None
+
+
+def hmac_hex(key: bytes, message: bytes, digest: str = "sha256") -> str:
+    return hmac.new(key, message, digest).hexdigest()
+
+
+def hmac_b64(key: bytes, message: bytes, digest: str = "sha256") -> str:
+    return base64.b64encode(hmac.new(key, message, digest).digest()).decode("ascii")
+
+
+# -- bodies -------------------------------------------------------------------------------------
+
+def split_bodies(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """The bodies in an import file: the whole file when it is one JSON document, else one
+    body per non-blank line. Yields (line number, body)."""
+    stripped = data.strip()
+    if not stripped:
+        return
+    try:
+        loads(stripped)
+    except ValueError:
+        pass
+    else:
+        yield 1, stripped
+        return
+    for number, line in enumerate(data.splitlines(), start=1):
+        if line.strip():
+            yield number, line
+
+
+def with_context(events: Sequence[Event]) -> list[Event]:
+    """EVENTS with campaign and recipient filled in from their message's delivered event,
+    as an ESP knows them for every event it reports (the renderers' starting point)."""
+    import dataclasses
+
+    known = {e.message_id: (e.campaign_id, e.recipient) for e in events
+             if e.type == EventType.DELIVERED.value}
+    out = []
+    for event in events:
+        campaign, recipient = known.get(event.message_id, (None, None))
+        if (event.campaign_id is None and campaign) or (event.recipient is None and recipient):
+            event = dataclasses.replace(event, campaign_id=event.campaign_id or campaign,
+                                        recipient=event.recipient or recipient)
+        out.append(event)
+    return out
+
+
+def json_body(records: Sequence[Any]) -> bytes:
+    from clicksift.events import dumps
+
+    return dumps(list(records)).encode("utf-8")
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def iso(ts: float, digits: int = 3) -> str:
+    """Unix seconds as ISO 8601 UTC text with DIGITS fraction digits and Z."""
+    text = format_timestamp(ts)          # microseconds
+    if digits == 6:
+        return text
+    if digits == 0:
+        return text[:19] + "Z"
+    if digits < 6:
+        return text[:20 + digits] + "Z"
+    return text[:26] + "0" * (digits - 6) + "Z"
+
+
+def recipient_domain_ok(address: str | None) -> str | None:
+    return address if address and "@" in address else None

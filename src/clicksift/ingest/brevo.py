@@ -1,0 +1,108 @@
+"""Brevo (formerly Sendinblue) transactional and marketing webhooks: one JSON object per
+event (or an array when batched).
+
+Brevo does not sign webhooks; it sends either the basic-auth credentials of the webhook
+URL or a bearer token configured with the webhook, both checked here in constant time.
+Brevo reports opens made by privacy proxies (Apple Mail Privacy Protection) as
+``proxy_open`` / ``unique_proxy_open``: they become opens flagged in ``esp_flags``.
+``sending_ip`` is Brevo's own sending address, never the reader's.
+Source: https://developers.brevo.com/docs/transactional-webhooks and
+https://developers.brevo.com/docs/marketing-webhooks
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from clicksift.events import Event
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers, Secrets
+
+NAME = "brevo"
+
+#: 'soft_bounce', 'deferred', 'blocked' and 'error' are not bounces.
+TYPES = {
+    "request": "sent",
+    "delivered": "delivered",
+    "opened": "open",
+    "unique_opened": "open",
+    "proxy_open": "open",
+    "unique_proxy_open": "open",
+    "click": "click",
+    "hard_bounce": "bounce",
+    "invalid_email": "bounce",
+    "spam": "complaint",
+    "complaint": "complaint",
+    "unsubscribed": "unsubscribe",
+    "unsubscribe": "unsubscribe",
+}
+PROXY_OPENS = frozenset({"proxy_open", "unique_proxy_open"})
+
+
+def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
+    base.check_basic_auth(headers, base.secret(secrets, "credentials", NAME), NAME)
+
+
+def _time(record: dict[str, Any], index: int) -> tuple[Any, float]:
+    if record.get("ts_epoch") is not None:
+        return record["ts_epoch"], base.millis(record["ts_epoch"], index, "ts_epoch")
+    for name in ("ts_event", "ts"):
+        if record.get(name) is not None:
+            return record[name], base.seconds(record[name], index, name)
+    raise base.payload_error("is missing", record=index, field="ts_event")
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    events = []
+    for index, record in enumerate(base.as_list(base.decode_json(body), "a Brevo event")):
+        kind = base.need(record, "event", index)
+        raw_time, ts = _time(record, index)
+        recipient = record.get("email")
+        message = base.text_id(record.get("message-id"))
+        url = record.get("link") or record.get("URL") or record.get("url")
+        events.append(base.build(
+            NAME, kind, record, types=TYPES, index=index,
+            event_id=base.stable_id(NAME, message, record.get("camp_id"), kind, raw_time,
+                                    recipient, url),
+            message_id=base.key(message, recipient) if message else
+            base.key(f"campaign-{record.get('camp_id')}", recipient)
+            if record.get("camp_id") is not None else None,
+            timestamp=ts, recipient=recipient,
+            campaign_id=base.campaign_of(record.get("camp_id"), record.get("tag"),
+                                         record.get("tags")),
+            url=url, ip=record.get("ip"), user_agent=record.get("user_agent"),
+            esp_flags={"proxy_open": True} if kind in PROXY_OPENS else None))
+    return base.number_repeats(events)
+
+
+def render(events: Sequence[Event]) -> list[bytes]:
+    events = base.with_context(events)
+    reverse = {"sent": "request", "delivered": "delivered", "open": "opened",
+               "click": "click", "bounce": "hard_bounce", "complaint": "spam",
+               "unsubscribe": "unsubscribed"}
+    bodies = []
+    for event in events:
+        if event.type not in reverse:
+            continue
+        kind = reverse[event.type]
+        if event.type == "open" and (event.esp_flags or {}).get("proxy_open"):
+            kind = "proxy_open"
+        record: dict[str, Any] = {
+            "event": kind, "email": event.recipient or "", "id": 1234567,
+            "date": "", "ts": int(event.ts), "message-id": f"<{event.message_id}@example.com>",
+            "ts_event": int(event.ts), "subject": "News", "tag": event.campaign_id or "",
+            "sending_ip": "185.41.28.109", "ts_epoch": int(event.ts * 1000),
+            "tags": [event.campaign_id] if event.campaign_id else []}
+        if event.type in ("open", "click"):
+            record["user_agent"] = event.user_agent or ""
+        if event.type == "click":
+            record["link"] = event.url or ""
+        bodies.append(json.dumps(record).encode())
+    return bodies
+
+
+ADAPTER = base.Adapter(
+    name=NAME, title="Brevo", types=TYPES, parse=parse, render=render, verify=verify,
+    secrets={"credentials": "brevo_credentials"}, carries=("user_agent", "esp_flags"))

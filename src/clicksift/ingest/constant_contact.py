@@ -1,0 +1,86 @@
+"""Constant Contact (v3 API) email tracking reports: a file import, not a webhook.
+
+Accepted: responses holding ``tracking_activities``, as returned by the campaign activity
+reports (``GET /reports/email_reports/{campaign_activity_id}/tracking/{sends,opens,clicks,
+bounces,optouts,forwards}``) and by a contact's ``activity_details``, saved as they come
+(one response per file, or one per line). Constant Contact reports no IP address and no
+user agent, only times to the second and the device type of opens.
+Source: https://developer.constantcontact.com/api_reference/index.html#!/Email_Reporting
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from clicksift.events import Event
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers
+
+NAME = "constant_contact"
+
+TYPES = {
+    "em_sends": "sent",
+    "em_opens": "open",
+    "em_clicks": "click",
+    "em_bounces": "bounce",
+    "em_optouts": "unsubscribe",
+}
+#: Bounce codes that are permanent: B non-existent address, D undeliverable, S suspended.
+#: F (mailbox full), V (vacation), X (other) and Z (blocked) are not bounces.
+PERMANENT_BOUNCES = frozenset({"B", "D", "S"})
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    document = base.decode_json(body)
+    activities = document.get("tracking_activities") if isinstance(document, dict) else None
+    if activities is None:
+        raise base.payload_error("expected a report response with 'tracking_activities'")
+    events = []
+    for index, record in enumerate(base.as_list(activities, "tracking_activities")):
+        kind = base.need(record, "tracking_activity_type", index)
+        campaign = base.text_id(record.get("campaign_activity_id"))
+        contact = base.text_id(record.get("contact_id")) or record.get("email_address")
+        if not contact:
+            raise base.payload_error("is missing", record=index, field="contact_id")
+        raw_time = base.need(record, "created_time", index)
+        canonical = None
+        if kind == "em_bounces" and record.get("bounce_code") not in PERMANENT_BOUNCES:
+            canonical = "unknown"
+        events.append(base.build(
+            NAME, kind, record, types=TYPES, index=index, canonical=canonical,
+            event_id=base.stable_id(NAME, campaign, contact, kind, raw_time,
+                                    record.get("link_url"), record.get("url_id")),
+            message_id=f"{campaign}/{contact}",
+            timestamp=base.instant(raw_time, index, "created_time"),
+            recipient=record.get("email_address"), campaign_id=campaign,
+            url=record.get("link_url")))
+    return base.number_repeats(events)
+
+
+def render(events: Sequence[Event]) -> list[bytes]:
+    events = base.with_context(events)
+    reverse = {v: k for k, v in TYPES.items()}
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        if event.type not in reverse:
+            continue
+        kind = reverse[event.type]
+        record: dict[str, Any] = {
+            "contact_id": event.message_id, "campaign_activity_id": event.campaign_id or "",
+            "tracking_activity_type": kind, "email_address": event.recipient or "",
+            "first_name": "", "last_name": "", "created_time": base.iso(event.ts, 3)}
+        if kind == "em_opens":
+            record["device_type"] = "computer"
+        if kind == "em_clicks":
+            record.update({"link_url": event.url or "", "url_id": "1"})
+        if kind == "em_bounces":
+            record["bounce_code"] = "B"
+        by_type.setdefault(kind, []).append(record)
+    return [json.dumps({"tracking_activities": records, "_links": {}}).encode()
+            for records in by_type.values()]
+
+
+ADAPTER = base.Adapter(name=NAME, title="Constant Contact", types=TYPES, parse=parse,
+                       render=render, carries=())

@@ -1,0 +1,101 @@
+"""Mailchimp (Marketing API) activity dumps: a file import, not a webhook.
+
+Accepted: the responses of ``GET /reports/{campaign_id}/email-activity`` (``emails`` with
+each recipient's ``activity``: open, click, bounce, with timestamp and IP) and of
+``GET /reports/{campaign_id}/open-details`` (``members`` with ``opens``), saved as they
+come (one response per file, or one per line). Mailchimp reports no user agent and no
+delivery time, and the send itself is not in these reports.
+Sources: https://mailchimp.com/developer/marketing/api/email-activity-reports/
+https://mailchimp.com/developer/marketing/api/open-details/
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from clicksift.events import Event
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers
+
+NAME = "mailchimp"
+
+#: A soft bounce is not a bounce.
+TYPES = {"open": "open", "click": "click", "bounce": "bounce"}
+
+
+def _member_events(member: dict[str, Any], campaign: str | None, index: int,
+                   actions: list[Any]) -> list[Event]:
+    campaign = base.text_id(member.get("campaign_id")) or campaign
+    email_id = base.text_id(member.get("email_id")) or member.get("email_address")
+    if not email_id:
+        raise base.payload_error("is missing", record=index, field="email_id")
+    recipient = member.get("email_address")
+    events = []
+    for action in actions:
+        if not isinstance(action, dict):
+            raise base.payload_error("is not an object", record=index, field="activity")
+        kind = action.get("action") or "open"
+        raw_time = base.need(action, "timestamp", index)
+        canonical = "unknown" if kind == "bounce" and action.get("type") != "hard" else None
+        events.append(base.build(
+            NAME, kind, action, types=TYPES, index=index, canonical=canonical,
+            event_id=base.stable_id(NAME, campaign, email_id, kind, raw_time, action.get("url"),
+                                    action.get("ip")),
+            message_id=f"{campaign}/{email_id}", timestamp=base.instant(raw_time, index,
+                                                                       "timestamp"),
+            recipient=recipient, campaign_id=campaign, url=action.get("url"),
+            ip=action.get("ip") or None))
+    return events
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    document = base.decode_json(body)
+    if not isinstance(document, dict):
+        raise base.payload_error("expected a Mailchimp report response (an object with "
+                                 "'emails' or 'members')")
+    campaign = base.text_id(document.get("campaign_id"))
+    events: list[Event] = []
+    if "emails" in document or "activity" in document:
+        members = document.get("emails", [document])
+        for index, member in enumerate(base.as_list(members, "emails")):
+            events += _member_events(member, campaign, index,
+                                     base.as_list(member.get("activity") or [], "activity"))
+    elif "members" in document:
+        for index, member in enumerate(base.as_list(document["members"], "members")):
+            opens = [dict(o, action="open") for o in member.get("opens") or []
+                     if isinstance(o, dict)]
+            events += _member_events(member, campaign, index, opens)
+    else:
+        raise base.payload_error("expected 'emails' (email-activity) or 'members' "
+                                 "(open-details)")
+    return base.number_repeats(events)
+
+
+def render(events: Sequence[Event]) -> list[bytes]:
+    events = base.with_context(events)
+    campaigns: dict[str | None, dict[str, dict[str, Any]]] = {}
+    for event in events:
+        if event.type not in TYPES:
+            continue
+        members = campaigns.setdefault(event.campaign_id, {})
+        member = members.setdefault(event.message_id, {
+            "campaign_id": event.campaign_id or "", "list_id": "1a2b3c4d5e",
+            "list_is_active": True, "email_id": event.message_id,
+            "email_address": event.recipient or "", "activity": []})
+        action: dict[str, Any] = {"action": event.type, "timestamp": base.iso(event.ts, 0)}
+        if event.type == "bounce":
+            action["type"] = "hard"
+        if event.type == "click":
+            action["url"] = event.url or ""
+        if event.type in ("open", "click"):
+            action["ip"] = event.ip or ""
+        member["activity"].append(action)
+    return [json.dumps({"emails": list(members.values()), "campaign_id": campaign or "",
+                        "total_items": len(members)}).encode()
+            for campaign, members in campaigns.items()]
+
+
+ADAPTER = base.Adapter(name=NAME, title="Mailchimp", types=TYPES, parse=parse, render=render,
+                       carries=("ip",))

@@ -1,0 +1,83 @@
+"""Mailjet Event API: one JSON object per event, or an array when grouping is on.
+
+Mailjet does not sign events; it sends the basic-auth credentials written into the
+endpoint URL, checked here in constant time. ``MessageID`` values exceed 2^53 and are kept
+as exact text. Mailjet's ``sent`` means the recipient's server accepted the message:
+that is ``delivered``.
+Source: https://dev.mailjet.com/email/guides/webhooks/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from clicksift.events import Event
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers, Secrets
+
+NAME = "mailjet"
+
+#: 'blocked' never left Mailjet, and a bounce with hard_bounce false is temporary:
+#: both stay 'unknown'.
+TYPES = {
+    "sent": "delivered",
+    "open": "open",
+    "click": "click",
+    "bounce": "bounce",
+    "spam": "complaint",
+    "unsub": "unsubscribe",
+}
+
+
+def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
+    base.check_basic_auth(headers, base.secret(secrets, "basic_auth", NAME), NAME)
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    events = []
+    for index, record in enumerate(base.as_list(base.decode_json(body), "a Mailjet event")):
+        kind = base.need(record, "event", index)
+        raw_time = base.need(record, "time", index, (int, float, str))
+        message = base.text_id(record.get("MessageID")) or base.text_id(
+            record.get("Message_GUID"))
+        canonical = "unknown" if kind == "bounce" and not record.get("hard_bounce") else None
+        events.append(base.build(
+            NAME, kind, record, types=TYPES, index=index, canonical=canonical,
+            event_id=base.stable_id(NAME, message, kind, raw_time, record.get("url"),
+                                    record.get("ip"), record.get("agent")),
+            message_id=message, timestamp=base.seconds(raw_time, index, "time"),
+            recipient=record.get("email"),
+            campaign_id=base.campaign_of(record.get("customcampaign"),
+                                         record.get("mj_campaign_id")),
+            url=record.get("url"), ip=record.get("ip"), user_agent=record.get("agent")))
+    return base.number_repeats(events)
+
+
+def render(events: Sequence[Event]) -> list[bytes]:
+    events = base.with_context(events)
+    reverse = {v: k for k, v in TYPES.items()}
+    records = []
+    for event in events:
+        if event.type not in reverse:
+            continue
+        record: dict[str, Any] = {
+            "event": reverse[event.type], "time": int(event.ts),
+            "MessageID": base.big_number(event.message_id), "Message_GUID": event.message_id,
+            "email": event.recipient or "", "mj_campaign_id": 7257,
+            "customcampaign": event.campaign_id or "", "mj_contact_id": 4,
+            "CustomID": "", "Payload": ""}
+        if event.type in ("open", "click"):
+            record.update({"ip": event.ip or "", "geo": "US", "agent": event.user_agent or ""})
+        if event.type == "click":
+            record["url"] = event.url or ""
+        if event.type == "bounce":
+            record.update({"hard_bounce": True, "blocked": False,
+                           "error_related_to": "recipient", "error": "user unknown"})
+        records.append(record)
+    return [base.json_body([r])[1:-1] for r in records]
+
+
+ADAPTER = base.Adapter(
+    name=NAME, title="Mailjet", types=TYPES, parse=parse, render=render, verify=verify,
+    secrets={"basic_auth": "mailjet_basic_auth"}, carries=("ip", "user_agent"))

@@ -1,0 +1,120 @@
+"""Mandrill (Mailchimp Transactional) webhooks: a form POST whose ``mandrill_events``
+field is a JSON array of events.
+
+Signature: ``X-Mandrill-Signature`` is the base64 HMAC-SHA1, keyed with the webhook's key,
+of the webhook URL exactly as configured in Mandrill followed by each POST field's name and
+value in name order. Mandrill checks a new webhook URL with a HEAD request.
+Source: https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from clicksift.events import Event
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers, Secrets
+
+NAME = "mandrill"
+SIGNATURE = "x-mandrill-signature"
+
+#: Mandrill's 'send' is its delivery to the recipient's server; 'deferral', 'soft_bounce'
+#: and 'reject' are not bounces, and sync events ('whitelist', 'blacklist') stay 'unknown'.
+TYPES = {
+    "send": "delivered",
+    "open": "open",
+    "click": "click",
+    "hard_bounce": "bounce",
+    "spam": "complaint",
+    "unsub": "unsubscribe",
+}
+
+
+def _fields(body: bytes) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise base.payload_error("the body is not a URL-encoded form") from None
+
+
+def signature(key: str, url: str, fields: list[tuple[str, str]]) -> str:
+    message = url + "".join(name + value for name, value in sorted(fields))
+    return base.hmac_b64(key.encode("utf-8"), message.encode("utf-8"), "sha1")
+
+
+def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
+    key = base.secret(secrets, "webhook_key", NAME)
+    url = base.secret(secrets, "webhook_url", NAME)
+    given = base.header(headers, SIGNATURE)
+    try:
+        fields = _fields(body)
+    except base.PayloadError as exc:
+        raise base.SignatureError(str(exc)) from None
+    if not base.same(given, signature(key, url, fields)):
+        raise base.SignatureError("the X-Mandrill-Signature does not match (is mandrill_"
+                                  "webhook_url exactly the URL configured in Mandrill?)")
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    if body.lstrip().startswith((b"[", b"{")):
+        document = base.decode_json(body)      # an import file: the events array itself
+    else:
+        values = dict(_fields(body))
+        if "mandrill_events" not in values:
+            raise base.payload_error("is missing", field="mandrill_events")
+        document = base.decode_json(values["mandrill_events"].encode("utf-8"))
+    events = []
+    for index, record in enumerate(base.as_list(document, "an array of Mandrill events")):
+        if not isinstance(record, dict):
+            raise base.payload_error("is not an object", record=index)
+        kind = record.get("event") or record.get("type")
+        if not isinstance(kind, str):
+            raise base.payload_error("is missing", record=index, field="event")
+        msg = base.obj(record.get("msg"))
+        message = base.text_id(record.get("_id") or msg.get("_id"))
+        raw_time = base.need(record, "ts", index, (int, float, str))
+        events.append(base.build(
+            NAME, kind, record, types=TYPES, index=index,
+            event_id=base.stable_id(NAME, message, kind, raw_time, record.get("url"),
+                                    record.get("ip"), record.get("user_agent"),
+                                    record.get("action")),
+            message_id=message,
+            timestamp=base.seconds(raw_time, index, "ts"),
+            recipient=msg.get("email"),
+            campaign_id=base.metadata_campaign(msg.get("metadata"))
+            or base.campaign_of(msg.get("tags")),
+            url=record.get("url"), ip=record.get("ip"), user_agent=record.get("user_agent")))
+    return base.number_repeats(events)
+
+
+def render(events: Sequence[Event]) -> list[bytes]:
+    events = base.with_context(events)
+    reverse = {v: k for k, v in TYPES.items()}
+    records = []
+    for event in events:
+        if event.type not in reverse:
+            continue
+        record: dict[str, Any] = {
+            "event": reverse[event.type], "_id": event.message_id, "ts": int(event.ts),
+            "msg": {"_id": event.message_id, "email": event.recipient or "",
+                    "ts": int(event.ts), "state": "sent", "sender": "news@example.com",
+                    "subject": "News", "tags": [], "opens": [], "clicks": [],
+                    "metadata": {"campaign_id": event.campaign_id} if event.campaign_id
+                    else {}}}
+        if event.type in ("open", "click"):
+            record.update({"ip": event.ip or "", "user_agent": event.user_agent or "",
+                           "location": None, "user_agent_parsed": None})
+        if event.type == "click":
+            record["url"] = event.url or ""
+        records.append(record)
+    return [urlencode({"mandrill_events": base.json_body(batch).decode()}).encode()
+            for batch in base.chunks(records, 500)]
+
+
+ADAPTER = base.Adapter(
+    name=NAME, title="Mandrill", types=TYPES, parse=parse, render=render, verify=verify,
+    secrets={"webhook_key": "mandrill_webhook_key", "webhook_url": "mandrill_webhook_url"},
+    optional=("webhook_url",),
+    content_types=("application/x-www-form-urlencoded",), carries=("ip", "user_agent"))

@@ -1,0 +1,131 @@
+"""Postal webhooks: one JSON object per event, ``{"event", "timestamp", "uuid", "payload"}``.
+
+Signature: ``X-Postal-Signature-256`` is the base64 RSA-SHA256 signature of the body
+(older servers send only ``X-Postal-Signature``, RSA-SHA1), checked with the server's public
+key as shown in Postal's web interface (the ``p=`` value, base64 DER, or a PEM file's text).
+Source: https://docs.postalserver.io/developer/webhooks
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from clicksift.events import Event
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers, Secrets
+
+NAME = "postal"
+SIGNATURE_256 = "x-postal-signature-256"
+SIGNATURE_1 = "x-postal-signature"
+
+#: 'MessageSent' is delivery to the recipient's server; 'MessageDelayed' (a soft failure)
+#: and 'MessageHeld' are not bounces.
+TYPES = {
+    "MessageSent": "delivered",
+    "MessageLoaded": "open",
+    "MessageLinkClicked": "click",
+    "MessageDeliveryFailed": "bounce",
+    "MessageBounced": "bounce",
+}
+
+
+def _public_key(text: str) -> rsa.RSAPublicKey:
+    text = text.strip().removeprefix("p=").rstrip(";")
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_public_key(text.encode())
+        else:
+            key = serialization.load_der_public_key(base.b64decode(text, "public key"))
+    except (ValueError, base.SignatureError):
+        raise base.SignatureError("the configured Postal public key is not base64 DER or "
+                                  "PEM") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise base.SignatureError("the configured Postal public key is not an RSA key")
+    return key
+
+
+def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
+    key = _public_key(base.secret(secrets, "public_key", NAME))
+    digest: hashes.HashAlgorithm
+    if headers.get(SIGNATURE_256):
+        signature, digest = headers[SIGNATURE_256], hashes.SHA256()
+    else:
+        signature, digest = base.header(headers, SIGNATURE_1), hashes.SHA1()  # noqa: S303
+    try:
+        key.verify(base.b64decode(signature, "signature"), body, padding.PKCS1v15(), digest)
+    except InvalidSignature:
+        raise base.SignatureError("the RSA signature does not match the body") from None
+
+
+def sign(body: bytes, private_key: rsa.RSAPrivateKey) -> dict[str, str]:
+    signature = private_key.sign(body, padding.PKCS1v15(), hashes.SHA256())
+    return {SIGNATURE_256: base64.b64encode(signature).decode()}
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    events = []
+    for index, record in enumerate(base.as_list(base.decode_json(body), "a Postal event")):
+        kind = base.need(record, "event", index)
+        payload = base.obj(record.get("payload"))
+        message = payload.get("message") or payload.get("original_message") or {}
+        if not isinstance(message, dict):
+            message = {}
+        canonical = None
+        if kind == "MessageDeliveryFailed" and payload.get("status") not in (None, "HardFail"):
+            canonical = "unknown"
+        raw_time = payload.get("timestamp") if kind == "MessageSent" else None
+        raw_time = raw_time or base.need(record, "timestamp", index, (int, float, str))
+        uuid = base.text_id(record.get("uuid"))
+        message_id = base.text_id(message.get("id")) or base.text_id(message.get("token"))
+        events.append(base.build(
+            NAME, kind, record, types=TYPES, index=index, canonical=canonical,
+            event_id=base.stable_id(NAME, uuid) if uuid else
+            base.stable_id(NAME, message_id, kind, raw_time),
+            message_id=message_id, timestamp=base.seconds(raw_time, index, "timestamp"),
+            recipient=message.get("to"), campaign_id=base.campaign_of(message.get("tag")),
+            url=payload.get("url"), ip=payload.get("ip_address"),
+            user_agent=payload.get("user_agent")))
+    return events
+
+
+def render(events: Sequence[Event]) -> list[bytes]:
+    events = base.with_context(events)
+    reverse = {"delivered": "MessageSent", "open": "MessageLoaded",
+               "click": "MessageLinkClicked", "bounce": "MessageDeliveryFailed"}
+    bodies = []
+    for event in events:
+        if event.type not in reverse:
+            continue
+        message = {"id": base.big_number(event.message_id, 40) - (1 << 53),
+                   "token": event.message_id[-12:], "direction": "outgoing",
+                   "message_id": f"{event.message_id}@example.com",
+                   "to": event.recipient or "", "from": "news@example.com",
+                   "subject": "News", "timestamp": round(event.ts, 5),
+                   "spam_status": "NotChecked", "tag": event.campaign_id}
+        payload: dict[str, Any] = {"message": message}
+        if event.type == "delivered":
+            payload.update({"status": "Sent", "details": "Message accepted", "output": "250 OK",
+                            "sent_with_ssl": True, "timestamp": round(event.ts, 5), "time": 0.2})
+        if event.type == "bounce":
+            payload.update({"status": "HardFail", "details": "550 user unknown",
+                            "timestamp": round(event.ts, 5)})
+        if event.type in ("open", "click"):
+            payload.update({"ip_address": event.ip or "", "user_agent": event.user_agent or ""})
+        if event.type == "click":
+            payload.update({"url": event.url or "", "token": "VJzsFA0S"})
+        record = {"event": reverse[event.type], "timestamp": round(event.ts, 5),
+                  "uuid": event.id, "payload": payload}
+        bodies.append(json.dumps(record).encode())
+    return bodies
+
+
+ADAPTER = base.Adapter(
+    name=NAME, title="Postal", types=TYPES, parse=parse, render=render, verify=verify,
+    secrets={"public_key": "postal_public_key"}, carries=("ip", "user_agent"))

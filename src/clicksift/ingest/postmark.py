@@ -1,0 +1,109 @@
+"""Postmark webhooks: one JSON object per event, its kind in ``RecordType``.
+
+Postmark does not sign webhooks; it sends the HTTP basic-auth credentials written into the
+webhook URL (``https://user:password@host/webhooks/postmark``), which are checked here in
+constant time.
+Source: https://postmarkapp.com/developer/webhooks/webhooks-overview
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from clicksift.events import Event
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers, Secrets
+
+NAME = "postmark"
+
+TYPES = {
+    "Delivery": "delivered",
+    "Open": "open",
+    "Click": "click",
+    "Bounce": "bounce",
+    "SpamComplaint": "complaint",
+    "SubscriptionChange": "unsubscribe",
+}
+#: Bounce types that are permanent; SoftBounce, Transient, DnsError, AutoResponder and the
+#: rest are not bounces.
+PERMANENT_BOUNCES = frozenset({"HardBounce", "BadEmailAddress", "Blocked", "DMARCPolicy",
+                               "ManuallyDeactivated"})
+#: The field that holds each record type's time.
+TIME_FIELDS = {"Delivery": "DeliveredAt", "Open": "ReceivedAt", "Click": "ReceivedAt",
+               "Bounce": "BouncedAt", "SpamComplaint": "BouncedAt",
+               "SubscriptionChange": "ChangedAt"}
+
+
+def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
+    base.check_basic_auth(headers, base.secret(secrets, "basic_auth", NAME), NAME)
+
+
+def _canonical(kind: str, record: dict[str, Any]) -> str | None:
+    if kind == "Bounce":
+        if record.get("Type") == "SpamComplaint":
+            return "complaint"
+        return None if record.get("Type") in PERMANENT_BOUNCES else "unknown"
+    if kind == "SubscriptionChange":
+        manual = record.get("SuppressionReason") in (None, "ManualSuppression")
+        return None if record.get("SuppressSending") and manual else "unknown"
+    return None
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    events = []
+    for index, record in enumerate(base.as_list(base.decode_json(body), "a Postmark event")):
+        kind = base.need(record, "RecordType", index)
+        recipient = record.get("Recipient") or record.get("Email")
+        message = base.text_id(record.get("MessageID"))
+        time_field = TIME_FIELDS.get(kind, "ReceivedAt")
+        raw_time = record.get(time_field) or record.get("ReceivedAt")
+        if raw_time is None:
+            raise base.payload_error("is missing", record=index, field=time_field)
+        ts = base.instant(raw_time, index, time_field)
+        url = record.get("OriginalLink")
+        events.append(base.build(
+            NAME, kind, record, types=TYPES, index=index, canonical=_canonical(kind, record),
+            event_id=base.stable_id(NAME, message, kind, raw_time, recipient, url,
+                                    base.text_id(record.get("ID"))),
+            message_id=base.key(message, recipient) if message else None, timestamp=ts,
+            recipient=recipient,
+            campaign_id=base.metadata_campaign(record.get("Metadata"))
+            or base.campaign_of(record.get("Tag")),
+            url=url, ip=base.dig(record, "Geo", "IP"), user_agent=record.get("UserAgent")))
+    return base.number_repeats(events)
+
+
+def render(events: Sequence[Event]) -> list[bytes]:
+    events = base.with_context(events)
+    reverse = {v: k for k, v in TYPES.items()}
+    bodies = []
+    for event in events:
+        if event.type not in reverse:
+            continue
+        kind = reverse[event.type]
+        record: dict[str, Any] = {"RecordType": kind, "MessageStream": "broadcast",
+                                  "MessageID": event.message_id, "ServerID": 23,
+                                  "Metadata": {}, "Tag": event.campaign_id or ""}
+        record["Email" if kind in ("Bounce", "SpamComplaint") else "Recipient"] = \
+            event.recipient or ""
+        record[TIME_FIELDS[kind]] = base.iso(event.ts, 7)
+        if kind == "Bounce":
+            record.update({"Type": "HardBounce", "TypeCode": 1, "ID": 4323372036854775807})
+        if kind == "SubscriptionChange":
+            record.update({"SuppressSending": True, "SuppressionReason": "ManualSuppression",
+                           "Origin": "Recipient"})
+        if kind in ("Open", "Click"):
+            record["UserAgent"] = event.user_agent or ""
+            record["Geo"] = {"IP": event.ip} if event.ip else {}
+        if kind == "Open":
+            record.update({"FirstOpen": True, "ReadSeconds": 0})
+        if kind == "Click":
+            record.update({"OriginalLink": event.url or "", "ClickLocation": "HTML"})
+        bodies.append(base.json_body([record])[1:-1])
+    return bodies
+
+
+ADAPTER = base.Adapter(
+    name=NAME, title="Postmark", types=TYPES, parse=parse, render=render, verify=verify,
+    secrets={"basic_auth": "postmark_basic_auth"}, carries=("ip", "user_agent"))

@@ -1,0 +1,122 @@
+"""Resend webhooks, delivered and signed by Svix: one JSON object per event.
+
+Signature: ``svix-signature`` holds space-separated ``v1,<base64>`` entries, each an
+HMAC-SHA256 of ``svix-id.svix-timestamp.body`` keyed with the base64 part of the signing
+secret (``whsec_...``). The timestamp must be within five minutes.
+Sources: https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests
+https://docs.svix.com/receiving/verifying-payloads/how-manual
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from clicksift.events import Event
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers, Secrets
+
+NAME = "resend"
+
+#: 'email.delivery_delayed' and 'email.failed' are not bounces; contact and domain events
+#: stay 'unknown'.
+TYPES = {
+    "email.sent": "sent",
+    "email.delivered": "delivered",
+    "email.opened": "open",
+    "email.clicked": "click",
+    "email.bounced": "bounce",
+    "email.complained": "complaint",
+}
+
+
+def _key(secret: str) -> bytes:
+    text = secret.removeprefix("whsec_")
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise base.SignatureError("the configured Resend signing secret is not whsec_ and "
+                                  "base64") from None
+
+
+def signature(secret: str, svix_id: str, timestamp: str, body: bytes) -> str:
+    return "v1," + base.hmac_b64(_key(secret), f"{svix_id}.{timestamp}.".encode() + body)
+
+
+def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None = None) -> None:
+    secret = base.secret(secrets, "signing_secret", NAME)
+    svix_id = base.header(headers, "svix-id")
+    timestamp = base.header(headers, "svix-timestamp")
+    given = base.header(headers, "svix-signature")
+    base.check_fresh(timestamp, base.epoch_now() if now is None else now)
+    expected = signature(secret, svix_id, timestamp, body)
+    if not any(base.same(entry, expected) for entry in given.split()):
+        raise base.SignatureError("no svix-signature entry matches the body")
+
+
+def sign(secret: str, svix_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {"svix-id": svix_id, "svix-timestamp": str(timestamp),
+            "svix-signature": signature(secret, svix_id, str(timestamp), body)}
+
+
+def _campaign(data: dict[str, Any]) -> str | None:
+    tags = data.get("tags")
+    if isinstance(tags, list):
+        tags = {t.get("name"): t.get("value") for t in tags if isinstance(t, dict)}
+    return base.campaign_of(data.get("broadcast_id")) or base.metadata_campaign(tags)
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    events = []
+    for index, record in enumerate(base.as_list(base.decode_json(body), "a Resend event")):
+        kind = base.need(record, "type", index)
+        data = base.obj(record.get("data"))
+        click = base.obj(data.get("click"))
+        raw_time = click.get("timestamp") or base.need(record, "created_at", index)
+        canonical = None
+        if kind == "email.bounced" and base.dig(data, "bounce", "type") not in (None,
+                                                                               "Permanent"):
+            canonical = "unknown"
+        to = data.get("to")
+        recipient = to[0] if isinstance(to, list) and len(to) == 1 else \
+            to if isinstance(to, str) else None
+        message = base.text_id(data.get("email_id"))
+        events.append(base.build(
+            NAME, kind, record, types=TYPES, index=index, canonical=canonical,
+            event_id=base.stable_id(NAME, message, kind, raw_time, click.get("link")),
+            message_id=message, timestamp=base.instant(raw_time, index, "created_at"),
+            recipient=recipient, campaign_id=_campaign(data), url=click.get("link"),
+            ip=click.get("ipAddress"), user_agent=click.get("userAgent")))
+    return base.number_repeats(events)
+
+
+def render(events: Sequence[Event]) -> list[bytes]:
+    events = base.with_context(events)
+    reverse = {v: k for k, v in TYPES.items()}
+    bodies = []
+    for event in events:
+        if event.type not in reverse:
+            continue
+        data: dict[str, Any] = {
+            "created_at": base.iso(event.ts, 3), "email_id": event.message_id,
+            "from": "News <news@example.com>", "to": [event.recipient or ""],
+            "subject": "News", "tags": {"campaign": event.campaign_id}
+            if event.campaign_id else {}}
+        if event.type == "click":
+            data["click"] = {"ipAddress": event.ip or "", "link": event.url or "",
+                             "timestamp": base.iso(event.ts, 3),
+                             "userAgent": event.user_agent or ""}
+        if event.type == "bounce":
+            data["bounce"] = {"message": "user unknown", "subType": "General",
+                              "type": "Permanent"}
+        record = {"type": reverse[event.type], "created_at": base.iso(event.ts, 3),
+                  "data": data}
+        bodies.append(json.dumps(record).encode())
+    return bodies
+
+
+ADAPTER = base.Adapter(
+    name=NAME, title="Resend", types=TYPES, parse=parse, render=render, verify=verify,
+    secrets={"signing_secret": "resend_signing_secret"}, carries=("ip", "user_agent"))

@@ -1,0 +1,101 @@
+"""SparkPost webhooks: a JSON array of ``{"msys": {"<class>_event": {...}}}`` records.
+
+SparkPost authenticates webhooks with HTTP basic auth (or OAuth 2, not supported here);
+the credentials configured in SparkPost are checked in constant time. A new webhook is
+tested with ``[{"msys": {}}]``, which holds no events.
+Source: https://developers.sparkpost.com/api/webhooks/ and https://developers.sparkpost.com/api/events/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from clicksift.events import Event
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers, Secrets
+
+NAME = "sparkpost"
+
+TYPES = {
+    "injection": "sent",
+    "delivery": "delivered",
+    "open": "open",
+    "initial_open": "open",
+    "amp_open": "open",
+    "amp_initial_open": "open",
+    "click": "click",
+    "amp_click": "click",
+    "bounce": "bounce",
+    "out_of_band": "bounce",
+    "spam_complaint": "complaint",
+    "list_unsubscribe": "unsubscribe",
+    "link_unsubscribe": "unsubscribe",
+}
+#: Bounce classes that are permanent (hard, admin, block, unsubscribe); soft, delay and
+#: undetermined classes (1, 20-24, 40, 60, 70, 80, 100) are not bounces.
+PERMANENT_CLASSES = frozenset({"10", "25", "26", "30", "50", "51", "52", "53", "54", "90"})
+
+
+def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
+    base.check_basic_auth(headers, base.secret(secrets, "basic_auth", NAME), NAME)
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    events = []
+    for index, wrapper in enumerate(base.as_list(base.decode_json(body), "an array of msys")):
+        msys = base.need(wrapper, "msys", index, dict) if wrapper.get("msys") else {}
+        for record in msys.values():
+            if not isinstance(record, dict):
+                raise base.payload_error("is not an object", record=index, field="msys")
+            kind = base.need(record, "type", index)
+            canonical = None
+            if TYPES.get(kind) == "bounce" and \
+                    str(record.get("bounce_class")) not in PERMANENT_CLASSES:
+                canonical = "unknown"
+            raw_time = base.need(record, "timestamp", index, (str, int, float))
+            event_id = base.text_id(record.get("event_id"))
+            events.append(base.build(
+                NAME, kind, wrapper, types=TYPES, index=index, canonical=canonical,
+                event_id=base.stable_id(NAME, event_id) if event_id else
+                base.stable_id(NAME, record.get("message_id"), kind, raw_time),
+                message_id=base.text_id(record.get("message_id")),
+                timestamp=base.instant(raw_time, index, "timestamp"),
+                recipient=record.get("rcpt_to"),
+                campaign_id=base.campaign_of(record.get("campaign_id")),
+                url=record.get("target_link_url"), ip=record.get("ip_address"),
+                user_agent=record.get("user_agent")))
+    return events
+
+
+def render(events: Sequence[Event]) -> list[bytes]:
+    events = base.with_context(events)
+    reverse = {"sent": ("message_event", "injection"),
+               "delivered": ("message_event", "delivery"),
+               "open": ("track_event", "open"), "click": ("track_event", "click"),
+               "bounce": ("message_event", "bounce"),
+               "complaint": ("message_event", "spam_complaint"),
+               "unsubscribe": ("unsubscribe_event", "list_unsubscribe")}
+    records = []
+    for event in events:
+        if event.type not in reverse:
+            continue
+        group, kind = reverse[event.type]
+        record: dict[str, Any] = {
+            "type": kind, "event_id": str(base.big_number(event.id)),
+            "timestamp": str(int(event.ts)), "message_id": event.message_id,
+            "rcpt_to": event.recipient or "", "campaign_id": event.campaign_id or "",
+            "transmission_id": "65832150921904138", "friendly_from": "news@example.com"}
+        if kind == "bounce":
+            record["bounce_class"] = "10"
+        if group == "track_event":
+            record.update({"ip_address": event.ip or "", "user_agent": event.user_agent or ""})
+        if kind == "click":
+            record["target_link_url"] = event.url or ""
+        records.append({"msys": {group: record}})
+    return [base.json_body(batch) for batch in base.chunks(records, 500)]
+
+
+ADAPTER = base.Adapter(
+    name=NAME, title="SparkPost", types=TYPES, parse=parse, render=render, verify=verify,
+    secrets={"basic_auth": "sparkpost_basic_auth"}, carries=("ip", "user_agent"))

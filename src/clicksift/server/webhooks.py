@@ -1,0 +1,201 @@
+"""``POST /webhooks/{esp}``: ESP events in, verified, normalized, stored, judged.
+
+Status codes are what ESPs act on: 200 once every event of the body is committed (a body
+delivered twice stores its events once: ids come from the ESP's ids); 400 for a bad
+signature or a malformed body (the ESP stops retrying: retrying cannot fix it); 403 when no
+secret is configured for that ESP and unsigned webhooks are not allowed; 404 for an ESP
+clicksift does not know; 413 for a body over ``webhook_max_mb``; 500 when the store fails
+(the ESP retries later, and nothing was half stored: one transaction per body).
+
+GET and HEAD answer 200 with whether the endpoint is ready (Mandrill checks a new webhook
+URL with HEAD).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from clicksift.classify.engine import Engine
+from clicksift.events import ENGAGEMENT_TYPES, Event
+from clicksift.ingest import ADAPTERS, Adapter, PayloadError, SignatureError, amazon_ses
+from clicksift.settings import Settings
+from clicksift.storage import SqlStore
+
+log = logging.getLogger("clicksift.webhooks")
+StoreScope = Callable[[], Any]     # a context manager yielding a SqlStore
+
+
+def configured_secrets(settings: Settings, adapter: Adapter) -> dict[str, str] | None:
+    """The adapter's secrets from SETTINGS, or None when a required one is not set."""
+    values: dict[str, str] = {}
+    for name, setting_name in adapter.secrets.items():
+        value = getattr(settings, setting_name)
+        values[name] = ",".join(value) if isinstance(value, list) else str(value)
+    if adapter.name == "mandrill" and not values.get("webhook_url"):
+        values["webhook_url"] = settings.base_url.rstrip("/") + "/webhooks/mandrill"
+    required = [n for n in adapter.secrets if n not in adapter.optional]
+    if any(not values[name] for name in required):
+        return None
+    return values
+
+
+def unsigned_allowed(settings: Settings, name: str) -> bool:
+    allowed = settings.allow_unsigned_webhooks
+    return "all" in allowed or name in allowed
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """One line per ESP whose webhooks would be taken without a signature."""
+    return [f"{adapter.title} webhooks (/webhooks/{name}) are accepted UNSIGNED: anyone who "
+            f"knows the URL can post events (allow_unsigned_webhooks)"
+            for name, adapter in ADAPTERS.items()
+            if adapter.webhook and unsigned_allowed(settings, name)
+            and configured_secrets(settings, adapter) is None]
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status,
+                        headers={"cache-control": "no-store"})
+
+
+class WebhookReceiver:
+    def __init__(self, settings: Settings, store_scope: StoreScope) -> None:
+        self.settings = settings
+        self.store_scope = store_scope
+        self.engine: Engine | None = None
+        self.max_bytes = int(settings.webhook_max_mb * 1024 * 1024)
+
+    def start(self, engine: Engine | None) -> None:
+        """ENGINE gives provisional verdicts at arrival (None: only store)."""
+        self.engine = engine
+        for line in startup_warnings(self.settings):
+            log.warning(line)
+
+    async def handle(self, request: Request) -> Response:
+        name = request.path_params["esp"]
+        adapter = ADAPTERS.get(name)
+        if adapter is None or not adapter.webhook:
+            webhooks = ", ".join(n for n, a in ADAPTERS.items() if a.webhook)
+            return _error(404, f"no webhook for {name!r}; clicksift takes webhooks from "
+                               f"{webhooks}")
+        secrets = configured_secrets(self.settings, adapter)
+        ready = secrets is not None or unsigned_allowed(self.settings, name)
+        if request.method in ("GET", "HEAD"):
+            return JSONResponse({"esp": name, "ready": ready,
+                                 "signed": secrets is not None})
+        if not ready:
+            settings_names = ", ".join(s for n, s in adapter.secrets.items()
+                                       if n not in adapter.optional)
+            return _error(403, f"no secret is configured for {adapter.title} webhooks: set "
+                               f"{settings_names} (or allow_unsigned_webhooks)")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in adapter.content_types:
+            return _error(400, f"{adapter.title} webhooks are "
+                               f"{' or '.join(adapter.content_types)}, not "
+                               f"{content_type or 'without a content type'}")
+        body = await _read_body(request, self.max_bytes)
+        if body is None:
+            return _error(413, f"the body is over {self.settings.webhook_max_mb:g} MB "
+                               "(webhook_max_mb)")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            events = await run_in_threadpool(self._verify_and_parse, adapter, body, headers,
+                                             secrets)
+        except SignatureError as exc:
+            log.warning("%s webhook refused: %s", name, exc)
+            return _error(400, f"signature check failed: {exc}")
+        except PayloadError as exc:
+            log.warning("%s webhook malformed: %s", name, exc)
+            return _error(400, f"malformed {adapter.title} payload: {exc}")
+        if adapter.name == "amazon_ses":
+            confirmation = amazon_ses.subscription_confirmation(body)
+            if confirmation is not None:
+                return await self._confirm_subscription(*confirmation)
+        try:
+            new = await run_in_threadpool(self._store, events)
+        except Exception:
+            log.exception("%s webhook: storing %d events failed", name, len(events))
+            return _error(500, "the events could not be stored; retry later")
+        return JSONResponse({"accepted": len(events), "new": new},
+                            headers={"cache-control": "no-store"})
+
+    def _verify_and_parse(self, adapter: Adapter, body: bytes, headers: dict[str, str],
+                          secrets: dict[str, str] | None) -> list[Event]:
+        if secrets is not None:
+            assert adapter.verify is not None
+            if adapter.name == "amazon_ses" and self.settings.ses_fetch_certificates:
+                self._cache_certificate(body, secrets["certificates"])
+            adapter.verify(body, headers, secrets)
+        return adapter.parse(body, headers)
+
+    def _cache_certificate(self, body: bytes, folder: str) -> None:
+        """Download the SNS certificate named by the envelope into FOLDER, once."""
+        try:
+            envelope = amazon_ses.envelope_of(body)
+        except PayloadError:
+            return
+        url = str((envelope or {}).get("SigningCertURL", ""))
+        if not amazon_ses.CERT_URL.match(url) or not os.path.isdir(folder):
+            return
+        path = amazon_ses.certificate_file(folder, url)
+        if path.exists():
+            return
+        try:
+            response = httpx.get(url, timeout=10, follow_redirects=False)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            log.warning("cannot download the SNS certificate %s: %s", url, exc)
+            return
+        temporary = path.with_suffix(".part")
+        temporary.write_bytes(response.content)
+        temporary.replace(path)
+        log.info("cached the SNS certificate %s", path)
+
+    async def _confirm_subscription(self, topic: str, url: str) -> Response:
+        if topic not in self.settings.ses_topic_arns:
+            log.warning("SNS subscription to %s waits for confirmation: open %s (or add the "
+                        "topic to ses_topic_arns to confirm automatically)", topic, url)
+            return JSONResponse({"subscription": topic, "confirmed": False,
+                                 "confirm_url": url})
+        try:
+            response = await run_in_threadpool(httpx.get, url, timeout=10)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            log.warning("confirming the SNS subscription to %s failed: %s", topic, exc)
+            return _error(500, "the subscription could not be confirmed; SNS will retry")
+        log.info("confirmed the SNS subscription to %s", topic)
+        return JSONResponse({"subscription": topic, "confirmed": True})
+
+    def _store(self, events: list[Event]) -> int:
+        if not events:
+            return 0
+        with self.store_scope() as store, store.transaction():
+            return store_events(store, events, self.engine)
+
+
+def store_events(store: SqlStore, events: list[Event], engine: Engine | None) -> int:
+    """Store EVENTS (in the caller's transaction) with provisional verdicts."""
+    new = int(store.add_events(events))
+    if engine is not None:
+        verdicts = [engine.provisional(e) for e in events if e.type in ENGAGEMENT_TYPES]
+        store.save_verdicts(verdicts, engine.version)
+    return new
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
