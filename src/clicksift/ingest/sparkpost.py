@@ -44,7 +44,9 @@ def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events = []
     for index, wrapper in enumerate(base.as_list(base.decode_json(body), "an array of msys")):
-        msys = base.need(wrapper, "msys", index, dict) if wrapper.get("msys") else {}
+        if not isinstance(wrapper, dict) or not isinstance(wrapper.get("msys"), dict):
+            raise base.payload_error("is missing", record=index, field="msys")
+        msys = wrapper["msys"]               # {} is SparkPost's test ping
         for record in msys.values():
             if not isinstance(record, dict):
                 raise base.payload_error("is not an object", record=index, field="msys")

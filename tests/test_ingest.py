@@ -1,0 +1,406 @@
+"""ESP adapters: documented payloads, signatures made with our own keys, the webhook
+endpoint over real HTTP, and `clicksift import`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from clicksift.events import event_from_dict
+from clicksift.ingest import ADAPTERS, PayloadError, SignatureError, get_adapter
+from clicksift.ingest.base import split_bodies
+from clicksift.server.webhooks import startup_warnings
+from clicksift.settings import Settings
+from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+from tests.esp_keys import EspKeys
+from tests.support import FIXTURES, ServerProcess, running_server
+
+ESP_FIXTURES = FIXTURES / "esps"
+WEBHOOK_ESPS = sorted(name for name, adapter in ADAPTERS.items() if adapter.webhook)
+FILE_ESPS = sorted(name for name, adapter in ADAPTERS.items() if not adapter.webhook)
+BASE_URL = "https://track.example.com"
+
+
+def fixture_files(esp: str | None = None) -> list[Path]:
+    files = sorted(ESP_FIXTURES.glob("*.json"))
+    return [f for f in files if esp is None or f.name.startswith(esp + "-")]
+
+
+def load_fixture(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def fixture_body(document: dict[str, Any]) -> bytes:
+    if "body_text" in document:
+        return str(document["body_text"]).encode()
+    return json.dumps(document["body"]).encode()
+
+
+# -- documented payloads -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.stem)
+def test_documented_payloads_normalize_as_the_esp_means_them(path: Path) -> None:
+    document = load_fixture(path)
+    assert document["source"].startswith("https://") and document["retrieved"]
+    esp = path.stem.split("-")[0]
+    events = get_adapter(esp).parse(fixture_body(document), {})
+    assert len(events) == len(document["expect"])
+    for event, expected in zip(events, document["expect"], strict=True):
+        assert event.source == esp and event.raw["esp_payload"] is not None
+        assert event.raw["esp_type"]
+        event_from_dict(json.loads(json.dumps(event.raw)))   # keeps the contract
+        for name, value in expected.items():
+            if name == "timestamp":
+                assert event.ts == pytest.approx(value, abs=1e-3), name
+            elif name == "no":
+                for absent in value:
+                    assert event.raw.get(absent) is None, absent
+            elif name == "esp_payload_id":
+                assert str(event.raw["esp_payload"]["ID"]) == value
+            else:
+                assert event.raw.get(name) == value, (name, event.raw.get(name))
+
+
+def test_every_esp_has_documented_fixtures() -> None:
+    for name in ADAPTERS:
+        assert fixture_files(name), f"no fixture for {name}"
+
+
+def test_parsing_twice_gives_the_same_ids() -> None:
+    for path in fixture_files():
+        esp = path.stem.split("-")[0]
+        body = fixture_body(load_fixture(path))
+        first = [e.id for e in get_adapter(esp).parse(body, {})]
+        assert first == [e.id for e in get_adapter(esp).parse(body, {})]
+        assert len(set(first)) == len(first)
+
+
+def test_big_numeric_ids_keep_every_digit() -> None:
+    body = fixture_body(load_fixture(ESP_FIXTURES / "mailjet-open.json"))
+    event = get_adapter("mailjet").parse(body, {})[0]
+    assert event.message_id == "19421777396190490"          # > 2^53: a float would round it
+    assert int(event.message_id) == 19421777396190490
+    assert event.raw["esp_payload"]["MessageID"] == 19421777396190490
+
+
+@pytest.mark.parametrize("esp", sorted(ADAPTERS))
+def test_malformed_bodies_name_what_is_wrong(esp: str) -> None:
+    adapter = get_adapter(esp)
+    for body in (b"", b"not json at all", b"[1, 2]", b'{"unexpected": true}'):
+        with pytest.raises(PayloadError) as caught:
+            adapter.parse(body, {})
+        assert str(caught.value)
+
+
+@pytest.mark.parametrize("esp", sorted(ADAPTERS))
+def test_simulated_traffic_survives_each_esps_format(esp: str) -> None:
+    raw, _ = events_and_truth(simulate(SimulationConfig(recipients=40, seed=8)))
+    events = [event_from_dict(item) for item in raw]
+    adapter = get_adapter(esp)
+    parsed = [e for body in adapter.render(events) for e in adapter.parse(body, {})]
+
+    def shape(event: Any) -> tuple[Any, ...]:
+        detailed = event.type == "click" or esp != "resend"     # Resend opens carry neither
+        return (event.type, int(event.ts), event.url if event.type == "click" else None,
+                event.ip if "ip" in adapter.carries and detailed else None,
+                event.user_agent if "user_agent" in adapter.carries and detailed else None)
+
+    reported = Counter(shape(e) for e in events if e.type in {"open", "click"})
+    got = Counter(shape(e) for e in parsed if e.type in {"open", "click"})
+    assert got == reported
+    # one message in, one message out: its events stay together
+    per_message = {e.message_id for e in parsed}
+    assert len(per_message) == len({e.message_id for e in events
+                                    if e.type in {"open", "click"} or adapter.webhook})
+
+
+# -- signatures ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> EspKeys:
+    return EspKeys(tmp_path_factory.mktemp("keys"), BASE_URL)
+
+
+def _secrets(keys: EspKeys, esp: str) -> dict[str, str]:
+    from clicksift.server.webhooks import configured_secrets
+    from clicksift.settings import load_settings
+
+    settings = load_settings(env={**keys.env(), "CLICKSIFT_BASE_URL": BASE_URL}).settings
+    secrets = configured_secrets(settings, get_adapter(esp))
+    assert secrets is not None
+    return secrets
+
+
+def sample_body(esp: str) -> bytes:
+    return fixture_body(load_fixture(fixture_files(esp)[0]))
+
+
+@pytest.mark.parametrize("esp", WEBHOOK_ESPS)
+def test_verify_accepts_our_signature_and_refuses_a_wrong_key(esp: str, keys: EspKeys) -> None:
+    adapter = get_adapter(esp)
+    assert adapter.verify is not None
+    body, headers = keys.sign(esp, sample_body(esp), time.time())
+    adapter.verify(body, headers, _secrets(keys, esp))
+    body, headers = keys.sign(esp, sample_body(esp), time.time(), wrong=True)
+    with pytest.raises(SignatureError):
+        adapter.verify(body, headers, _secrets(keys, esp))
+
+
+# -- the endpoint over real HTTP -----------------------------------------------------------------
+
+@dataclass
+class Site:
+    server: ServerProcess
+    database: str
+    keys: EspKeys
+
+    def post(self, esp: str, body: bytes, headers: dict[str, str] | None = None,
+             content_type: str | None = None) -> httpx.Response:
+        kind = content_type or get_adapter(esp).content_types[0]
+        return httpx.post(f"{self.server.base_url}/webhooks/{esp}", content=body,
+                          headers={"content-type": kind, **(headers or {})}, timeout=30)
+
+    def count(self, esp: str) -> int:
+        with sqlite3.connect(self.database) as db:
+            return int(db.execute("SELECT count(*) FROM events WHERE id LIKE ?",
+                                  (esp + "-%",)).fetchone()[0])
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    folder = tmp_path_factory.mktemp("webhooks")
+    keys = EspKeys(folder, BASE_URL)
+    database = str(folder / "hooks.db")
+    with running_server({"CLICKSIFT_DATABASE": database, "CLICKSIFT_BASE_URL": BASE_URL,
+                         "CLICKSIFT_WEBHOOK_MAX_MB": "2", **keys.env()}, folder) as server:
+        yield Site(server, database, keys)
+
+
+@pytest.mark.parametrize("esp", WEBHOOK_ESPS)
+def test_a_signed_webhook_is_stored_once(esp: str, site: Site) -> None:
+    document = load_fixture(fixture_files(esp)[0])
+    body, headers = site.keys.sign(esp, fixture_body(document), time.time())
+    before = site.count(esp)
+    first = site.post(esp, body, headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["accepted"] == len(document["expect"])
+    assert site.count(esp) - before == first.json()["new"] > 0
+    again = site.post(esp, *site.keys.sign(esp, fixture_body(document), time.time()))
+    assert again.status_code == 200 and again.json()["new"] == 0       # re-delivered: once
+    assert site.count(esp) - before == first.json()["new"]
+
+
+BODY_SIGNED = {"sendgrid", "amazon_ses", "mandrill", "resend", "postal"}
+TIMESTAMPED = {"sendgrid", "mailgun", "amazon_ses", "resend"}
+
+
+@pytest.mark.parametrize("esp", WEBHOOK_ESPS)
+@pytest.mark.parametrize("case", ["tampered body", "wrong key", "stale timestamp",
+                                  "missing headers", "empty body", "not JSON",
+                                  "wrong content type"])
+def test_the_webhook_contract(esp: str, case: str, site: Site) -> None:
+    keys, now = site.keys, time.time()
+    body = sample_body(esp)
+    content_type = None
+    if case == "tampered body":
+        if esp not in BODY_SIGNED:
+            pytest.skip(f"{esp}'s scheme does not cover the body (credentials or a token)")
+        body, headers = keys.sign(esp, body, now)
+        body = body.replace(b"example", b"exbmple", 1)
+        assert b"exbmple" in body
+    elif case == "wrong key":
+        body, headers = keys.sign(esp, body, now, wrong=True)
+    elif case == "stale timestamp":
+        if esp not in TIMESTAMPED:
+            pytest.skip(f"{esp} signs no timestamp")
+        body, headers = keys.sign(esp, body, now - 7200)
+    elif case == "missing headers":
+        body, headers = keys.sign(esp, body, now)
+        headers = {}
+        if esp in ("mailgun", "amazon_ses"):       # their signature travels in the body
+            document = json.loads(body)
+            document.pop("signature" if esp == "mailgun" else "Signature")
+            body = json.dumps(document).encode()
+    elif case == "empty body":
+        body, headers = b"", keys.sign(esp, b"", now)[1] if esp not in (
+            "mailgun", "amazon_ses") else {}
+    elif case == "not JSON":
+        raw = b"mandrill_events=%7Bnot+json" if esp == "mandrill" else b"{not json"
+        if esp in ("mailgun", "amazon_ses"):
+            body, headers = raw, {}
+        else:
+            body, headers = keys.sign(esp, raw, now)
+    else:
+        body, headers = keys.sign(esp, body, now)
+        content_type = "text/html"
+    before = site.count(esp)
+    response = site.post(esp, body, headers, content_type)
+    assert response.status_code == 400, (case, response.text)
+    assert response.json()["error"]
+    assert site.count(esp) == before
+
+
+def test_unknown_esps_and_file_formats_have_no_webhook(site: Site) -> None:
+    for name in ("nosuchesp", *FILE_ESPS):
+        response = site.post(name, b"{}", content_type="application/json")
+        assert response.status_code == 404
+        assert "sendgrid" in response.json()["error"]
+
+
+def test_mandrill_checks_the_url_with_head_and_it_answers(site: Site) -> None:
+    response = httpx.head(f"{site.server.base_url}/webhooks/mandrill", timeout=10)
+    assert response.status_code == 200
+    assert httpx.get(f"{site.server.base_url}/webhooks/mandrill").json() == {
+        "esp": "mandrill", "ready": True, "signed": True}
+
+
+def test_a_body_over_the_limit_is_413(site: Site) -> None:
+    body = b"[" + b",".join([b'{"event": "open"}'] * 200_000) + b"]"
+    assert len(body) > 2 * 1024 * 1024
+    response = site.post("postmark", body, site.keys.sign("postmark", body, time.time())[1])
+    assert response.status_code == 413
+
+
+def test_a_large_sendgrid_batch_is_one_fast_transaction(site: Site) -> None:
+    raw, _ = events_and_truth(simulate(SimulationConfig(recipients=300, seed=4)))
+    events = [event_from_dict(item) for item in raw]
+    records = [r for body in get_adapter("sendgrid").render(events) for r in json.loads(body)]
+    body = json.dumps(records[:1000]).encode()
+    before = site.count("sendgrid")
+    started = time.perf_counter()
+    response = site.post("sendgrid", *site.keys.sign("sendgrid", body, time.time()))
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200 and response.json()["new"] == 1000
+    assert site.count("sendgrid") - before == 1000
+    print(f"1,000-event SendGrid batch stored in {elapsed * 1000:.0f} ms")
+
+
+def test_ses_subscription_confirmation(site: Site) -> None:
+    envelope = {"Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c",
+                "Token": "2336412f37fb687f5d51e6e2425f004aed", "TopicArn": "x",
+                "Message": "You have chosen to subscribe to the topic x.",
+                "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action="
+                                "ConfirmSubscription&Token=2336412f37",
+                "Timestamp": "2012-04-26T20:45:04.751Z", "SignatureVersion": "2",
+                "Signature": "", "SigningCertURL": ""}
+    body, headers = site.keys.sign("amazon_ses", json.dumps(envelope).encode(), time.time())
+    response = site.post("amazon_ses", body, headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["confirmed"] is False
+    assert response.json()["confirm_url"].startswith("https://sns.us-east-1.amazonaws.com/")
+    assert "waits for confirmation" in site.server.log()
+
+
+def test_without_a_secret_webhooks_are_refused_unless_allowed(tmp_path: Path) -> None:
+    database = str(tmp_path / "plain.db")
+    body = sample_body("postmark")
+    with running_server({"CLICKSIFT_DATABASE": database}, tmp_path) as server:
+        refused = httpx.post(f"{server.base_url}/webhooks/postmark", content=body,
+                             headers={"content-type": "application/json"})
+        assert refused.status_code == 403
+        assert "postmark_basic_auth" in refused.json()["error"]
+    with running_server({"CLICKSIFT_DATABASE": database,
+                         "CLICKSIFT_ALLOW_UNSIGNED_WEBHOOKS": "postmark",
+                         "CLICKSIFT_LOG_LEVEL": "warning"}, tmp_path) as server:
+        accepted = httpx.post(f"{server.base_url}/webhooks/postmark", content=body,
+                              headers={"content-type": "application/json"})
+        assert accepted.status_code == 200
+        assert "accepted UNSIGNED" in server.log()
+    settings = Settings(allow_unsigned_webhooks=["all"])
+    assert len(startup_warnings(settings)) == len(WEBHOOK_ESPS)
+
+
+def test_a_storage_failure_is_500_so_the_esp_retries(tmp_path: Path) -> None:
+    database = str(tmp_path / "busy.db")
+    body, headers = (sample_body("postmark"),
+                     {"authorization": "Bearer token-for-brevo"})
+    with running_server({"CLICKSIFT_DATABASE": database, "CLICKSIFT_STORE_TIMEOUT_MS": "200",
+                         "CLICKSIFT_BREVO_CREDENTIALS": "token-for-brevo"}, tmp_path) as server:
+        body = sample_body("brevo")
+        holder = sqlite3.connect(database)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            response = httpx.post(f"{server.base_url}/webhooks/brevo", content=body,
+                                  headers={"content-type": "application/json", **headers},
+                                  timeout=30)
+        finally:
+            holder.rollback()
+            holder.close()
+        assert response.status_code == 500
+        retried = httpx.post(f"{server.base_url}/webhooks/brevo", content=body,
+                             headers={"content-type": "application/json", **headers})
+        assert retried.status_code == 200 and retried.json()["new"] == 1
+
+
+# -- clicksift import ----------------------------------------------------------------------------
+
+@pytest.fixture
+def cli() -> Any:
+    from click.testing import CliRunner
+
+    from clicksift.cli import main
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return run
+
+
+def test_import_writes_the_events_parse_gives(tmp_path: Path, cli: Any) -> None:
+    for path in fixture_files():
+        esp = path.stem.split("-")[0]
+        source = tmp_path / f"{path.stem}.body"
+        source.write_bytes(fixture_body(load_fixture(path)))
+        out = tmp_path / f"{path.stem}.jsonl"
+        result = cli("import", "--esp", esp, str(source), "-o", str(out))
+        assert result.exit_code == 0, result.output
+        written = [json.loads(line) for line in out.read_text().splitlines()]
+        expected = [e.raw for e in get_adapter(esp).parse(source.read_bytes(), {})]
+        assert written == json.loads(json.dumps(expected))
+
+
+def test_import_into_the_store_judges_and_says_what_was_missing(tmp_path: Path,
+                                                                cli: Any) -> None:
+    raw, _ = events_and_truth(simulate(SimulationConfig(recipients=50, seed=2)))
+    events = [event_from_dict(item) for item in raw]
+    source = tmp_path / "cc.jsonl"
+    source.write_bytes(b"\n".join(get_adapter("constant_contact").render(events)) + b"\n")
+    database = str(tmp_path / "import.db")
+    result = cli("import", "--esp", "constant_contact", str(source), "--db", database)
+    assert result.exit_code == 0, result.output
+    again = cli("import", "--esp", "constant_contact", str(source), "--db", database)
+    assert "stored 0 new" in again.output
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT reasons FROM verdicts").fetchall()
+    assert rows
+    missing = [r for (reasons,) in rows for r in json.loads(reasons)
+               if r["rule"] == "evidence.missing"]
+    assert len(missing) == len(rows)
+    assert "user agent" in missing[0]["detail"] and "client address" in missing[0]["detail"]
+
+
+def test_import_names_the_file_line_and_field(tmp_path: Path, cli: Any) -> None:
+    source = tmp_path / "bad.jsonl"
+    good = json.dumps(load_fixture(ESP_FIXTURES / "postmark-open.json")["body"])
+    source.write_text(good + "\n" + '{"RecordType": "Open", "MessageID": "x"}' + "\n")
+    result = cli("import", "--esp", "postmark", str(source), "-o", str(tmp_path / "o.jsonl"))
+    assert result.exit_code == 2
+    assert "bad.jsonl, line 2" in result.output and "ReceivedAt" in result.output
+    skipped = cli("import", "--esp", "postmark", str(source), "-o", str(tmp_path / "o.jsonl"),
+                  "--skip-invalid")
+    assert skipped.exit_code == 0 and "skipped 1" in skipped.output
+
+
+def test_import_files_hold_one_body_or_one_per_line() -> None:
+    one = json.dumps([{"a": 1}, {"a": 2}], indent=2).encode()
+    assert [b for _, b in split_bodies(one)] == [one.strip()]
+    lines = b'{"a": 1}\n\n{"a": 2}\n'
+    assert [(n, b) for n, b in split_bodies(lines)] == [(1, b'{"a": 1}'), (3, b'{"a": 2}')]
