@@ -8,7 +8,12 @@ by clicksift and, in the same run, by re-implementations of the peers' published
 people's events, click precision and F1, and per campaign the error of the unique human
 click rate in percentage points; then slices for the hard cases.
 
-    python benchmarks/accuracy.py [--recipients 4000] [--campaigns 2] [--quick]
+Then the first data set is passed through every ESP's format (what that ESP would have
+posted or exported for the same traffic: its fields, its time precision, its ids), parsed
+back by clicksift's adapter and judged, so the accuracy per ESP shows what each ESP's
+missing signals cost.
+
+    python benchmarks/accuracy.py [--recipients 4000] [--campaigns 2] [--quick] [--esps-only]
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, machine
 from baselines import BASELINES, Seen
 from clicksift.classify import BatchClassifier
-from clicksift.events import event_from_dict, parse_timestamp
+from clicksift.events import Event, event_from_dict, parse_timestamp
+from clicksift.ingest import ADAPTERS
+from clicksift.ingest.base import with_context
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
 
 DATASETS = [("mixed", 101), ("b2b", 102), ("consumer", 103), ("hard", 104), ("mixed", 105)]
@@ -118,6 +125,46 @@ def run_dataset(mix: str, seed: int, recipients: int, campaigns: int) -> dict[st
                         for name, verdicts in judged.items()}}
 
 
+def run_esps(mix: str, seed: int, recipients: int, campaigns: int) -> dict[str, Any]:
+    """The data set as each ESP would have reported it, judged: accuracy per ESP."""
+    config = SimulationConfig(recipients=recipients, campaigns=campaigns, mix=mix, seed=seed)
+    raw, truth = events_and_truth(simulate(config))
+    campaign_of = {e["message_id"]: e["campaign_id"] for e in raw if e["type"] == "delivered"}
+    delivered = Counter(campaign_of.values())
+    events = with_context([event_from_dict(e) for e in raw])
+    out: dict[str, Any] = {}
+    for name, adapter in ADAPTERS.items():
+        renamed: dict[str, str] = {}
+        parsed: dict[str, Event] = {}
+        for event in events:
+            for body in adapter.render([event]):
+                for new in adapter.parse(body, {}):
+                    renamed[event.id] = new.id
+                    parsed.setdefault(new.id, new)       # the store keeps one of each id
+        verdicts = BatchClassifier().classify(list(parsed.values()), expected=len(parsed))
+        nhi = {v.id: v.verdict == "nhi" for v in verdicts}
+        rows = [dict(row, id=renamed[row["id"]]) for row in truth if row["id"] in renamed]
+        judged = {row["id"]: nhi[row["id"]] for row in rows}
+        result = score(rows, judged, campaign_of, delivered)
+        result["reported"] = {t: sum(1 for r in rows if r["type"] == t) for t in TYPES}
+        result["carries"] = list(adapter.carries)
+        out[name] = result
+    return {"mix": mix, "seed": seed, "truth": {t: sum(1 for r in truth if r["type"] == t)
+                                                for t in TYPES}, "esps": out}
+
+
+def _print_esps(result: dict[str, Any]) -> None:
+    print(f"\n== per ESP: {result['mix']} (seed {result['seed']}) as each ESP reports it "
+          f"(of {result['truth']['open']:,} opens, {result['truth']['click']:,} clicks)")
+    print(f"{'ESP':<17}{'signals':<28}{'click rec':>10}{'click fp':>9}{'open rec':>9}"
+          f"{'open fp':>8}{'rate err pp':>12}")
+    for name, m in result["esps"].items():
+        print(f"{name:<17}{', '.join(m['carries']) or '(time only)':<28}"
+              f"{m['click']['recall']:>10.4f}{m['click']['human_fp_rate']:>9.4f}"
+              f"{m['open']['recall']:>9.4f}{m['open']['human_fp_rate']:>8.4f}"
+              f"{m['click_rate_error_pp']['max']:>12.3f}")
+
+
 def _print_dataset(result: dict[str, Any]) -> None:
     print(f"\n== {result['mix']} (seed {result['seed']}): {result['events']:,} events, "
           f"clicksift {result['clicksift_seconds']} s")
@@ -167,9 +214,15 @@ def main() -> int:
     parser.add_argument("--recipients", type=int, default=4000)
     parser.add_argument("--campaigns", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="two small data sets")
+    parser.add_argument("--esps-only", action="store_true", help="only the per-ESP run")
     args = parser.parse_args()
     datasets = DATASETS[:2] if args.quick else DATASETS
     recipients = 1000 if args.quick else args.recipients
+    esps = run_esps(*DATASETS[0], recipients, args.campaigns)
+    _print_esps(esps)
+    if args.esps_only:
+        emit({"benchmark": "accuracy_esps", "machine": machine(), "esps": esps})
+        return 0
     results = [run_dataset(mix, seed, recipients, args.campaigns) for mix, seed in datasets]
     for result in results:
         _print_dataset(result)
@@ -180,8 +233,9 @@ def main() -> int:
               f"{'met' if summary['met'][key] else 'NOT met'}")
     print(f"  better than every baseline on click F1 and click-rate error: "
           f"{'yes' if summary['beats_every_baseline'] else 'NO'}")
+    _print_esps(esps)
     emit({"benchmark": "accuracy", "machine": machine(), "datasets": results,
-          "summary": summary})
+          "summary": summary, "esps": esps})
     return 0
 
 

@@ -62,6 +62,7 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 def render(events: Sequence[Event]) -> list[bytes]:
     events = base.with_context(events)
     reverse = {v: k for k, v in TYPES.items()}
+    reverse["delivered"] = "em_sends"            # Constant Contact reports sends only
     by_type: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         if event.type not in reverse:

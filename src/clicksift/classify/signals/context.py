@@ -118,12 +118,18 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
         window = machine_like[position:bisect.bisect_right(times, obs.event.ts + FARM_WINDOW)]
         links = {o.link_key for o in window}
         sources = {o.source for o in window}
-        if len(links) >= needed and len(sources) >= 2:
-            for member in window:
-                _add(member, Finding("context.all-links-burst", 1.0, f"{len(links)} links of "
-                                     f"this message were fetched within {FARM_WINDOW:.0f} s from "
-                                     f"{len(sources)} addresses", Kind.SECURITY_SCANNER,
-                                     evidence="farm"))
+        if len(links) < needed:
+            continue
+        if len(sources) >= 2:
+            where = f"from {len(sources)} addresses"
+        elif sources == {None}:         # an ESP that reports no address: the burst alone
+            where = "(the ESP gave no addresses)"
+        else:
+            continue
+        for member in window:
+            _add(member, Finding("context.all-links-burst", 1.0, f"{len(links)} links of "
+                                 f"this message were fetched within {FARM_WINDOW:.0f} s "
+                                 f"{where}", Kind.SECURITY_SCANNER, evidence="farm"))
 
 
 def _scanner_sources(events: list[Observed]) -> None:

@@ -15,6 +15,7 @@ MACHINE_FLAGS: dict[str, tuple[str, str | None]] = {
     "is_machine_open": (Kind.PRIVACY_PREFETCH, None),
     "apple_mpp": (Kind.PRIVACY_PREFETCH, "apple_mpp"),
     "mpp": (Kind.PRIVACY_PREFETCH, "apple_mpp"),
+    "proxy_open": (Kind.PRIVACY_PREFETCH, None),                  # Brevo
     "bot": (Kind.UNKNOWN_AUTOMATION, None),
     "is_bot": (Kind.UNKNOWN_AUTOMATION, None),
     "isBot": (Kind.UNKNOWN_AUTOMATION, None),
