@@ -363,6 +363,24 @@ def with_context(events: Sequence[Event]) -> list[Event]:
     return out
 
 
+def apple_proxy(event: Event) -> bool:
+    """Whether EVENT came through Apple's Mail Privacy Protection proxy, as the ESPs that
+    flag such opens (SendGrid, Mailgun, Brevo) tell it: by Apple's published addresses."""
+    import ipaddress
+
+    import iporigin
+
+    from clicksift.classify.knowledge import load_knowledge
+
+    if not event.ip:
+        return False
+    entry = load_knowledge().match_network(ipaddress.ip_address(event.ip))
+    if entry is not None:
+        return entry.role == "privacy_proxy"
+    provider = iporigin.classify(event.ip).provider  # type: ignore[no-untyped-call]
+    return bool(provider == "Apple Private Relay")
+
+
 def json_body(records: Sequence[Any]) -> bytes:
     from clicksift.events import dumps
 

@@ -87,7 +87,7 @@ def render(events: Sequence[Event]) -> list[bytes]:
         if event.type not in reverse:
             continue
         kind = reverse[event.type]
-        if event.type == "open" and (event.esp_flags or {}).get("proxy_open"):
+        if event.type == "open" and base.apple_proxy(event):
             kind = "proxy_open"
         record: dict[str, Any] = {
             "event": kind, "email": event.recipient or "", "id": 1234567,

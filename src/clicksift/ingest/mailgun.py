@@ -105,9 +105,8 @@ def render(events: Sequence[Event], signing_key: str = "key-demo") -> list[bytes
         if event.type in ("open", "click", "unsubscribe"):
             data["ip"] = event.ip or ""
             data["client-info"] = {"user-agent": event.user_agent or ""}
-            bot = (event.esp_flags or {}).get("bot")
-            if bot:
-                data["client-info"]["bot"] = bot
+            if event.type == "open" and base.apple_proxy(event):
+                data["client-info"]["bot"] = "apple"
         if event.type == "click":
             data["url"] = event.url or ""
         token = base.stable_id("t", event.id)[2:]

@@ -113,7 +113,7 @@ def render(events: Sequence[Event]) -> list[bytes]:
             record["ip"] = event.ip or ""
             record["useragent"] = event.user_agent or ""
             if event.type == "open":
-                record["sg_machine_open"] = bool((event.esp_flags or {}).get("sg_machine_open"))
+                record["sg_machine_open"] = base.apple_proxy(event)
         if event.type == "click":
             record["url"] = event.url or ""
         records.append(record)
