@@ -22,7 +22,7 @@ from clicksift.server.webhooks import startup_warnings
 from clicksift.settings import Settings
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
 from tests.esp_keys import EspKeys
-from tests.support import FIXTURES, ServerProcess, running_server
+from tests.support import FIXTURES, ROOT, ServerProcess, running_server
 
 ESP_FIXTURES = FIXTURES / "esps"
 WEBHOOK_ESPS = sorted(name for name, adapter in ADAPTERS.items() if adapter.webhook)
@@ -70,9 +70,21 @@ def test_documented_payloads_normalize_as_the_esp_means_them(path: Path) -> None
                 assert event.raw.get(name) == value, (name, event.raw.get(name))
 
 
-def test_every_esp_has_documented_fixtures() -> None:
+def test_every_esp_has_documented_fixtures_and_a_guide() -> None:
+    from clicksift.ingest.guides import GUIDES
+
+    assert set(GUIDES) == set(ADAPTERS)
     for name in ADAPTERS:
         assert fixture_files(name), f"no fixture for {name}"
+        assert (ROOT / "docs" / "esps" / f"{name}.md").exists()
+
+
+def test_allow_unsigned_webhooks_names_real_esps() -> None:
+    from clicksift.errors import ConfigError
+    from clicksift.settings import load_settings
+
+    with pytest.raises(ConfigError, match="not an ESP"):
+        load_settings(env={"CLICKSIFT_ALLOW_UNSIGNED_WEBHOOKS": "sendgird"})
 
 
 def test_parsing_twice_gives_the_same_ids() -> None:

@@ -318,6 +318,12 @@ def validate(settings: Settings) -> None:
         except ValueError:
             raise ConfigError(f"setting 'trusted_proxies': {entry!r} is not an address or "
                               "network (CIDR)") from None
+    from clicksift.ingest import ADAPTERS
+
+    for name in settings.allow_unsigned_webhooks:
+        if name != "all" and name not in ADAPTERS:
+            raise ConfigError(f"setting 'allow_unsigned_webhooks': {name!r} is not an ESP; "
+                              f"use 'all' or some of {', '.join(ADAPTERS)}")
     if settings.unsubscribe_mailto and "@" not in settings.unsubscribe_mailto:
         raise ConfigError(f"setting 'unsubscribe_mailto' must be an email address, not "
                           f"{settings.unsubscribe_mailto!r}")
