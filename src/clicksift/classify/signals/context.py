@@ -18,6 +18,7 @@ BURST_WINDOW = 30.0       # seconds in which "most links" counts as one burst
 TWO_LINK_WINDOW = 3.0     # two links this close are not two deliberate clicks
 ALL_LINKS_SHARE = 0.6     # "most links": this share of the message's content links...
 ALL_LINKS_MIN = 3         # ...and at least this many
+UNKNOWN_LINKS_MIN = 5     # "most links" when the message's links are unknown (ESP events)
 MANY_LINKS = 4            # one source on this many links over the message's life
 CLICK_CHECK_WINDOW = 3.0  # a security network's check this shortly before a person's click
 FARM_WINDOW = 15.0        # most links fetched this fast, whatever the addresses
@@ -81,7 +82,9 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
     for obs in clicks:
         if obs.source is not None:
             by_source[obs.source].append(obs)
-    needed = max(ALL_LINKS_MIN, math.ceil(ALL_LINKS_SHARE * content_links))
+    needed = max(ALL_LINKS_MIN, math.ceil(ALL_LINKS_SHARE * content_links)) \
+        if content_links else UNKNOWN_LINKS_MIN
+    many = MANY_LINKS if content_links else UNKNOWN_LINKS_MIN
     for source, group in by_source.items():
         if len(group) < 2:
             continue
@@ -100,7 +103,7 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
                     _add(obs, Finding("context.two-links-burst", 1.0, f"{source} fetched "
                                       f"{len(close)} different links within "
                                       f"{TWO_LINK_WINDOW:.0f} s", Kind.SECURITY_SCANNER))
-            if distinct >= MANY_LINKS:
+            if distinct >= many:
                 _add(obs, Finding("context.same-source-many-links", 1.0, f"{source} fetched "
                                   f"{distinct} different links of this message",
                                   Kind.SECURITY_SCANNER))
@@ -109,7 +112,8 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
 def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
     """Most of the message's links fetched within seconds from several addresses: a scanner
     spreading its fetches over a pool of addresses (no person clicks like that)."""
-    needed = max(ALL_LINKS_MIN + 1, math.ceil(ALL_LINKS_SHARE * content_links))
+    needed = max(ALL_LINKS_MIN + 1, math.ceil(ALL_LINKS_SHARE * content_links)) \
+        if content_links else UNKNOWN_LINKS_MIN
     machine_like = [o for o in clicks if not _person_navigation(o)]
     if len(machine_like) < needed:
         return
