@@ -120,7 +120,10 @@ def test_demo_sends_simulated_traffic_through_the_real_server(tmp_path: Path) ->
     recorded = [e for e in exported if e.get("source") == "tracker"]
     assert recorded, "the simulated traffic reached the tracking server"
     assert all(not e["ip"].startswith("127.") for e in recorded)  # X-Forwarded-For believed
-    assert "final verdicts for 46 messages" in result.stderr
+    assert "final verdicts for 96 messages" in result.stderr     # 6 + 40 + 50 from SendGrid
+    from_esp = [e for e in exported if e.get("source") == "sendgrid"]
+    assert {e["campaign_id"] for e in from_esp if e["type"] == "delivered"} == {"autumn-digest"}
+    assert "signed SendGrid webhook batches" in result.stderr
     from clicksift.settings import Settings
     from clicksift.storage import open_store
     store = open_store(Settings(database=str(folder / "demo.db")))

@@ -7,6 +7,7 @@ server, which also shows the messages at ``/demo/`` so a person can open them an
 
 from __future__ import annotations
 
+import base64
 import shutil
 import time
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class DemoCampaign:
 
 
 SIMULATED_CAMPAIGN = "spring-sale"
+ESP_CAMPAIGN = "autumn-digest"
+ESP_KEY_FILE = "sendgrid-demo-key.pem"
 
 
 def demo_settings(folder: Path, base: Settings) -> Settings:
@@ -47,10 +50,55 @@ def demo_settings(folder: Path, base: Settings) -> Settings:
     from dataclasses import replace
 
     return replace(base, database=str(folder / "demo.db"),
+                   sendgrid_public_key=base.sendgrid_public_key or _sendgrid_demo_key(folder),
                    base_url=f"http://{base.host}:{base.port}",
                    unsubscribe_mailto=base.unsubscribe_mailto or "unsubscribe@example.com",
                    demo_folder=str(folder), trusted_proxies=["127.0.0.1/32", "::1/128"],
                    accept_simulated_time=True)
+
+
+def _sendgrid_demo_key(folder: Path) -> str:
+    """The public half of the demo's SendGrid signing key (the private half is kept in
+    FOLDER to sign the demo's webhooks, as SendGrid would)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    path = folder / ESP_KEY_FILE
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def esp_webhooks(folder: Path, recipients: int, seed: int, days_ago: float = 2.0
+                 ) -> list[tuple[bytes, dict[str, str]]]:
+    """ESP_CAMPAIGN as SendGrid's Event Webhook would post it: simulated traffic rendered in
+    SendGrid's format, in signed batches (the demo's stand-in for a sender on an ESP)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from clicksift.ingest import sendgrid
+    from clicksift.simulate import events_and_truth, simulate
+
+    key = serialization.load_pem_private_key((folder / ESP_KEY_FILE).read_bytes(),
+                                             password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    config = SimulationConfig(recipients=recipients, seed=seed, mix="mixed",
+                              start=time.time() - days_ago * 86400)
+    raw, _ = events_and_truth(simulate(config))
+    events = [event_from_dict(dict(e, campaign_id=ESP_CAMPAIGN) if "campaign_id" in e else e)
+              for e in raw if e["type"] in ("delivered", "open", "click")]
+    now = int(time.time())
+    return [(body, {"content-type": "application/json", **sendgrid.sign(body, key, now)})
+            for body in sendgrid.render(events)]
 
 
 def newsletter_html() -> str:

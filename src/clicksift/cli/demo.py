@@ -21,7 +21,14 @@ from clicksift.classify import BatchClassifier, engine_from_settings
 from clicksift.cli.classify import _stored_events, _summary
 from clicksift.cli.common import Context, console, console_err, pass_context
 from clicksift.cli.report import show_campaign
-from clicksift.demo import CAMPAIGN, SIMULATED_CAMPAIGN, build_demo, simulated_campaign
+from clicksift.demo import (
+    CAMPAIGN,
+    ESP_CAMPAIGN,
+    SIMULATED_CAMPAIGN,
+    build_demo,
+    esp_webhooks,
+    simulated_campaign,
+)
 from clicksift.errors import ConfigError
 from clicksift.settings import Settings, settings_to_env
 from clicksift.simulate.driver import replay
@@ -67,6 +74,24 @@ def _show_links(campaign: object, folder: str) -> None:
     console.print(f"one-click unsubscribe: curl -X POST -d List-Unsubscribe=One-Click "
                   f"'{unsubscribe}'", soft_wrap=True)
     console.print(f"prepared messages: {Path(folder) / 'messages'}/")
+
+
+def _post_webhooks(settings: Settings, folder: Path, recipients: int) -> None:
+    """Post ESP_CAMPAIGN as signed SendGrid webhooks to the running server."""
+    bodies = esp_webhooks(folder, recipients, seed=9)
+    accepted = new = 0
+    with httpx.Client(timeout=60) as client:
+        for body, headers in bodies:
+            response = client.post(f"{settings.base_url}/webhooks/sendgrid", content=body,
+                                   headers=headers)
+            if response.status_code != 200:
+                raise ConfigError(f"the SendGrid webhook answered {response.status_code}: "
+                                  f"{response.text}")
+            accepted += response.json()["accepted"]
+            new += response.json()["new"]
+    console_err.print(f"posted [cyan]{ESP_CAMPAIGN}[/] ({recipients} simulated recipients) "
+                      f"as {len(bodies)} signed SendGrid webhook batches: {accepted:,} events "
+                      f"accepted, {new:,} new")
 
 
 def _rescore(settings: Settings) -> None:
@@ -142,6 +167,7 @@ def demo(ctx: Context, folder: str, host: str, port: int, recipients: int,
             answers = asyncio.run(replay(simulated, settings.base_url, until=time.time()))
             console_err.print("answers: " + ", ".join(f"{count:,} x {status}"
                                                       for status, count in sorted(answers.items())))
+            _post_webhooks(settings, Path(folder), max(50, recipients // 2))
             _rescore(settings)
             _show_report(settings)
         password, key = _make_logins(settings, folder)
@@ -153,6 +179,8 @@ def demo(ctx: Context, folder: str, host: str, port: int, recipients: int,
             f"{base_url}/api/v1/campaigns/{SIMULATED_CAMPAIGN}\n"
             f"[bold green]Report:[/]    clicksift report {SIMULATED_CAMPAIGN} --db "
             f"{settings.database}\n"
+            f"[bold green]ESP events:[/] {ESP_CAMPAIGN} came in as signed SendGrid webhooks at "
+            f"{base_url}/webhooks/sendgrid (docs/esps/ for every ESP)\n"
             f"[bold green]Click:[/]     open {base_url}/demo/ in a browser; every request is "
             f"recorded and judged.\n(logins are in {Path(folder) / 'logins.txt'})",
             soft_wrap=True)
