@@ -416,3 +416,44 @@ def test_import_files_hold_one_body_or_one_per_line() -> None:
     assert [b for _, b in split_bodies(one)] == [one.strip()]
     lines = b'{"a": 1}\n\n{"a": 2}\n'
     assert [(n, b) for n, b in split_bodies(lines)] == [(1, b'{"a": 1}'), (3, b'{"a": 2}')]
+
+
+# -- storage and the SNS details -----------------------------------------------------------------
+
+def test_esp_events_keep_big_ids_and_unknown_types_in_the_store(store: Any) -> None:
+    body = fixture_body(load_fixture(ESP_FIXTURES / "mailjet-grouped.json"))
+    events = get_adapter("mailjet").parse(body, {})
+    with store.transaction():
+        assert store.add_events(events) == len(events)
+    with store.transaction():
+        assert store.add_events(get_adapter("mailjet").parse(body, {})) == 0   # once
+    stored = {s.raw["id"]: s.raw for s in store.iter_events()}
+    assert len(stored) == len(events)
+    first = stored[events[0].id]
+    assert first["message_id"] == "19421777835146490"
+    assert first["esp_payload"]["MessageID"] == 19421777835146490
+    assert isinstance(first["esp_payload"]["MessageID"], int)
+    assert sorted(e["type"] for e in stored.values()).count("unknown") == 2
+
+
+def test_sns_signature_versions_and_certificate_addresses(keys: EspKeys) -> None:
+    from clicksift.ingest import amazon_ses
+
+    secrets = _secrets(keys, "amazon_ses")
+    body, _ = keys.sign("amazon_ses", sample_body("amazon_ses"), time.time())
+    envelope = json.loads(body)
+    version_one = amazon_ses.sign_envelope(envelope, keys.good.rsa_key, version="1")
+    amazon_ses.verify(json.dumps(version_one).encode(), {}, secrets)
+    for url in ("https://evil.example/cert.pem", "http://sns.us-east-1.amazonaws.com/x.pem",
+                "https://sns.us-east-1.amazonaws.com.evil.example/x.pem"):
+        forged = amazon_ses.sign_envelope(dict(envelope, SigningCertURL=url), keys.good.rsa_key)
+        with pytest.raises(SignatureError, match="not an Amazon SNS address"):
+            amazon_ses.verify(json.dumps(forged).encode(), {}, secrets)
+    other_topic = dict(secrets, topic_arns="arn:aws:sns:us-east-1:123456789012:other")
+    with pytest.raises(SignatureError, match="ses_topic_arns"):
+        amazon_ses.verify(body, {}, other_topic)
+    raw = json.dumps(json.loads(envelope["Message"])).encode()      # raw message delivery
+    with pytest.raises(SignatureError, match="raw message delivery"):
+        amazon_ses.verify(raw, {}, secrets)
+    parsed = get_adapter("amazon_ses").parse(raw, {})[0]
+    assert parsed.raw["esp_type"] == json.loads(envelope["Message"])["eventType"]
