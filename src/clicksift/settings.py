@@ -115,6 +115,29 @@ class Settings:
     session_secret: str = setting(
         "", "Key that signs dashboard session cookies. Empty: one is generated once and kept "
         "in the store, shared by every server of that database.", secret=True)
+    # Protect: preference center, conversions, outbound webhooks (docs/protect.md)
+    sender_name: str = setting(
+        "", "The sender's name on the preference center. Empty: the tracking host's name.")
+    brand_color: str = setting(
+        "#1f2328", "The preference center's accent colour (CSS hex, for example #0b5fff).")
+    topics: list[str] = setting(
+        [], "Topics people can choose on the preference center, as 'id:Label' (for example "
+        "news:Newsletter, offers:Special offers). Empty: only all mail.")
+    click_id_param: str = setting(
+        "csclid", "Query parameter added to every click's destination with the click's id, "
+        "so a conversion can name the click it came from. Empty: destinations are left as "
+        "they are.")
+    hook_settle_seconds: float = setting(
+        120.0, "How long an event waits before it goes to outbound webhooks, so later "
+        "context (a honeypot hit, a burst) can still change its verdict.")
+    hook_retry_seconds: float = setting(
+        10.0, "First wait before an outbound webhook delivery is retried; each retry waits "
+        "three times longer, up to an hour.")
+    hook_max_attempts: int = setting(
+        12, "Deliveries of one event to one webhook before it is marked failed.")
+    hook_poll_seconds: float = setting(
+        2.0, "How often the server looks for events to send and deliveries due "
+        "(0: never; run clicksift hooks deliver instead).")
     # Ingest (ESP webhooks, see docs/esps/)
     allow_unsigned_webhooks: list[str] = setting(
         [], "ESPs whose webhooks are accepted without a configured secret ('all' for every "
@@ -324,6 +347,16 @@ def validate(settings: Settings) -> None:
         if name != "all" and name not in ADAPTERS:
             raise ConfigError(f"setting 'allow_unsigned_webhooks': {name!r} is not an ESP; "
                               f"use 'all' or some of {', '.join(ADAPTERS)}")
+    import re
+
+    if not re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", settings.brand_color):
+        raise ConfigError(f"setting 'brand_color' must be a CSS hex colour such as #0b5fff, "
+                          f"not {settings.brand_color!r}")
+    for entry in settings.topics:
+        topic, _, label = entry.partition(":")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", topic) or not label.strip():
+            raise ConfigError(f"setting 'topics': {entry!r} must be 'id:Label' with a short "
+                              "lower-case id, for example news:Newsletter")
     if settings.unsubscribe_mailto and "@" not in settings.unsubscribe_mailto:
         raise ConfigError(f"setting 'unsubscribe_mailto' must be an email address, not "
                           f"{settings.unsubscribe_mailto!r}")

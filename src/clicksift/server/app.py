@@ -21,12 +21,12 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from clicksift import __version__
 from clicksift.classify import engine_from_settings
-from clicksift.errors import ClicksiftError, TokenError
+from clicksift.errors import ClicksiftError, InputError, TokenError
 from clicksift.events import (
     ENGAGEMENT_TYPES,
     Event,
@@ -44,7 +44,8 @@ from clicksift.links import (
     TrackingUrls,
     load_signer,
 )
-from clicksift.server import demo_pages, pages
+from clicksift.server import demo_pages
+from clicksift.server.preferences import PreferenceCenter
 from clicksift.server.recorder import Recorder
 from clicksift.server.requestinfo import ClientAddress, RequestInfo, request_info
 from clicksift.server.responses import (
@@ -107,6 +108,7 @@ class TrackingApp:
                   methods=["GET", "HEAD", "POST"]),
         ]
         self.webhooks = WebhookReceiver(settings, self.reports.store)
+        self.preferences = PreferenceCenter(settings, self.reports.store)
         routes.append(Route("/webhooks/{esp}", self.webhooks.handle,
                             methods=["GET", "HEAD", "POST"]))
         routes += api.routes(self.reports)
@@ -178,6 +180,7 @@ class TrackingApp:
             self.checkpointer.start()
         self.reports.start()
         self.webhooks.start(engine if settings.online_verdicts else None)
+        self.preferences.start(engine)
         self.dashboard.start(session_secret, https=settings.base_url.startswith("https:"),
                              max_age=int(settings.session_hours * 3600))
         self.runtime = Runtime(signer, TrackingUrls(self.settings.base_url, signer), recorder,
@@ -287,17 +290,22 @@ class TrackingApp:
             event = self._event(EventType.CLICK, claims, info, url=url,
                                 link_kind=LinkKind.UNSUBSCRIBE.value)
             await self.runtime.recorder.record(event)
-            return HTMLResponse(pages.unsubscribe_form(url), headers={"cache-control": "no-store"})
+            return await self.preferences.show(claims.message_id, url)
         form = await _read_form(request)
         if form is None:
             return PlainTextResponse("the form could not be read\n", status_code=400)
         one_click = form.get("List-Unsubscribe") == "One-Click"
-        event = self._event(EventType.UNSUBSCRIBE, claims, info, url=url,
-                            link_kind=LinkKind.UNSUBSCRIBE.value, form=form)
+        try:
+            change = self.preferences.change_for(form)
+        except InputError as exc:
+            return self.preferences.bad_form(url, exc)
+        # A POST that takes the person off any mail is an unsubscribe; other preference
+        # changes are recorded as a request to the preference page.
+        kind = EventType.UNSUBSCRIBE if change.unsubscribes else EventType.CLICK
+        event = self._event(kind, claims, info, url=url, link_kind=LinkKind.UNSUBSCRIBE.value,
+                            form=form)
         await self.runtime.recorder.record(event)
-        if one_click:
-            return PlainTextResponse("unsubscribed\n", headers={"cache-control": "no-store"})
-        return HTMLResponse(pages.unsubscribed(), headers={"cache-control": "no-store"})
+        return await self.preferences.submit(event, change, form, url, one_click)
 
 
 def _simulated_time(info: RequestInfo, now: float) -> float:

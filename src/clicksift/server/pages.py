@@ -15,16 +15,3 @@ def page(title: str, body: str) -> str:
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
             f'<meta name="robots" content="noindex"><title>{html.escape(title)}</title>'
             f"<style>{_STYLE}</style></head><body><main>{body}</main></body></html>")
-
-
-def unsubscribe_form(action_url: str) -> str:
-    return page("Unsubscribe", (
-        "<h1>Unsubscribe</h1><p>Stop receiving these emails?</p>"
-        f'<form method="post" action="{html.escape(action_url)}">'
-        '<input type="hidden" name="confirm" value="yes">'
-        '<button type="submit">Unsubscribe</button></form>'))
-
-
-def unsubscribed() -> str:
-    return page("Unsubscribed", "<h1>You are unsubscribed</h1>"
-                 "<p>You will not receive these emails any more.</p>")

@@ -87,6 +87,71 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             password_hash TEXT NOT NULL,
             created_at {real} NOT NULL)""",
     ]),
+    (3, "subscriptions, their log, held unsubscribes, suppressions, outbound webhooks", [
+        # One row per recipient and topic ('' is all mail); no row means subscribed.
+        """CREATE TABLE subscriptions (
+            recipient TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            state TEXT NOT NULL,
+            paused_until {real},
+            frequency TEXT,
+            updated_at {real} NOT NULL,
+            PRIMARY KEY (recipient, topic))""",
+        # Every attempt to change a subscription, applied or not, with the event and verdict.
+        """CREATE TABLE subscription_log (
+            seq {serial},
+            recipient TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            change TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            at {real} NOT NULL,
+            event_id TEXT,
+            verdict TEXT,
+            score {real},
+            actor TEXT NOT NULL,
+            detail TEXT)""",
+        "CREATE INDEX subscription_log_recipient ON subscription_log (recipient, seq)",
+        # Unsubscribes judged non-human: held until the person confirms or an operator decides.
+        """CREATE TABLE unsubscribe_reviews (
+            event_id TEXT PRIMARY KEY,
+            recipient TEXT NOT NULL,
+            message_id TEXT,
+            request TEXT NOT NULL,
+            judgement TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            status TEXT NOT NULL,
+            decided_at {real},
+            decided_by TEXT)""",
+        "CREATE INDEX unsubscribe_reviews_status ON unsubscribe_reviews (status, created_at)",
+        """CREATE TABLE suppressions (
+            recipient TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            at {real} NOT NULL,
+            detail TEXT)""",
+        # Outbound webhooks and their durable outbox.
+        """CREATE TABLE hooks (
+            id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            events TEXT NOT NULL,
+            humans_only INTEGER NOT NULL,
+            created_at {real} NOT NULL,
+            cursor INTEGER NOT NULL,
+            active INTEGER NOT NULL)""",
+        """CREATE TABLE outbox (
+            seq {serial},
+            hook_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            due_at {real} NOT NULL,
+            attempts INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            last_error TEXT,
+            delivered_at {real},
+            UNIQUE (hook_id, event_id))""",
+        "CREATE INDEX outbox_due ON outbox (status, due_at)",
+    ]),
 ]
 
 
