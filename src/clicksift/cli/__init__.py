@@ -58,12 +58,14 @@ def _register() -> None:
         demo,
         ingest,
         knowledge,
+        protect,
         report,
         simulate,
     )
 
     for command in [*core.COMMANDS, *classify.COMMANDS, *simulate.COMMANDS,
                     *knowledge.COMMANDS, *report.COMMANDS, *access.COMMANDS, *ingest.COMMANDS,
+                    *protect.COMMANDS,
                     demo.demo]:
         main.add_command(command)
 

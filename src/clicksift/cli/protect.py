@@ -1,0 +1,246 @@
+"""``clicksift subscriptions``, ``suppressions``, ``reviews`` and ``sunset``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from typing import IO
+
+import click
+from rich.table import Table
+
+from clicksift.cli.common import Context, console, console_err, db_option, pass_context, warn
+from clicksift.errors import InputError
+from clicksift.protect import subscriptions as subs
+from clicksift.protect.sunset import Sunset, sunset_list
+from clicksift.server.preferences import topic_table
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+                      show_default=True)
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _json(data: object) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+@click.command()
+@click.argument("address", required=False)
+@FORMAT
+@db_option
+@pass_context
+def subscriptions(ctx: Context, address: str | None, fmt: str, database: str | None) -> None:
+    """Subscription state (subscribed or unsubscribed, overall and per topic) of ADDRESS with
+    its full history, or of everyone whose subscriptions changed."""
+    settings = ctx.settings(database=database)
+    topic_ids = [t for t, _ in topic_table(settings)]
+    store = ctx.store(settings)
+    try:
+        if address:
+            state = subs.get_state(store, address, topic_ids)
+            log = subs.history(store, address)
+            states = [state]
+        else:
+            states = [subs.get_state(store, r, topic_ids) for r in subs.changed_recipients(store)]
+            log = []
+    finally:
+        store.close()
+    if fmt == "json":
+        if address:
+            _json({**states[0].to_json(), "history": [e.to_json() for e in log]})
+        else:
+            _json([s.to_json() for s in states])
+        return
+    table = Table("recipient", "state", *topic_ids, "frequency", "paused until", "suppressed",
+                  "changed", title="Subscriptions" + ("" if address else
+                                                      " (everyone else is subscribed)"))
+    for state in states:
+        table.add_row(state.recipient, state.overall, *(state.topics.get(t, "subscribed")
+                                                        for t in topic_ids),
+                      state.frequency, _when(state.paused_until), state.suppressed or "-",
+                      _when(state.updated_at))
+    console.print(table)
+    if address:
+        history = Table("when", "change", "outcome", "by", "verdict", "event", title="History")
+        for entry in log:
+            verdict = f"{entry.verdict} {entry.score:.2f}" if entry.verdict and \
+                entry.score is not None else "-"
+            history.add_row(_when(entry.at), entry.change, entry.outcome,
+                            entry.actor + (f" ({entry.detail})" if entry.detail else ""),
+                            verdict, entry.event_id or "-")
+        console.print(history)
+
+
+@click.command()
+@click.option("-o", "--output", type=click.File("w"), default="-", help="Where to write.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@db_option
+@pass_context
+def suppressions(ctx: Context, output: IO[str], fmt: str, database: str | None) -> None:
+    """The suppression list: everyone unsubscribed from all mail or suppressed (sunset), for
+    the sending system to skip."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        rows = subs.suppression_list(store)
+    finally:
+        store.close()
+    if fmt == "json":
+        json.dump([{"recipient": r.recipient, "reason": r.reason, "since": _when(r.at),
+                    "detail": r.detail} for r in rows], output, indent=2)
+        output.write("\n")
+    else:
+        writer = csv.writer(output)
+        writer.writerow(["recipient", "reason", "since", "detail"])
+        for r in rows:
+            writer.writerow([r.recipient, r.reason, _when(r.at), r.detail or ""])
+    console_err.print(f"{len(rows):,} addresses suppressed")
+
+
+@click.group()
+def reviews() -> None:
+    """Unsubscribes judged non-human: held, never applied, until the person confirms or an
+    operator decides."""
+
+
+@reviews.command("list")
+@click.option("--status", type=click.Choice(["held", "applied", "dismissed", "confirmed",
+                                             "all"]), default="held", show_default=True)
+@FORMAT
+@db_option
+@pass_context
+def reviews_list(ctx: Context, status: str, fmt: str, database: str | None) -> None:
+    """Held attempts with the reasons they were judged non-human."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        found = subs.reviews(store, None if status == "all" else status)
+    finally:
+        store.close()
+    if fmt == "json":
+        _json([r.to_json() for r in found])
+        return
+    table = Table("event", "when", "recipient", "request", "score", "why", "status")
+    for review in found:
+        reasons = [r["detail"] for r in review.judgement.get("reasons", [])
+                   if r.get("weight", 0) > 0][:2]
+        table.add_row(review.event_id, _when(review.created_at), review.recipient,
+                      review.change.describe(), f"{review.judgement.get('score', 0):.2f}",
+                      "; ".join(reasons) or "-", review.status)
+    console.print(table)
+    if status == "held" and found:
+        console_err.print("apply one with: clicksift reviews apply EVENT   "
+                          "(or dismiss it: clicksift reviews dismiss EVENT)")
+
+
+def _decide(ctx: Context, event_ids: tuple[str, ...], database: str | None,
+            apply_it: bool) -> None:
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        for event_id in event_ids:
+            with store.transaction():
+                review = subs.decide(store, event_id, apply_it=apply_it, operator="cli")
+            console_err.print(f"{review.status}: {review.recipient}: {review.change.describe()}")
+    finally:
+        store.close()
+
+
+@reviews.command("apply")
+@click.argument("event_ids", nargs=-1, required=True, metavar="EVENT...")
+@db_option
+@pass_context
+def reviews_apply(ctx: Context, event_ids: tuple[str, ...], database: str | None) -> None:
+    """Apply held attempts (the operator believes a person asked)."""
+    _decide(ctx, event_ids, database, True)
+
+
+@reviews.command("dismiss")
+@click.argument("event_ids", nargs=-1, required=True, metavar="EVENT...")
+@db_option
+@pass_context
+def reviews_dismiss(ctx: Context, event_ids: tuple[str, ...], database: str | None) -> None:
+    """Dismiss held attempts (a machine asked; the subscription stays)."""
+    _decide(ctx, event_ids, database, False)
+
+
+@click.command()
+@click.option("--days", type=click.IntRange(1), help="No human engagement in the last N days.")
+@click.option("--sends", type=click.IntRange(1), help="No human engagement in each "
+              "recipient's last N messages.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the list as CSV.")
+@click.option("--suppress", is_flag=True, help="Add the list to the suppressions (asks first).")
+@click.option("--yes", is_flag=True, help="With --suppress: do it without asking.")
+@db_option
+@pass_context
+def sunset(ctx: Context, days: int | None, sends: int | None, output: str | None,
+           suppress: bool, yes: bool, database: str | None) -> None:
+    """Recipients with no human engagement (people's opens and clicks, not Apple's proxy or
+    scanners; conversions), beside the list raw engagement would give."""
+    if (days is None) == (sends is None):
+        raise InputError("give either --days N or --sends N")
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        result = sunset_list(store, days=days, sends=sends)
+        _show_sunset(result)
+        if output:
+            with click.open_file(output, "w") as out:
+                _write_csv(result, out)
+            console_err.print(f"wrote {len(result.human):,} recipients to {output}")
+        if suppress:
+            if not result.human:
+                warn("nobody to suppress")
+                return
+            if not yes and not click.confirm(
+                    f"Suppress {len(result.human):,} recipients (they will be on the "
+                    "suppression list)?", err=True):
+                console_err.print("nothing changed (dry run)")
+                return
+            with store.transaction():
+                added = subs.suppress(store, [r.recipient for r in result.human], "sunset",
+                                      result.rule)
+            console_err.print(f"suppressed {added:,} recipients ({result.rule})")
+        elif result.human:
+            console_err.print("dry run: nothing changed; --suppress adds them to the "
+                              "suppression list")
+    finally:
+        store.close()
+
+
+def _show_sunset(result: Sunset) -> None:
+    console.print(f"[bold]Sunset[/] ({result.rule}): {result.considered:,} recipients "
+                  f"considered")
+    console.print(f"  no human engagement:  [bold]{len(result.human):,}[/]")
+    console.print(f"  no raw engagement:    {len(result.raw):,}  (what a list built on raw "
+                  f"opens and clicks would sunset)")
+    console.print(f"  engaged only by machines: {result.machine_only:,} (Apple's proxy, "
+                  f"scanners: raw numbers would keep mailing them)")
+    table = Table("recipient", "sends", "raw opens", "raw clicks", "human opens",
+                  "human clicks", "conversions", "last human engagement",
+                  title="No human engagement (first 20)")
+    for row in result.human[:20]:
+        table.add_row(row.recipient, str(row.sends), str(row.raw_opens), str(row.raw_clicks),
+                      str(row.human_opens), str(row.human_clicks), str(row.conversions),
+                      _when(row.last_human))
+    console.print(table)
+
+
+def _write_csv(result: Sunset, out: IO[str]) -> None:
+    writer = csv.writer(out)
+    writer.writerow(["recipient", "sends", "raw_opens", "raw_clicks", "human_opens",
+                     "human_clicks", "conversions", "last_human_engagement",
+                     "in_raw_list"])
+    raw = {r.recipient for r in result.raw}
+    for row in result.human:
+        writer.writerow([row.recipient, row.sends, row.raw_opens, row.raw_clicks,
+                         row.human_opens, row.human_clicks, row.conversions,
+                         _when(row.last_human) if row.last_human else "",
+                         "yes" if row.recipient in raw else "no"])
+
+
+COMMANDS = [subscriptions, suppressions, reviews, sunset]
