@@ -57,9 +57,11 @@ def test_click_redirects_and_records_the_request(tracked: tuple) -> None:
         "User-Agent": "Mozilla/5.0 test", "Accept-Language": "en-GB", "Sec-Fetch-Mode": "navigate",
         "Cookie": "secret=1"})
     assert response.status_code == 302
-    assert response.headers["location"] == "https://events.example.org/spring-2026?src=email"
-    assert "no-store" in response.headers["cache-control"]
     event = stored_events(db)[-1]
+    # The destination, with the click's id for conversions (click_id_param).
+    assert response.headers["location"] == \
+        f"https://events.example.org/spring-2026?src=email&csclid={event['id']}"
+    assert "no-store" in response.headers["cache-control"]
     assert event["type"] == "click" and event["message_id"] == prepared.message_id
     assert event["url"] == "https://events.example.org/spring-2026?src=email"
     assert event["link_index"] == 0 and event["link_kind"] == "content"
@@ -100,7 +102,8 @@ def test_token_signed_with_a_rotated_out_key_still_works(tracked: tuple) -> None
     url = TrackingUrls(server.base_url, OLD_SIGNER).click("m-old", 0, "content",
                                                            "https://old.example/", 1_750_000_000)
     response = httpx.get(url)
-    assert response.status_code == 302 and response.headers["location"] == "https://old.example/"
+    assert response.status_code == 302
+    assert response.headers["location"].startswith("https://old.example/?csclid=")
 
 
 def test_forged_and_altered_tokens_are_404_never_a_redirect(tracked: tuple) -> None:
@@ -205,11 +208,12 @@ def test_uvicorn_serves_the_same_app(tmp_path: Path, server_name: str) -> None:
     store = open_store(Settings(database=db))
     urls = TrackingUrls("https://t.example.net", load_signer("", store))
     store.close()
-    with running_server({"CLICKSIFT_DATABASE": db}, tmp_path, server=server_name) as server:
-        click = server.url(urls.click("m1", 0, "content", "https://x.example/ü?q=a b", 1))
+    with running_server({"CLICKSIFT_DATABASE": db, "CLICKSIFT_CLICK_ID_PARAM": ""}, tmp_path,
+                        server=server_name) as server:
+        click = server.url(urls.click("m1", 0, "content", "https://x.example/ü?q=a b#top", 1))
         response = httpx.get(click)
         assert response.status_code == 302
-        assert response.headers["location"] == "https://x.example/%C3%BC?q=a%20b"
+        assert response.headers["location"] == "https://x.example/%C3%BC?q=a%20b#top"
     assert [e["type"] for e in stored_events(db)] == ["click"]
 
 

@@ -172,6 +172,8 @@ def _totals_table(t: Totals, title: str) -> Table:
         for revenue in t.revenue:
             table.add_row(f"conversions {revenue.currency}".strip(), f"{revenue.conversions:,}",
                           f"{revenue.value:,.2f}", "")
+        table.add_row("click-to-conversion", _pct(t.click_to_conversion.raw),
+                      _pct(t.click_to_conversion.human), "")
     return table
 
 

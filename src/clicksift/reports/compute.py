@@ -205,7 +205,9 @@ def _totals(metrics: Metrics, currencies: Mapping[str, Metrics]) -> Totals:
         open_rate=_ratio(openers, delivered), click_rate=_ratio(clickers, delivered),
         click_to_open=_ratio(clickers, openers),
         unsubscribe_rate=_ratio(unsubscribers, delivered),
-        nhi_share=_divide(machine, judged))
+        nhi_share=_divide(machine, judged),
+        click_to_conversion=Pair(_divide(metrics.get("converters", 0), clickers.raw),
+                                 _divide(metrics.get("converters", 0), clickers.human)))
 
 
 def _summary(campaign_id: str, name: str | None, totals: Totals,

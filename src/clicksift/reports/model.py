@@ -60,6 +60,7 @@ class Totals:
     click_to_open: Pair           # clickers / openers
     unsubscribe_rate: Pair
     nhi_share: float | None       # machine share of judged opens, clicks and unsubscribes
+    click_to_conversion: Pair     # converters / clickers (human: of the people who clicked)
 
 
 @dataclass(frozen=True, slots=True)

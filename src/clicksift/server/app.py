@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from clicksift import __version__
 from clicksift.classify import engine_from_settings
-from clicksift.errors import ClicksiftError, InputError, TokenError
+from clicksift.errors import ClicksiftError, InputError, NotFoundError, TokenError
 from clicksift.events import (
     ENGAGEMENT_TYPES,
     Event,
@@ -44,6 +44,8 @@ from clicksift.links import (
     TrackingUrls,
     load_signer,
 )
+from clicksift.protect import conversions
+from clicksift.protect.conversions import add_click_id
 from clicksift.server import demo_pages
 from clicksift.server.preferences import PreferenceCenter
 from clicksift.server.recorder import Recorder
@@ -99,11 +101,13 @@ class TrackingApp:
         self.runtime: Runtime | None = None
         self.checkpointer: Checkpointer | None = None
         self.started_at = time.time()
+        self._click_id_param = settings.click_id_param.encode("ascii")
         self.reports = ReportService(settings)
         self.dashboard = Dashboard(self.reports)
         routes: list[BaseRoute] = [
             Route("/", self.home, methods=["GET", "HEAD"]),
             Route("/healthz", self.health, methods=["GET", "HEAD"]),
+            Route("/cv.gif", self.conversion_pixel, methods=["GET", "HEAD"]),
             Route(UNSUBSCRIBE_PREFIX + "{token}", self.unsubscribe,
                   methods=["GET", "HEAD", "POST"]),
         ]
@@ -219,6 +223,8 @@ class TrackingApp:
         info = request_info(scope, self.runtime.addresses)
         event = self._event(EventType.CLICK, claims, info, url=claims.url,
                             link_kind=claims.link_kind, link_index=claims.link_index)
+        if self._click_id_param and claims.link_kind == LinkKind.CONTENT:
+            location = add_click_id(location, self._click_id_param, event.id)
         await self.runtime.recorder.record(event)
         await send_response(send, 302, [(b"location", location), NO_STORE, NO_INDEX])
 
@@ -277,6 +283,19 @@ class TrackingApp:
             if runtime.recorder.spool_pending:
                 body["status"] = "degraded"
         return JSONResponse(body, headers={"cache-control": "no-store"})
+
+    async def conversion_pixel(self, request: Request) -> Response:
+        """A conversion reported by an image on the thank-you page; always the GIF."""
+        recorded = "0"
+        try:
+            parsed = conversions.parse_request(dict(request.query_params))
+            _event, new = await self.reports.run(conversions.record, parsed, "pixel",
+                                                 refresh=False)
+            recorded = "1" if new else "0"
+        except (InputError, NotFoundError) as exc:
+            log.info("conversion pixel not recorded: %s", exc)
+        return Response(PIXEL_GIF, media_type="image/gif",
+                        headers={"cache-control": "no-store", "x-clicksift-recorded": recorded})
 
     async def unsubscribe(self, request: Request) -> Response:
         token = request.path_params["token"]

@@ -19,7 +19,8 @@ from starlette.routing import Route
 
 from clicksift import reports
 from clicksift.errors import InputError, NotFoundError, StorageError
-from clicksift.events import dumps
+from clicksift.events import dumps, loads
+from clicksift.protect import conversions
 from clicksift.reports.explorer import EventQuery
 from clicksift.reports.model import DomainRow, EventRow
 from clicksift.web.openapi import openapi_document
@@ -115,6 +116,20 @@ def routes(service: ReportService) -> list[Route]:
     async def export(request: Request) -> Response:
         return await campaign_export(service, request)
 
+    async def conversion(request: Request) -> Response:
+        _no_params(request)
+        try:
+            data = loads(await request.body())
+        except ValueError:
+            raise InputError("the body must be a JSON object") from None
+        if not isinstance(data, dict):
+            raise InputError("the body must be a JSON object")
+        parsed = conversions.parse_request(data)
+        event, new = await service.run(conversions.record, parsed, "api", refresh=False)
+        return JSONBody({"id": event.id, "message_id": event.message_id,
+                         "campaign_id": event.raw.get("campaign_id"), "new": new},
+                        status_code=201 if new else 200)
+
     return [
         Route(f"{PREFIX}/openapi.json", document, methods=["GET"]),
         Route(f"{PREFIX}/overview", guarded(overview), methods=["GET"]),
@@ -126,6 +141,7 @@ def routes(service: ReportService) -> list[Route]:
         Route(f"{PREFIX}/campaigns/{{campaign}}/export.{{format:str}}", guarded(export),
               methods=["GET"]),
         Route(f"{PREFIX}/events", guarded(events), methods=["GET"]),
+        Route(f"{PREFIX}/conversions", guarded(conversion), methods=["POST"]),
         Route(f"{PREFIX}/messages/{{message}}/events", guarded(message), methods=["GET"]),
     ]
 

@@ -102,6 +102,9 @@ def openapi_document() -> dict[str, Any]:
         "message_id": {"type": "string"},
         "events": {"type": "array", "items": ref(model.EventRow)}},
         "required": ["message_id", "events"]}
+    conversion = {"type": "object", "required": ["id", "message_id", "new"], "properties": {
+        "id": {"type": "string"}, "message_id": {"type": "string"},
+        "campaign_id": {"type": ["string", "null"]}, "new": {"type": "boolean"}}}
     explorer = {"summary": "Events with their verdicts and reasons, oldest first",
                 "parameters": [*_FILTERS, *_PAGE],
                 "responses": _ok(ref(model.EventPage), "One page of events")}
@@ -136,6 +139,24 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "JSON Lines, one EventRow a line",
                                   "content": {"application/x-ndjson": {}}}}}},
         "/events": {"get": explorer},
+        "/conversions": {"post": {
+            "summary": "Record a conversion of a click (its id came in the destination URL)",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["click_id"], "properties": {
+                    "click_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                    "value": {"type": "number", "minimum": 0},
+                    "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+                    "order_id": {"type": "string", "description": "Reported twice: stored "
+                                                                  "once."},
+                    "occurred_at": {"type": "string", "format": "date-time"}}}}}},
+            "responses": {
+                "201": {"description": "Recorded", "content": {"application/json": {
+                    "schema": conversion}}},
+                "200": {"description": "Already recorded (same click and order id)",
+                        "content": {"application/json": {"schema": conversion}}},
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "404": {"$ref": "#/components/responses/NotFound"}}}},
         "/messages/{message}/events": {"get": {
             "summary": "One message's events in time order, each with every reason",
             "parameters": [_param("message", "Message id.", {"type": "string"}, "path")],

@@ -1,0 +1,99 @@
+"""Conversions: a purchase or sign-up tied to the click it came from.
+
+Every click's destination gets the click's id in a query parameter (setting
+``click_id_param``, ``csclid`` by default). The site that receives the visitor keeps it and,
+when the visitor converts, reports it with a value and a currency: a JSON POST to
+``/api/v1/conversions`` (with an API key) or the pixel ``/cv.gif?click_id=...``. The
+conversion becomes an event of the click's message, so reports show conversions and revenue
+per campaign and the share of people's clicks that converted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from typing import Any
+
+from clicksift.errors import InputError, NotFoundError
+from clicksift.events import Event, event_from_dict, format_timestamp, parse_timestamp
+from clicksift.ids import new_event_id
+from clicksift.storage import SqlStore
+
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+_CLICK_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def add_click_id(location: bytes, param: bytes, click_id: str) -> bytes:
+    """LOCATION with PARAM=CLICK_ID added to its query (before any fragment)."""
+    base, hash_mark, fragment = location.partition(b"#")
+    separator = b"&" if b"?" in base else b"?"
+    return base + separator + param + b"=" + click_id.encode("ascii") + hash_mark + fragment
+
+
+def parse_request(data: dict[str, Any]) -> dict[str, Any]:
+    """Check a conversion request; InputError names the field."""
+    click_id = data.get("click_id")
+    if not isinstance(click_id, str) or not _CLICK_ID.fullmatch(click_id):
+        raise InputError("must be the click id from the destination URL (32 hex digits)",
+                         field="click_id")
+    value = data.get("value", 0)
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise InputError(f"{value!r} is not a number", field="value") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value) or value < 0:
+        raise InputError("must be a number, 0 or more", field="value")
+    currency = data.get("currency") or None
+    if currency is not None and (not isinstance(currency, str)
+                                 or not _CURRENCY.fullmatch(currency)):
+        raise InputError("must be a three-letter ISO 4217 code such as EUR", field="currency")
+    if value and currency is None:
+        raise InputError("is required with a value", field="currency")
+    order_id = data.get("order_id")
+    if order_id is not None and (not isinstance(order_id, str) or not 0 < len(order_id) <= 200):
+        raise InputError("must be text of at most 200 characters", field="order_id")
+    occurred_at = data.get("occurred_at")
+    when: float | None = None
+    if occurred_at is not None:
+        try:
+            when = parse_timestamp(occurred_at, field_name="occurred_at")
+        except ValueError as exc:
+            raise InputError(str(exc), field="occurred_at") from None
+    return {"click_id": click_id, "value": float(value), "currency":
+            currency.upper() if currency else None, "order_id": order_id, "when": when}
+
+
+def record(store: SqlStore, request: dict[str, Any], source: str) -> tuple[Event, bool]:
+    """Store the conversion REQUEST (from parse_request) as an event of the click's
+    message; returns the event and whether it is new (an order reported twice is stored
+    once). NotFoundError when the click is unknown."""
+    row = store.execute("SELECT data, campaign_id, recipient FROM events WHERE id = ? AND "
+                        "type = 'click'", (request["click_id"],)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no click with id {request['click_id']}")
+    click = {"campaign_id": row[1], "recipient": row[2], **json.loads(row[0])}
+    if request["order_id"]:
+        digest = hashlib.sha256(f"{request['click_id']}\x1f{request['order_id']}".encode())
+        event_id = "cv" + digest.hexdigest()[:30]
+    else:
+        event_id = new_event_id()
+    obj: dict[str, Any] = {
+        "type": "conversion", "id": event_id, "message_id": click["message_id"],
+        "timestamp": format_timestamp(request["when"] or time.time()),
+        "value": request["value"], "click_id": request["click_id"], "url": click.get("url"),
+        "source": source}
+    for name in ("campaign_id", "recipient"):
+        if click.get(name):
+            obj[name] = click[name]
+    for name in ("currency", "order_id"):
+        if request[name]:
+            obj[name] = request[name]
+    event = event_from_dict(obj)
+    with store.transaction():
+        new = store.add_events([event]) == 1
+    return event, new
