@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from typing import IO
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from clicksift.cli.common import Context, console, console_err, db_option, pass_context, warn
 from clicksift.errors import InputError
+from clicksift.protect import outbound
 from clicksift.protect import subscriptions as subs
 from clicksift.protect.sunset import Sunset, sunset_list
 from clicksift.server.preferences import topic_table
@@ -244,3 +246,131 @@ def _write_csv(result: Sunset, out: IO[str]) -> None:
 
 
 COMMANDS = [subscriptions, suppressions, reviews, sunset]
+
+
+@click.group()
+def hooks() -> None:
+    """Outbound webhooks: events sent to your automations, people's only by default."""
+
+
+@hooks.command("create")
+@click.argument("url")
+@click.option("--events", default="click,unsubscribe,conversion", show_default=True,
+              help=f"Comma-separated event types: {', '.join(outbound.EVENT_TYPES)}.")
+@click.option("--all-traffic", is_flag=True,
+              help="Send machines' events too (each carries its verdict).")
+@click.option("--include-stored", is_flag=True, help="Also send the events already stored.")
+@db_option
+@pass_context
+def hooks_create(ctx: Context, url: str, events: str, all_traffic: bool,
+                 include_stored: bool, database: str | None) -> None:
+    """Send events to URL as signed POSTs; prints the signing secret (shown once)."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        hook = outbound.create_hook(store, url, [e.strip() for e in events.split(",")
+                                                 if e.strip()],
+                                    humans_only=not all_traffic, from_now=not include_stored)
+    finally:
+        store.close()
+    console_err.print(f"webhook {hook.id} -> {hook.url} ({', '.join(hook.events)}; "
+                      f"{'people only' if hook.humans_only else 'all traffic'}). Verify each "
+                      "POST's Clicksift-Signature with this secret (docs/protect.md):")
+    print(hook.secret)
+
+
+@hooks.command("list")
+@FORMAT
+@db_option
+@pass_context
+def hooks_list(ctx: Context, fmt: str, database: str | None) -> None:
+    """Webhooks and the state of their deliveries."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        found, counts = outbound.list_hooks(store), outbound.delivery_counts(store)
+    finally:
+        store.close()
+    if fmt == "json":
+        _json([{"id": h.id, "url": h.url, "events": list(h.events),
+                "humans_only": h.humans_only, "deliveries": dict(counts.get(h.id, {}))}
+               for h in found])
+        return
+    table = Table("id", "url", "events", "sends", "delivered", "pending", "failed")
+    for hook in found:
+        c = counts.get(hook.id, Counter())
+        table.add_row(hook.id, hook.url, ", ".join(hook.events),
+                      "people" if hook.humans_only else "all", f"{c['delivered']:,}",
+                      f"{c['pending']:,}", f"{c['failed']:,}")
+    console.print(table)
+
+
+@hooks.command("deliveries")
+@click.argument("hook_id", required=False, metavar="[HOOK]")
+@click.option("--status", type=click.Choice(["pending", "delivered", "failed"]))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@FORMAT
+@db_option
+@pass_context
+def hooks_deliveries(ctx: Context, hook_id: str | None, status: str | None, limit: int,
+                     fmt: str, database: str | None) -> None:
+    """Recent deliveries, newest first, with their attempts and last error."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        rows = outbound.deliveries(store, hook_id=hook_id, status=status, limit=limit)
+    finally:
+        store.close()
+    if fmt == "json":
+        _json([d.to_json() for d in rows])
+        return
+    table = Table("delivery", "hook", "event", "status", "attempts", "queued", "next try",
+                  "last error")
+    for d in rows:
+        table.add_row(str(d.seq), d.hook_id, d.event_id, d.status, str(d.attempts),
+                      _when(d.created_at), _when(d.due_at) if d.status == "pending" else "-",
+                      d.last_error or "-")
+    console.print(table)
+
+
+@hooks.command("deliver")
+@db_option
+@pass_context
+def hooks_deliver(ctx: Context, database: str | None) -> None:
+    """Queue settled events and deliver what is due, once (the server does this every
+    hook_poll_seconds; use this from cron when no server runs)."""
+    from clicksift.classify import engine_from_settings
+
+    settings = ctx.settings(database=database)
+    dispatcher = outbound.Dispatcher(settings, lambda: ctx.store(settings),
+                                     engine_from_settings(settings))
+    result = dispatcher.run_once()
+    console_err.print(", ".join(f"{value:,} {name}" for name, value in result.items()))
+
+
+@hooks.command("retry")
+@click.argument("deliveries", nargs=-1, required=True, type=int, metavar="DELIVERY...")
+@db_option
+@pass_context
+def hooks_retry(ctx: Context, deliveries: tuple[int, ...], database: str | None) -> None:
+    """Send failed deliveries again."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        done = outbound.retry(store, deliveries)
+    finally:
+        store.close()
+    console_err.print(f"{done} deliveries queued again")
+
+
+@hooks.command("delete")
+@click.argument("hook_id", metavar="HOOK")
+@db_option
+@pass_context
+def hooks_delete(ctx: Context, hook_id: str, database: str | None) -> None:
+    """Stop a webhook (its pending deliveries are dropped; the history stays)."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        outbound.delete_hook(store, hook_id)
+    finally:
+        store.close()
+    console_err.print(f"webhook {hook_id} stopped")
+
+
+COMMANDS.append(hooks)

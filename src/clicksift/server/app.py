@@ -46,6 +46,7 @@ from clicksift.links import (
 )
 from clicksift.protect import conversions
 from clicksift.protect.conversions import add_click_id
+from clicksift.protect.outbound import Dispatcher
 from clicksift.server import demo_pages
 from clicksift.server.preferences import PreferenceCenter
 from clicksift.server.recorder import Recorder
@@ -100,6 +101,7 @@ class TrackingApp:
         self.settings = settings
         self.runtime: Runtime | None = None
         self.checkpointer: Checkpointer | None = None
+        self.dispatcher: Dispatcher | None = None
         self.started_at = time.time()
         self._click_id_param = settings.click_id_param.encode("ascii")
         self.reports = ReportService(settings)
@@ -185,6 +187,9 @@ class TrackingApp:
         self.reports.start()
         self.webhooks.start(engine if settings.online_verdicts else None)
         self.preferences.start(engine)
+        self.dispatcher = Dispatcher(
+            settings, lambda: open_store(settings, migrate=False, checkpoint=False), engine)
+        self.dispatcher.start()
         self.dashboard.start(session_secret, https=settings.base_url.startswith("https:"),
                              max_age=int(settings.session_hours * 3600))
         self.runtime = Runtime(signer, TrackingUrls(self.settings.base_url, signer), recorder,
@@ -198,6 +203,8 @@ class TrackingApp:
         if self.checkpointer is not None:
             self.checkpointer.stop()
         self.reports.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
 
     # -- hot paths ----------------------------------------------------------------------------
 

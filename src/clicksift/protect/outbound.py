@@ -1,0 +1,358 @@
+"""Outbound webhooks: events sent to automations, people's only by default.
+
+A hook names a URL and the event types it wants (``click``, ``open``, ``unsubscribe``,
+``conversion``). An event is considered once it has settled (``hook_settle_seconds`` after
+it arrived, so that later context such as a honeypot hit or a burst over every link can
+still change its verdict); it is then judged with its message's context (or its final
+verdict, when a re-score gave one) and, for a people-only hook, dropped unless a person did
+it. What passes goes to the outbox, a table, in the same transaction that moves the hook's
+cursor: nothing is lost or sent twice when the server stops. Deliveries are POSTs signed
+with the hook's secret::
+
+    Clicksift-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>
+
+retried with growing waits (``hook_retry_seconds``, times three each time, at most an hour)
+until the receiver answers 2xx or ``hook_max_attempts`` is reached (then ``failed``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from clicksift import __version__
+from clicksift.classify import BatchClassifier
+from clicksift.classify.engine import Engine
+from clicksift.errors import InputError, NotFoundError
+from clicksift.events import Event, event_from_dict, format_timestamp
+from clicksift.settings import Settings
+from clicksift.storage import SqlStore
+
+log = logging.getLogger("clicksift.hooks")
+EVENT_TYPES = ("click", "open", "unsubscribe", "conversion")
+SIGNATURE_HEADER = "Clicksift-Signature"
+SIGNATURE_TOLERANCE = 300
+MAX_WAIT = 3600.0
+
+
+@dataclass(frozen=True)
+class Hook:
+    id: str
+    url: str
+    secret: str
+    events: tuple[str, ...]
+    humans_only: bool
+    created_at: float
+    cursor: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class Delivery:
+    seq: int
+    hook_id: str
+    event_id: str
+    status: str               # pending, delivered, failed
+    attempts: int
+    created_at: float
+    due_at: float
+    delivered_at: float | None
+    last_error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hook": self.hook_id, "event_id": self.event_id,
+                "status": self.status, "attempts": self.attempts,
+                "created_at": self.created_at, "next_attempt_at":
+                self.due_at if self.status == "pending" else None,
+                "delivered_at": self.delivered_at, "last_error": self.last_error}
+
+
+# -- signatures ----------------------------------------------------------------------------------
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, *, now: float | None = None,
+                     tolerance: float = SIGNATURE_TOLERANCE) -> bool:
+    """What a receiver runs: the signature matches and is recent."""
+    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+    try:
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        return False
+    expected = sign(secret, body, timestamp).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+# -- hooks ---------------------------------------------------------------------------------------
+
+_HOOK_COLUMNS = "id, url, secret, events, humans_only, created_at, cursor, active"
+
+
+def _hook(row: Sequence[Any]) -> Hook:
+    return Hook(row[0], row[1], row[2], tuple(json.loads(row[3])), bool(row[4]), row[5],
+                int(row[6]), bool(row[7]))
+
+
+def create_hook(store: SqlStore, url: str, events: Sequence[str], *, humans_only: bool = True,
+                from_now: bool = True) -> Hook:
+    """A new hook (in its own transaction); it starts with events arriving from now on
+    unless FROM_NOW is false (then it also gets what is stored)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InputError(f"{url!r} is not an http(s) URL", field="url")
+    unknown = [e for e in events if e not in EVENT_TYPES]
+    if unknown or not events:
+        raise InputError(f"event types must be some of {', '.join(EVENT_TYPES)}",
+                         field="events")
+    hook_id = "h" + secrets.token_hex(4)
+    secret = "whsec_" + secrets.token_urlsafe(24)
+    with store.transaction():
+        cursor = store.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0] \
+            if from_now else 0
+        store.execute(f"INSERT INTO hooks ({_HOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+                      (hook_id, url, secret, json.dumps(list(dict.fromkeys(events))),
+                       1 if humans_only else 0, time.time(), int(cursor)))
+    return get_hook(store, hook_id)
+
+
+def get_hook(store: SqlStore, hook_id: str) -> Hook:
+    row = store.execute(f"SELECT {_HOOK_COLUMNS} FROM hooks WHERE id = ?", (hook_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no webhook with id {hook_id!r} (see clicksift hooks list)")
+    return _hook(row)
+
+
+def list_hooks(store: SqlStore, *, active_only: bool = True) -> list[Hook]:
+    where = "WHERE active = 1" if active_only else ""
+    return [_hook(r) for r in store.execute(
+        f"SELECT {_HOOK_COLUMNS} FROM hooks {where} ORDER BY created_at").fetchall()]
+
+
+def delete_hook(store: SqlStore, hook_id: str) -> None:
+    get_hook(store, hook_id)
+    with store.transaction():
+        store.execute("UPDATE hooks SET active = 0 WHERE id = ?", (hook_id,))
+        store.execute("DELETE FROM outbox WHERE hook_id = ? AND status = 'pending'", (hook_id,))
+
+
+def delivery_counts(store: SqlStore) -> dict[str, Counter[str]]:
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for hook_id, status, count in store.execute(
+            "SELECT hook_id, status, COUNT(*) FROM outbox GROUP BY hook_id, status").fetchall():
+        out[hook_id][status] = int(count)
+    return out
+
+
+def deliveries(store: SqlStore, *, hook_id: str | None = None, status: str | None = None,
+               limit: int = 50) -> list[Delivery]:
+    conditions, params = [], []
+    if hook_id:
+        conditions.append("hook_id = ?")
+        params.append(hook_id)
+    if status:
+        conditions.append("status = ?")
+        params.append(status)
+    where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+    rows = store.execute("SELECT seq, hook_id, event_id, status, attempts, created_at, due_at, "
+                         f"delivered_at, last_error FROM outbox {where} ORDER BY seq DESC "
+                         f"LIMIT {int(limit)}", tuple(params)).fetchall()
+    return [Delivery(*row) for row in rows]
+
+
+def retry(store: SqlStore, seqs: Sequence[int]) -> int:
+    """Send failed deliveries again, now."""
+    with store.transaction():
+        done = 0
+        for seq in seqs:
+            cursor = store.execute("UPDATE outbox SET status = 'pending', due_at = ?, "
+                                   "attempts = 0 WHERE seq = ? AND status = 'failed'",
+                                   (time.time(), seq))
+            done += int(cursor.rowcount or 0)
+    return done
+
+
+# -- the dispatcher ------------------------------------------------------------------------------
+
+def payload(event: Event, verdict: dict[str, Any] | None) -> dict[str, Any]:
+    raw = event.raw
+    body: dict[str, Any] = {
+        "id": event.id, "type": event.type, "timestamp": format_timestamp(event.ts),
+        "message_id": event.message_id, "campaign_id": raw.get("campaign_id"),
+        "recipient": raw.get("recipient"), "source": event.source, "verdict": verdict}
+    for name in ("url", "link_kind", "value", "currency", "order_id", "click_id"):
+        if raw.get(name) is not None:
+            body[name] = raw[name]
+    return body
+
+
+class Dispatcher:
+    """Moves settled events into the outbox and delivers what is due."""
+
+    def __init__(self, settings: Settings, open_store: Callable[[], SqlStore],
+                 engine: Engine, client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self.open_store = open_store
+        self.engine = engine
+        self.client = client or httpx.Client(timeout=10, follow_redirects=False, headers={
+            "user-agent": f"clicksift/{__version__} (webhooks)"})
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- enqueue ------------------------------------------------------------------------------
+
+    def _verdicts(self, store: SqlStore, events: list[Event]) -> dict[str, dict[str, Any]]:
+        """Each event's verdict: final when a re-score gave one, else judged now with its
+        message's context."""
+        stored = store.verdict_rows([e.id for e in events])
+        out = {i: v for i, v in stored.items() if v["final"]}
+        todo = sorted({e.message_id for e in events if e.id not in out
+                       and e.type != "conversion"})
+        if todo:
+            context = [event_from_dict(s.raw) for s in store.events_of_messages(todo)]
+            for verdict in BatchClassifier(self.engine).classify(context, expected=len(context)):
+                out.setdefault(verdict.id, {
+                    "verdict": verdict.verdict, "score": verdict.score, "kind": verdict.kind,
+                    "vendor": verdict.vendor, "final": False,
+                    "reasons": [{"rule": f.rule, "detail": f.detail} for f in verdict.reasons]})
+        return out
+
+    def enqueue(self, store: SqlStore, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        settled_before = now - self.settings.hook_settle_seconds
+        queued = 0
+        for hook in list_hooks(store):
+            while True:
+                rows = store.execute("SELECT seq, data, campaign_id, recipient, received_at "
+                                     "FROM events WHERE seq > ? ORDER BY seq LIMIT 500",
+                                     (hook.cursor,)).fetchall()
+                settled = []
+                for seq, data, campaign, recipient, received_at in rows:
+                    if received_at > settled_before:
+                        break
+                    settled.append((seq, data, campaign, recipient))
+                if not settled:
+                    break
+                events = []
+                for _seq, data, campaign, recipient in settled:
+                    raw = json.loads(data)
+                    if raw.get("type") in hook.events:
+                        raw.setdefault("campaign_id", campaign)
+                        raw.setdefault("recipient", recipient)
+                        events.append(event_from_dict(raw))
+                verdicts = self._verdicts(store, events) if events else {}
+                with store.transaction():
+                    for event in events:
+                        verdict = verdicts.get(event.id)
+                        if hook.humans_only and event.type != "conversion" and (
+                                verdict is None or verdict["verdict"] != "human"):
+                            continue
+                        body = json.dumps(payload(event, verdict), sort_keys=True)
+                        cursor = store.execute(
+                            "INSERT INTO outbox (hook_id, event_id, body, created_at, due_at, "
+                            "attempts, status) VALUES (?, ?, ?, ?, ?, 0, 'pending') "
+                            "ON CONFLICT (hook_id, event_id) DO NOTHING",
+                            (hook.id, event.id, body, now, now))
+                        queued += int(cursor.rowcount or 0)
+                    last = settled[-1][0]
+                    store.execute("UPDATE hooks SET cursor = ? WHERE id = ? AND cursor < ?",
+                                  (last, hook.id, last))
+                hook = get_hook(store, hook.id)
+                if len(settled) < len(rows) or len(rows) < 500:
+                    break
+        return queued
+
+    # -- deliver ------------------------------------------------------------------------------
+
+    def _wait(self, attempts: int) -> float:
+        return float(min(MAX_WAIT, self.settings.hook_retry_seconds * 3.0 ** (attempts - 1)))
+
+    def deliver(self, store: SqlStore, now: float | None = None) -> Counter[str]:
+        now = time.time() if now is None else now
+        outcome: Counter[str] = Counter()
+        due = store.execute("SELECT o.seq, o.body, o.attempts, h.url, h.secret, o.event_id "
+                            "FROM outbox o JOIN hooks h ON h.id = o.hook_id WHERE "
+                            "o.status = 'pending' AND o.due_at <= ? AND h.active = 1 "
+                            "ORDER BY o.due_at LIMIT 100", (now,)).fetchall()
+        for seq, body, attempts, url, secret, event_id in due:
+            with store.transaction():          # claim it: another worker skips it
+                claimed = store.execute("UPDATE outbox SET due_at = ? WHERE seq = ? AND "
+                                        "status = 'pending' AND due_at <= ?",
+                                        (now + 60, seq, now)).rowcount
+            if not claimed:
+                continue
+            data = body.encode("utf-8")
+            error = None
+            try:
+                response = self.client.post(url, content=data, headers={
+                    "content-type": "application/json",
+                    SIGNATURE_HEADER: sign(secret, data, int(time.time())),
+                    "clicksift-event-id": event_id, "clicksift-delivery": str(seq)})
+                if not 200 <= response.status_code < 300:
+                    error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:300]
+            attempts += 1
+            with store.transaction():
+                if error is None:
+                    store.execute("UPDATE outbox SET status = 'delivered', attempts = ?, "
+                                  "delivered_at = ?, last_error = NULL WHERE seq = ?",
+                                  (attempts, time.time(), seq))
+                    outcome["delivered"] += 1
+                elif attempts >= self.settings.hook_max_attempts:
+                    store.execute("UPDATE outbox SET status = 'failed', attempts = ?, "
+                                  "last_error = ? WHERE seq = ?", (attempts, error, seq))
+                    outcome["failed"] += 1
+                    log.warning("webhook delivery %s to %s failed for good: %s", seq, url,
+                                error)
+                else:
+                    store.execute("UPDATE outbox SET attempts = ?, last_error = ?, due_at = ? "
+                                  "WHERE seq = ?", (attempts, error, now + self._wait(attempts),
+                                                     seq))
+                    outcome["retrying"] += 1
+        return outcome
+
+    def run_once(self, now: float | None = None) -> dict[str, int]:
+        store = self.open_store()
+        try:
+            queued = self.enqueue(store, now)
+            outcome = self.deliver(store, now)
+        finally:
+            store.close()
+        return {"queued": queued, **outcome}
+
+    # -- background ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.settings.hook_poll_seconds <= 0:
+            return
+        self._thread = threading.Thread(target=self._run, name="clicksift-hooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.hook_poll_seconds):
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("outbound webhooks: a round failed; trying again")
