@@ -252,6 +252,11 @@ class Dispatcher:
                 events = []
                 for _seq, data, campaign, recipient in settled:
                     raw = json.loads(data)
+                    # A "click" is a click on the content; preference-page visits and
+                    # honeypot fetches are not what automations mean by it.
+                    if raw.get("type") == "click" and raw.get("link_kind") not in (None,
+                                                                                   "content"):
+                        continue
                     if raw.get("type") in hook.events:
                         raw.setdefault("campaign_id", campaign)
                         raw.setdefault("recipient", recipient)

@@ -86,7 +86,8 @@ def sunset_list(store: SqlStore, *, days: int | None = None, sends: int | None =
         found = store.execute(
             "SELECT e.message_id, e.type, e.ts, v.verdict FROM events e LEFT JOIN verdicts v "
             f"ON v.event_id = e.id WHERE e.message_id IN ({marks}) AND e.type IN "
-            "('open', 'click', 'conversion') AND e.ts >= ?", (*chunk, since)).fetchall()
+            "('open', 'click', 'conversion') AND (e.link_kind IS NULL OR e.link_kind = "
+            "'content') AND e.ts >= ?", (*chunk, since)).fetchall()
         for message_id, kind, ts, verdict in found:
             row = rows[window[message_id]]
             person = verdict != "nhi"           # human, or not judged yet

@@ -1,0 +1,347 @@
+"""Protect, end to end over real HTTP: unsubscribes machines cannot make, the preference
+center, conversions, sunsetting and outbound webhooks fed by people only."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from clicksift import access
+from clicksift.cli import main
+from clicksift.events import event_from_dict, format_timestamp
+from clicksift.links import TrackingUrls, load_signer
+from clicksift.prepare import Preparer
+from clicksift.protect import outbound
+from clicksift.protect import subscriptions as subs
+from clicksift.protect.conversions import add_click_id
+from clicksift.settings import Settings
+from clicksift.simulate import world
+from clicksift.storage import open_store
+from tests.support import EMAILS, ServerProcess, running_server
+
+BASE = "https://t.example.net"
+SCANNER_IP = "40.107.145.184"            # Microsoft Defender (Exchange Online Protection)
+PERSON_IP = "79.210.54.236"              # a residential address
+TOPICS = "news:Newsletter,offers:Special offers"
+ADDRESSES = ["ann@example.com", "bob@contoso.example", "cem@example.org", "dia@example.net",
+             "eve@example.com", "fay@example.com"]
+
+
+# -- a webhook receiver on loopback that can be down -----------------------------------------
+
+@dataclass
+class Receiver:
+    failures_left: int = 2                 # answer 503 to the first deliveries (an outage)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with receiver.lock:
+                    down = receiver.failures_left > 0
+                    receiver.failures_left -= 1 if down else 0
+                    receiver.received.append({"body": body, "down": down,
+                                              "signature": self.headers["clicksift-signature"],
+                                              "event": self.headers["clicksift-event-id"]})
+                self.send_response(503 if down else 200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+        return Handler
+
+
+@dataclass
+class Site:
+    server: ServerProcess
+    database: str
+    messages: dict[str, Any]              # recipient -> PreparedMessage
+    receiver: Receiver
+    hook: outbound.Hook
+    api_key: str
+    delivered_at: float
+
+    def link(self, recipient: str, kind: str) -> list[str]:
+        html = self.messages[recipient].html
+        return [self.server.url(u) for u in re.findall(
+            rf'href="({re.escape(BASE)}/{kind}/[^"]+)"', html)]
+
+    def unsubscribe_url(self, recipient: str) -> str:
+        return self.server.url(self.messages[recipient].headers["List-Unsubscribe"]
+                               .split(",")[0].strip("<> "))
+
+    def state(self, recipient: str) -> subs.State:
+        store = open_store(Settings(database=self.database))
+        try:
+            return subs.get_state(store, recipient, ["news", "offers"])
+        finally:
+            store.close()
+
+
+def _scanner(at: float) -> dict[str, str]:
+    rng = random.Random(1)
+    return {"user-agent": world.chrome_ua(at, 14), "x-forwarded-for": SCANNER_IP,
+            "x-clicksift-simulated-time": format_timestamp(at),
+            **world.scanner_headers(rng, language=False, fetch_metadata=False)}
+
+
+def _person(at: float) -> dict[str, str]:
+    agent = world.chrome_ua(at)
+    return {"user-agent": agent, "x-forwarded-for": PERSON_IP,
+            "x-clicksift-simulated-time": format_timestamp(at),
+            **world.browser_headers(random.Random(2), agent, user_activated=True)}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    folder = tmp_path_factory.mktemp("protect")
+    database = str(folder / "protect.db")
+    receiver = Receiver()
+    http = ThreadingHTTPServer(("127.0.0.1", 0), receiver.handler())
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    store = open_store(Settings(database=database))
+    delivered_at = time.time()
+    try:
+        preparer = Preparer(TrackingUrls(BASE, load_signer("", store)))
+        html = (EMAILS / "fragment.html").read_text()
+        messages = {a: preparer.prepare(html, recipient=a, campaign_id="winter")
+                    for a in ADDRESSES}
+        with store.transaction():
+            store.add_events([event_from_dict(m.delivered_event()) for m in messages.values()])
+        hook = outbound.create_hook(store, f"http://127.0.0.1:{http.server_address[1]}/hook",
+                                    ["click", "unsubscribe", "conversion"])
+        api_key = access.create_key(store, "shop").secret
+    finally:
+        store.close()
+    env = {"CLICKSIFT_DATABASE": database, "CLICKSIFT_BASE_URL": BASE,
+           "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.1/32",
+           "CLICKSIFT_ACCEPT_SIMULATED_TIME": "true", "CLICKSIFT_TOPICS": TOPICS,
+           "CLICKSIFT_SENDER_NAME": "Example Shop", "CLICKSIFT_BRAND_COLOR": "#0b5fff",
+           "CLICKSIFT_HOOK_SETTLE_SECONDS": "1", "CLICKSIFT_HOOK_POLL_SECONDS": "0.3",
+           "CLICKSIFT_HOOK_RETRY_SECONDS": "0.3"}
+    with running_server(env, folder) as server:
+        yield Site(server, database, messages, receiver, hook, api_key, delivered_at)
+    http.shutdown()
+
+
+# -- unsubscribes --------------------------------------------------------------------------------
+
+def test_a_scanner_burst_at_delivery_leaves_the_subscription_alone(site: Site) -> None:
+    victim = "ann@example.com"
+    at = site.delivered_at + 3
+    for url in site.link(victim, "c"):
+        httpx.get(url, headers=_scanner(at))
+        at += 0.2
+    page = httpx.get(site.unsubscribe_url(victim), headers=_scanner(at + 0.5))
+    assert page.status_code == 200 and "Unsubscribe from all mail" in page.text
+    assert site.state(victim).overall == "subscribed"         # a GET changes nothing
+    submitted = httpx.post(site.unsubscribe_url(victim), data={"action": "unsubscribe_all"},
+                           headers=_scanner(at + 1.5))
+    assert submitted.status_code == 200
+    assert "One more step" in submitted.text and "Yes, unsubscribe from all mail" in submitted.text
+    again = httpx.post(site.unsubscribe_url(victim), headers=_scanner(at + 2),
+                       data={"action": "unsubscribe_all", "confirm": "1"})
+    assert "One more step" in again.text                      # the scanner confirms too
+    assert site.state(victim).overall == "subscribed"
+    store = open_store(Settings(database=site.database))
+    try:
+        held = [r for r in subs.reviews(store) if r.recipient == victim]
+        log = subs.history(store, victim)
+    finally:
+        store.close()
+    assert len(held) == 2 and all(r.judgement["verdict"] == "nhi" for r in held)
+    assert any(r["weight"] > 0 for r in held[0].judgement["reasons"])
+    assert [e.outcome for e in log] == ["held", "held"]
+
+
+def test_a_person_confirms_and_it_applies(site: Site) -> None:
+    person = "ann@example.com"
+    later = site.delivered_at + 3 * 3600
+    page = httpx.get(site.unsubscribe_url(person), headers=_person(later))
+    assert "Example Shop" in page.text and "#0b5fff" in page.text
+    done = httpx.post(site.unsubscribe_url(person), data={"action": "unsubscribe_all"},
+                      headers=_person(later + 20))
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    assert site.state(person).overall == "unsubscribed"
+    store = open_store(Settings(database=site.database))
+    try:
+        assert not [r for r in subs.reviews(store) if r.recipient == person]
+        statuses = {r.status for r in subs.reviews(store, None) if r.recipient == person}
+        outcomes = [e.outcome for e in subs.history(store, person)]
+    finally:
+        store.close()
+    assert statuses == {"confirmed"} and outcomes == ["held", "held", "applied"]
+
+
+def test_one_click_post_unsubscribes_at_once(site: Site) -> None:
+    response = httpx.post(site.unsubscribe_url("bob@contoso.example"),
+                          data={"List-Unsubscribe": "One-Click"},
+                          headers={"x-forwarded-for": "209.85.220.41"})
+    assert response.status_code == 200 and response.text == "unsubscribed\n"
+    assert "location" not in response.headers and "set-cookie" not in response.headers
+    assert site.state("bob@contoso.example").overall == "unsubscribed"
+
+
+def test_a_person_chooses_topics_frequency_and_a_pause(site: Site) -> None:
+    person = "cem@example.org"
+    later = site.delivered_at + 5 * 3600
+    page = httpx.get(site.unsubscribe_url(person), headers=_person(later))
+    assert 'name="topic_offers"' in page.text and "Special offers" in page.text
+    saved = httpx.post(site.unsubscribe_url(person), headers=_person(later + 30), data={
+        "action": "save", "topic_news": "on", "frequency": "weekly", "pause": "30"})
+    assert "Your preferences are saved" in saved.text
+    state = site.state(person)
+    assert state.overall == "subscribed" and state.frequency == "weekly"
+    assert state.topics == {"news": "subscribed", "offers": "unsubscribed"}
+    assert state.paused_until and state.paused_until > time.time() + 29 * 86400
+    bad = httpx.post(site.unsubscribe_url(person), headers=_person(later + 40),
+                     data={"action": "save", "frequency": "hourly"})
+    assert bad.status_code == 400 and "frequency" in bad.text
+
+
+def test_an_operator_applies_or_dismisses_held_attempts(site: Site, tmp_path: Path) -> None:
+    for address in ("dia@example.net", "eve@example.com"):
+        httpx.post(site.unsubscribe_url(address), data={"action": "unsubscribe_all"},
+                   headers=_scanner(site.delivered_at + 4))
+    runner = CliRunner()
+    listed = runner.invoke(main, ["reviews", "list", "--db", site.database, "--format",
+                                  "json"])
+    held = {r["recipient"]: r["event_id"] for r in json.loads(listed.output)}
+    assert set(held) == {"dia@example.net", "eve@example.com"}
+    applied = runner.invoke(main, ["reviews", "apply", held["dia@example.net"], "--db",
+                                   site.database])
+    assert applied.exit_code == 0, applied.output
+    dismissed = runner.invoke(main, ["reviews", "dismiss", held["eve@example.com"], "--db",
+                                     site.database])
+    assert dismissed.exit_code == 0
+    assert site.state("dia@example.net").overall == "unsubscribed"
+    assert site.state("eve@example.com").overall == "subscribed"
+    twice = runner.invoke(main, ["reviews", "apply", held["eve@example.com"], "--db",
+                                 site.database])
+    assert twice.exit_code == 2 and "already dismissed" in twice.output
+    shown = runner.invoke(main, ["subscriptions", "dia@example.net", "--db", site.database,
+                                 "--format", "json"])
+    history = json.loads(shown.output)["history"]
+    assert [(h["outcome"], h["actor"]) for h in history] == [("held", "recipient"),
+                                                             ("applied", "operator")]
+    out = tmp_path / "suppressed.csv"
+    assert runner.invoke(main, ["suppressions", "--db", site.database, "-o", str(out)]
+                         ).exit_code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert {r["recipient"] for r in rows} >= {"ann@example.com", "bob@contoso.example",
+                                              "dia@example.net"}
+
+
+# -- conversions and webhooks --------------------------------------------------------------------
+
+def test_conversions_tie_to_the_click(site: Site) -> None:
+    person = "eve@example.com"
+    click = httpx.get(site.link(person, "c")[0], headers=_person(site.delivered_at + 7200))
+    click_id = re.search(r"csclid=([0-9a-f]{32})", click.headers["location"]).group(1)
+    headers = {"authorization": f"Bearer {site.api_key}"}
+    body = {"click_id": click_id, "value": 49.9, "currency": "eur", "order_id": "A-1"}
+    url = f"{site.server.base_url}/api/v1/conversions"
+    first = httpx.post(url, json=body, headers=headers)
+    assert first.status_code == 201 and first.json()["campaign_id"] == "winter"
+    assert httpx.post(url, json=body, headers=headers).json()["new"] is False
+    assert httpx.post(url, json={**body, "value": -1}, headers=headers).json()["error"][
+        "field"] == "value"
+    assert httpx.post(url, json=body).status_code == 401
+    unknown = httpx.post(url, json={**body, "click_id": "0" * 32}, headers=headers)
+    assert unknown.status_code == 404
+    pixel = httpx.get(f"{site.server.base_url}/cv.gif", params={
+        "click_id": click_id, "value": "10", "currency": "EUR", "order_id": "A-2"})
+    assert pixel.status_code == 200 and pixel.headers["x-clicksift-recorded"] == "1"
+    assert httpx.get(f"{site.server.base_url}/cv.gif").headers["x-clicksift-recorded"] == "0"
+    report = httpx.get(f"{site.server.base_url}/api/v1/campaigns/winter",
+                       headers=headers).json()["totals"]
+    assert report["conversions"] == 2
+    assert report["revenue"] == [{"currency": "EUR", "conversions": 2, "value": 59.9}]
+    assert report["click_to_conversion"]["human"] == 1.0
+
+
+def test_click_ids_keep_the_destination_intact() -> None:
+    assert add_click_id(b"https://a.example/p", b"csclid", "f" * 32) == \
+        b"https://a.example/p?csclid=" + b"f" * 32
+    assert add_click_id(b"https://a.example/p?x=1#top", b"id", "ab") == \
+        b"https://a.example/p?x=1&id=ab#top"
+
+
+def test_webhooks_get_only_peoples_events_signed_and_again_after_an_outage(
+        site: Site) -> None:
+    deadline = time.time() + 40
+    wanted = {"click", "unsubscribe", "conversion"}
+    while time.time() < deadline:
+        with site.receiver.lock:
+            delivered = [json.loads(r["body"]) for r in site.receiver.received if not r["down"]]
+            down = {json.loads(r["body"])["id"] for r in site.receiver.received if r["down"]}
+        if {d["type"] for d in delivered} >= wanted and down <= {d["id"] for d in delivered}:
+            break
+        time.sleep(0.3)
+    with site.receiver.lock:
+        received = list(site.receiver.received)
+    assert {d["type"] for d in delivered} >= wanted, received
+    for request in received:
+        assert outbound.verify_signature(site.hook.secret, request["signature"],
+                                         request["body"])
+        assert not outbound.verify_signature("whsec_wrong", request["signature"],
+                                             request["body"])
+    assert len([r for r in received if r["down"]]) == 2
+    assert set(down) <= {d["id"] for d in delivered}           # sent again after the outage
+    assert all(d["verdict"] is None or d["verdict"]["verdict"] == "human" for d in delivered)
+    assert not [d for d in delivered if d["recipient"] == "ann@example.com"
+                and d["type"] == "click"]                      # the scanner's clicks stayed
+    assert all(d.get("link_kind") in (None, "content") for d in delivered if d["type"] == "click")
+    store = open_store(Settings(database=site.database))
+    try:
+        machine_clicks = store.execute(
+            "SELECT COUNT(*) FROM events e JOIN verdicts v ON v.event_id = e.id WHERE "
+            "e.type = 'click' AND v.verdict = 'nhi'").fetchone()[0]
+        states = outbound.delivery_counts(store)[site.hook.id]
+    finally:
+        store.close()
+    assert machine_clicks >= len(site.link("ann@example.com", "c")) > 0
+    assert states["failed"] == 0
+    runner = CliRunner()
+    listed = runner.invoke(main, ["hooks", "list", "--db", site.database, "--format", "json"])
+    assert json.loads(listed.output)[0]["deliveries"]["delivered"] >= len(wanted)
+
+
+def test_sunset_counts_only_people(site: Site, tmp_path: Path) -> None:
+    at = site.delivered_at + 2
+    for url in site.link("fay@example.com", "c"):             # only a scanner "engages"
+        httpx.get(url, headers=_scanner(at))
+        at += 0.3
+    out = tmp_path / "sunset.csv"
+    result = CliRunner().invoke(main, ["sunset", "--days", "30", "--db", site.database,
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = {r["recipient"]: r for r in csv.DictReader(out.open())}
+    # eve clicked and bought; cem only set preferences; fay's clicks were a scanner's.
+    assert "eve@example.com" not in rows
+    assert rows["cem@example.org"]["in_raw_list"] == "yes"
+    assert rows["fay@example.com"]["in_raw_list"] == "no"
+    assert rows["fay@example.com"]["raw_clicks"] != "0" == rows["fay@example.com"]["human_clicks"]
+    assert "ann@example.com" not in rows                     # unsubscribed: not mailed
+    assert "dry run" in result.output
+    suppressed = CliRunner().invoke(main, ["sunset", "--days", "30", "--db", site.database,
+                                           "--suppress", "--yes"])
+    assert "suppressed" in suppressed.output
+    assert site.state("cem@example.org").suppressed == "sunset"
