@@ -345,3 +345,38 @@ def test_sunset_counts_only_people(site: Site, tmp_path: Path) -> None:
                                            "--suppress", "--yes"])
     assert "suppressed" in suppressed.output
     assert site.state("cem@example.org").suppressed == "sunset"
+
+
+# -- the dashboard in Chromium -------------------------------------------------------------------
+
+@pytest.mark.chromium
+def test_the_dashboard_shows_held_unsubscribes_and_webhook_deliveries(site: Site) -> None:
+    from tests.browser import chromium
+
+    httpx.post(site.unsubscribe_url("fay@example.com"), data={"action": "unsubscribe_all"},
+               headers=_scanner(site.delivered_at + 5))
+    store = open_store(Settings(database=site.database))
+    try:
+        access.set_password(store, "ops", "a long enough password")
+        expected = outbound.delivery_counts(store)[site.hook.id]
+    finally:
+        store.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(site.server.base_url + "/dashboard/unsubscribes")
+        page.fill("#name", "ops")
+        page.fill("#password", "a long enough password")
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        row = page.locator("#reviews tr", has_text="fay@example.com")
+        assert row.count() == 1 and "unsubscribe from all mail" in row.inner_text()
+        assert row.locator("ul.reasons li").count() >= 1        # the reasons are shown
+        row.locator("button[value=apply]").click()
+        page.wait_for_load_state()
+        assert "applied: fay@example.com" in page.inner_text(".notice")
+        assert site.state("fay@example.com").overall == "unsubscribed"
+        page.goto(site.server.base_url + "/dashboard/webhooks")
+        hook = page.locator(f"#hooks tr[data-hook={site.hook.id}]")
+        shown = int(hook.locator("[data-metric=delivered]").inner_text().replace(",", ""))
+        assert shown >= expected["delivered"] > 0
+        assert page.locator("#deliveries tbody tr").count() >= 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,6 +31,7 @@ from clicksift.classify.rules import RULES
 from clicksift.classify.vocabulary import Kind
 from clicksift.errors import InputError, NotFoundError, StorageError
 from clicksift.events import EventType
+from clicksift.protect import outbound, subscriptions
 from clicksift.reports.explorer import VERDICTS, EventQuery
 from clicksift.reports.model import CampaignReport, Overview
 from clicksift.reports.summary import DELAY_LABELS
@@ -58,11 +60,17 @@ def _share_items(shares: Any) -> list[tuple[str, float, float]]:
     return [(_label(s.name), s.events, s.share) for s in shares]
 
 
+def _when(seconds: float | None) -> str:
+    if not seconds:
+        return ""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def make_templates() -> Environment:
     env = Environment(loader=PackageLoader("clicksift", "web/templates"),
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(pct=_pct, num=_num, label=_label)
+    env.filters.update(pct=_pct, num=_num, label=_label, when=_when)
     env.globals.update(version=__version__, prefix=PREFIX, share_items=_share_items)
     return env
 
@@ -88,6 +96,8 @@ class Dashboard:
                   methods=["GET"]),
             Route("/events", self.guard(self.events), methods=["GET"]),
             Route("/messages/{message}", self.guard(self.message), methods=["GET"]),
+            Route("/unsubscribes", self.guard(self.unsubscribes), methods=["GET", "POST"]),
+            Route("/webhooks", self.guard(self.webhooks), methods=["GET"]),
             Mount("/static", app=static, name="static"),
         ]
         self.app = Starlette(routes=routes, middleware=[Middleware(
@@ -206,6 +216,42 @@ class Dashboard:
 
     async def export(self, request: Request) -> Response:
         return await campaign_export(self.service, request)
+
+    async def unsubscribes(self, request: Request) -> Response:
+        """Held unsubscribes (judged non-human) with their reasons; apply or dismiss."""
+        notice = ""
+        if request.method == "POST":
+            form = await request.form()
+            if not _csrf_ok(request, str(form.get("csrf_token", ""))):
+                return self.problem(request, 400, "The form expired. Open the page again.")
+            decision = str(form.get("decision", ""))
+            if decision not in ("apply", "dismiss"):
+                raise InputError("choose apply or dismiss", field="decision")
+            who = str(request.session.get("user", "dashboard")).split(":")[-1]
+            review = await self.service.run(_decide, str(form.get("event_id", "")),
+                                            decision == "apply", who, refresh=False)
+            notice = f"{review.status}: {review.recipient}, {review.change.describe()}"
+        status = request.query_params.get("status", "held")
+        if status not in ("held", "applied", "dismissed", "confirmed", "all"):
+            raise InputError(f"unknown status {status!r}", field="status")
+        found = await self.service.run(subscriptions.reviews, None if status == "all"
+                                       else status, refresh=False)
+        return self.page(request, "unsubscribes.html", reviews=found, tab=status,
+                         notice=notice)
+
+    async def webhooks(self, request: Request) -> Response:
+        hooks, counts, recent = await self.service.run(_hook_state, refresh=False)
+        return self.page(request, "webhooks.html", hooks=hooks, counts=counts, recent=recent)
+
+
+def _decide(store: Any, event_id: str, apply_it: bool, who: str) -> subscriptions.Review:
+    with store.transaction():
+        return subscriptions.decide(store, event_id, apply_it=apply_it, operator=who)
+
+
+def _hook_state(store: Any) -> tuple[Any, Any, Any]:
+    return (outbound.list_hooks(store), outbound.delivery_counts(store),
+            outbound.deliveries(store, limit=100))
 
 
 def _session_valid(store: Any, user: str) -> bool:
