@@ -51,6 +51,9 @@ def demo_settings(folder: Path, base: Settings) -> Settings:
 
     return replace(base, database=str(folder / "demo.db"),
                    sendgrid_public_key=base.sendgrid_public_key or _sendgrid_demo_key(folder),
+                   topics=base.topics or ["news:Newsletter", "offers:Special offers"],
+                   sender_name=base.sender_name or "Northwind Outfitters (clicksift demo)",
+                   hook_settle_seconds=5.0, hook_poll_seconds=1.0,
                    base_url=f"http://{base.host}:{base.port}",
                    unsubscribe_mailto=base.unsubscribe_mailto or "unsubscribe@example.com",
                    demo_folder=str(folder), trusted_proxies=["127.0.0.1/32", "::1/128"],

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import click
@@ -30,6 +33,8 @@ from clicksift.demo import (
     simulated_campaign,
 )
 from clicksift.errors import ConfigError
+from clicksift.protect import outbound
+from clicksift.protect import subscriptions as subs
 from clicksift.settings import Settings, settings_to_env
 from clicksift.simulate.driver import replay
 from clicksift.storage import open_store
@@ -94,6 +99,70 @@ def _post_webhooks(settings: Settings, folder: Path, recipients: int) -> None:
                       f"accepted, {new:,} new")
 
 
+class _Receiver(BaseHTTPRequestHandler):
+    """The demo's automation: takes outbound webhooks, checks their signatures, and writes
+    them to FOLDER/webhook-deliveries.jsonl."""
+
+    secret = ""
+    path_out: Path = Path("webhook-deliveries.jsonl")
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        valid = outbound.verify_signature(self.secret, self.headers.get(
+            outbound.SIGNATURE_HEADER, ""), body)
+        with self.path_out.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"signature_valid": valid, **json.loads(body)}) + "\n")
+        self.send_response(200 if valid else 400)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _start_receiver(settings: Settings, folder: Path) -> str:
+    """A local webhook receiver and a people-only hook pointing at it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/automation"
+    store = open_store(settings)
+    try:
+        hook = outbound.create_hook(store, url, ["click", "unsubscribe", "conversion"],
+                                    from_now=False)
+    finally:
+        store.close()
+    _Receiver.secret, _Receiver.path_out = hook.secret, folder / "webhook-deliveries.jsonl"
+    return url
+
+
+def _convert(settings: Settings, key: str, count: int = 5) -> int:
+    """The demo shop reports purchases for a few of people's clicks (POST /api/v1/conversions)."""
+    store = open_store(settings)
+    try:
+        clicks = [row[0] for row in store.execute(
+            "SELECT e.id FROM events e JOIN verdicts v ON v.event_id = e.id WHERE "
+            "e.type = 'click' AND e.link_kind = 'content' AND v.verdict = 'human' "
+            "AND e.source = 'tracker' ORDER BY e.seq LIMIT ?", (count,)).fetchall()]
+    finally:
+        store.close()
+    done = 0
+    with httpx.Client(timeout=30) as client:
+        for number, click_id in enumerate(clicks):
+            response = client.post(f"{settings.base_url}/api/v1/conversions",
+                                   headers={"authorization": f"Bearer {key}"},
+                                   json={"click_id": click_id, "value": 39.0 + 10 * number,
+                                         "currency": "EUR", "order_id": f"demo-{number}"})
+            done += response.status_code in (200, 201)
+    return done
+
+
+def _held(settings: Settings) -> int:
+    store = open_store(settings)
+    try:
+        return len(subs.reviews(store))
+    finally:
+        store.close()
+
+
 def _rescore(settings: Settings) -> None:
     engine = engine_from_settings(settings)
     store = open_store(settings)
@@ -152,6 +221,8 @@ def demo(ctx: Context, folder: str, host: str, port: int, recipients: int,
     Open the printed /demo/ address in a browser and click: every request is recorded."""
     base = ctx.settings(host=host, port=port)
     _check_port_free(host, port)
+    # A plain kill stops the demo like Ctrl-C does: the server goes with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     campaign = build_demo(Path(folder), base)
     settings = campaign.settings
     console.print(f"[bold]clicksift demo[/]: campaign [cyan]{CAMPAIGN}[/] prepared for "
@@ -172,6 +243,17 @@ def demo(ctx: Context, folder: str, host: str, port: int, recipients: int,
             _show_report(settings)
         password, key = _make_logins(settings, folder)
         base_url = f"http://{host}:{port}"
+        converted = _convert(settings, key) if recipients else 0
+        receiver = _start_receiver(settings, Path(folder))
+        first = campaign.messages[0]
+        preferences = first.headers["List-Unsubscribe"].split(",")[0].strip("<> ")
+        console.print(
+            f"\n[bold green]Protect:[/]   {_held(settings)} unsubscribes judged non-human are "
+            f"held for review ({base_url}/dashboard/unsubscribes; clicksift reviews list); "
+            f"{converted} conversions reported through the API; people's clicks, "
+            f"unsubscribes and conversions go to a signed webhook at {receiver}, written to "
+            f"{Path(folder) / 'webhook-deliveries.jsonl'}\n"
+            f"[bold green]Preferences:[/] {preferences}", soft_wrap=True)
         console.print(
             f"\n[bold green]Dashboard:[/] {base_url}/dashboard/  (user [cyan]demo[/], "
             f"password [cyan]{password}[/])\n"

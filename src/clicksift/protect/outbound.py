@@ -35,7 +35,7 @@ import httpx
 from clicksift import __version__
 from clicksift.classify import BatchClassifier
 from clicksift.classify.engine import Engine
-from clicksift.errors import InputError, NotFoundError
+from clicksift.errors import ClicksiftError, InputError, NotFoundError
 from clicksift.events import Event, event_from_dict, format_timestamp
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
@@ -359,5 +359,7 @@ class Dispatcher:
         while not self._stop.wait(self.settings.hook_poll_seconds):
             try:
                 self.run_once()
+            except ClicksiftError as exc:
+                log.warning("outbound webhooks: a round failed (%s); trying again", exc)
             except Exception:
                 log.exception("outbound webhooks: a round failed; trying again")

@@ -41,6 +41,8 @@ class Change:
     def from_form(cls, form: dict[str, str], topic_ids: Sequence[str]) -> Change:
         """The change a preference-center form asks for (unknown values are refused)."""
         action = form.get("action", "")
+        if not action and form.get("confirm"):
+            action = "unsubscribe_all"       # the one-button form of earlier versions
         if action == "unsubscribe_all" or form.get("List-Unsubscribe") == "One-Click":
             return cls(unsubscribe_all=True)
         if action == "resubscribe":

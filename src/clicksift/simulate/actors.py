@@ -176,7 +176,7 @@ def gateway_scan(w: World, gateway: Gateway, message: Message) -> list[Request]:
                                    {**headers, "content-type": "application/x-www-form-urlencoded"},
                                    "nhi", "security_scanner", gateway.truth_vendor,
                                    f"{gateway.truth_vendor} sandbox submitting the form",
-                                   form={"confirm": "yes"}))
+                                   form={"action": "unsubscribe_all"}))
         if number == 0 and rng.random() < gateway.pixel:
             at = start + rng.uniform(0, gateway.spread)
             out.append(Request(at, message, "open", None, w.scanner_ip(gateway, message, anchor),
@@ -366,4 +366,4 @@ def _person_unsubscribe(w: World, message: Message, at: float) -> list[Request]:
             Request(confirm, message, "unsubscribe", index, ip, agent, "POST",
                     {**headers, "content-type": "application/x-www-form-urlencoded",
                      "sec-fetch-mode": "navigate", "sec-fetch-user": "?1"},
-                    "human", None, None, "person confirming", form={"confirm": "yes"})]
+                    "human", None, None, "person confirming", form={"action": "unsubscribe_all"})]
