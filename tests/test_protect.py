@@ -380,3 +380,30 @@ def test_the_dashboard_shows_held_unsubscribes_and_webhook_deliveries(site: Site
         shown = int(hook.locator("[data-metric=delivered]").inner_text().replace(",", ""))
         assert shown >= expected["delivered"] > 0
         assert page.locator("#deliveries tbody tr").count() >= 1
+
+
+def test_sunset_by_sends_needs_enough_messages(tmp_path: Path) -> None:
+    from clicksift.protect.sunset import sunset_list
+
+    store = open_store(Settings(database=str(tmp_path / "s.db")))
+    try:
+        events = []
+        for number, (recipient, sends) in enumerate([("new@example.com", 1),
+                                                     ("old@example.com", 3)]):
+            for send in range(sends):
+                events.append({"type": "delivered", "id": f"d{number}{send}",
+                               "message_id": f"m{number}{send}", "recipient": recipient,
+                               "campaign_id": f"c{send}",
+                               "timestamp": 1_790_000_000 + send * 86400})
+        events.append({"type": "open", "id": "o1", "message_id": "m10",
+                       "timestamp": 1_790_000_100})       # opened the oldest of three
+        with store.transaction():
+            store.add_events([event_from_dict(e) for e in events])
+        two = sunset_list(store, sends=2, now=1_790_500_000)
+        three = sunset_list(store, sends=3, now=1_790_500_000)
+    finally:
+        store.close()
+    # new@ has one send: too few to judge; old@'s last two sends had no engagement ...
+    assert [r.recipient for r in two.human] == ["old@example.com"] and two.considered == 1
+    # ... and over its last three it opened once (not judged yet: counted as engagement).
+    assert three.human == [] and three.considered == 1
