@@ -407,3 +407,57 @@ def test_sunset_by_sends_needs_enough_messages(tmp_path: Path) -> None:
     assert [r.recipient for r in two.human] == ["old@example.com"] and two.considered == 1
     # ... and over its last three it opened once (not judged yet: counted as engagement).
     assert three.human == [] and three.considered == 1
+
+
+# -- the same on both stores ---------------------------------------------------------------------
+
+def test_protect_storage_on_sqlite_and_postgresql(database: str, store: Any) -> None:
+    from dataclasses import replace
+
+    from clicksift.classify import Engine
+
+    receiver = Receiver(failures_left=1)
+    http = ThreadingHTTPServer(("127.0.0.1", 0), receiver.handler())
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        rows = [{"type": "delivered", "id": "d1", "message_id": "m1", "campaign_id": "c",
+                 "recipient": "Ann@Example.com", "timestamp": 1_790_000_000},
+                {"type": "click", "id": "k1", "message_id": "m1", "url": "https://a.example/",
+                 "link_kind": "content", "ip": PERSON_IP, "timestamp": 1_790_020_000,
+                 **{"user_agent": world.chrome_ua(1_790_020_000)}, "method": "GET",
+                 "headers": world.browser_headers(random.Random(3), world.chrome_ua(
+                     1_790_020_000), user_activated=True)}]
+        with store.transaction():
+            store.add_events([event_from_dict(r) for r in rows])
+        change = subs.Change(unsubscribe_all=True)
+        with store.transaction():
+            subs.hold(store, "ann@example.com", "m1", change,
+                      subs.Attempt("recipient", "u1", "nhi", 0.97), {"score": 0.97})
+            subs.apply(store, "bob@example.com", subs.Change(topics={"offers": False}),
+                       subs.Attempt("recipient", "u2", "human", 0.03))
+        assert subs.get_state(store, "ANN@example.com").overall == "subscribed"
+        with store.transaction():
+            subs.decide(store, "u1", apply_it=True, operator="test")
+        assert subs.get_state(store, "ann@example.com").overall == "unsubscribed"
+        assert subs.get_state(store, "bob@example.com", ["offers"]).topics == {
+            "offers": "unsubscribed"}
+        assert [e.outcome for e in subs.history(store, "ann@example.com")] == ["held",
+                                                                                "applied"]
+        with store.transaction():
+            subs.suppress(store, ["cid@example.com"], "sunset", "last 90 days")
+        assert [s.recipient for s in subs.suppression_list(store)] == ["ann@example.com",
+                                                                         "cid@example.com"]
+        hook = outbound.create_hook(store, f"http://127.0.0.1:{http.server_address[1]}/",
+                                    ["click"], from_now=False)
+        assert hook.humans_only and hook.cursor == 0
+        settings = replace(Settings(database=database), hook_settle_seconds=0.0,
+                           hook_retry_seconds=0.0)
+        dispatcher = outbound.Dispatcher(settings, lambda: open_store(settings), Engine())
+        first = dispatcher.run_once()
+        assert first["queued"] == 1 and first["retrying"] == 1      # the receiver was down
+        assert dispatcher.run_once() == {"queued": 0, "delivered": 1}
+        sent = json.loads(receiver.received[-1]["body"])
+        assert sent["id"] == "k1" and sent["verdict"]["verdict"] == "human"
+        assert outbound.deliveries(store)[0].status == "delivered"
+    finally:
+        http.shutdown()
