@@ -461,3 +461,37 @@ def test_protect_storage_on_sqlite_and_postgresql(database: str, store: Any) -> 
         assert outbound.deliveries(store)[0].status == "delivered"
     finally:
         http.shutdown()
+
+
+def test_a_busy_store_never_half_applies_an_unsubscribe(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = str(tmp_path / "busy.db")
+    store = open_store(Settings(database=database))
+    try:
+        prepared = Preparer(TrackingUrls(BASE, load_signer("", store))).prepare(
+            (EMAILS / "fragment.html").read_text(), recipient="gil@example.com",
+            campaign_id="busy")
+        with store.transaction():
+            store.add_events([event_from_dict(prepared.delivered_event())])
+    finally:
+        store.close()
+    env = {"CLICKSIFT_DATABASE": database, "CLICKSIFT_BASE_URL": BASE,
+           "CLICKSIFT_STORE_TIMEOUT_MS": "200", "CLICKSIFT_HOOK_POLL_SECONDS": "0"}
+    with running_server(env, tmp_path) as server:
+        url = server.url(prepared.headers["List-Unsubscribe"].split(",")[0].strip("<> "))
+        holder = sqlite3.connect(database)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            busy = httpx.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=30)
+        finally:
+            holder.rollback()
+            holder.close()
+        assert busy.status_code == 503 and busy.headers["retry-after"]
+        again = httpx.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=30)
+        assert again.status_code == 200
+    store = open_store(Settings(database=database))
+    try:
+        assert subs.get_state(store, "gil@example.com").overall == "unsubscribed"
+    finally:
+        store.close()

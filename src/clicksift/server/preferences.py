@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from clicksift.classify.engine import Engine
-from clicksift.errors import InputError
+from clicksift.errors import InputError, StorageError
 from clicksift.events import Event
 from clicksift.protect import subscriptions as subs
 from clicksift.protect.judge import judge_in_context, judgement
@@ -60,7 +60,8 @@ class PreferenceCenter:
               notice: str = "", error: bool = False, request: str = "",
               fields: list[tuple[str, str]] | None = None) -> HTMLResponse:
         titles = {"confirm": "One more step", "unsubscribed": "You are unsubscribed",
-                  "preferences": "Your email preferences", "unknown": "Unknown link"}
+                  "preferences": "Your email preferences",
+                  "unknown": "Unknown link" if status != 503 else "Please try again"}
         paused = None
         if state and state.paused_until and state.paused_until > time.time():
             paused = datetime.fromtimestamp(state.paused_until, UTC).strftime("%d %B %Y")
@@ -82,8 +83,16 @@ class PreferenceCenter:
                 return None
             return subs.get_state(store, message.recipient, [t for t, _ in self.topics])
 
+    def _unavailable(self, action: str) -> HTMLResponse:
+        return self._page("unknown", action, None, status=503, error=True,
+                          notice="We could not reach your preferences just now. Nothing was "
+                                 "changed; please try again in a minute.")
+
     async def show(self, message_id: str, action: str) -> Response:
-        state = await run_in_threadpool(self._state, message_id)
+        try:
+            state = await run_in_threadpool(self._state, message_id)
+        except StorageError:
+            return self._unavailable(action)
         if state is None:
             return self._page("unknown", action, None, status=404,
                               notice="This link does not belong to a message we sent.",
@@ -124,7 +133,13 @@ class PreferenceCenter:
 
     async def submit(self, event: Event, change: subs.Change, form: dict[str, str],
                      action: str, one_click: bool) -> Response:
-        outcome, state = await run_in_threadpool(self._decide, event, change, one_click)
+        try:
+            outcome, state = await run_in_threadpool(self._decide, event, change, one_click)
+        except StorageError:
+            if one_click:
+                return PlainTextResponse("try again later\n", status_code=503,
+                                         headers={**NO_STORE, "retry-after": "60"})
+            return self._unavailable(action)
         if one_click:
             return PlainTextResponse("unsubscribed\n" if outcome == "applied" else
                                      "unknown message\n",
