@@ -127,7 +127,7 @@ def preference_center(messages: int, folder: Path) -> dict[str, Any]:
 
 
 class _Sink(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         self.send_response(200)
         self.end_headers()
