@@ -227,3 +227,19 @@ def test_rescore_stores_final_verdicts_with_the_engine_version(tmp_path: Path) -
     assert stored["verdict"] == "nhi" and stored["final"] is True
     assert stored["engine_version"].startswith("clicksift-engine/")
     assert stored["reasons"][0]["weight"] > 0
+
+
+def test_parallel_batches_give_exactly_the_serial_verdicts() -> None:
+    from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+
+    raw, _ = events_and_truth(simulate(SimulationConfig(recipients=400, campaigns=2, seed=6)))
+    events = [event_from_dict(e) for e in raw]
+    in_memory = list(BatchClassifier().classify(events, expected=len(events)))
+    serial = BatchClassifier(in_memory_events=10)
+    parallel = BatchClassifier(in_memory_events=10, workers=2)
+    spilled = list(serial.classify(events, expected=len(events)))
+    forked = list(parallel.classify(events, expected=len(events)))
+    assert serial.stats.buckets == parallel.stats.buckets >= 8
+    assert forked == spilled == in_memory
+    assert parallel.stats.by_type == serial.stats.by_type
+    assert parallel.stats.nhi == serial.stats.nhi > 0

@@ -90,6 +90,9 @@ class Settings:
     disabled_rules: list[str] = setting(
         [], "Rules or whole families that do not count (for example 'context.honeypot' or "
         "'network' or 'ua.*'), for instance to stay clear of a patent (docs/patents.md).")
+    classify_workers: int = setting(
+        0, "Processes that classify large batches (clicksift classify, rescore, import) "
+        "in parallel: 0 means one per CPU core.")
     online_verdicts: bool = setting(
         True, "Store a provisional verdict with every tracked request (final verdicts come "
         "from clicksift rescore). Off: the server only records.")
@@ -333,6 +336,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("setting 'honeypot_links' must be between 0 and 5")
     if settings.store_timeout_ms < 1:
         raise ConfigError("setting 'store_timeout_ms' must be at least 1")
+    if settings.classify_workers < 0:
+        raise ConfigError("setting 'classify_workers' must be 0 (one per core) or more")
     if settings.commit_batch_size < 1:
         raise ConfigError("setting 'commit_batch_size' must be at least 1")
     for entry in settings.trusted_proxies:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import gc
 import heapq
+import multiprocessing
 import os
 import pickle
 import tempfile
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,12 +189,92 @@ def _few_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def _observe(engine: Engine, items: Iterable[tuple[int, Event]], cross: CrossMessage
+             ) -> tuple[list[list[Summary]], int]:
+    """First pass over one bucket: each message's summaries, shown to CROSS."""
+    messages: list[list[Summary]] = []
+    done = 0
+    for seqs_events in _group(items).values():
+        seqs = {id(event): seq for seq, event in seqs_events}
+        observed = engine.observe([event for _, event in seqs_events])
+        message = [obs.summary(seqs[id(obs.event)]) for obs in observed]
+        cross.observe_message(message)
+        messages.append(message)
+        done += len(seqs_events)
+    return messages, done
+
+
+def _judge(engine: Engine, cross: CrossMessage, messages: Iterable[list[Summary]],
+           stats: BatchStats) -> list[tuple[int, Verdict]]:
+    """Second pass over one bucket: verdicts in input order."""
+    rows = []
+    for message in messages:
+        cross.apply(message)
+        for summary in message:
+            verdict = engine.judge_summary(summary)
+            stats.count(summary.type, verdict)
+            rows.append((summary.seq, verdict))
+    rows.sort(key=lambda row: row[0])
+    return rows
+
+
+def _write_summaries(path: Path, messages: list[list[Summary]]) -> Path:
+    writer = _ChunkWriter(path)
+    for message in messages:
+        writer.add([_flat_summary(s) for s in message])
+    writer.close()
+    return path
+
+
+def _write_verdicts(path: Path, rows: list[tuple[int, Verdict]]) -> Path:
+    writer = _ChunkWriter(path)
+    for seq, verdict in rows:
+        writer.add(_flat_verdict(seq, verdict))
+    writer.close()
+    return path
+
+
+def _read_summaries(path: Path) -> Iterator[list[Summary]]:
+    for message in _read_chunks(path):
+        yield [_summary(row) for row in message]
+
+
+#: What worker processes inherit when they are forked (the engine, then the aggregator).
+_FORKED: dict[str, Any] = {}
+
+
+def _first_pass_worker(folder: Path, index: int) -> tuple[CrossMessage, int]:
+    engine: Engine = _FORKED["engine"]
+    cross = CrossMessage()
+    items = ((seq, _event(row)) for seq, row in _read_chunks(folder / f"events-{index}.bin"))
+    messages, done = _observe(engine, items, cross)
+    os.remove(folder / f"events-{index}.bin")
+    _write_summaries(folder / f"summaries-{index}.bin", messages)
+    return cross, done
+
+
+def _second_pass_worker(folder: Path, index: int) -> BatchStats:
+    stats = BatchStats()
+    path = folder / f"summaries-{index}.bin"
+    rows = _judge(_FORKED["engine"], _FORKED["cross"], _read_summaries(path), stats)
+    os.remove(path)
+    _write_verdicts(folder / f"verdicts-{index}.bin", rows)
+    return stats
+
+
+def worker_count(setting: int) -> int:
+    """Processes for a large batch: the setting, or one per CPU core when it is 0."""
+    return setting if setting > 0 else (os.cpu_count() or 1)
+
+
 class BatchClassifier:
     def __init__(self, engine: Engine | None = None, *, progress: Progress | None = None,
-                 in_memory_events: int = IN_MEMORY_EVENTS) -> None:
+                 in_memory_events: int = IN_MEMORY_EVENTS, workers: int = 1) -> None:
+        """WORKERS > 1 classifies spilled buckets in that many forked processes."""
         self.engine = engine or Engine()
         self.progress = progress or (lambda stage, n: None)
         self.in_memory_events = in_memory_events
+        self.workers = max(1, workers)
         self.stats = BatchStats()
 
     def classify(self, events: Iterable[Event], expected: int | None = None
@@ -205,7 +287,12 @@ class BatchClassifier:
                 _few_collections():
             folder = Path(tmp) if spill else None
             buckets = self._deal(events, folder, expected)
-            yield from self._classify_buckets(buckets, folder)
+            if folder is None:
+                yield from self._in_memory(buckets)
+            elif self.workers > 1:
+                yield from self._spilled_parallel(buckets, folder)
+            else:
+                yield from self._spilled(buckets, folder)
 
     def _deal(self, events: Iterable[Event], folder: Path | None,
               expected: int | None) -> _Buckets:
@@ -221,58 +308,62 @@ class BatchClassifier:
         self.stats.buckets = count
         return buckets
 
-    def _first_pass(self, buckets: _Buckets, folder: Path | None,
-                    cross: CrossMessage) -> list[Any]:
-        kept: list[Any] = []
-        done = 0
-        for index in range(buckets.count):
-            messages: list[list[Summary]] = []
-            for seqs_events in _group(buckets.read(index)).values():
-                seqs = {id(event): seq for seq, event in seqs_events}
-                observed = self.engine.observe([event for _, event in seqs_events])
-                message = [obs.summary(seqs[id(obs.event)]) for obs in observed]
-                cross.observe_message(message)
-                messages.append(message)
-                done += len(seqs_events)
-            if folder is None:
-                kept.append(messages)
-            else:
-                writer = _ChunkWriter(folder / f"summaries-{index}.bin")
-                for message in messages:
-                    writer.add([_flat_summary(s) for s in message])
-                writer.close()
-                kept.append(writer.path)
-            self.progress("classifying", done)
-        return kept
-
-    def _classify_buckets(self, buckets: _Buckets, folder: Path | None) -> Iterator[Verdict]:
+    def _in_memory(self, buckets: _Buckets) -> Iterator[Verdict]:
         cross = CrossMessage()
-        kept = self._first_pass(buckets, folder, cross)
-        outputs: list[Iterator[tuple[int, Verdict]]] = []
-        for index, item in enumerate(kept):
-            if folder is None:
-                outputs.append(iter(sorted(self._judge_bucket(cross, item),
-                                           key=lambda row: row[0])))
-                continue
-            messages = ([_summary(row) for row in message] for message in _read_chunks(item))
-            rows = sorted(self._judge_bucket(cross, messages), key=lambda row: row[0])
-            os.remove(item)
-            writer = _ChunkWriter(folder / f"verdicts-{index}.bin")
-            for seq, verdict in rows:
-                writer.add(_flat_verdict(seq, verdict))
-            writer.close()
-            outputs.append(_verdict(row) for row in _read_chunks(writer.path))
-        for _, verdict in heapq.merge(*outputs, key=lambda row: row[0]):
+        messages, done = _observe(self.engine, buckets.read(0), cross)
+        self.progress("classifying", done)
+        for _, verdict in _judge(self.engine, cross, messages, self.stats):
             yield verdict
 
-    def _judge_bucket(self, cross: CrossMessage, messages: Iterable[list[Summary]]
-                      ) -> Iterator[tuple[int, Verdict]]:
-        for message in messages:
-            cross.apply(message)
-            for summary in message:
-                verdict = self.engine.judge_summary(summary)
-                self.stats.count(summary.type, verdict)
-                yield summary.seq, verdict
+    def _spilled(self, buckets: _Buckets, folder: Path) -> Iterator[Verdict]:
+        cross = CrossMessage()
+        done = 0
+        for index in range(buckets.count):
+            messages, count = _observe(self.engine, buckets.read(index), cross)
+            _write_summaries(folder / f"summaries-{index}.bin", messages)
+            done += count
+            self.progress("classifying", done)
+        for index in range(buckets.count):
+            path = folder / f"summaries-{index}.bin"
+            rows = _judge(self.engine, cross, _read_summaries(path), self.stats)
+            os.remove(path)
+            _write_verdicts(folder / f"verdicts-{index}.bin", rows)
+        yield from self._merged(folder, buckets.count)
+
+    def _spilled_parallel(self, buckets: _Buckets, folder: Path) -> Iterator[Verdict]:
+        """The same passes, buckets shared among forked worker processes; the buckets'
+        aggregators are merged in bucket order, so verdicts equal the serial ones."""
+        context = multiprocessing.get_context("fork")
+        _FORKED["engine"] = self.engine
+        try:
+            with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+                partials = list(pool.map(_first_pass_worker, [folder] * buckets.count,
+                                         range(buckets.count)))
+            cross = CrossMessage()
+            done = 0
+            for partial, count in partials:
+                cross.merge(partial)
+                done += count
+            self.progress("classifying", done)
+            _FORKED["cross"] = cross
+            with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+                for stats in pool.map(_second_pass_worker, [folder] * buckets.count,
+                                      range(buckets.count)):
+                    self.stats.classified += stats.classified
+                    self.stats.nhi += stats.nhi
+                    for kind, row in stats.by_type.items():
+                        mine = self.stats.by_type.setdefault(kind, {"human": 0, "nhi": 0})
+                        for label, n in row.items():
+                            mine[label] += n
+        finally:
+            _FORKED.clear()
+        yield from self._merged(folder, buckets.count)
+
+    def _merged(self, folder: Path, count: int) -> Iterator[Verdict]:
+        outputs = [(_verdict(row) for row in _read_chunks(folder / f"verdicts-{index}.bin"))
+                   for index in range(count)]
+        for _, verdict in heapq.merge(*outputs, key=lambda row: row[0]):
+            yield verdict
 
 
 def only_engagement(events: Iterable[Event]) -> Iterator[Event]:

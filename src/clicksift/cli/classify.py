@@ -13,7 +13,7 @@ from rich.table import Table
 
 from clicksift import reports
 from clicksift.classify import BatchClassifier, engine_from_settings
-from clicksift.classify.batch import BatchStats
+from clicksift.classify.batch import BatchStats, worker_count
 from clicksift.classify.engine import Engine
 from clicksift.cli.common import Context, console_err, db_option, pass_context, warn
 from clicksift.cli.core import _report_skipped, _time_option
@@ -83,7 +83,8 @@ def classify(ctx: Context, files: tuple[str, ...], output: str | None, skip_inva
     try:
         with _progress(expected) as progress:
             task = progress.add_task("classifying", total=None)
-            batch = BatchClassifier(engine, progress=lambda stage, n: progress.update(
+            batch = BatchClassifier(engine, workers=worker_count(settings.classify_workers),
+                                    progress=lambda stage, n: progress.update(
                 task, description=stage, completed=n))
             events = read_events(files, skip_invalid=skip_invalid, stats=stats)
             for verdict in batch.classify(events, expected):
@@ -104,15 +105,15 @@ def _stored_events(store: object, message_ids: list[str]) -> Iterator[Event]:
         yield event_from_dict(stored.raw)
 
 
-def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str]
-                     ) -> BatchClassifier:
+def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str],
+                     workers: int = 1) -> BatchClassifier:
     """Final verdicts for every event of MESSAGE_IDS, stored; reports brought up to date."""
     with store.transaction():   # reports count these messages again
         reports.mark_dirty(store, message_ids)
     with _progress(None) as progress:
         task = progress.add_task("rescoring", total=None)
-        batch = BatchClassifier(engine, progress=lambda stage, n: progress.update(
-            task, description=stage, completed=n))
+        batch = BatchClassifier(engine, workers=workers, progress=lambda stage, n:
+                                progress.update(task, description=stage, completed=n))
         pending = []
         for verdict in batch.classify(_stored_events(store, message_ids),
                                       expected=len(message_ids) * 4):
@@ -146,7 +147,8 @@ def rescore(ctx: Context, database: str | None, campaign: str | None, since: str
         if not message_ids:
             warn("no stored events match; nothing to rescore")
             return
-        batch = rescore_messages(store, engine, message_ids)
+        batch = rescore_messages(store, engine, message_ids,
+                                 worker_count(settings.classify_workers))
     finally:
         store.close()
     _summary(batch.stats, f"rescored {len(message_ids):,} messages ({engine.version})")

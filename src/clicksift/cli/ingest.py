@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import click
 
 from clicksift.classify import engine_from_settings
+from clicksift.classify.batch import worker_count
 from clicksift.cli.classify import rescore_messages
 from clicksift.cli.common import Context, console_err, db_option, pass_context, warn
 from clicksift.cli.core import _progress
@@ -94,7 +95,8 @@ def import_(ctx: Context, esp: str, files: tuple[str, ...], output: str | None,
             console_err.print(f"read {count:,} events, stored {new:,} new, "
                               f"{count - new:,} already stored")
             if new:
-                rescore_messages(store, engine_from_settings(settings), sorted(messages))
+                rescore_messages(store, engine_from_settings(settings), sorted(messages),
+                                 worker_count(settings.classify_workers))
                 console_err.print(f"judged the events of {len(messages):,} messages")
         finally:
             store.close()

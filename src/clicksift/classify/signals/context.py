@@ -68,9 +68,11 @@ def _honeypots(events: list[Observed], clicks: list[Observed]) -> None:
                               "fetched this message's honeypot link", Kind.SECURITY_SCANNER))
 
 
-def _window(group: list[Observed], center: float, width: float) -> list[Observed]:
-    """Members of GROUP (sorted by time) within WIDTH seconds of CENTER."""
-    times = [o.event.ts for o in group]
+def _window(group: list[Observed], center: float, width: float,
+            times: list[float] | None = None) -> list[Observed]:
+    """Members of GROUP (sorted by time; TIMES their times) within WIDTH seconds of CENTER."""
+    if times is None:
+        times = [o.event.ts for o in group]
     return group[bisect.bisect_left(times, center - width):
                  bisect.bisect_right(times, center + width)]
 
@@ -89,8 +91,9 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
         if len(group) < 2:
             continue
         distinct = len({o.link_key for o in group})
+        times = [o.event.ts for o in group]
         for obs in group:
-            window = _window(group, obs.event.ts, BURST_WINDOW)
+            window = _window(group, obs.event.ts, BURST_WINDOW, times)
             links_in_window = {o.link_key for o in window}
             if len(links_in_window) >= needed:
                 span = window[-1].event.ts - window[0].event.ts

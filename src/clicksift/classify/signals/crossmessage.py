@@ -126,6 +126,25 @@ class CrossMessage:
                 if len(profile.delays) < 500:
                     profile.delays.append(min(early))
 
+    def merge(self, other: CrossMessage) -> None:
+        """Add what OTHER saw (of later buckets): merging buckets' aggregators in bucket
+        order gives exactly what one aggregator would have seen bucket after bucket."""
+        for address, message in other._scanner_addresses.items():
+            self._scanner_addresses.setdefault(address, message)
+        self._person_addresses |= other._person_addresses
+        for key, theirs in other._windows.items():
+            mine = self._windows[key]
+            mine.messages |= theirs.messages
+            mine.domains |= theirs.domains
+            mine.deltas.extend(theirs.deltas[:max(0, 64 - len(mine.deltas))])
+        for domain, profile in other._domains.items():
+            ours = self._domains[domain]
+            ours.messages += profile.messages
+            ours.scanned += profile.scanned
+            ours.vendors.update(profile.vendors)
+            ours.delays.extend(profile.delays[:max(0, 500 - len(ours.delays))])
+        self._profiles = None
+
     # -- second pass ------------------------------------------------------------------------
 
     def _domain_profiles(self) -> dict[str, tuple[float, str | None]]:
