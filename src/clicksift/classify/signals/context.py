@@ -91,17 +91,23 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
         if len(group) < 2:
             continue
         distinct = len({o.link_key for o in group})
+        if distinct < 2:
+            continue                         # one link, however often: no burst, not many
         times = [o.event.ts for o in group]
         for obs in group:
-            window = _window(group, obs.event.ts, BURST_WINDOW, times)
-            links_in_window = {o.link_key for o in window}
+            if distinct >= needed:
+                window = _window(group, obs.event.ts, BURST_WINDOW, times)
+                links_in_window = {o.link_key for o in window}
+            else:                            # most links cannot be reached: skip the count
+                window, links_in_window = [], set()
             if len(links_in_window) >= needed:
                 span = window[-1].event.ts - window[0].event.ts
                 _add(obs, Finding("context.all-links-burst", 1.0, f"{source} fetched "
                                   f"{len(links_in_window)} links of this message within "
                                   f"{span:.0f} s", Kind.SECURITY_SCANNER))
             else:
-                close = {o.link_key for o in _window(window, obs.event.ts, TWO_LINK_WINDOW)}
+                close = {o.link_key for o in _window(group, obs.event.ts, TWO_LINK_WINDOW,
+                                                     times)}
                 if len(close) >= 2:
                     _add(obs, Finding("context.two-links-burst", 1.0, f"{source} fetched "
                                       f"{len(close)} different links within "
@@ -118,7 +124,7 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
     needed = max(ALL_LINKS_MIN + 1, math.ceil(ALL_LINKS_SHARE * content_links)) \
         if content_links else UNKNOWN_LINKS_MIN
     machine_like = [o for o in clicks if not _person_navigation(o)]
-    if len(machine_like) < needed:
+    if len(machine_like) < needed or len({o.link_key for o in machine_like}) < needed:
         return
     times = [o.event.ts for o in machine_like]
     for position, obs in enumerate(machine_like):
