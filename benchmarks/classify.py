@@ -96,8 +96,7 @@ def main() -> int:
         batch = BatchClassifier(workers=args.workers, progress=lambda stage, n: print(
             f"\r  {stage}: {n:,}", end="", flush=True))
         with open(os.devnull, "w") as sink:
-            for verdict in batch.classify(read_events([str(path)]),
-                                          expected=path.stat().st_size // 350):
+            for verdict in batch.classify_files([str(path)]):
                 sink.write(dumps(verdict.to_json()) + "\n")
                 verdicts += 1
         seconds = time.perf_counter() - start

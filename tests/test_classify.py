@@ -243,3 +243,36 @@ def test_parallel_batches_give_exactly_the_serial_verdicts() -> None:
     assert forked == spilled == in_memory
     assert parallel.stats.by_type == serial.stats.by_type
     assert parallel.stats.nhi == serial.stats.nhi > 0
+
+
+def test_workers_reading_file_ranges_give_the_same_verdicts_and_errors(tmp_path: Path) -> None:
+    from clicksift.events import ReadStats, read_events
+    from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+
+    raw, _ = events_and_truth(simulate(SimulationConfig(recipients=300, seed=12)))
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    half = len(raw) // 2
+    first.write_text("".join(json.dumps(e) + "\n" for e in raw[:half]))
+    second.write_text("\n" + "".join(json.dumps(e) + "\n" for e in raw[half:]))
+    paths = [str(first), str(second)]
+    expected = list(BatchClassifier().classify(read_events(paths), expected=len(raw)))
+    parallel = BatchClassifier(in_memory_events=10, workers=2)
+    got = list(parallel.classify_files(paths, min_range_bytes=20_000))
+    assert got == expected and parallel.stats.events == len(raw)
+    # An invalid line deep in the second file: the same error, file and line, as a serial read.
+    lines = second.read_text().splitlines()
+    lines[len(lines) - 5] = '{"type": "click", "id": "x"}'
+    second.write_text("\n".join(lines) + "\n")
+    with pytest.raises(Exception) as serial_error:
+        list(BatchClassifier().classify(read_events(paths)))
+    with pytest.raises(Exception) as parallel_error:
+        list(BatchClassifier(in_memory_events=10, workers=2).classify_files(
+            paths, min_range_bytes=20_000))
+    assert str(parallel_error.value) == str(serial_error.value)
+    assert f"b.jsonl, line {len(lines) - 4}" in str(parallel_error.value)
+    stats = ReadStats()
+    skipped = list(BatchClassifier(in_memory_events=10, workers=2).classify_files(
+        paths, skip_invalid=True, stats=stats, min_range_bytes=20_000))
+    assert stats.skipped == 1 and stats.events == len(raw) - 1 and stats.lines == len(raw) + 1
+    assert len(skipped) == len(expected) - (raw[half + len(lines) - 6]["type"] in
+                                           ("open", "click", "unsubscribe"))

@@ -22,7 +22,7 @@ import pickle
 import tempfile
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +33,16 @@ from clicksift.classify.engine import Engine
 from clicksift.classify.observe import Summary
 from clicksift.classify.signals.crossmessage import CrossMessage
 from clicksift.classify.vocabulary import Finding, Verdict
-from clicksift.events import ENGAGEMENT_TYPES, Event, Link
+from clicksift.errors import InputError, InvalidEventError
+from clicksift.events import (
+    ENGAGEMENT_TYPES,
+    Event,
+    Link,
+    ReadStats,
+    event_from_dict,
+    iter_json_lines,
+    read_events,
+)
 
 IN_MEMORY_EVENTS = 250_000     # up to this many events, no files
 EVENTS_PER_BUCKET = 100_000    # target bucket size when spilling
@@ -140,12 +149,13 @@ def _event(row: tuple[Any, ...]) -> Event:
 class _Buckets:
     """Events dealt by message; in memory, or spilled to files as their raw objects."""
 
-    def __init__(self, count: int, folder: Path | None) -> None:
+    def __init__(self, count: int, folder: Path | None, part: int | None = None) -> None:
         self.count = count
         self.folder = folder
         self._memory: list[tuple[int, Event]] = []
-        self._writers = [_ChunkWriter(folder / f"events-{i}.bin") for i in range(count)] \
-            if folder is not None else []
+        suffix = "" if part is None else f"-{part:05d}"
+        self._writers = [_ChunkWriter(folder / f"events-{i}{suffix}.bin")
+                         for i in range(count)] if folder is not None else []
 
     def add(self, seq: int, event: Event) -> None:
         if self.folder is None:
@@ -163,7 +173,13 @@ class _Buckets:
             memory, self._memory = self._memory, []
             yield from memory
             return
-        path = self.folder / f"events-{index}.bin"
+        yield from _read_bucket(self.folder, index)
+
+
+def _read_bucket(folder: Path, index: int) -> Iterator[tuple[int, Event]]:
+    """A spilled bucket's events in input order: one file, or one part per input range."""
+    for path in sorted(folder.glob(f"events-{index}.bin")) + sorted(
+            folder.glob(f"events-{index}-*.bin")):
         for seq, row in _read_chunks(path):
             yield seq, _event(row)
         os.remove(path)
@@ -246,9 +262,7 @@ _FORKED: dict[str, Any] = {}
 def _first_pass_worker(folder: Path, index: int) -> tuple[CrossMessage, int]:
     engine: Engine = _FORKED["engine"]
     cross = CrossMessage()
-    items = ((seq, _event(row)) for seq, row in _read_chunks(folder / f"events-{index}.bin"))
-    messages, done = _observe(engine, items, cross)
-    os.remove(folder / f"events-{index}.bin")
+    messages, done = _observe(engine, _read_bucket(folder, index), cross)
     _write_summaries(folder / f"summaries-{index}.bin", messages)
     return cross, done
 
@@ -260,6 +274,87 @@ def _second_pass_worker(folder: Path, index: int) -> BatchStats:
     os.remove(path)
     _write_verdicts(folder / f"verdicts-{index}.bin", rows)
     return stats
+
+
+#: Input ranges of at least this many bytes are read by worker processes; a large input is
+#: cut into ranges of about RANGE_BYTES (each range writes its own part of every bucket).
+MIN_RANGE_BYTES = 8 * 1024 * 1024
+RANGE_BYTES = 256 * 1024 * 1024
+#: A line's place in the input: file index * LINE_SPAN + line number (keeps input order).
+LINE_SPAN = 1 << 40
+
+
+def _ranges(paths: list[str], pieces: int, minimum: int = MIN_RANGE_BYTES
+            ) -> list[tuple[int, str, int, int]]:
+    """(file index, path, start, end) byte ranges that begin and end at line boundaries."""
+    out = []
+    for file_index, path in enumerate(paths):
+        size = os.path.getsize(path)
+        step = max(minimum, size // pieces + 1)
+        with open(path, "rb") as handle:
+            start = 0
+            while start < size:
+                end = min(size, start + step)
+                if end < size:
+                    handle.seek(end)
+                    handle.readline()                # to the end of the line
+                    end = handle.tell()
+                out.append((file_index, path, start, end))
+                start = end
+    return out
+
+
+def _deal_range(folder: Path, count: int, part: int, task: tuple[int, str, int, int],
+                skip_invalid: bool) -> tuple[ReadStats, tuple[str, int, str | None] | None]:
+    """Read one byte range of an input file into this part's bucket files (a worker)."""
+    file_index, path, start, end = task
+    stats = ReadStats()
+    buckets = _Buckets(count, folder, part)
+    error = None
+    with open(path, "rb") as handle:
+        line = 0
+        while handle.tell() < start:               # lines before the range: count them
+            block = handle.read(min(1 << 20, start - handle.tell()))
+            line += block.count(b"\n")
+        error = _deal_lines(_range_lines(handle, end - start), path, line, file_index,
+                            buckets, stats, skip_invalid)
+    buckets.close()
+    return stats, error
+
+
+def _range_lines(handle: IO[bytes], length: int) -> Iterator[bytes]:
+    left = length
+    while left > 0:
+        text = handle.readline()
+        if not text:
+            return
+        left -= len(text)
+        yield text
+
+
+def _deal_lines(lines: Iterable[bytes], path: str, line: int, file_index: int,
+                buckets: _Buckets, stats: ReadStats, skip_invalid: bool
+                ) -> tuple[str, int, str | None] | None:
+    """Check LINES (the first is line LINE + 1 of PATH) and deal their events into
+    BUCKETS; the first invalid line, unless SKIP_INVALID counts it in STATS."""
+    for offset, obj, problem in iter_json_lines(lines, path, stats):  # type: ignore[arg-type]
+        number = line + offset
+        if problem is None:
+            try:
+                event = event_from_dict(obj)
+            except InvalidEventError as invalid:
+                problem = InvalidEventError(invalid.reason, source=path, line=number,
+                                            field=invalid.field)
+        else:
+            problem = InputError(problem.reason, source=path, line=number)
+        if problem is not None:
+            if not skip_invalid:
+                return problem.reason, number, problem.field
+            stats.skip(problem)
+            continue
+        stats.events += 1
+        buckets.add(file_index * LINE_SPAN + number, event)
+    return None
 
 
 def worker_count(setting: int) -> int:
@@ -293,6 +388,47 @@ class BatchClassifier:
                 yield from self._spilled_parallel(buckets, folder)
             else:
                 yield from self._spilled(buckets, folder)
+
+    def classify_files(self, paths: Sequence[str], *, skip_invalid: bool = False,
+                       stats: ReadStats | None = None, min_range_bytes: int = MIN_RANGE_BYTES
+                       ) -> Iterator[Verdict]:
+        """Verdicts for the events in JSON Lines files, in input order, as
+        ``classify(read_events(paths))`` gives them; with several workers and large
+        regular files, the workers read the files too. An invalid line raises its
+        InputError (file, line, field) unless SKIP_INVALID counts it in STATS."""
+        stats = stats if stats is not None else ReadStats()
+        files = list(paths)
+        regular = all(p != "-" and os.path.isfile(p) for p in files)
+        size = sum(os.path.getsize(p) for p in files) if regular else 0
+        expected = size // 350 if regular else None
+        if self.workers <= 1 or not regular or (expected or 0) <= self.in_memory_events:
+            yield from self.classify(read_events(files, skip_invalid=skip_invalid,
+                                                 stats=stats), expected=expected)
+            return
+        with tempfile.TemporaryDirectory(prefix="clicksift-classify-") as tmp, \
+                _few_collections():
+            folder = Path(tmp)
+            count = max(8, min(512, (expected or 0) // EVENTS_PER_BUCKET + 1))
+            tasks = _ranges(files, max(self.workers * 4, size // RANGE_BYTES + 1),
+                            min_range_bytes)
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+                results = list(pool.map(_deal_range, [folder] * len(tasks),
+                                        [count] * len(tasks), range(len(tasks)), tasks,
+                                        [skip_invalid] * len(tasks)))
+            for (_, path, _, _), (part, error) in zip(tasks, results, strict=True):
+                if error is not None:
+                    reason, line, field_name = error
+                    raise InvalidEventError(reason, source=path, line=line, field=field_name) \
+                        if field_name else InputError(reason, source=path, line=line)
+                stats.lines += part.lines
+                stats.events += part.events
+                stats.skipped += part.skipped
+                stats.first_errors.extend(part.first_errors[:10 - len(stats.first_errors)])
+            self.stats.events = stats.events
+            self.stats.buckets = count
+            self.progress("reading", stats.events)
+            yield from self._spilled_parallel(_Buckets(count, None), folder)
 
     def _deal(self, events: Iterable[Event], folder: Path | None,
               expected: int | None) -> _Buckets:
@@ -331,6 +467,7 @@ class BatchClassifier:
         yield from self._merged(folder, buckets.count)
 
     def _spilled_parallel(self, buckets: _Buckets, folder: Path) -> Iterator[Verdict]:
+        # (BUCKETS only gives the count: the spill files are in FOLDER.)
         """The same passes, buckets shared among forked worker processes; the buckets'
         aggregators are merged in bucket order, so verdicts equal the serial ones."""
         context = multiprocessing.get_context("fork")

@@ -19,7 +19,7 @@ from clicksift.cli.common import Context, console_err, db_option, pass_context, 
 from clicksift.cli.core import _report_skipped, _time_option
 from clicksift.cli.report import refresh_with_progress
 from clicksift.errors import InputError
-from clicksift.events import Event, ReadStats, dumps, event_from_dict, read_events
+from clicksift.events import Event, ReadStats, dumps, event_from_dict
 from clicksift.storage import SqlStore
 
 BYTES_PER_EVENT = 350   # for estimating how many events a file holds
@@ -86,8 +86,8 @@ def classify(ctx: Context, files: tuple[str, ...], output: str | None, skip_inva
             batch = BatchClassifier(engine, workers=worker_count(settings.classify_workers),
                                     progress=lambda stage, n: progress.update(
                 task, description=stage, completed=n))
-            events = read_events(files, skip_invalid=skip_invalid, stats=stats)
-            for verdict in batch.classify(events, expected):
+            for verdict in batch.classify_files(files, skip_invalid=skip_invalid,
+                                                stats=stats):
                 out.write(_line(verdict.to_json(), explain, engine.version,
                                 [f.weight for f in verdict.reasons]))
     finally:
