@@ -85,17 +85,18 @@ class Engine:
         logit = self.config.prior
         weighted: list[Finding] = []
         decisive_nhi = decisive_human = False
-        for finding in findings:
-            base = weights.get(finding.rule)
+        new, append = tuple.__new__, weighted.append
+        for rule, scale, detail, kind, vendor, decisive, evidence in findings:
+            base = weights.get(rule)
             if base is None:
                 continue
-            weight = base * finding.weight
+            weight = base * scale
             logit += weight
-            if finding.decisive:
+            if decisive:
                 decisive_nhi |= weight > 0
                 decisive_human |= weight < 0
-            weighted.append(Finding(finding.rule, round(weight, 3), finding.detail, finding.kind,
-                                    finding.vendor, finding.decisive, finding.evidence))
+            append(new(Finding, (rule, round(weight, 3), detail, kind, vendor, decisive,
+                                 evidence)))
         score = 1.0 / (1.0 + math.exp(-max(min(logit, 40.0), -40.0)))
         if decisive_human:
             score = min(score, 0.001)
