@@ -246,6 +246,7 @@ def test_parallel_batches_give_exactly_the_serial_verdicts() -> None:
 
 
 def test_workers_reading_file_ranges_give_the_same_verdicts_and_errors(tmp_path: Path) -> None:
+    from clicksift.errors import InvalidEventError
     from clicksift.events import ReadStats, read_events
     from clicksift.simulate import SimulationConfig, events_and_truth, simulate
 
@@ -263,9 +264,9 @@ def test_workers_reading_file_ranges_give_the_same_verdicts_and_errors(tmp_path:
     lines = second.read_text().splitlines()
     lines[len(lines) - 5] = '{"type": "click", "id": "x"}'
     second.write_text("\n".join(lines) + "\n")
-    with pytest.raises(Exception) as serial_error:
+    with pytest.raises(InvalidEventError) as serial_error:
         list(BatchClassifier().classify(read_events(paths)))
-    with pytest.raises(Exception) as parallel_error:
+    with pytest.raises(InvalidEventError) as parallel_error:
         list(BatchClassifier(in_memory_events=10, workers=2).classify_files(
             paths, min_range_bytes=20_000))
     assert str(parallel_error.value) == str(serial_error.value)

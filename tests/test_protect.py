@@ -495,3 +495,41 @@ def test_a_busy_store_never_half_applies_an_unsubscribe(tmp_path: Path) -> None:
         assert subs.get_state(store, "gil@example.com").overall == "unsubscribed"
     finally:
         store.close()
+
+
+def test_audit_mode_lets_verdicts_change_nothing(tmp_path: Path) -> None:
+    from clicksift.protect.sunset import sunset_list
+
+    database = str(tmp_path / "audit.db")
+    store = open_store(Settings(database=database))
+    try:
+        prepared = Preparer(TrackingUrls(BASE, load_signer("", store))).prepare(
+            (EMAILS / "fragment.html").read_text(), recipient="hal@example.com",
+            campaign_id="audit")
+        with store.transaction():
+            store.add_events([event_from_dict(prepared.delivered_event())])
+    finally:
+        store.close()
+    env = {"CLICKSIFT_DATABASE": database, "CLICKSIFT_BASE_URL": BASE,
+           "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.1/32", "CLICKSIFT_AUDIT_MODE": "true",
+           "CLICKSIFT_ACCEPT_SIMULATED_TIME": "true", "CLICKSIFT_HOOK_POLL_SECONDS": "0"}
+    at = time.time() + 3
+    with running_server(env, tmp_path) as server:
+        links = re.findall(rf'href="({re.escape(BASE)}/c/[^"]+)"', prepared.html)
+        for url in links:
+            httpx.get(server.url(url), headers=_scanner(at))
+        url = server.url(prepared.headers["List-Unsubscribe"].split(",")[0].strip("<> "))
+        done = httpx.post(url, data={"action": "unsubscribe_all"}, headers=_scanner(at + 1))
+        assert "You are unsubscribed" in done.text      # judged a machine, applied anyway
+    store = open_store(Settings(database=database))
+    try:
+        assert subs.get_state(store, "hal@example.com").overall == "unsubscribed"
+        entry = subs.history(store, "hal@example.com")[0]
+        assert entry.outcome == "applied" and entry.verdict == "nhi"   # the verdict is logged
+        with store.transaction():
+            subs.apply(store, "hal@example.com", subs.Change(resubscribe=True),
+                       subs.Attempt("operator"))
+        assert sunset_list(store, days=30, audit=True).human == []      # raw clicks count
+        assert [r.recipient for r in sunset_list(store, days=30).human] == ["hal@example.com"]
+    finally:
+        store.close()

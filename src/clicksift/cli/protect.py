@@ -186,9 +186,10 @@ def sunset(ctx: Context, days: int | None, sends: int | None, output: str | None
     scanners; conversions), beside the list raw engagement would give."""
     if (days is None) == (sends is None):
         raise InputError("give either --days N or --sends N")
-    store = ctx.store(ctx.settings(database=database))
+    settings = ctx.settings(database=database)
+    store = ctx.store(settings)
     try:
-        result = sunset_list(store, days=days, sends=sends)
+        result = sunset_list(store, days=days, sends=sends, audit=settings.audit_mode)
         _show_sunset(result)
         if output:
             with click.open_file(output, "w") as out:

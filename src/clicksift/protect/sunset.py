@@ -72,7 +72,8 @@ def _window(store: SqlStore, days: int | None, sends: int | None, now: float
 
 
 def sunset_list(store: SqlStore, *, days: int | None = None, sends: int | None = None,
-                now: float | None = None) -> Sunset:
+                now: float | None = None, audit: bool = False) -> Sunset:
+    """AUDIT (the audit_mode setting): verdicts change nothing, every event counts."""
     now = time.time() if now is None else now
     window = _window(store, days, sends, now)
     rows: dict[str, Row] = {}
@@ -90,7 +91,7 @@ def sunset_list(store: SqlStore, *, days: int | None = None, sends: int | None =
             "'content') AND e.ts >= ?", (*chunk, since)).fetchall()
         for message_id, kind, ts, verdict in found:
             row = rows[window[message_id]]
-            person = verdict != "nhi"           # human, or not judged yet
+            person = audit or verdict != "nhi"  # human, or not judged yet
             if kind == "conversion":
                 row.conversions += 1
             elif kind == "open":

@@ -114,7 +114,8 @@ class PreferenceCenter:
             if message is None or not message.recipient:
                 return "unknown", None
             verdict = judge_in_context(store, self.engine, event)
-            human = verdict.verdict == "human"
+            # In audit mode verdicts are computed and logged but change nothing.
+            human = verdict.verdict == "human" or self.settings.audit_mode
             attempt = subs.Attempt("one-click" if one_click else "recipient", event.id,
                                    verdict.verdict, verdict.score,
                                    "RFC 8058 one-click POST" if one_click else None)
