@@ -473,15 +473,15 @@ class BatchClassifier:
         context = multiprocessing.get_context("fork")
         _FORKED["engine"] = self.engine
         try:
-            with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-                partials = list(pool.map(_first_pass_worker, [folder] * buckets.count,
-                                         range(buckets.count)))
             cross = CrossMessage()
             done = 0
-            for partial, count in partials:
-                cross.merge(partial)
-                done += count
-            self.progress("classifying", done)
+            with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+                # Merged as they come, in bucket order: only a few partials wait at a time.
+                for partial, count in pool.map(_first_pass_worker, [folder] * buckets.count,
+                                               range(buckets.count)):
+                    cross.merge(partial)
+                    done += count
+                    self.progress("classifying", done)
             _FORKED["cross"] = cross
             with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
                 for stats in pool.map(_second_pass_worker, [folder] * buckets.count,
