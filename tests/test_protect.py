@@ -533,3 +533,17 @@ def test_audit_mode_lets_verdicts_change_nothing(tmp_path: Path) -> None:
         assert [r.recipient for r in sunset_list(store, days=30).human] == ["hal@example.com"]
     finally:
         store.close()
+
+
+def test_changes_are_described_in_peoples_words_and_no_ops_need_no_protection() -> None:
+    labels = {"news": "Newsletter", "offers": "Special offers"}
+    change = subs.Change(topics={"news": True, "offers": False}, frequency="weekly")
+    assert change.describe(labels) == ("stop Special offers, keep Newsletter, get mail at "
+                                       "most once a week")
+    state = subs.State("a@example.com", topics={"news": "subscribed", "offers": "subscribed"})
+    assert change.changes_anything(state)
+    same = subs.Change(topics={"news": True, "offers": True}, frequency="all")
+    assert not same.changes_anything(state)
+    assert same.describe(labels) == "keep your preferences as they are"
+    assert not subs.Change(unsubscribe_all=True).changes_anything(
+        subs.State("a@example.com", overall="unsubscribed"))

@@ -68,18 +68,38 @@ class Change:
         """Whether this change takes the person off any mail (what protection guards)."""
         return self.unsubscribe_all or any(not keep for keep in self.topics.values())
 
-    def describe(self) -> str:
+    def describe(self, labels: dict[str, str] | None = None) -> str:
+        """What the change does, in a person's words (LABELS: topic id -> its label)."""
         if self.unsubscribe_all:
             return "unsubscribe from all mail"
         if self.resubscribe:
             return "subscribe again to all mail"
-        parts = [f"{'keep' if keep else 'leave'} {topic}" for topic, keep in
-                 sorted(self.topics.items())]
+        names = labels or {}
+        kept = [names.get(t, t) for t, keep in sorted(self.topics.items()) if keep]
+        left = [names.get(t, t) for t, keep in sorted(self.topics.items()) if not keep]
+        parts = []
+        if left:
+            parts.append("stop " + " and ".join(left))
+        if kept and left:
+            parts.append("keep " + " and ".join(kept))
         if self.pause_days:
-            parts.append(f"pause {self.pause_days} days")
-        if self.frequency:
-            parts.append(f"frequency {self.frequency}")
-        return ", ".join(parts) or "no change"
+            parts.append(f"pause all mail for {self.pause_days} days")
+        if self.frequency and self.frequency != "all":
+            parts.append(f"get mail at most once a {self.frequency.removesuffix('ly')}")
+        return ", ".join(parts) or "keep your preferences as they are"
+
+    def changes_anything(self, state: State) -> bool:
+        """Whether applying this to STATE would change what the person receives."""
+        if self.unsubscribe_all:
+            return state.overall != UNSUBSCRIBED
+        if self.resubscribe:
+            return state.overall != SUBSCRIBED or state.suppressed is not None
+        if self.pause_days:
+            return True
+        if any((state.topics.get(t, SUBSCRIBED) == SUBSCRIBED) != keep
+               for t, keep in self.topics.items()):
+            return True
+        return self.frequency is not None and self.frequency != state.frequency
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

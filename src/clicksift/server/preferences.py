@@ -119,8 +119,11 @@ class PreferenceCenter:
             attempt = subs.Attempt("one-click" if one_click else "recipient", event.id,
                                    verdict.verdict, verdict.score,
                                    "RFC 8058 one-click POST" if one_click else None)
+            before = subs.get_state(store, message.recipient, [t for t, _ in self.topics])
             with store.transaction():
-                if one_click or human:
+                # A change that changes nothing needs no protection (a scanner submitting
+                # the form as it stands): it is logged and "saved".
+                if one_click or human or not change.changes_anything(before):
                     subs.apply(store, message.recipient, change, attempt)
                     if change.unsubscribes:
                         subs.confirm_held(store, message.recipient)
@@ -152,8 +155,8 @@ class PreferenceCenter:
                               error=True)
         if outcome == "held":
             fields = [(k, v) for k, v in form.items() if k != "confirm"]
-            return self._page("confirm", action, state, request=change.describe(),
-                              fields=fields)
+            return self._page("confirm", action, state,
+                              request=change.describe(dict(self.topics)), fields=fields)
         assert state is not None
         if state.overall == subs.UNSUBSCRIBED:
             return self._page("unsubscribed", action, state)
