@@ -457,3 +457,46 @@ def test_sns_signature_versions_and_certificate_addresses(keys: EspKeys) -> None
         amazon_ses.verify(raw, {}, secrets)
     parsed = get_adapter("amazon_ses").parse(raw, {})[0]
     assert parsed.raw["esp_type"] == json.loads(envelope["Message"])["eventType"]
+
+
+def test_esp_unsubscribes_made_by_scanners_are_held_and_peoples_mirrored(site: Site) -> None:
+    from clicksift.protect import subscriptions as subs
+    from clicksift.settings import Settings
+    from clicksift.simulate import world
+    from clicksift.storage import open_store
+
+    now = int(time.time())
+    delivered = now - 7200
+    old_chrome = world.chrome_ua(delivered, 14)
+    person = world.chrome_ua(delivered)
+
+    def record(event: str, message: str, email: str, at: int, **more: Any) -> dict[str, Any]:
+        return {"email": email, "timestamp": at, "event": event,
+                "sg_event_id": f"{message}-{event}-{at}-{more.get('url', '')}",
+                "sg_message_id": message, **more}
+    scanned = [record("delivered", "sg-m1", "kim@contoso.example", delivered)]
+    scanned += [record("click", "sg-m1", "kim@contoso.example", delivered + 2 + n,
+                       url=f"https://shop.example.com/{n}", ip="40.107.145.184",
+                       useragent=old_chrome) for n in range(5)]
+    scanned.append(record("group_unsubscribe", "sg-m1", "kim@contoso.example", delivered + 4,
+                          url="https://u.sendgrid.example/u", ip="40.107.145.184",
+                          useragent=old_chrome, asm_group_id=10))
+    people = [record("delivered", "sg-m2", "lou@example.org", delivered),
+              record("group_unsubscribe", "sg-m2", "lou@example.org", now - 60,
+                     url="https://u.sendgrid.example/u", ip="79.210.54.236",
+                     useragent=person, asm_group_id=10)]
+    body = json.dumps(scanned + people).encode()
+    response = site.post("sendgrid", *site.keys.sign("sendgrid", body, time.time()))
+    assert response.status_code == 200, response.text
+    again = site.post("sendgrid", *site.keys.sign("sendgrid", body, time.time()))
+    assert again.json()["new"] == 0
+    store = open_store(Settings(database=site.database))
+    try:
+        held = [r for r in subs.reviews(store) if r.recipient == "kim@contoso.example"]
+        assert len(held) == 1 and "already unsubscribed" in held[0].judgement["note"]
+        assert subs.get_state(store, "kim@contoso.example").overall == "subscribed"
+        assert subs.get_state(store, "lou@example.org").overall == "unsubscribed"
+        assert [(e.outcome, e.actor) for e in subs.history(store, "lou@example.org")] == [
+            ("applied", "esp:sendgrid")]
+    finally:
+        store.close()

@@ -185,7 +185,7 @@ class TrackingApp:
             self.checkpointer = Checkpointer(settings.database)
             self.checkpointer.start()
         self.reports.start()
-        self.webhooks.start(engine if settings.online_verdicts else None)
+        self.webhooks.start(engine if settings.online_verdicts else None, engine)
         self.preferences.start(engine)
         self.dispatcher = Dispatcher(
             settings, lambda: open_store(settings, migrate=False, checkpoint=False), engine)

@@ -26,6 +26,8 @@ from starlette.responses import JSONResponse, Response
 from clicksift.classify.engine import Engine
 from clicksift.events import ENGAGEMENT_TYPES, Event
 from clicksift.ingest import ADAPTERS, Adapter, PayloadError, SignatureError, amazon_ses
+from clicksift.protect import subscriptions as subs
+from clicksift.protect.judge import judge_in_context, judgement
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
 
@@ -71,11 +73,14 @@ class WebhookReceiver:
         self.settings = settings
         self.store_scope = store_scope
         self.engine: Engine | None = None
+        self.protect_engine: Engine | None = None
         self.max_bytes = int(settings.webhook_max_mb * 1024 * 1024)
 
-    def start(self, engine: Engine | None) -> None:
-        """ENGINE gives provisional verdicts at arrival (None: only store)."""
+    def start(self, engine: Engine | None, protect_engine: Engine | None = None) -> None:
+        """ENGINE gives provisional verdicts at arrival (None: only store); PROTECT_ENGINE
+        judges the unsubscribes ESPs report (docs/protect.md)."""
         self.engine = engine
+        self.protect_engine = protect_engine
         for line in startup_warnings(self.settings):
             log.warning(line)
 
@@ -177,8 +182,16 @@ class WebhookReceiver:
     def _store(self, events: list[Event]) -> int:
         if not events:
             return 0
-        with self.store_scope() as store, store.transaction():
-            return store_events(store, events, self.engine)
+        with self.store_scope() as store:
+            with store.transaction():
+                new = store_events(store, events, self.engine)
+            if self.protect_engine is not None:
+                try:
+                    mirror_unsubscribes(store, events, self.protect_engine,
+                                        self.settings.audit_mode)
+                except Exception:      # stored already: a retry would change nothing more
+                    log.exception("judging the unsubscribes of a webhook failed")
+            return new
 
 
 def store_events(store: SqlStore, events: list[Event], engine: Engine | None) -> int:
@@ -188,6 +201,35 @@ def store_events(store: SqlStore, events: list[Event], engine: Engine | None) ->
         verdicts = [engine.provisional(e) for e in events if e.type in ENGAGEMENT_TYPES]
         store.save_verdicts(verdicts, engine.version)
     return new
+
+
+def mirror_unsubscribes(store: SqlStore, events: list[Event], engine: Engine,
+                        audit: bool) -> int:
+    """An ESP reported unsubscribes: a person's is mirrored into clicksift's subscriptions
+    (and its suppression list); one judged non-human (a scanner that followed the ESP's
+    unsubscribe link) is held for review: the ESP has already unsubscribed that person,
+    who may want to be mailed again. Each event is considered once."""
+    done = 0
+    for event in events:
+        if event.type != "unsubscribe" or not event.recipient or event.source == "tracker":
+            continue
+        if store.execute("SELECT 1 FROM subscription_log WHERE event_id = ?",
+                         (event.id,)).fetchone():
+            continue
+        verdict = judge_in_context(store, engine, event)
+        attempt = subs.Attempt(f"esp:{event.source}", event.id, verdict.verdict,
+                               verdict.score, f"reported by {event.source}")
+        change = subs.Change(unsubscribe_all=True)
+        with store.transaction():
+            if verdict.verdict == "human" or audit:
+                subs.apply(store, event.recipient, change, attempt)
+            else:
+                subs.hold(store, event.recipient, event.message_id, change, attempt,
+                          {**judgement(verdict), "note": f"{event.source} has already "
+                           "unsubscribed this address; re-subscribe it there if a person "
+                           "did not ask"})
+        done += 1
+    return done
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
