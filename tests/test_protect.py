@@ -547,3 +547,43 @@ def test_changes_are_described_in_peoples_words_and_no_ops_need_no_protection() 
     assert same.describe(labels) == "keep your preferences as they are"
     assert not subs.Change(unsubscribe_all=True).changes_anything(
         subs.State("a@example.com", overall="unsubscribed"))
+
+
+def test_hooks_command_line(tmp_path: Path) -> None:
+    database = str(tmp_path / "hooks.db")
+    runner = CliRunner()
+    made = runner.invoke(main, ["hooks", "create", "http://127.0.0.1:9/nowhere", "--events",
+                                "click,conversion", "--db", database])
+    assert made.exit_code == 0, made.output
+    assert re.search(r"whsec_[\w-]{20,}", made.output)
+    bad = runner.invoke(main, ["hooks", "create", "ftp://x", "--db", database])
+    assert bad.exit_code == 2 and "http(s) URL" in bad.output
+    wrong = runner.invoke(main, ["hooks", "create", "https://x.example", "--events", "bounce",
+                                 "--db", database])
+    assert wrong.exit_code == 2 and "event types" in wrong.output
+    listed = json.loads(runner.invoke(main, ["hooks", "list", "--db", database, "--format",
+                                             "json"]).output)
+    assert len(listed) == 1 and listed[0]["events"] == ["click", "conversion"]
+    hook_id = listed[0]["id"]
+    store = open_store(Settings(database=database))
+    try:
+        with store.transaction():
+            store.execute("INSERT INTO outbox (hook_id, event_id, body, created_at, due_at, "
+                          "attempts, status, last_error) VALUES (?, 'e1', '{}', 0, 0, 12, "
+                          "'failed', 'HTTP 500')", (hook_id,))
+    finally:
+        store.close()
+    failed = runner.invoke(main, ["hooks", "deliveries", "--status", "failed", "--db",
+                                  database, "--format", "json"])
+    rows = json.loads(failed.output)
+    assert rows[0]["last_error"] == "HTTP 500" and rows[0]["status"] == "failed"
+    retried = runner.invoke(main, ["hooks", "retry", str(rows[0]["seq"]), "--db", database])
+    assert "1 deliveries queued again" in retried.output
+    deliver = runner.invoke(main, ["hooks", "deliver", "--db", database])
+    assert deliver.exit_code == 0 and "retrying" in deliver.output    # port 9 refuses
+    gone = runner.invoke(main, ["hooks", "delete", hook_id, "--db", database])
+    assert gone.exit_code == 0
+    assert json.loads(runner.invoke(main, ["hooks", "list", "--db", database, "--format",
+                                           "json"]).output) == []
+    missing = runner.invoke(main, ["hooks", "delete", "hnope", "--db", database])
+    assert missing.exit_code == 2 and "no webhook" in missing.output
