@@ -98,6 +98,7 @@ class Dashboard:
             Route("/messages/{message}", self.guard(self.message), methods=["GET"]),
             Route("/unsubscribes", self.guard(self.unsubscribes), methods=["GET", "POST"]),
             Route("/webhooks", self.guard(self.webhooks), methods=["GET"]),
+            Route("/subscriptions", self.guard(self.subscriptions), methods=["GET"]),
             Mount("/static", app=static, name="static"),
         ]
         self.app = Starlette(routes=routes, middleware=[Middleware(
@@ -239,6 +240,17 @@ class Dashboard:
         return self.page(request, "unsubscribes.html", reviews=found, tab=status,
                          notice=notice)
 
+    async def subscriptions(self, request: Request) -> Response:
+        """One recipient's subscriptions and history, or everyone whose changed."""
+        from clicksift.server.preferences import topic_table
+
+        topics = topic_table(self.service.settings)
+        address = request.query_params.get("address", "").strip()
+        states, history = await self.service.run(_subscriptions, address,
+                                                 [t for t, _ in topics], refresh=False)
+        return self.page(request, "subscriptions.html", address=address, states=states,
+                         history=history, topics=topics)
+
     async def webhooks(self, request: Request) -> Response:
         hooks, counts, recent = await self.service.run(_hook_state, refresh=False)
         return self.page(request, "webhooks.html", hooks=hooks, counts=counts, recent=recent)
@@ -247,6 +259,14 @@ class Dashboard:
 def _decide(store: Any, event_id: str, apply_it: bool, who: str) -> subscriptions.Review:
     with store.transaction():
         return subscriptions.decide(store, event_id, apply_it=apply_it, operator=who)
+
+
+def _subscriptions(store: Any, address: str, topic_ids: list[str]) -> tuple[Any, Any]:
+    if address:
+        return ([subscriptions.get_state(store, address, topic_ids)],
+                subscriptions.history(store, address))
+    return ([subscriptions.get_state(store, r, topic_ids)
+             for r in subscriptions.changed_recipients(store)[:500]], [])
 
 
 def _hook_state(store: Any) -> tuple[Any, Any, Any]:
