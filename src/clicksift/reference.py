@@ -138,7 +138,11 @@ def esps_index_markdown() -> str:
         lines.append(f"| [{adapter.title}]({name}.md) | `{name}` | {how} | {checked} | "
                      f"{carried} |")
     lines += ["", "A webhook with no secret configured is refused (403) unless its ESP is "
-              "listed in `allow_unsigned_webhooks`; the server then warns at start.", ""]
+              "listed in `allow_unsigned_webhooks`; the server then warns at start.", "",
+              "Unsubscribes an ESP reports are judged like clicksift's own: a person's is "
+              "mirrored into clicksift's subscriptions and suppression list, a scanner's is "
+              "held for review (the ESP has already unsubscribed the address; "
+              "docs/protect.md).", ""]
     return "\n".join(lines)
 
 
