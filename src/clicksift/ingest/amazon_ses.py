@@ -207,13 +207,9 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 def render(events: Sequence[Event], topic: str = "arn:aws:sns:us-east-1:123456789012:ses-events",
            cert_url: str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-demo.pem"
            ) -> list[bytes]:
-    events = base.with_context(events)
     reverse = {v: k for k, v in TYPES.items() if k != "Subscription"}
     bodies = []
-    for event in events:
-        if event.type not in reverse:
-            continue
-        kind = reverse[event.type]
+    for event, kind in base.reported(events, reverse):
         when = base.iso(event.ts, 3)
         mail = {"timestamp": when, "source": "news@example.com",
                 "sendingAccountId": "123456789012", "messageId": event.message_id,

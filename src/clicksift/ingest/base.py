@@ -26,7 +26,10 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from clicksift.errors import ClicksiftError, InputError, InvalidEventError
 from clicksift.events import Event, EventType, event_from_dict, format_timestamp, loads
@@ -318,6 +321,18 @@ def b64decode(value: str, what: str) -> bytes:
         raise SignatureError(f"the {what} is not base64") from None
 
 
+def public_key(text: str, title: str) -> PublicKeyTypes:
+    """A configured public key: PEM text, or base64 DER (SubjectPublicKeyInfo)."""
+    text = text.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            return serialization.load_pem_public_key(text.encode())
+        return serialization.load_der_public_key(b64decode(text, "public key"))
+    except (ValueError, SignatureError):
+        raise SignatureError(f"the configured {title} public key is not base64 DER or "
+                             "PEM") from None
+
+
 def hmac_hex(key: bytes, message: bytes, digest: str = "sha256") -> str:
     return hmac.new(key, message, digest).hexdigest()
 
@@ -379,6 +394,23 @@ def apple_proxy(event: Event) -> bool:
         return entry.role == "privacy_proxy"
     provider = iporigin.classify(event.ip).provider  # type: ignore[no-untyped-call]
     return bool(provider == "Apple Private Relay")
+
+
+T = TypeVar("T")
+
+
+def inverse(types: Mapping[str, str]) -> dict[str, str]:
+    """Canonical type -> the ESP's name for it (the last name a type has in TYPES)."""
+    return {kind: name for name, kind in types.items()}
+
+
+def reported(events: Sequence[Event], names: Mapping[str, T]) -> Iterator[tuple[Event, T]]:
+    """The events an ESP reports, each with what NAMES gives for its type, and with the
+    campaign and recipient the ESP knows for every event (the renderers' loop)."""
+    for event in with_context(events):
+        name = names.get(event.type)
+        if name is not None:
+            yield event, name
 
 
 def json_body(records: Sequence[Any]) -> bytes:

@@ -78,15 +78,11 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    events = base.with_context(events)
     reverse = {"sent": "request", "delivered": "delivered", "open": "opened",
                "click": "click", "bounce": "hard_bounce", "complaint": "spam",
                "unsubscribe": "unsubscribed"}
     bodies = []
-    for event in events:
-        if event.type not in reverse:
-            continue
-        kind = reverse[event.type]
+    for event, kind in base.reported(events, reverse):
         if event.type == "open" and base.apple_proxy(event):
             kind = "proxy_open"
         record: dict[str, Any] = {

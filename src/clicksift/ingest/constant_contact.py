@@ -60,14 +60,10 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    events = base.with_context(events)
-    reverse = {v: k for k, v in TYPES.items()}
+    reverse = base.inverse(TYPES)
     reverse["delivered"] = "em_sends"            # Constant Contact reports sends only
     by_type: dict[str, list[dict[str, Any]]] = {}
-    for event in events:
-        if event.type not in reverse:
-            continue
-        kind = reverse[event.type]
+    for event, kind in base.reported(events, reverse):
         record: dict[str, Any] = {
             "contact_id": event.message_id, "campaign_activity_id": event.campaign_id or "",
             "tracking_activity_type": kind, "email_address": event.recipient or "",

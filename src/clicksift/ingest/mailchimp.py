@@ -74,11 +74,8 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    events = base.with_context(events)
     campaigns: dict[str | None, dict[str, dict[str, Any]]] = {}
-    for event in events:
-        if event.type not in TYPES:
-            continue
+    for event, _ in base.reported(events, base.inverse(TYPES)):
         members = campaigns.setdefault(event.campaign_id, {})
         member = members.setdefault(event.message_id, {
             "campaign_id": event.campaign_id or "", "list_id": "1a2b3c4d5e",

@@ -88,14 +88,10 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event], signing_key: str = "key-demo") -> list[bytes]:
-    events = base.with_context(events)
-    reverse = {v: k for k, v in TYPES.items()}
     bodies = []
-    for event in events:
-        if event.type not in reverse:
-            continue
+    for event, name in base.reported(events, base.inverse(TYPES)):
         data: dict[str, Any] = {
-            "event": reverse[event.type], "timestamp": round(event.ts, 6), "id": event.id[-22:],
+            "event": name, "timestamp": round(event.ts, 6), "id": event.id[-22:],
             "recipient": event.recipient or "", "log-level": "info",
             "message": {"headers": {"message-id": event.message_id}},
             "user-variables": {"campaign_id": event.campaign_id} if event.campaign_id else {},

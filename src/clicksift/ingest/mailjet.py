@@ -55,14 +55,10 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    events = base.with_context(events)
-    reverse = {v: k for k, v in TYPES.items()}
     records = []
-    for event in events:
-        if event.type not in reverse:
-            continue
+    for event, name in base.reported(events, base.inverse(TYPES)):
         record: dict[str, Any] = {
-            "event": reverse[event.type], "time": int(event.ts),
+            "event": name, "time": int(event.ts),
             "MessageID": base.big_number(event.message_id), "Message_GUID": event.message_id,
             "email": event.recipient or "", "mj_campaign_id": 7257,
             "customcampaign": event.campaign_id or "", "mj_contact_id": 4,

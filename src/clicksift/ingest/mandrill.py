@@ -90,14 +90,10 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    events = base.with_context(events)
-    reverse = {v: k for k, v in TYPES.items()}
     records = []
-    for event in events:
-        if event.type not in reverse:
-            continue
+    for event, name in base.reported(events, base.inverse(TYPES)):
         record: dict[str, Any] = {
-            "event": reverse[event.type], "_id": event.message_id, "ts": int(event.ts),
+            "event": name, "_id": event.message_id, "ts": int(event.ts),
             "msg": {"_id": event.message_id, "email": event.recipient or "",
                     "ts": int(event.ts), "state": "sent", "sender": "news@example.com",
                     "subject": "News", "tags": [], "opens": [], "clicks": [],

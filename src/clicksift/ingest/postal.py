@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clicksift.events import Event
@@ -37,15 +37,7 @@ TYPES = {
 
 
 def _public_key(text: str) -> rsa.RSAPublicKey:
-    text = text.strip().removeprefix("p=").rstrip(";")
-    try:
-        if text.startswith("-----BEGIN"):
-            key = serialization.load_pem_public_key(text.encode())
-        else:
-            key = serialization.load_der_public_key(base.b64decode(text, "public key"))
-    except (ValueError, base.SignatureError):
-        raise base.SignatureError("the configured Postal public key is not base64 DER or "
-                                  "PEM") from None
+    key = base.public_key(text.strip().removeprefix("p=").rstrip(";"), "Postal")
     if not isinstance(key, rsa.RSAPublicKey):
         raise base.SignatureError("the configured Postal public key is not an RSA key")
     return key
@@ -96,13 +88,10 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    events = base.with_context(events)
     reverse = {"delivered": "MessageSent", "open": "MessageLoaded",
                "click": "MessageLinkClicked", "bounce": "MessageDeliveryFailed"}
     bodies = []
-    for event in events:
-        if event.type not in reverse:
-            continue
+    for event, name in base.reported(events, reverse):
         message = {"id": base.big_number(event.message_id, 40) - (1 << 53),
                    "token": event.message_id[-12:], "direction": "outgoing",
                    "message_id": f"{event.message_id}@example.com",
@@ -120,7 +109,7 @@ def render(events: Sequence[Event]) -> list[bytes]:
             payload.update({"ip_address": event.ip or "", "user_agent": event.user_agent or ""})
         if event.type == "click":
             payload.update({"url": event.url or "", "token": "VJzsFA0S"})
-        record = {"event": reverse[event.type], "timestamp": round(event.ts, 5),
+        record = {"event": name, "timestamp": round(event.ts, 5),
                   "uuid": event.id, "payload": payload}
         bodies.append(json.dumps(record).encode())
     return bodies

@@ -75,13 +75,8 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    events = base.with_context(events)
-    reverse = {v: k for k, v in TYPES.items()}
     bodies = []
-    for event in events:
-        if event.type not in reverse:
-            continue
-        kind = reverse[event.type]
+    for event, kind in base.reported(events, base.inverse(TYPES)):
         record: dict[str, Any] = {"RecordType": kind, "MessageStream": "broadcast",
                                   "MessageID": event.message_id, "ServerID": 23,
                                   "Metadata": {}, "Tag": event.campaign_id or ""}

@@ -93,12 +93,8 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    events = base.with_context(events)
-    reverse = {v: k for k, v in TYPES.items()}
     bodies = []
-    for event in events:
-        if event.type not in reverse:
-            continue
+    for event, name in base.reported(events, base.inverse(TYPES)):
         data: dict[str, Any] = {
             "created_at": base.iso(event.ts, 3), "email_id": event.message_id,
             "from": "News <news@example.com>", "to": [event.recipient or ""],
@@ -111,7 +107,7 @@ def render(events: Sequence[Event]) -> list[bytes]:
         if event.type == "bounce":
             data["bounce"] = {"message": "user unknown", "subType": "General",
                               "type": "Permanent"}
-        record = {"type": reverse[event.type], "created_at": base.iso(event.ts, 3),
+        record = {"type": name, "created_at": base.iso(event.ts, 3),
                   "data": data}
         bodies.append(json.dumps(record).encode())
     return bodies

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from clicksift.events import Event
@@ -37,15 +37,7 @@ TYPES = {
 
 
 def _public_key(text: str) -> ec.EllipticCurvePublicKey:
-    text = text.strip()
-    try:
-        if text.startswith("-----BEGIN"):
-            key = serialization.load_pem_public_key(text.encode())
-        else:
-            key = serialization.load_der_public_key(base.b64decode(text, "public key"))
-    except (ValueError, base.SignatureError):
-        raise base.SignatureError("the configured SendGrid public key is not a base64 or PEM "
-                                  "public key") from None
+    key = base.public_key(text, "SendGrid")
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise base.SignatureError("the configured SendGrid public key is not an ECDSA key")
     return key
@@ -94,17 +86,14 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    events = base.with_context(events)
     reverse = {"sent": "processed", "delivered": "delivered", "open": "open",
                "click": "click", "bounce": "bounce", "complaint": "spamreport",
                "unsubscribe": "unsubscribe"}
     records = []
-    for event in events:
-        if event.type not in reverse:
-            continue
+    for event, name in base.reported(events, reverse):
         record: dict[str, object] = {
             "email": event.recipient or "", "timestamp": int(event.ts),
-            "event": reverse[event.type], "sg_event_id": event.id,
+            "event": name, "sg_event_id": event.id,
             "sg_message_id": event.message_id,
             "smtp-id": f"<{event.message_id}@ismtpd-0>"}
         if event.campaign_id:

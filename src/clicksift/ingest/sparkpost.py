@@ -71,7 +71,6 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    events = base.with_context(events)
     reverse = {"sent": ("message_event", "injection"),
                "delivered": ("message_event", "delivery"),
                "open": ("track_event", "open"), "click": ("track_event", "click"),
@@ -79,10 +78,7 @@ def render(events: Sequence[Event]) -> list[bytes]:
                "complaint": ("message_event", "spam_complaint"),
                "unsubscribe": ("unsubscribe_event", "list_unsubscribe")}
     records = []
-    for event in events:
-        if event.type not in reverse:
-            continue
-        group, kind = reverse[event.type]
+    for event, (group, kind) in base.reported(events, reverse):
         record: dict[str, Any] = {
             "type": kind, "event_id": str(base.big_number(event.id)),
             "timestamp": str(int(event.ts)), "message_id": event.message_id,
