@@ -272,11 +272,12 @@ def open_input(path: str) -> IO[bytes]:
         raise InputError(f"cannot read: {exc.strerror}", source=path) from None
 
 
-def iter_json_lines(stream: IO[bytes], source: str, stats: ReadStats | None = None
-                    ) -> Iterator[tuple[int, Any, InputError | None]]:
-    """Yield (line number, decoded JSON value, None) for every non-blank line of STREAM,
-    or (line number, None, error) for a line that is not JSON."""
-    for number, line in enumerate(stream, start=1):
+def iter_json_lines(stream: Iterable[bytes], source: str, stats: ReadStats | None = None,
+                    first_line: int = 1) -> Iterator[tuple[int, Any, InputError | None]]:
+    """Yield (line number, decoded JSON value, None) for every non-blank line of STREAM
+    (whose first line is FIRST_LINE of SOURCE), or (line number, None, error) for a line
+    that is not JSON."""
+    for number, line in enumerate(stream, start=first_line):
         if stats is not None:
             stats.lines += 1
         if not line.strip():
@@ -307,23 +308,33 @@ def read_events(paths: Iterable[str], *, skip_invalid: bool = False,
         source = "<stdin>" if path == "-" else path
         stream = open_input(path)
         try:
-            for number, obj, error in iter_json_lines(stream, source, stats):
-                if error is None:
-                    try:
-                        event = event_from_dict(obj)
-                    except InvalidEventError as invalid:
-                        error = InvalidEventError(invalid.reason, source=source, line=number,
-                                                  field=invalid.field)
-                if error is not None:
-                    if not skip_invalid:
-                        raise error
-                    stats.skip(error)
-                    continue
-                stats.events += 1
+            for _, event in checked_events(stream, source, stats, skip_invalid=skip_invalid):
                 yield event
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()
+
+
+def checked_events(lines: Iterable[bytes], source: str, stats: ReadStats, *,
+                   skip_invalid: bool = False, first_line: int = 1
+                   ) -> Iterator[tuple[int, Event]]:
+    """(line number, event) for each valid line of LINES (line FIRST_LINE of SOURCE comes
+    first). An invalid line raises its InputError (file, line, field), unless SKIP_INVALID:
+    then it is counted in STATS and skipped."""
+    for number, obj, error in iter_json_lines(lines, source, stats, first_line):
+        if error is None:
+            try:
+                event = event_from_dict(obj)
+            except InvalidEventError as invalid:
+                error = InvalidEventError(invalid.reason, source=source, line=number,
+                                          field=invalid.field)
+        if error is not None:
+            if not skip_invalid:
+                raise error
+            stats.skip(error)
+            continue
+        stats.events += 1
+        yield number, event
 
 
 def dumps(obj: Any) -> str:

@@ -39,8 +39,7 @@ from clicksift.events import (
     Event,
     Link,
     ReadStats,
-    event_from_dict,
-    iter_json_lines,
+    checked_events,
     read_events,
 )
 
@@ -305,12 +304,11 @@ def _ranges(paths: list[str], pieces: int, minimum: int = MIN_RANGE_BYTES
 
 
 def _deal_range(folder: Path, count: int, part: int, task: tuple[int, str, int, int],
-                skip_invalid: bool) -> tuple[ReadStats, tuple[str, int, str | None] | None]:
+                skip_invalid: bool) -> tuple[ReadStats, tuple[str, int | None, str | None] | None]:
     """Read one byte range of an input file into this part's bucket files (a worker)."""
     file_index, path, start, end = task
     stats = ReadStats()
     buckets = _Buckets(count, folder, part)
-    error = None
     with open(path, "rb") as handle:
         line = 0
         while handle.tell() < start:               # lines before the range: count them
@@ -334,26 +332,16 @@ def _range_lines(handle: IO[bytes], length: int) -> Iterator[bytes]:
 
 def _deal_lines(lines: Iterable[bytes], path: str, line: int, file_index: int,
                 buckets: _Buckets, stats: ReadStats, skip_invalid: bool
-                ) -> tuple[str, int, str | None] | None:
+                ) -> tuple[str, int | None, str | None] | None:
     """Check LINES (the first is line LINE + 1 of PATH) and deal their events into
-    BUCKETS; the first invalid line, unless SKIP_INVALID counts it in STATS."""
-    for offset, obj, problem in iter_json_lines(lines, path, stats):  # type: ignore[arg-type]
-        number = line + offset
-        if problem is None:
-            try:
-                event = event_from_dict(obj)
-            except InvalidEventError as invalid:
-                problem = InvalidEventError(invalid.reason, source=path, line=number,
-                                            field=invalid.field)
-        else:
-            problem = InputError(problem.reason, source=path, line=number)
-        if problem is not None:
-            if not skip_invalid:
-                return problem.reason, number, problem.field
-            stats.skip(problem)
-            continue
-        stats.events += 1
-        buckets.add(file_index * LINE_SPAN + number, event)
+    BUCKETS; the first invalid line (reason, line, field), unless SKIP_INVALID counts it
+    in STATS. (The error travels back to the parent process as plain values.)"""
+    try:
+        for number, event in checked_events(lines, path, stats, skip_invalid=skip_invalid,
+                                            first_line=line + 1):
+            buckets.add(file_index * LINE_SPAN + number, event)
+    except InputError as error:
+        return error.reason, error.line, error.field
     return None
 
 
