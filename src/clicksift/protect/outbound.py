@@ -33,10 +33,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from clicksift import __version__
-from clicksift.classify import BatchClassifier
 from clicksift.classify.engine import Engine
 from clicksift.errors import ClicksiftError, InputError, NotFoundError
 from clicksift.events import Event, event_from_dict, format_timestamp
+from clicksift.protect.judge import judge_messages
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
 
@@ -225,8 +225,7 @@ class Dispatcher:
         todo = sorted({e.message_id for e in events if e.id not in out
                        and e.type != "conversion"})
         if todo:
-            context = [event_from_dict(s.raw) for s in store.events_of_messages(todo)]
-            for verdict in BatchClassifier(self.engine).classify(context, expected=len(context)):
+            for verdict in judge_messages(store, self.engine, todo).values():
                 out.setdefault(verdict.id, {
                     "verdict": verdict.verdict, "score": verdict.score, "kind": verdict.kind,
                     "vendor": verdict.vendor, "final": False,
