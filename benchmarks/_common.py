@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmarks: machine facts, tool lookup, JSON result line."""
+"""Shared helpers for the benchmarks: machine facts, tool lookup, a clicksift server, the
+JSON result line."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import httpx
 
 
 def machine() -> dict[str, Any]:
@@ -20,6 +28,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    """Until URL answers anything over HTTP."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+
+
+@contextmanager
+def clicksift_server(env: dict[str, str]) -> Iterator[str]:
+    """`clicksift serve` on a free port of 127.0.0.1 with the CLICKSIFT_* settings in ENV,
+    quiet; yields its base URL once /healthz answers, and stops it afterwards."""
+    port = free_port()
+    full = {**os.environ, "CLICKSIFT_PORT": str(port), "CLICKSIFT_LOG_LEVEL": "warning", **env}
+    process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=full,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(base + "/healthz")
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
 
 
 def need(tool: str, package: str) -> str:

@@ -17,11 +17,8 @@ import argparse
 import asyncio
 import base64
 import json
-import os
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, free_port, machine
+from _common import clicksift_server, emit, machine
 from clicksift.events import event_from_dict, loads
 from clicksift.ingest import ADAPTERS, sendgrid
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
@@ -62,18 +59,6 @@ def parse_rates(recipients: int) -> dict[str, Any]:
         print(f"  {name:<17}{count:>8,} events in {len(bodies):>6,} bodies: "
               f"{count / parse:>10,.0f} events/s (JSON decoding alone {count / decode:>10,.0f})")
     return out
-
-
-def _wait(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"the server did not start ({url})")
 
 
 async def _post_all(url: str, bodies: list[bytes], key: ec.EllipticCurvePrivateKey,
@@ -110,23 +95,13 @@ def http_rate(batches: int, senders: int) -> dict[str, Any]:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
     with tempfile.TemporaryDirectory() as folder:
         database = str(Path(folder) / "ingest.db")
-        port = free_port()
-        env = {**os.environ, "CLICKSIFT_DATABASE": database, "CLICKSIFT_PORT": str(port),
-               "CLICKSIFT_SENDGRID_PUBLIC_KEY": public, "CLICKSIFT_LOG_LEVEL": "warning",
+        env = {"CLICKSIFT_DATABASE": database, "CLICKSIFT_SENDGRID_PUBLIC_KEY": public,
                "CLICKSIFT_REPORT_REFRESH_SECONDS": "0"}
-        process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            _wait(base + "/healthz")
+        with clicksift_server(env) as base:
             started = time.perf_counter()
             latencies = asyncio.run(_post_all(base + "/webhooks/sendgrid", bodies, key,
                                               senders))
             elapsed = time.perf_counter() - started
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait()
         with sqlite3.connect(database) as db:
             stored = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
             judged = db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]

@@ -15,11 +15,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +29,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, free_port, machine
+from _common import clicksift_server, emit, machine
 from clicksift.classify import Engine
 from clicksift.events import event_from_dict, format_timestamp
 from clicksift.links import TrackingUrls, load_signer
@@ -69,23 +66,10 @@ def preference_center(messages: int, folder: Path) -> dict[str, Any]:
                               for m in prepared])
     finally:
         store.close()
-    port = free_port()
-    env = {**os.environ, "CLICKSIFT_DATABASE": database, "CLICKSIFT_PORT": str(port),
-           "CLICKSIFT_BASE_URL": BASE, "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.1/32",
-           "CLICKSIFT_ACCEPT_SIMULATED_TIME": "true", "CLICKSIFT_LOG_LEVEL": "warning",
+    env = {"CLICKSIFT_DATABASE": database, "CLICKSIFT_BASE_URL": BASE,
+           "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.1/32", "CLICKSIFT_ACCEPT_SIMULATED_TIME": "true",
            "CLICKSIFT_HOOK_POLL_SECONDS": "0", "CLICKSIFT_REPORT_REFRESH_SECONDS": "0"}
-    process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    local = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(local + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with clicksift_server(env) as local:
         scanner = {"user-agent": world.chrome_ua(delivered, 14),
                    "x-forwarded-for": "40.107.145.184",
                    **world.scanner_headers(random.Random(1), language=False,
@@ -114,9 +98,6 @@ def preference_center(messages: int, folder: Path) -> dict[str, Any]:
                                        headers=headers)
                 posts.append(time.perf_counter() - started)
                 outcomes["held" if "One more step" in response.text else "applied"] += 1
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait()
     result = {"posts": len(posts), "outcomes": outcomes, "form_post": _percentiles(posts),
               "reference_click_redirect": _percentiles(clicks)}
     print(f"  {len(posts)} preference-center POSTs judged in context ({outcomes['held']} held, "

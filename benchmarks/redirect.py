@@ -26,10 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, free_port, machine, need
+from _common import clicksift_server, emit, free_port, machine, need, wait_for
 from clicksift.links import TrackingUrls, load_signer
 from clicksift.settings import Settings
 from clicksift.storage import open_store
@@ -93,17 +91,6 @@ def run_wrk(url: str, seconds: int, connections: int, script: Path | None) -> di
             "socket_errors": socket_errors.group(1) if socket_errors else None}
 
 
-def wait_for(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
-
-
 def bench_nginx(folder: Path, seconds: int, connections: int) -> dict[str, Any]:
     nginx = need("nginx", "nginx-light")
     port = free_port()
@@ -132,25 +119,14 @@ def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
                                 f"https://shop.example.com/p/{i}?utm_source=email", now)
              .rsplit("/c/", 1)[1] for i in range(1000)]
     script = lua_script(paths, folder)
-    port = free_port()
-    env = {**os.environ, "CLICKSIFT_DATABASE": str(db), "CLICKSIFT_PORT": str(port),
-           "CLICKSIFT_SERVER": server, "CLICKSIFT_WORKERS": str(workers),
-           "CLICKSIFT_SQLITE_SYNCHRONOUS": synchronous,
-           "CLICKSIFT_ONLINE_VERDICTS": "true" if online_verdicts else "false",
-           "CLICKSIFT_LOG_LEVEL": "warning"}
-    process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(f"{base}/healthz")
+    env = {"CLICKSIFT_DATABASE": str(db), "CLICKSIFT_SERVER": server,
+           "CLICKSIFT_WORKERS": str(workers), "CLICKSIFT_SQLITE_SYNCHRONOUS": synchronous,
+           "CLICKSIFT_ONLINE_VERDICTS": "true" if online_verdicts else "false"}
+    with clicksift_server(env) as base:
         run_wrk(base + paths[0], 2, connections, script)  # warm-up
         with sqlite3.connect(db) as connection:
             before = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         result = run_wrk(base + paths[0], seconds, connections, script)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait()
     with sqlite3.connect(db) as connection:
         stored = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0] - before
     result["events_stored"] = stored

@@ -21,7 +21,6 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, free_port, machine
+from _common import clicksift_server, emit, machine
 from clicksift import access, reports
 from clicksift.settings import Settings
 from clicksift.storage import open_store
@@ -154,23 +153,6 @@ def _direct_totals(path: str) -> None:
         store.close()
 
 
-def _serve(path: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "CLICKSIFT_DATABASE": path, "CLICKSIFT_PORT": str(port),
-           "CLICKSIFT_LOG_LEVEL": "warning", "CLICKSIFT_REPORT_REFRESH_SECONDS": "0"}
-    process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=env,
-                               start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the server did not start")
-
-
 def _keep_in_step(path: str, messages: int) -> dict[str, float]:
     """10,000 new events (people's opens) and a re-score of 10,000 messages, then refresh."""
     store = open_store(Settings(database=path))
@@ -231,8 +213,8 @@ def main() -> None:
     access.set_password(store, "bench", "bench-password-1")
     store.close()
     reference = _timed(lambda: _direct_totals(path), repeat=3)
-    process, base = _serve(path)
-    try:
+    with clicksift_server({"CLICKSIFT_DATABASE": path,
+                           "CLICKSIFT_REPORT_REFRESH_SECONDS": "0"}) as base:
         headers = {"authorization": f"Bearer {key}"}
         api = _timed(lambda: httpx.get(f"{base}/api/v1/campaigns/{CAMPAIGN}", headers=headers,
                                        timeout=60).raise_for_status())
@@ -244,9 +226,6 @@ def main() -> None:
                                                   "csrf_token": token})
             dashboard = _timed(lambda: client.get(
                 f"/dashboard/campaigns/{CAMPAIGN}").raise_for_status())
-    finally:
-        process.terminate()
-        process.wait(15)
     step = _keep_in_step(path, args.messages)
     size_mb = round(os.path.getsize(path) / 1e6)
     print(f"\nstore: {args.messages:,} messages, {events:,} events, {size_mb:,} MB "
