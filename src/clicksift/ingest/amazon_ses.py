@@ -243,5 +243,5 @@ def render(events: Sequence[Event], topic: str = "arn:aws:sns:us-east-1:12345678
 ADAPTER = base.Adapter(
     name=NAME, title="Amazon SES", types=TYPES, parse=parse, render=render, verify=verify,
     secrets={"certificates": "ses_certificates", "topic_arns": "ses_topic_arns"},
-    optional=("topic_arns",),
+    optional=("topic_arns",), confirmation=subscription_confirmation,
     content_types=("text/plain", "application/json"), carries=("ip", "user_agent"))

@@ -61,6 +61,12 @@ class Adapter:
     #: The secrets verify needs: its name for each -> the setting that holds it.
     secrets: Mapping[str, str] = field(default_factory=dict)
     optional: tuple[str, ...] = ()              # secrets verify can do without
+    #: The secret that is the webhook's own public URL (signed by some ESPs); when it is not
+    #: configured, the endpoint fills in base_url + /webhooks/NAME.
+    url_field: str | None = None
+    #: A subscription handshake to answer instead of storing events: gives (what subscribes,
+    #: the URL that confirms it) when BODY is one.
+    confirmation: Callable[[bytes], tuple[str, str] | None] | None = None
     content_types: tuple[str, ...] = ("application/json",)
     #: Which signals this ESP's engagement events carry (docs and the accuracy benchmark).
     carries: tuple[str, ...] = ()

@@ -112,5 +112,5 @@ def render(events: Sequence[Event]) -> list[bytes]:
 ADAPTER = base.Adapter(
     name=NAME, title="Mandrill", types=TYPES, parse=parse, render=render, verify=verify,
     secrets={"webhook_key": "mandrill_webhook_key", "webhook_url": "mandrill_webhook_url"},
-    optional=("webhook_url",),
+    optional=("webhook_url",), url_field="webhook_url",
     content_types=("application/x-www-form-urlencoded",), carries=("ip", "user_agent"))

@@ -41,8 +41,8 @@ def configured_secrets(settings: Settings, adapter: Adapter) -> dict[str, str] |
     for name, setting_name in adapter.secrets.items():
         value = getattr(settings, setting_name)
         values[name] = ",".join(value) if isinstance(value, list) else str(value)
-    if adapter.name == "mandrill" and not values.get("webhook_url"):
-        values["webhook_url"] = settings.base_url.rstrip("/") + "/webhooks/mandrill"
+    if adapter.url_field and not values.get(adapter.url_field):
+        values[adapter.url_field] = f"{settings.base_url.rstrip('/')}/webhooks/{adapter.name}"
     required = [n for n in adapter.secrets if n not in adapter.optional]
     if any(not values[name] for name in required):
         return None
@@ -120,8 +120,8 @@ class WebhookReceiver:
         except PayloadError as exc:
             log.warning("%s webhook malformed: %s", name, exc)
             return _error(400, f"malformed {adapter.title} payload: {exc}")
-        if adapter.name == "amazon_ses":
-            confirmation = amazon_ses.subscription_confirmation(body)
+        if adapter.confirmation is not None:
+            confirmation = adapter.confirmation(body)
             if confirmation is not None:
                 return await self._confirm_subscription(*confirmation)
         try:
