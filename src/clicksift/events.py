@@ -137,6 +137,13 @@ def format_timestamp(seconds: float) -> str:
     return f"{_second_text(whole)}.{micros:06d}Z"
 
 
+def minute_text(seconds: float | None, empty: str = "") -> str:
+    """Unix seconds as 'YYYY-MM-DD HH:MM UTC' for people to read; EMPTY when unknown."""
+    if seconds is None:
+        return empty
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _text(obj: dict[str, Any], name: str, *, required: bool = False) -> str | None:
     value = obj.get(name)
     if value is None:

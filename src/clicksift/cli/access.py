@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 
 import click
 from rich.table import Table
 
 from clicksift import access
-from clicksift.cli.common import Context, console, console_err, db_option, pass_context
-
-
-def _when(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+from clicksift.cli.common import Context, console, console_err, db_option, pass_context, when
 
 
 @click.group()
@@ -51,8 +44,8 @@ def keys_list(ctx: Context, database: str | None) -> None:
         store.close()
     table = Table("id", "name", "created", "last used", "state")
     for key in found:
-        table.add_row(key.id, key.name, _when(key.created_at), _when(key.last_used_at),
-                      "revoked " + _when(key.revoked_at) if key.revoked_at else "active")
+        table.add_row(key.id, key.name, when(key.created_at), when(key.last_used_at),
+                      "revoked " + when(key.revoked_at) if key.revoked_at else "active")
     console.print(table)
 
 
@@ -106,7 +99,7 @@ def users_list(ctx: Context, database: str | None) -> None:
         store.close()
     table = Table("user", "created")
     for name, created in found:
-        table.add_row(name, _when(created))
+        table.add_row(name, when(created))
     console.print(table)
 
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from clicksift.events import minute_text
 from clicksift.settings import LoadedSettings, Settings, load_settings
 from clicksift.storage import SqlStore, open_store
 
@@ -35,6 +36,11 @@ class Context:
 def db_option(func: F) -> F:
     return click.option("--db", "database", metavar="PATH",
                         help="SQLite file or postgresql:// URL (setting 'database').")(func)
+
+
+def when(seconds: float | None) -> str:
+    """A time in a table: 'YYYY-MM-DD HH:MM UTC', or '-' when there is none."""
+    return minute_text(seconds, "-")
 
 
 def warn(text: str) -> None:

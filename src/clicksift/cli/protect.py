@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from datetime import UTC, datetime
 from typing import IO
 
 import click
 from rich.table import Table
 
-from clicksift.cli.common import Context, console, console_err, db_option, pass_context, warn
+from clicksift.cli.common import Context, console, console_err, db_option, pass_context, warn, when
 from clicksift.errors import InputError
 from clicksift.protect import outbound
 from clicksift.protect import subscriptions as subs
@@ -21,11 +20,6 @@ from clicksift.server.preferences import topic_table
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
                       show_default=True)
 
-
-def _when(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _json(data: object) -> None:
@@ -65,15 +59,15 @@ def subscriptions(ctx: Context, address: str | None, fmt: str, database: str | N
     for state in states:
         table.add_row(state.recipient, state.overall, *(state.topics.get(t, "subscribed")
                                                         for t in topic_ids),
-                      state.frequency, _when(state.paused_until), state.suppressed or "-",
-                      _when(state.updated_at))
+                      state.frequency, when(state.paused_until), state.suppressed or "-",
+                      when(state.updated_at))
     console.print(table)
     if address:
         history = Table("when", "change", "outcome", "by", "verdict", "event", title="History")
         for entry in log:
             verdict = f"{entry.verdict} {entry.score:.2f}" if entry.verdict and \
                 entry.score is not None else "-"
-            history.add_row(_when(entry.at), entry.change, entry.outcome,
+            history.add_row(when(entry.at), entry.change, entry.outcome,
                             entry.actor + (f" ({entry.detail})" if entry.detail else ""),
                             verdict, entry.event_id or "-")
         console.print(history)
@@ -94,14 +88,14 @@ def suppressions(ctx: Context, output: IO[str], fmt: str, database: str | None) 
     finally:
         store.close()
     if fmt == "json":
-        json.dump([{"recipient": r.recipient, "reason": r.reason, "since": _when(r.at),
+        json.dump([{"recipient": r.recipient, "reason": r.reason, "since": when(r.at),
                     "detail": r.detail} for r in rows], output, indent=2)
         output.write("\n")
     else:
         writer = csv.writer(output)
         writer.writerow(["recipient", "reason", "since", "detail"])
         for r in rows:
-            writer.writerow([r.recipient, r.reason, _when(r.at), r.detail or ""])
+            writer.writerow([r.recipient, r.reason, when(r.at), r.detail or ""])
     console_err.print(f"{len(rows):,} addresses suppressed")
 
 
@@ -131,7 +125,7 @@ def reviews_list(ctx: Context, status: str, fmt: str, database: str | None) -> N
     for review in found:
         reasons = [r["detail"] for r in review.judgement.get("reasons", [])
                    if r.get("weight", 0) > 0][:2]
-        table.add_row(review.event_id, _when(review.created_at), review.recipient,
+        table.add_row(review.event_id, when(review.created_at), review.recipient,
                       review.change.describe(), f"{review.judgement.get('score', 0):.2f}",
                       "; ".join(reasons) or "-", review.status)
     console.print(table)
@@ -229,7 +223,7 @@ def _show_sunset(result: Sunset) -> None:
     for row in result.human[:20]:
         table.add_row(row.recipient, str(row.sends), str(row.raw_opens), str(row.raw_clicks),
                       str(row.human_opens), str(row.human_clicks), str(row.conversions),
-                      _when(row.last_human))
+                      when(row.last_human))
     console.print(table)
 
 
@@ -242,7 +236,7 @@ def _write_csv(result: Sunset, out: IO[str]) -> None:
     for row in result.human:
         writer.writerow([row.recipient, row.sends, row.raw_opens, row.raw_clicks,
                          row.human_opens, row.human_clicks, row.conversions,
-                         _when(row.last_human) if row.last_human else "",
+                         when(row.last_human) if row.last_human else "",
                          "yes" if row.recipient in raw else "no"])
 
 
@@ -326,7 +320,7 @@ def hooks_deliveries(ctx: Context, hook_id: str | None, status: str | None, limi
                   "last error")
     for d in rows:
         table.add_row(str(d.seq), d.hook_id, d.event_id, d.status, str(d.attempts),
-                      _when(d.created_at), _when(d.due_at) if d.status == "pending" else "-",
+                      when(d.created_at), when(d.due_at) if d.status == "pending" else "-",
                       d.last_error or "-")
     console.print(table)
 

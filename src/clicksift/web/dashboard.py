@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,7 +29,7 @@ from clicksift import __version__, access, reports
 from clicksift.classify.rules import RULES
 from clicksift.classify.vocabulary import Kind
 from clicksift.errors import InputError, NotFoundError, StorageError
-from clicksift.events import EventType
+from clicksift.events import EventType, minute_text
 from clicksift.protect import outbound, subscriptions
 from clicksift.reports.explorer import VERDICTS, EventQuery
 from clicksift.reports.model import CampaignReport, Overview
@@ -60,17 +59,12 @@ def _share_items(shares: Any) -> list[tuple[str, float, float]]:
     return [(_label(s.name), s.events, s.share) for s in shares]
 
 
-def _when(seconds: float | None) -> str:
-    if not seconds:
-        return ""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def make_templates() -> Environment:
     env = Environment(loader=PackageLoader("clicksift", "web/templates"),
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(pct=_pct, num=_num, label=_label, when=_when)
+    env.filters.update(pct=_pct, num=_num, label=_label,
+                       when=lambda seconds: minute_text(seconds or None))
     env.globals.update(version=__version__, prefix=PREFIX, share_items=_share_items)
     return env
 
