@@ -373,7 +373,7 @@ class BatchClassifier:
             if folder is None:
                 yield from self._in_memory(buckets)
             elif self.workers > 1:
-                yield from self._spilled_parallel(buckets, folder)
+                yield from self._spilled_parallel(buckets.count, folder)
             else:
                 yield from self._spilled(buckets, folder)
 
@@ -416,7 +416,7 @@ class BatchClassifier:
             self.stats.events = stats.events
             self.stats.buckets = count
             self.progress("reading", stats.events)
-            yield from self._spilled_parallel(_Buckets(count, None), folder)
+            yield from self._spilled_parallel(count, folder)
 
     def _deal(self, events: Iterable[Event], folder: Path | None,
               expected: int | None) -> _Buckets:
@@ -454,8 +454,7 @@ class BatchClassifier:
             _write_verdicts(folder / f"verdicts-{index}.bin", rows)
         yield from self._merged(folder, buckets.count)
 
-    def _spilled_parallel(self, buckets: _Buckets, folder: Path) -> Iterator[Verdict]:
-        # (BUCKETS only gives the count: the spill files are in FOLDER.)
+    def _spilled_parallel(self, buckets: int, folder: Path) -> Iterator[Verdict]:
         """The same passes, buckets shared among forked worker processes; the buckets'
         aggregators are merged in bucket order, so verdicts equal the serial ones."""
         context = multiprocessing.get_context("fork")
@@ -465,15 +464,15 @@ class BatchClassifier:
             done = 0
             with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
                 # Merged as they come, in bucket order: only a few partials wait at a time.
-                for partial, count in pool.map(_first_pass_worker, [folder] * buckets.count,
-                                               range(buckets.count)):
+                for partial, count in pool.map(_first_pass_worker, [folder] * buckets,
+                                               range(buckets)):
                     cross.merge(partial)
                     done += count
                     self.progress("classifying", done)
             _FORKED["cross"] = cross
             with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-                for stats in pool.map(_second_pass_worker, [folder] * buckets.count,
-                                      range(buckets.count)):
+                for stats in pool.map(_second_pass_worker, [folder] * buckets,
+                                      range(buckets)):
                     self.stats.classified += stats.classified
                     self.stats.nhi += stats.nhi
                     for kind, row in stats.by_type.items():
@@ -482,7 +481,7 @@ class BatchClassifier:
                             mine[label] += n
         finally:
             _FORKED.clear()
-        yield from self._merged(folder, buckets.count)
+        yield from self._merged(folder, buckets)
 
     def _merged(self, folder: Path, count: int) -> Iterator[Verdict]:
         outputs = [(_verdict(row) for row in _read_chunks(folder / f"verdicts-{index}.bin"))

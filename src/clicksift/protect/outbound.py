@@ -26,7 +26,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -278,7 +278,7 @@ class Dispatcher:
                     last = settled[-1][0]
                     store.execute("UPDATE hooks SET cursor = ? WHERE id = ? AND cursor < ?",
                                   (last, hook.id, last))
-                hook = get_hook(store, hook.id)
+                hook = replace(hook, cursor=last)
                 if len(settled) < len(rows) or len(rows) < 500:
                     break
         return queued
