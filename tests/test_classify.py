@@ -179,6 +179,33 @@ def test_spilled_batches_give_the_same_verdicts_in_input_order() -> None:
     assert [v.to_json() for v in spilled] == [v.to_json() for v in in_memory]
 
 
+def test_a_batch_leaves_no_cycles_for_the_collector_it_pauses() -> None:
+    """Batches pause the cycle collector; that is only safe while they make no cycles."""
+    import gc
+
+    from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+
+    events, _ = events_and_truth(simulate(SimulationConfig(recipients=150, seed=9)))
+    parsed = [event_from_dict(e) for e in events]
+    engine = Engine()   # an engine's own caches may hold cycles: made before, kept after
+    list(BatchClassifier(engine, in_memory_events=10).classify(parsed, expected=None))
+    gc.collect()
+    gc.disable()
+    try:
+        assert not gc.isenabled()
+        verdicts = list(BatchClassifier(engine, in_memory_events=10).classify(parsed,
+                                                                              expected=None))
+        verdicts += list(BatchClassifier(engine).classify(parsed, expected=len(parsed)))
+        assert not gc.isenabled()  # a batch restores the collector as it found it
+        left = gc.collect()
+    finally:
+        gc.enable()
+    assert len(verdicts) > 500
+    assert left == 0, f"{left} objects in reference cycles after two batches"
+    list(BatchClassifier().classify(parsed, expected=len(parsed)))
+    assert gc.isenabled()
+
+
 def _write(tmp_path: Path, rows: list[dict | str]) -> str:
     path = tmp_path / "events.jsonl"
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))

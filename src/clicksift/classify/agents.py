@@ -10,6 +10,7 @@ import ua_parser
 from crawlerdetect import CrawlerDetect
 
 from clicksift.classify.knowledge import AgentEntry, Knowledge
+from clicksift.classify.memo import Memoized
 
 #: Browser families (as ua-parser names them) whose version numbers follow an engine's
 #: release train. Browsers with their own numbering (Samsung Internet, Opera, Vivaldi,
@@ -75,14 +76,14 @@ def _user_agent_parser() -> ua_parser.Parser:
     return ua_parser.Parser(ua_parser.BestAvailableResolver(ua_parser.load_lazy_builtins()))
 
 
-class AgentAnalyzer:
+class AgentAnalyzer(Memoized[AgentInfo]):
     """Analyses user agents once each (cached): thousands of requests share a few hundred."""
 
     def __init__(self, knowledge: Knowledge, cache_size: int = 65536) -> None:
+        super().__init__(cache_size)
         self.knowledge = knowledge
         self._crawlers = CrawlerDetect()
         self._parser = _user_agent_parser()
-        self.analyse = functools.lru_cache(maxsize=cache_size)(self._analyse)
 
     def _analyse(self, user_agent: str) -> AgentInfo:
         entry = self.knowledge.match_agent(user_agent)

@@ -34,7 +34,7 @@ from clicksift.settings import Settings
 ENGINE = "clicksift-engine/1"
 _NHI = Label.NHI.value
 _HUMAN = Label.HUMAN.value
-_UNKNOWN = Kind.UNKNOWN_AUTOMATION.value
+_UNKNOWN = Kind.UNKNOWN_AUTOMATION
 
 
 def _strongest_for_machine(finding: Finding) -> tuple[bool, float]:

@@ -3,7 +3,6 @@ iporigin package's offline tables), and the source key that groups one sender's 
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 import iporigin
 
 from clicksift.classify.knowledge import Knowledge, NetworkEntry
+from clicksift.classify.memo import Memoized
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +26,10 @@ class NetInfo:
         return self.provider == "Apple Private Relay"
 
 
-class NetworkAnalyzer:
+class NetworkAnalyzer(Memoized[NetInfo]):
     def __init__(self, knowledge: Knowledge, cache_size: int = 262144) -> None:
+        super().__init__(cache_size)
         self.knowledge = knowledge
-        self.analyse = functools.lru_cache(maxsize=cache_size)(self._analyse)
 
     def _analyse(self, ip: str) -> NetInfo:
         if ":" not in ip:  # IPv4, already checked and normalised by the event reader

@@ -11,13 +11,21 @@ class Label(StrEnum):
     NHI = "nhi"
 
 
-class Kind(StrEnum):
+class Kind:
+    """The kinds of machine (plain strings, not an enum: findings carry millions of them
+    and spill files and JSON take plain strings as they are)."""
+
     SECURITY_SCANNER = "security_scanner"
     PRIVACY_PREFETCH = "privacy_prefetch"
     IMAGE_PREFETCH = "image_prefetch"
     LINK_PREVIEW = "link_preview"
     GENERIC_BOT = "generic_bot"
     UNKNOWN_AUTOMATION = "unknown_automation"
+
+
+#: Every kind, in the order reports list them.
+KINDS = (Kind.SECURITY_SCANNER, Kind.PRIVACY_PREFETCH, Kind.IMAGE_PREFETCH, Kind.LINK_PREVIEW,
+         Kind.GENERIC_BOT, Kind.UNKNOWN_AUTOMATION)
 
 
 class Finding(NamedTuple):

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from clicksift.classify.rules import RULES
-from clicksift.classify.vocabulary import Kind
+from clicksift.classify.vocabulary import KINDS
 from clicksift.errors import InputError, NotFoundError
 from clicksift.events import EventType, format_timestamp, parse_timestamp
 from clicksift.reports.model import EventPage, EventRow, Reason
@@ -61,7 +61,7 @@ class EventQuery:
     def check(self) -> None:
         _choice(self.type, "type", [t.value for t in EventType])
         _choice(self.verdict, "verdict", list(VERDICTS))
-        _choice(self.kind, "kind", [k.value for k in Kind])
+        _choice(self.kind, "kind", list(KINDS))
         if self.rule is not None and self.rule not in RULES:
             near = [rule for rule in RULES if self.rule.split(".")[0] in rule][:5]
             hint = f"; did you mean {', '.join(near)}" if near else ""

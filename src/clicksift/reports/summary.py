@@ -30,7 +30,7 @@ from clicksift.events import loads
 
 HUMAN, NHI, PENDING, NONE = "human", "nhi", "pending", "-"
 ENGAGEMENT = ("open", "click", "unsubscribe")
-MACHINE_OPEN_KINDS = frozenset({Kind.PRIVACY_PREFETCH.value, Kind.IMAGE_PREFETCH.value})
+MACHINE_OPEN_KINDS = frozenset({Kind.PRIVACY_PREFETCH, Kind.IMAGE_PREFETCH})
 UNIDENTIFIED = "unidentified"
 SEP = "\x1f"   # joins the parts of a compound key or metric (vendor and kind, ...)
 
@@ -125,7 +125,7 @@ def _key(r: Row, delivered_at: float | None) -> tuple[Any, ...]:
     cls = NONE
     if r.type in ENGAGEMENT:
         cls = r.verdict if r.verdict in (HUMAN, NHI) else PENDING
-    kind = (r.kind or Kind.UNKNOWN_AUTOMATION.value) if cls == NHI else None
+    kind = (r.kind or Kind.UNKNOWN_AUTOMATION) if cls == NHI else None
     vendor = (r.vendor or UNIDENTIFIED) if cls == NHI else None
     link = None
     if r.type == "click":

@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from clicksift import __version__, access, reports
 from clicksift.classify.rules import RULES
-from clicksift.classify.vocabulary import Kind
+from clicksift.classify.vocabulary import KINDS
 from clicksift.errors import InputError, NotFoundError, StorageError
 from clicksift.events import EventType, minute_text
 from clicksift.protect import outbound, subscriptions
@@ -198,7 +198,7 @@ class Dashboard:
         base = {k: v for k, v in values.items() if k != "page"}
         return self.page(request, "events.html", campaign=campaign, page=page, values=values,
                          rules=sorted(RULES), types=[t.value for t in EventType],
-                         verdicts=VERDICTS, kinds=[k.value for k in Kind],
+                         verdicts=VERDICTS, kinds=list(KINDS),
                          prev_url=_with_page(request, base, page.page - 1)
                          if page.page > 1 else None,
                          next_url=_with_page(request, base, page.page + 1)
