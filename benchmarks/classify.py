@@ -95,9 +95,10 @@ def main() -> int:
         verdicts = 0
         batch = BatchClassifier(workers=args.workers, progress=lambda stage, n: print(
             f"\r  {stage}: {n:,}", end="", flush=True))
-        with open(os.devnull, "w") as sink:
-            for verdict in batch.classify_files([str(path)]):
-                sink.write(dumps(verdict.to_json()) + "\n")
+        with open(os.devnull, "w") as sink:   # verdict lines, as `clicksift classify` writes
+            for line in batch.render_files([str(path)],
+                                           lambda verdict: dumps(verdict.to_json()) + "\n"):
+                sink.write(line)
                 verdicts += 1
         seconds = time.perf_counter() - start
         print()

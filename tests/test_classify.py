@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clicksift.classify import BatchClassifier, ClassifierConfig, Engine
+from clicksift.classify import BatchClassifier, ClassifierConfig, Engine, Verdict
 from clicksift.cli import main
 from clicksift.errors import ConfigError
 from clicksift.events import event_from_dict
@@ -287,6 +287,16 @@ def test_workers_reading_file_ranges_give_the_same_verdicts_and_errors(tmp_path:
     parallel = BatchClassifier(in_memory_events=10, workers=2)
     got = list(parallel.classify_files(paths, min_range_bytes=20_000))
     assert got == expected and parallel.stats.events == len(raw)
+    # Rendered in the second pass (what `clicksift classify` writes): the same lines.
+    def render(verdict: Verdict) -> str:
+        return json.dumps(verdict.to_json()) + "\n"
+
+    lines_expected = [render(v) for v in expected]
+    assert list(BatchClassifier(in_memory_events=10, workers=2).render_files(
+        paths, render, min_range_bytes=20_000)) == lines_expected
+    assert list(BatchClassifier(in_memory_events=10).render_files(paths, render)) \
+        == lines_expected
+    assert list(BatchClassifier().render_files(paths, render)) == lines_expected
     # An invalid line deep in the second file: the same error, file and line, as a serial read.
     lines = second.read_text().splitlines()
     lines[len(lines) - 5] = '{"type": "click", "id": "x"}'

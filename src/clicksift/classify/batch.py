@@ -47,6 +47,7 @@ IN_MEMORY_EVENTS = 250_000     # up to this many events, no files
 EVENTS_PER_BUCKET = 100_000    # target bucket size when spilling
 CHUNK = 2_000                  # rows per pickle in spill files
 Progress = Callable[[str, int], None]
+Render = Callable[[Verdict], str]
 
 
 @dataclass
@@ -244,10 +245,13 @@ def _write_summaries(path: Path, messages: list[list[Summary]]) -> Path:
     return path
 
 
-def _write_verdicts(path: Path, rows: list[tuple[int, Verdict]]) -> Path:
+def _write_verdicts(path: Path, rows: list[tuple[int, Verdict]], render: Render | None
+                    ) -> Path:
+    """A bucket's verdicts, or the lines RENDER makes of them (a string pickles as one
+    object, a verdict as dozens)."""
     writer = _ChunkWriter(path)
     for seq, verdict in rows:
-        writer.add(_flat_verdict(seq, verdict))
+        writer.add((seq, render(verdict)) if render is not None else _flat_verdict(seq, verdict))
     writer.close()
     return path
 
@@ -274,7 +278,7 @@ def _second_pass_worker(folder: Path, index: int) -> BatchStats:
     path = folder / f"summaries-{index}.bin"
     rows = _judge(_FORKED["engine"], _FORKED["cross"], _read_summaries(path), stats)
     os.remove(path)
-    _write_verdicts(folder / f"verdicts-{index}.bin", rows)
+    _write_verdicts(folder / f"verdicts-{index}.bin", rows, _FORKED["render"])
     return stats
 
 
@@ -368,17 +372,21 @@ class BatchClassifier:
         """Verdicts for every open, click and unsubscribe of EVENTS, in input order.
 
         EXPECTED (an estimate of the number of events) decides whether to spill to disk."""
+        return self._classify(events, expected, None)
+
+    def _classify(self, events: Iterable[Event], expected: int | None, render: Render | None
+                  ) -> Iterator[Any]:
         spill = expected is None or expected > self.in_memory_events
         with tempfile.TemporaryDirectory(prefix="clicksift-classify-") as tmp, \
                 _few_collections():
             folder = Path(tmp) if spill else None
             buckets = self._deal(events, folder, expected)
             if folder is None:
-                yield from self._in_memory(buckets)
+                yield from self._in_memory(buckets, render)
             elif self.workers > 1:
-                yield from self._spilled_parallel(buckets.count, folder)
+                yield from self._spilled_parallel(buckets.count, folder, render)
             else:
-                yield from self._spilled(buckets, folder)
+                yield from self._spilled(buckets, folder, render)
 
     def classify_files(self, paths: Sequence[str], *, skip_invalid: bool = False,
                        stats: ReadStats | None = None, min_range_bytes: int = MIN_RANGE_BYTES
@@ -387,14 +395,26 @@ class BatchClassifier:
         ``classify(read_events(paths))`` gives them; with several workers and large
         regular files, the workers read the files too. An invalid line raises its
         InputError (file, line, field) unless SKIP_INVALID counts it in STATS."""
+        return self._classify_files(paths, skip_invalid, stats, min_range_bytes, None)
+
+    def render_files(self, paths: Sequence[str], render: Render, *,
+                     skip_invalid: bool = False, stats: ReadStats | None = None,
+                     min_range_bytes: int = MIN_RANGE_BYTES) -> Iterator[str]:
+        """``RENDER(verdict)`` for each verdict :meth:`classify_files` would give, in the
+        same order; large batches render in the second pass and spill only the text."""
+        return self._classify_files(paths, skip_invalid, stats, min_range_bytes, render)
+
+    def _classify_files(self, paths: Sequence[str], skip_invalid: bool,
+                        stats: ReadStats | None, min_range_bytes: int, render: Render | None
+                        ) -> Iterator[Any]:
         stats = stats if stats is not None else ReadStats()
         files = list(paths)
         regular = all(p != "-" and os.path.isfile(p) for p in files)
         size = sum(os.path.getsize(p) for p in files) if regular else 0
         expected = size // 350 if regular else None
         if self.workers <= 1 or not regular or (expected or 0) <= self.in_memory_events:
-            yield from self.classify(read_events(files, skip_invalid=skip_invalid,
-                                                 stats=stats), expected=expected)
+            yield from self._classify(read_events(files, skip_invalid=skip_invalid,
+                                                  stats=stats), expected, render)
             return
         with tempfile.TemporaryDirectory(prefix="clicksift-classify-") as tmp, \
                 _few_collections():
@@ -419,7 +439,7 @@ class BatchClassifier:
             self.stats.events = stats.events
             self.stats.buckets = count
             self.progress("reading", stats.events)
-            yield from self._spilled_parallel(count, folder)
+            yield from self._spilled_parallel(count, folder, render)
 
     def _deal(self, events: Iterable[Event], folder: Path | None,
               expected: int | None) -> _Buckets:
@@ -435,14 +455,15 @@ class BatchClassifier:
         self.stats.buckets = count
         return buckets
 
-    def _in_memory(self, buckets: _Buckets) -> Iterator[Verdict]:
+    def _in_memory(self, buckets: _Buckets, render: Render | None) -> Iterator[Any]:
         cross = CrossMessage()
         messages, done = _observe(self.engine, buckets.read(0), cross)
         self.progress("classifying", done)
         for _, verdict in _judge(self.engine, cross, messages, self.stats):
-            yield verdict
+            yield verdict if render is None else render(verdict)
 
-    def _spilled(self, buckets: _Buckets, folder: Path) -> Iterator[Verdict]:
+    def _spilled(self, buckets: _Buckets, folder: Path, render: Render | None
+                 ) -> Iterator[Any]:
         cross = CrossMessage()
         done = 0
         for index in range(buckets.count):
@@ -454,14 +475,15 @@ class BatchClassifier:
             path = folder / f"summaries-{index}.bin"
             rows = _judge(self.engine, cross, _read_summaries(path), self.stats)
             os.remove(path)
-            _write_verdicts(folder / f"verdicts-{index}.bin", rows)
-        yield from self._merged(folder, buckets.count)
+            _write_verdicts(folder / f"verdicts-{index}.bin", rows, render)
+        yield from self._merged(folder, buckets.count, render)
 
-    def _spilled_parallel(self, buckets: int, folder: Path) -> Iterator[Verdict]:
+    def _spilled_parallel(self, buckets: int, folder: Path, render: Render | None
+                          ) -> Iterator[Any]:
         """The same passes, buckets shared among forked worker processes; the buckets'
         aggregators are merged in bucket order, so verdicts equal the serial ones."""
         context = multiprocessing.get_context("fork")
-        _FORKED["engine"] = self.engine
+        _FORKED["engine"], _FORKED["render"] = self.engine, render
         try:
             cross = CrossMessage()
             done = 0
@@ -484,13 +506,18 @@ class BatchClassifier:
                             mine[label] += n
         finally:
             _FORKED.clear()
-        yield from self._merged(folder, buckets)
+        yield from self._merged(folder, buckets, render)
 
-    def _merged(self, folder: Path, count: int) -> Iterator[Verdict]:
-        outputs = [(_verdict(row) for row in _read_chunks(folder / f"verdicts-{index}.bin"))
-                   for index in range(count)]
-        for _, verdict in heapq.merge(*outputs, key=lambda row: row[0]):
+    def _merged(self, folder: Path, count: int, render: Render | None) -> Iterator[Any]:
+        paths = [folder / f"verdicts-{index}.bin" for index in range(count)]
+        outputs = [_read_chunks(path) if render is not None else
+                   (_verdict(row) for row in _read_chunks(path)) for path in paths]
+        for _, verdict in heapq.merge(*outputs, key=_first):
             yield verdict
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
 
 
 def only_engagement(events: Iterable[Event]) -> Iterator[Event]:
