@@ -15,6 +15,24 @@ from clicksift.storage import SqlStore, open_store
 from tests.support import PostgresCluster, ServerProcess, running_server
 
 REQUIRE_POSTGRES = os.environ.get("CLICKSIFT_REQUIRE_POSTGRES") == "1"
+SOURCE = Path(__file__).resolve().parent.parent / "src" / "clicksift"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The tests run the installed package (`make test` installs it); stop rather than test
+    an installation older than the source in src/."""
+    import clicksift
+
+    installed = Path(clicksift.__file__).resolve().parent
+    if installed == SOURCE or not SOURCE.is_dir():
+        return                                  # the source itself (editable or PYTHONPATH)
+    built = (installed / "__init__.py").stat().st_mtime
+    newer = [p for p in SOURCE.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+             and p.stat().st_mtime > built]
+    if newer:
+        pytest.exit(f"the installed clicksift ({installed}) is older than "
+                    f"{newer[0].relative_to(SOURCE.parent.parent)}: run `make test`, which "
+                    "installs it again, or `pip install .`", returncode=2)
 
 
 @pytest.fixture(scope="session")

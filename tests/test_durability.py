@@ -9,6 +9,7 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -35,8 +36,10 @@ def _stored_user_agents(db: str) -> set[str]:
                 for row in connection.execute("SELECT data FROM events")}
 
 
-async def _load(url: str, seconds: float, concurrency: int, on_start: object = None) -> set[str]:
-    """Send clicks with unique user agents until SECONDS pass; return those answered 302."""
+async def _load(url: str, seconds: float, concurrency: int,
+                kill: tuple[int, Callable[[], object]] | None = None) -> set[str]:
+    """Send clicks with unique user agents until SECONDS pass; return those answered 302.
+    KILL (count, action): run the action once that many clicks have been answered."""
     answered: set[str] = set()
     counter = itertools.count()
     deadline = time.monotonic() + seconds
@@ -51,6 +54,8 @@ async def _load(url: str, seconds: float, concurrency: int, on_start: object = N
                     continue  # the server is gone: this request got no answer
                 if response.status_code == 302:
                     answered.add(agent)
+                    if kill is not None and len(answered) == kill[0]:
+                        kill[1]()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return answered
 
@@ -60,13 +65,13 @@ def test_kill_9_under_load_loses_no_answered_click(tmp_path: Path) -> None:
     server = start_server({"CLICKSIFT_DATABASE": db}, tmp_path)
     url = server.url(_click_url(db))
     loop = asyncio.new_event_loop()
-    try:
-        loop.call_later(1.5, server.kill, signal.SIGKILL)
-        answered = loop.run_until_complete(_load(url, 3.0, 48))
+    try:   # killed in full flight, once enough clicks were answered to prove something
+        answered = loop.run_until_complete(_load(
+            url, 8.0, 48, kill=(300, lambda: server.kill(signal.SIGKILL))))
     finally:
         loop.close()
+    assert len(answered) >= 300, "the load was too small to prove anything"
     assert server.process.poll() is not None, "the server should have been killed"
-    assert len(answered) > 200, "the load was too small to prove anything"
     stored = _stored_user_agents(db)
     missing = answered - stored
     assert not missing, f"{len(missing)} answered clicks were not stored: {sorted(missing)[:5]}"

@@ -202,56 +202,63 @@ def normalize_ip(text: str) -> str:
     return str(ipaddress.ip_address(text.strip()))
 
 
+#: Fields that must be strings when present (the required ones are checked apart).
+_TEXT_FIELDS = ("campaign_id", "recipient", "url", "link_kind", "ip", "user_agent", "method",
+                "source")
+
+
 def event_from_dict(obj: Any) -> Event:
     """Check OBJ against the event contract and build an :class:`Event`.
 
     Raises :class:`InvalidEventError` naming the field that is wrong."""
     if not isinstance(obj, dict):
         raise InvalidEventError(f"an event must be a JSON object, not {type(obj).__name__}")
-    for name in _REQUIRED:
-        if name not in obj or obj[name] is None:
-            raise InvalidEventError("is required", field=name)
-    kind = _text(obj, "type", required=True)
+    get = obj.get
+    kind, event_id, message_id = get("type"), get("id"), get("message_id")
+    if not (kind.__class__ is str and event_id.__class__ is str
+            and message_id.__class__ is str and kind and event_id and message_id):
+        for name in _REQUIRED:
+            if name not in obj or obj[name] is None:
+                raise InvalidEventError("is required", field=name)
+        kind, event_id, message_id = (_text(obj, name, required=True) or ""
+                                      for name in ("type", "id", "message_id"))
     if kind not in _TYPES:
         raise InvalidEventError(f"{kind!r} is not an event type; expected one of "
                                 f"{', '.join(t.value for t in EventType)}", field="type")
+    if "timestamp" not in obj or obj["timestamp"] is None:
+        raise InvalidEventError("is required", field="timestamp")
     try:
         ts = parse_timestamp(obj["timestamp"])
     except ValueError as exc:
         raise InvalidEventError(str(exc), field="timestamp") from None
-    ip = _text(obj, "ip")
+    for name in _TEXT_FIELDS:      # one pass over the optional strings; _text says what is wrong
+        value = get(name)
+        if value is not None and value.__class__ is not str:
+            _text(obj, name)
+    ip = get("ip")
     if ip is not None:
         try:
             ip = normalize_ip(ip)
         except ValueError:
             raise InvalidEventError(f"{ip!r} is not an IPv4 or IPv6 address", field="ip") from None
-    url = _text(obj, "url")
+    url = get("url")
     if url is None and kind in _NEEDS_URL:
         raise InvalidEventError(f"is required on a {kind} event", field="url")
-    link_kind = _text(obj, "link_kind")
+    link_kind = get("link_kind")
     if link_kind is not None and link_kind not in _LINK_KINDS:
         raise InvalidEventError(f"{link_kind!r} is not content, honeypot or unsubscribe",
                                 field="link_kind")
-    links = obj.get("links")
-    return Event(
-        type=kind,
-        id=_text(obj, "id", required=True) or "",
-        message_id=_text(obj, "message_id", required=True) or "",
-        ts=ts,
-        campaign_id=_text(obj, "campaign_id"),
-        recipient=_text(obj, "recipient"),
-        links=_links(links) if links is not None else None,
-        url=url,
-        link_kind=link_kind,
-        ip=ip,
-        user_agent=_text(obj, "user_agent"),
-        method=(_text(obj, "method") or "").upper() or None,
-        headers=_headers(obj["headers"]) if obj.get("headers") is not None else {},
-        form=_object(obj, "form"),
-        source=_text(obj, "source"),
-        esp_flags=_object(obj, "esp_flags"),
-        raw=obj,
-    )
+    links, headers, method = get("links"), get("headers"), get("method")
+    form, esp_flags = get("form"), get("esp_flags")
+    if form is not None and form.__class__ is not dict:
+        _object(obj, "form")
+    if esp_flags is not None and esp_flags.__class__ is not dict:
+        _object(obj, "esp_flags")
+    return Event(kind, event_id, message_id, ts, get("campaign_id"), get("recipient"),
+                 _links(links) if links is not None else None, url, link_kind, ip,
+                 get("user_agent"), (method.upper() or None) if method else None,
+                 _headers(headers) if headers is not None else {}, form, get("source"),
+                 esp_flags, obj)
 
 
 @dataclass

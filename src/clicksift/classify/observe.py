@@ -50,7 +50,10 @@ class Observed:
         self.is_open = self.event.type == _OPEN
 
     def has(self, rule: str) -> bool:
-        return any(finding.rule == rule for finding in self.findings)
+        for finding in self.findings:  # noqa: SIM110 - a loop is cheaper than any()
+            if finding[0] == rule:
+                return True
+        return False
 
     @property
     def delta(self) -> float | None:

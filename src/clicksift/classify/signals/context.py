@@ -31,9 +31,14 @@ def _person_navigation(obs: Observed) -> bool:
     return obs.has("req.user-activation")
 
 
+_SCANNER_EVIDENCE = frozenset({"net.vendor-certain", "net.vendor-probable", "ua.known-scanner"})
+
+
 def _is_scanner_evidence(obs: Observed) -> bool:
-    return any(f.rule in {"net.vendor-certain", "net.vendor-probable", "ua.known-scanner"}
-               for f in obs.findings)
+    for finding in obs.findings:  # noqa: SIM110 - a loop is cheaper than any()
+        if finding[0] in _SCANNER_EVIDENCE:
+            return True
+    return False
 
 
 def _add(obs: Observed, finding: Finding) -> None:
@@ -139,10 +144,11 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
             where = "(the ESP gave no addresses)"
         else:
             continue
+        finding = Finding("context.all-links-burst", 1.0, f"{len(links)} links of this "
+                          f"message were fetched within {FARM_WINDOW:.0f} s {where}",
+                          Kind.SECURITY_SCANNER, evidence="farm")
         for member in window:
-            _add(member, Finding("context.all-links-burst", 1.0, f"{len(links)} links of "
-                                 f"this message were fetched within {FARM_WINDOW:.0f} s "
-                                 f"{where}", Kind.SECURITY_SCANNER, evidence="farm"))
+            _add(member, finding)
 
 
 def _scanner_sources(events: list[Observed]) -> None:

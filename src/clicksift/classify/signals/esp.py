@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from clicksift.classify.observe import Observed
@@ -30,15 +29,15 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def findings(obs: Observed) -> Iterator[Finding]:
+def findings(obs: Observed) -> list[Finding]:
     flags = obs.event.esp_flags
     if not flags:
-        return
+        return []
     for key, value in flags.items():
         if key in MACHINE_FLAGS and _truthy(value):
             kind, vendor = MACHINE_FLAGS[key]
             if isinstance(value, str) and value.lower() in _APPLE_VALUES:
                 kind, vendor = Kind.PRIVACY_PREFETCH, "apple_mpp"
-            yield Finding("esp.machine-flag", 1.0, f"the ESP marked it: {key}={value!r}",
-                          kind, vendor)
-            return
+            return [Finding("esp.machine-flag", 1.0, f"the ESP marked it: {key}={value!r}",
+                            kind, vendor)]
+    return []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from clicksift.classify.observe import Observed
 from clicksift.classify.vocabulary import Finding, Kind
 
@@ -20,31 +18,35 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def findings(obs: Observed) -> Iterator[Finding]:
+def findings(obs: Observed) -> list[Finding]:
+    out: list[Finding] = []
     delta = obs.delta
     if delta is None:
-        return
+        return out
     origin = obs.message.delivered_from
     scale = OPEN_FACTOR if obs.is_open else 1.0
     if delta < -CLOCK_SKEW:
         if origin == "delivered event":
-            yield Finding("timing.before-delivery", 1.0, f"{_duration(-delta)} before the message "
-                          "was delivered", Kind.SECURITY_SCANNER)
+            out.append(Finding("timing.before-delivery", 1.0,
+                               f"{_duration(-delta)} before the message "
+                               "was delivered", Kind.SECURITY_SCANNER))
     elif delta < 15:
-        yield Finding("timing.within-seconds-of-delivery", scale,
-                      f"{_duration(max(delta, 0))} after delivery", Kind.SECURITY_SCANNER)
+        out.append(Finding("timing.within-seconds-of-delivery", scale,
+                           f"{_duration(max(delta, 0))} after delivery", Kind.SECURITY_SCANNER))
     elif delta < 60:
-        yield Finding("timing.within-a-minute-of-delivery", scale,
-                      f"{_duration(delta)} after delivery", Kind.SECURITY_SCANNER)
+        out.append(Finding("timing.within-a-minute-of-delivery", scale,
+                           f"{_duration(delta)} after delivery", Kind.SECURITY_SCANNER))
     elif delta < 300:
-        yield Finding("timing.within-minutes-of-delivery", scale,
-                      f"{_duration(delta)} after delivery")
+        out.append(Finding("timing.within-minutes-of-delivery", scale,
+                           f"{_duration(delta)} after delivery"))
     elif delta > 3600:
-        yield Finding("timing.hours-after-delivery", 1.0, f"{_duration(delta)} after delivery")
+        out.append(Finding("timing.hours-after-delivery", 1.0,
+                           f"{_duration(delta)} after delivery"))
     agent = obs.agent
     if (obs.is_open and agent is not None and agent.role == "image_proxy"
             and -CLOCK_SKEW <= delta < PREFETCH_WINDOW):
         vendor = agent.entry.vendor if agent.entry else None
-        yield Finding("timing.proxy-fetch-at-delivery", 1.0, f"{vendor or 'an image proxy'} "
-                      f"fetched the pixel {_duration(max(delta, 0))} after delivery, before "
-                      "anyone read it", Kind.IMAGE_PREFETCH, vendor)
+        out.append(Finding("timing.proxy-fetch-at-delivery", 1.0, f"{vendor or 'an image proxy'} "
+                           f"fetched the pixel {_duration(max(delta, 0))} after delivery, before "
+                           "anyone read it", Kind.IMAGE_PREFETCH, vendor))
+    return out

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from clicksift.classify.observe import Observed
 from clicksift.classify.vocabulary import Finding
 from clicksift.events import EventType
 
 
-def findings(obs: Observed) -> Iterator[Finding]:
+def findings(obs: Observed) -> list[Finding]:
     event = obs.event
     if event.type != EventType.UNSUBSCRIBE or event.method not in (None, "POST"):
-        return
+        return []
     form = event.form or {}
     if str(form.get("List-Unsubscribe", "")).strip().lower() == "one-click":
-        yield Finding("unsub.one-click", 1.0, "an RFC 8058 one-click unsubscribe sent by the "
-                      "recipient's mailbox provider", decisive=True)
+        return [Finding("unsub.one-click", 1.0, "an RFC 8058 one-click unsubscribe sent by the "
+                        "recipient's mailbox provider", decisive=True)]
+    return []
