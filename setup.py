@@ -22,6 +22,7 @@ COMPILED = [
     "src/clicksift/classify/agents.py",
     "src/clicksift/classify/batch.py",
     "src/clicksift/classify/engine.py",
+    "src/clicksift/classify/knowledge.py",
     "src/clicksift/classify/memo.py",
     "src/clicksift/classify/networks.py",
     "src/clicksift/classify/observe.py",
@@ -34,6 +35,7 @@ COMPILED = [
     "src/clicksift/classify/signals/timing.py",
     "src/clicksift/classify/signals/unsubscribe.py",
     "src/clicksift/classify/signals/useragent.py",
+    "src/clicksift/classify/vocabulary.py",
 ]
 
 

@@ -81,13 +81,6 @@ class Event:
     esp_flags: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Plain tuples pickle far faster than the dataclass machinery (batch spill files).
-        return (Event, (self.type, self.id, self.message_id, self.ts, self.campaign_id,
-                        self.recipient, self.links, self.url, self.link_kind, self.ip,
-                        self.user_agent, self.method, self.headers, self.form, self.source,
-                        self.esp_flags, self.raw))
-
     @property
     def link_index(self) -> int | None:
         """Position of this click's link in the message's link list, when the tracker knew it."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from clicksift.classify.agents import AgentInfo
 from clicksift.classify.networks import NetInfo
@@ -94,10 +93,6 @@ class Summary:
         self.is_click = self.type == _CLICK
         self.is_open = self.type == _OPEN
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Summary, (self.seq, self.event_id, self.type, self.ts, self.message_id,
-                          self.domain, self.source, self.address, self.delta, self.findings,
-                          self.missing))
 
 
 def missing_evidence(obs: Observed) -> tuple[str, ...]:
@@ -116,7 +111,16 @@ def missing_evidence(obs: Observed) -> tuple[str, ...]:
         missing.append("delivery time")
     if obs.message.recipient is None:
         missing.append("recipient")
-    return tuple(missing)
+    return shared_missing(tuple(missing))
+
+
+_MISSING: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def shared_missing(names: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple object per combination of missing evidence (millions of summaries share a
+    handful)."""
+    return _MISSING.setdefault(names, names)
 
 
 def message_facts(events: list[Event]) -> MessageFacts:

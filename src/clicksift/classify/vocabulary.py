@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 
 class Label(StrEnum):
@@ -15,12 +15,12 @@ class Kind:
     """The kinds of machine (plain strings, not an enum: findings carry millions of them
     and spill files and JSON take plain strings as they are)."""
 
-    SECURITY_SCANNER = "security_scanner"
-    PRIVACY_PREFETCH = "privacy_prefetch"
-    IMAGE_PREFETCH = "image_prefetch"
-    LINK_PREVIEW = "link_preview"
-    GENERIC_BOT = "generic_bot"
-    UNKNOWN_AUTOMATION = "unknown_automation"
+    SECURITY_SCANNER: Final = "security_scanner"
+    PRIVACY_PREFETCH: Final = "privacy_prefetch"
+    IMAGE_PREFETCH: Final = "image_prefetch"
+    LINK_PREVIEW: Final = "link_preview"
+    GENERIC_BOT: Final = "generic_bot"
+    UNKNOWN_AUTOMATION: Final = "unknown_automation"
 
 
 #: Every kind, in the order reports list them.

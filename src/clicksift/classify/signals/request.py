@@ -6,6 +6,8 @@ from clicksift.classify.observe import Observed
 from clicksift.classify.vocabulary import Finding, Kind
 
 _PURPOSE_HEADERS = ("purpose", "sec-purpose", "x-purpose", "x-moz")
+#: Every request header these signals read (batches spill no others).
+READ_HEADERS = frozenset((*_PURPOSE_HEADERS, "sec-fetch-user", "accept-language", "accept"))
 
 
 def findings(obs: Observed) -> list[Finding]:
