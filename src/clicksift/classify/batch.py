@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
@@ -108,22 +107,15 @@ def _read_chunks(path: Path) -> Iterator[Any]:
 
 # Summaries, findings and verdicts travel through spill files as plain arrays, and come back
 # as lists: the readers rebuild the tuples.
-_FIELDS = len(Finding._fields)
-
-
 def _flat_summary(s: Summary) -> tuple[Any, ...]:
-    """A summary as one tuple, its findings' fields run together (fewer objects to write)."""
     return (s.seq, s.event_id, s.type, s.ts, s.message_id, s.domain, s.source, s.address,
-            s.delta, tuple(chain.from_iterable(s.findings)), s.missing)
+            s.delta, s.findings, s.missing)
 
 
 def _summary(row: list[Any]) -> Summary:
-    flat = row[9]
-    findings = [tuple.__new__(Finding, flat[i:i + _FIELDS]) for i in range(0, len(flat),
-                                                                          _FIELDS)]
-    seq, event_id, kind, ts, message_id, domain, source, address, delta = row[:9]
+    seq, event_id, kind, ts, message_id, domain, source, address, delta, flat = row[:10]
     return Summary(seq, event_id, kind, ts, message_id, domain, source, address, delta,
-                   findings, shared_missing(tuple(row[10])))
+                   flat, shared_missing(tuple(row[10])))
 
 
 def _flat_verdict(seq: int, v: Verdict) -> tuple[Any, ...]:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from itertools import chain
+from typing import Any
 
 from clicksift.classify.agents import AgentAnalyzer
 from clicksift.classify.config import ClassifierConfig
 from clicksift.classify.knowledge import Knowledge, load_knowledge
 from clicksift.classify.networks import NetworkAnalyzer
 from clicksift.classify.observe import (
+    FINDING_FIELDS,
     MessageFacts,
     Observed,
     Summary,
@@ -81,12 +84,20 @@ class Engine:
 
     def judge(self, event_id: str, findings: Iterable[Finding], missing: tuple[str, ...] = (),
               *, final: bool = True) -> Verdict:
+        return self.judge_flat(event_id, list(chain.from_iterable(findings)), missing,
+                               final=final)
+
+    def judge_flat(self, event_id: str, flat: list[Any], missing: tuple[str, ...] = (),
+                   *, final: bool = True) -> Verdict:
+        """:meth:`judge` for findings whose fields are run together in one list (as a
+        :class:`Summary` holds them)."""
         weights = self._weights
         logit = self.config.prior
         weighted: list[Finding] = []
         decisive_nhi = decisive_human = False
         new, append = tuple.__new__, weighted.append
-        for rule, scale, detail, kind, vendor, decisive, evidence in findings:
+        for i in range(0, len(flat), FINDING_FIELDS):
+            rule, scale, detail, kind, vendor, decisive, evidence = flat[i:i + FINDING_FIELDS]
             base = weights.get(rule)
             if base is None:
                 continue
@@ -121,7 +132,8 @@ class Engine:
         return Verdict(event_id, label, round(score, 4), kind, vendor, tuple(weighted), final)
 
     def judge_summary(self, summary: Summary, *, final: bool = True) -> Verdict:
-        return self.judge(summary.event_id, summary.findings, summary.missing, final=final)
+        return self.judge_flat(summary.event_id, summary.findings, summary.missing,
+                               final=final)
 
     # -- online --------------------------------------------------------------------------------
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any
 
 from clicksift.classify.agents import AgentInfo
 from clicksift.classify.networks import NetInfo
-from clicksift.classify.vocabulary import Finding
+from clicksift.classify.vocabulary import Finding, Kind
 from clicksift.events import Event, EventType, LinkKind, parse_timestamp
 
 
@@ -68,12 +70,23 @@ class Observed:
         """What the second pass needs of this event, without the event itself."""
         return Summary(seq, self.event.id, self.event.type, self.event.ts,
                        self.event.message_id, self.message.recipient_domain, self.source,
-                       self.event.ip, self.delta, self.findings, missing_evidence(self))
+                       self.event.ip, self.delta, list(chain.from_iterable(self.findings)),
+                       missing_evidence(self))
+
+
+#: Fields per finding in a summary's flat list of findings.
+FINDING_FIELDS = len(Finding._fields)
+_RULE, _KIND, _VENDOR, _EVIDENCE = (Finding._fields.index(name)
+                                    for name in ("rule", "kind", "vendor", "evidence"))
 
 
 @dataclass(slots=True)
 class Summary:
-    """An observed event reduced to what cross-message signals and the verdict need."""
+    """An observed event reduced to what cross-message signals and the verdict need.
+
+    FINDINGS holds the findings' fields run together (rule, weight, detail, ... of the
+    first, then of the second): millions of summaries go to disk and back between the two
+    passes, and a flat list is one object where a list of findings is many."""
 
     seq: int
     event_id: str
@@ -84,7 +97,7 @@ class Summary:
     source: str | None
     address: str | None
     delta: float | None
-    findings: list[Finding]
+    findings: list[Any]
     missing: tuple[str, ...]
     is_click: bool = False
     is_open: bool = False
@@ -92,6 +105,35 @@ class Summary:
     def __post_init__(self) -> None:
         self.is_click = self.type == _CLICK
         self.is_open = self.type == _OPEN
+
+    def has_any(self, rules: frozenset[str]) -> bool:
+        flat = self.findings
+        for i in range(_RULE, len(flat), FINDING_FIELDS):  # noqa: SIM110 - cheaper than any()
+            if flat[i] in rules:
+                return True
+        return False
+
+    def add(self, finding: Finding) -> None:
+        self.findings.extend(finding)
+
+    def scanned_here(self) -> bool:
+        """The address itself fetched a honeypot or most links of the message (not merely
+        one address among a farm's)."""
+        flat = self.findings
+        for i in range(0, len(flat), FINDING_FIELDS):
+            rule = flat[i + _RULE]
+            if rule == "context.honeypot" or (rule == "context.all-links-burst"
+                                              and flat[i + _EVIDENCE] != "farm"):
+                return True
+        return False
+
+    def scanner_vendor(self) -> str | None:
+        """The first vendor a security-scanner finding names."""
+        flat = self.findings
+        for i in range(0, len(flat), FINDING_FIELDS):
+            if flat[i + _VENDOR] and flat[i + _KIND] == Kind.SECURITY_SCANNER:
+                return flat[i + _VENDOR]  # type: ignore[no-any-return]
+        return None
 
 
 

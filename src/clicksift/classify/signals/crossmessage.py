@@ -26,6 +26,7 @@ SCANNER_DELTA = 300.0        # a source's typical delay must be under this to co
 PROFILE_MIN_MESSAGES = 3     # a domain needs this many messages to have a profile
 PROFILE_SHARE = 0.5          # and at least this share of them scanned at delivery
 _ADDRESS_RULES = frozenset({"context.honeypot", "context.all-links-burst"})
+_PERSON_RULES = frozenset({"req.user-activation"})
 _SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.vendor-certain",
                          "ua.known-scanner", "context.honeypot-source"})
 
@@ -68,14 +69,6 @@ class _DomainProfile:
         return name if count >= 0.5 * sum(self.vendors.values()) else None
 
 
-def _scanned_here(obs: Summary) -> bool:
-    """The address itself fetched a honeypot or most links of a message (not merely one
-    address among a farm's)."""
-    return any(f.rule == "context.honeypot" or (f.rule == "context.all-links-burst"
-                                                and f.evidence != "farm")
-               for f in obs.findings)
-
-
 class CrossMessage:
     def __init__(self) -> None:
         self._scanner_addresses: dict[str, str] = {}   # address -> message it scanned
@@ -93,9 +86,9 @@ class CrossMessage:
         domain = events[0].domain
         scan_delays = []
         for obs in events:
-            if obs.address and _scanned_here(obs):
+            if obs.address and obs.scanned_here():
                 self._scanner_addresses.setdefault(obs.address, obs.message_id)
-            if obs.address and any(f.rule == "req.user-activation" for f in obs.findings):
+            if obs.address and obs.has_any(_PERSON_RULES):
                 self._person_addresses.add(obs.address)
             delta = obs.delta
             if obs.source is None or delta is None or not (obs.is_click or obs.is_open):
@@ -109,12 +102,11 @@ class CrossMessage:
                         window.domains.add(domain)
                     if len(window.deltas) < 64:
                         window.deltas.append(delta)
-            if obs.is_click and any(f.rule in _SCAN_RULES for f in obs.findings):
+            if obs.is_click and obs.has_any(_SCAN_RULES):
                 scan_delays.append(delta)
                 profile = self._domains[domain] if domain else None
                 if profile is not None:
-                    vendor = next((f.vendor for f in obs.findings
-                                   if f.vendor and f.kind == Kind.SECURITY_SCANNER), None)
+                    vendor = obs.scanner_vendor()
                     if vendor:
                         profile.vendors[vendor] += 1
         if domain:
@@ -170,9 +162,9 @@ class CrossMessage:
             if obs.is_click and 0 <= delta <= NEAR_DELIVERY:
                 self._source_findings(obs, delta)
             if (profile is not None and obs.is_click and 0 <= delta <= profile[0]
-                    and not any(f.rule == "req.user-activation" for f in obs.findings)):
+                    and not obs.has_any(_PERSON_RULES)):
                 window, vendor = profile
-                obs.findings.append(Finding(
+                obs.add(Finding(
                     "crossmsg.domain-gateway-pattern", 1.0, f"mail to {domain} is scanned "
                     f"within {window:.0f} s of delivery"
                     f"{f' (by {vendor})' if vendor else ''}; this came {delta:.0f} s after",
@@ -182,11 +174,11 @@ class CrossMessage:
         if obs.address is None or obs.address not in self._scanner_addresses:
             return
         if (obs.address in self._person_addresses
-                or any(f.rule in _ADDRESS_RULES for f in obs.findings)):
+                or obs.has_any(_ADDRESS_RULES)):
             return
         other = self._scanner_addresses.get(obs.address)
         if other is not None and other != obs.message_id:
-            obs.findings.append(Finding(
+            obs.add(Finding(
                 "crossmsg.scanner-address", 1.0, f"{obs.address} fetched the honeypot or most "
                 "links of another recipient's message", Kind.SECURITY_SCANNER))
 
@@ -203,12 +195,12 @@ class CrossMessage:
         if best.median() > SCANNER_DELTA:
             return
         if len(best.domains) >= 2:
-            obs.findings.append(Finding(
+            obs.add(Finding(
                 "crossmsg.source-many-domains", 1.0, f"{obs.source} acted on "
                 f"{len(best.messages)} messages to {len(best.domains)} domains within "
                 f"{WINDOW / 60:.0f} minutes", Kind.SECURITY_SCANNER))
         else:
-            obs.findings.append(Finding(
+            obs.add(Finding(
                 "crossmsg.source-many-recipients", 1.0, f"{obs.source} acted on "
                 f"{len(best.messages)} recipients' messages within {WINDOW / 60:.0f} minutes",
                 Kind.SECURITY_SCANNER))
