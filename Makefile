@@ -25,10 +25,11 @@ demo: $(STAMP)
 	$(VENV)/bin/clicksift demo
 
 ## test: lint, type-check and run the whole test suite (Chromium and PostgreSQL included)
-test: $(STAMP)
+test:
 	scripts/system-deps
-	$(MAKE) --no-print-directory check
-	CLICKSIFT_REQUIRE_CHROMIUM=1 CLICKSIFT_REQUIRE_POSTGRES=1 $(PY) -m pytest
+	$(MAKE) --no-print-directory $(STAMP) check
+	CLICKSIFT_REQUIRE_COMPILED=1 CLICKSIFT_REQUIRE_CHROMIUM=1 CLICKSIFT_REQUIRE_POSTGRES=1 \
+		$(PY) -m pytest
 	PYTHONPATH=src $(PY) -m pytest -q -p no:cacheprovider $(PURE_TESTS)
 
 check: lint types

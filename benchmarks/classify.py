@@ -8,7 +8,7 @@ memory of the process. In the same run it times a plain pass that only reads and
 same file (the floor any classifier pays), and the online path: a provisional verdict per
 request as the tracking server computes it.
 
-    python benchmarks/classify.py [--events 10000000] [--keep FILE]
+    python benchmarks/classify.py [--events 10000000] [--keep FILE | --reuse FILE]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, machine
-from clicksift.classify import BatchClassifier, Engine
+from clicksift.classify import COMPILED, BatchClassifier, Engine
 from clicksift.events import (
     ReadStats,
     dumps,
@@ -72,15 +72,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--keep", help="write the event stream here and keep it")
+    parser.add_argument("--reuse", help="classify this stream (kept by an earlier --keep run)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes, as clicksift classify uses (default: CPU cores)")
     args = parser.parse_args()
     if args.workers == 1 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one process: one core
     with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
-        path = Path(args.keep) if args.keep else Path(tmp) / "events.jsonl"
-        print(f"writing {args.events:,} events to {path} ...")
-        count = write_stream(path, args.events)
+        path = Path(args.reuse or args.keep or Path(tmp) / "events.jsonl")
+        if args.reuse:
+            with open(path, "rb") as stream:
+                count = sum(1 for _ in stream)
+            print(f"reusing {count:,} events in {path}")
+        else:
+            print(f"writing {args.events:,} events to {path} ...")
+            count = write_stream(path, args.events)
         size_gb = path.stat().st_size / 1e9
 
         start = time.perf_counter()
@@ -96,8 +102,7 @@ def main() -> int:
         batch = BatchClassifier(workers=args.workers, progress=lambda stage, n: print(
             f"\r  {stage}: {n:,}", end="", flush=True))
         with open(os.devnull, "w") as sink:   # verdict lines, as `clicksift classify` writes
-            for line in batch.render_files([str(path)],
-                                           lambda verdict: dumps(verdict.to_json()) + "\n"):
+            for line in batch.render_files([str(path)]):
                 sink.write(line)
                 verdicts += 1
         seconds = time.perf_counter() - start
@@ -107,7 +112,8 @@ def main() -> int:
         print(f"clicksift classify: {count:,} events ({size_gb:.1f} GB), {verdicts:,} verdicts "
               f"in {seconds:,.0f} s = {rate:,.0f} events/min with {args.workers} process(es); "
               f"peak memory {peak:,.0f} MB (before: {rss_before:,.0f} MB); "
-              f"{batch.stats.buckets} buckets")
+              f"{batch.stats.buckets} buckets; classifier "
+              f"{'compiled (mypyc)' if COMPILED else 'plain Python'}")
         print(f"target 1,000,000 events/min: {'met' if rate >= 1_000_000 else 'NOT met'}")
 
     engine = Engine()
@@ -124,7 +130,7 @@ def main() -> int:
           "file_gb": round(size_gb, 2), "seconds": round(seconds, 1),
           "events_per_minute": round(rate), "read_only_events_per_minute":
           round(count / read_seconds * 60), "peak_rss_mb": round(peak),
-          "buckets": batch.stats.buckets, "workers": args.workers,
+          "buckets": batch.stats.buckets, "workers": args.workers, "compiled": COMPILED,
           "online_verdict_us": round(online_us, 1),
           "target_met": rate >= 1_000_000 and online_us < 1000})
     return 0

@@ -297,6 +297,10 @@ def test_workers_reading_file_ranges_give_the_same_verdicts_and_errors(tmp_path:
     assert list(BatchClassifier(in_memory_events=10).render_files(paths, render)) \
         == lines_expected
     assert list(BatchClassifier().render_files(paths, render)) == lines_expected
+    default = list(BatchClassifier(in_memory_events=10).render_files(paths))
+    assert [json.loads(line) for line in default] == [v.to_json() for v in expected]
+    with pytest.raises(ValueError, match="one line"):
+        list(BatchClassifier(in_memory_events=10).render_files(paths, lambda v: "two\nlines\n"))
     # An invalid line deep in the second file: the same error, file and line, as a serial read.
     lines = second.read_text().splitlines()
     lines[len(lines) - 5] = '{"type": "click", "id": "x"}'

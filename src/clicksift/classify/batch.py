@@ -253,13 +253,31 @@ def _write_summaries(path: Path, messages: list[list[Summary]]) -> Path:
 
 def _write_verdicts(path: Path, rows: list[tuple[int, Verdict]], render: Render | None
                     ) -> Path:
-    """A bucket's verdicts, or the lines RENDER makes of them (a string is one value to
-    write and read back, a verdict dozens)."""
-    writer = _ChunkWriter(path)
-    for seq, verdict in rows:
-        writer.add((seq, render(verdict)) if render is not None else _flat_verdict(seq, verdict))
-    writer.close()
+    """A bucket's verdicts; or, with RENDER, the lines it makes of them, as they are after
+    their place in the input ("SEQ<tab>LINE"): a line is one value to write and read back,
+    a verdict dozens."""
+    if render is None:
+        writer = _ChunkWriter(path)
+        for seq, verdict in rows:
+            writer.add(_flat_verdict(seq, verdict))
+        writer.close()
+        return path
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.writelines(_one_line(seq, render(verdict)) for seq, verdict in rows)
     return path
+
+
+def _one_line(seq: int, text: str) -> str:
+    if not text.endswith("\n") or text.count("\n") != 1:
+        raise ValueError(f"a rendered verdict must be one line ending in a newline: {text!r}")
+    return f"{seq}\t{text}"
+
+
+def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    with open(path, encoding="utf-8", newline="\n") as handle:
+        for line in handle:
+            seq, _, text = line.partition("\t")
+            yield int(seq), text
 
 
 def _read_summaries(path: Path) -> Iterator[list[Summary]]:
@@ -403,12 +421,15 @@ class BatchClassifier:
         InputError (file, line, field) unless SKIP_INVALID counts it in STATS."""
         return self._classify_files(paths, skip_invalid, stats, min_range_bytes, None)
 
-    def render_files(self, paths: Sequence[str], render: Render, *,
+    def render_files(self, paths: Sequence[str], render: Render | None = None, *,
                      skip_invalid: bool = False, stats: ReadStats | None = None,
                      min_range_bytes: int = MIN_RANGE_BYTES) -> Iterator[str]:
         """``RENDER(verdict)`` for each verdict :meth:`classify_files` would give, in the
-        same order; large batches render in the second pass and spill only the text."""
-        return self._classify_files(paths, skip_invalid, stats, min_range_bytes, render)
+        same order (by default the verdict's JSON line, docs/events.md); large batches
+        render in the second pass and spill only the text. RENDER must return one line
+        ending in a newline."""
+        return self._classify_files(paths, skip_invalid, stats, min_range_bytes,
+                                    render or Verdict.json_line)
 
     def _classify_files(self, paths: Sequence[str], skip_invalid: bool,
                         stats: ReadStats | None, min_range_bytes: int, render: Render | None
@@ -516,7 +537,7 @@ class BatchClassifier:
 
     def _merged(self, folder: Path, count: int, render: Render | None) -> Iterator[Any]:
         paths = [folder / f"verdicts-{index}.bin" for index in range(count)]
-        outputs = [_read_chunks(path) if render is not None else
+        outputs = [_read_lines(path) if render is not None else
                    (_verdict(row) for row in _read_chunks(path)) for path in paths]
         for _, verdict in heapq.merge(*outputs, key=_first):
             yield verdict

@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
+import orjson
+
 
 class Label(StrEnum):
     HUMAN = "human"
@@ -55,6 +57,10 @@ class Verdict(NamedTuple):
     vendor: str | None
     reasons: tuple[Finding, ...]
     final: bool = True
+
+    def json_line(self) -> str:
+        """The verdict line of docs/events.md, with its newline."""
+        return orjson.dumps(self.to_json()).decode("utf-8") + "\n"
 
     def to_json(self) -> dict[str, Any]:
         """The verdict line of docs/events.md."""

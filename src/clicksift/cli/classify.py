@@ -86,10 +86,11 @@ def classify(ctx: Context, files: tuple[str, ...], output: str | None, skip_inva
             batch = BatchClassifier(engine, workers=worker_count(settings.classify_workers),
                                     progress=lambda stage, n: progress.update(
                 task, description=stage, completed=n))
-            for line in batch.render_files(files, lambda verdict: _line(
-                    verdict.to_json(), explain, engine.version,
-                    [f.weight for f in verdict.reasons]), skip_invalid=skip_invalid,
-                    stats=stats):
+            render = (lambda verdict: _line(verdict.to_json(), explain, engine.version,
+                                            [f.weight for f in verdict.reasons])
+                      ) if explain else None
+            for line in batch.render_files(files, render, skip_invalid=skip_invalid,
+                                           stats=stats):
                 out.write(line)
     finally:
         if out is not sys.stdout:
