@@ -114,7 +114,10 @@ def main() -> int:
               f"peak memory {peak:,.0f} MB (before: {rss_before:,.0f} MB); "
               f"{batch.stats.buckets} buckets; classifier "
               f"{'compiled (mypyc)' if COMPILED else 'plain Python'}")
-        print(f"target 1,000,000 events/min: {'met' if rate >= 1_000_000 else 'NOT met'}")
+        one_core = args.workers == 1 and rate >= 1_000_000
+        print(f"target 1,000,000 events/min on one core: {'met' if one_core else 'NOT met'}"
+              + ("" if args.workers == 1 else f" (this run used {args.workers} processes: "
+                 "measure one core with --workers 1)"))
 
     engine = Engine()
     sample = [event_from_dict(e) for e in events_and_truth(simulate(SimulationConfig(
@@ -132,7 +135,7 @@ def main() -> int:
           round(count / read_seconds * 60), "peak_rss_mb": round(peak),
           "buckets": batch.stats.buckets, "workers": args.workers, "compiled": COMPILED,
           "online_verdict_us": round(online_us, 1),
-          "target_met": rate >= 1_000_000 and online_us < 1000})
+          "target_met": one_core and online_us < 1000})
     return 0
 
 
