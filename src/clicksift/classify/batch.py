@@ -239,7 +239,7 @@ def _judge(engine: Engine, cross: CrossMessage, messages: Iterable[list[Summary]
             verdict = engine.judge_summary(summary)
             stats.count(summary.type, verdict)
             rows.append((summary.seq, verdict))
-    rows.sort(key=lambda row: row[0])
+    rows.sort()   # by place in the input: places are unique, so verdicts are never compared
     return rows
 
 
@@ -539,12 +539,8 @@ class BatchClassifier:
         paths = [folder / f"verdicts-{index}.bin" for index in range(count)]
         outputs = [_read_lines(path) if render is not None else
                    (_verdict(row) for row in _read_chunks(path)) for path in paths]
-        for _, verdict in heapq.merge(*outputs, key=_first):
+        for _, verdict in heapq.merge(*outputs):   # (place, verdict): places are unique
             yield verdict
-
-
-def _first(row: Sequence[Any]) -> Any:
-    return row[0]
 
 
 def only_engagement(events: Iterable[Event]) -> Iterator[Event]:
