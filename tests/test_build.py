@@ -28,3 +28,15 @@ def test_an_installed_package_runs_the_compiled_classifier() -> None:
     assert all(not (m.__file__ or "").endswith(".py") for m in modules), \
         [m.__file__ for m in modules]
     assert classify.COMPILED
+
+
+def test_the_version_says_how_the_classifier_runs() -> None:
+    from click.testing import CliRunner
+
+    from clicksift.cli import main
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert clicksift.__version__ in result.output
+    assert ("compiled by mypyc" in result.output) == classify.COMPILED
+    assert ("plain Python" in result.output) == (not classify.COMPILED)

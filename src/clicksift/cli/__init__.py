@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 
 from clicksift import __version__
+from clicksift.classify import COMPILED
 from clicksift.cli.common import Context, console_err
 from clicksift.errors import (
     ClicksiftError,
@@ -37,7 +38,10 @@ class ClicksiftGroup(click.Group):
 
 
 @click.group(cls=ClicksiftGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="clicksift")
+@click.version_option(__version__, prog_name="clicksift", message=(
+    "%(prog)s, version %(version)s (classifier "
+    + ("compiled by mypyc" if COMPILED else "plain Python: install with a C compiler for speed")
+    + ")"))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML settings file (default: $CLICKSIFT_CONFIG or ./clicksift.toml).")
 @click.pass_context
