@@ -23,7 +23,7 @@ from clicksift import access
 from clicksift.cli import main
 from clicksift.events import event_from_dict, format_timestamp
 from clicksift.links import TrackingUrls, load_signer
-from clicksift.prepare import Preparer
+from clicksift.prepare import PreparedMessage, Preparer
 from clicksift.protect import outbound
 from clicksift.protect import subscriptions as subs
 from clicksift.protect.conversions import add_click_id
@@ -471,19 +471,24 @@ def test_protect_storage_on_sqlite_and_postgresql(database: str, store: Any) -> 
         http.shutdown()
 
 
-def test_a_busy_store_never_half_applies_an_unsubscribe(tmp_path: Path) -> None:
-    import sqlite3
-
-    database = str(tmp_path / "busy.db")
+def _delivered_message(database: str, recipient: str, campaign: str) -> PreparedMessage:
+    """One message prepared for RECIPIENT and recorded as delivered in a new store."""
     store = open_store(Settings(database=database))
     try:
         prepared = Preparer(TrackingUrls(BASE, load_signer("", store))).prepare(
-            (EMAILS / "fragment.html").read_text(), recipient="gil@example.com",
-            campaign_id="busy")
+            (EMAILS / "fragment.html").read_text(), recipient=recipient, campaign_id=campaign)
         with store.transaction():
             store.add_events([event_from_dict(prepared.delivered_event())])
     finally:
         store.close()
+    return prepared
+
+
+def test_a_busy_store_never_half_applies_an_unsubscribe(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = str(tmp_path / "busy.db")
+    prepared = _delivered_message(database, "gil@example.com", "busy")
     env = {"CLICKSIFT_DATABASE": database, "CLICKSIFT_BASE_URL": BASE,
            "CLICKSIFT_STORE_TIMEOUT_MS": "200", "CLICKSIFT_HOOK_POLL_SECONDS": "0"}
     with running_server(env, tmp_path) as server:
@@ -509,15 +514,7 @@ def test_audit_mode_lets_verdicts_change_nothing(tmp_path: Path) -> None:
     from clicksift.protect.sunset import sunset_list
 
     database = str(tmp_path / "audit.db")
-    store = open_store(Settings(database=database))
-    try:
-        prepared = Preparer(TrackingUrls(BASE, load_signer("", store))).prepare(
-            (EMAILS / "fragment.html").read_text(), recipient="hal@example.com",
-            campaign_id="audit")
-        with store.transaction():
-            store.add_events([event_from_dict(prepared.delivered_event())])
-    finally:
-        store.close()
+    prepared = _delivered_message(database, "hal@example.com", "audit")
     env = {"CLICKSIFT_DATABASE": database, "CLICKSIFT_BASE_URL": BASE,
            "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.1/32", "CLICKSIFT_AUDIT_MODE": "true",
            "CLICKSIFT_ACCEPT_SIMULATED_TIME": "true", "CLICKSIFT_HOOK_POLL_SECONDS": "0"}
