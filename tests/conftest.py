@@ -12,10 +12,9 @@ import pytest
 
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore, open_store
-from tests.support import PostgresCluster, ServerProcess, running_server
+from tests.support import ROOT, SOURCE, PostgresCluster, ServerProcess, running_server
 
 REQUIRE_POSTGRES = os.environ.get("CLICKSIFT_REQUIRE_POSTGRES") == "1"
-SOURCE = Path(__file__).resolve().parent.parent / "src" / "clicksift"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -31,7 +30,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
              and p.stat().st_mtime > built]
     if newer:
         pytest.exit(f"the installed clicksift ({installed}) is older than "
-                    f"{newer[0].relative_to(SOURCE.parent.parent)}: run `make test`, which "
+                    f"{newer[0].relative_to(ROOT)}: run `make test`, which "
                     "installs it again, or `pip install .`", returncode=2)
 
 

@@ -20,6 +20,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EMAILS = FIXTURES / "emails"
+#: The package's source tree (tests normally run the installed package, not this).
+SOURCE = ROOT / "src" / "clicksift"
 
 
 def free_port() -> int:

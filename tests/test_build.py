@@ -11,8 +11,7 @@ import clicksift
 from clicksift import classify
 from clicksift.classify import batch, engine, observe
 from clicksift.classify.signals import context, crossmessage
-
-SOURCE = Path(__file__).resolve().parent.parent / "src" / "clicksift"
+from tests.support import SOURCE
 
 
 def test_an_installed_package_runs_the_compiled_classifier() -> None:

@@ -199,7 +199,7 @@ def _group(items: Iterable[tuple[int, Event]]) -> dict[str, list[tuple[int, Even
 
 
 @contextmanager
-def _few_collections() -> Iterator[None]:
+def _collector_paused() -> Iterator[None]:
     """Batch classification makes millions of small objects that live until the second
     pass; Python's cycle collector would walk them again and again (an eighth of the run
     time). They form no cycles (a test checks that a batch leaves nothing for the
@@ -402,7 +402,7 @@ class BatchClassifier:
                   ) -> Iterator[Any]:
         spill = expected is None or expected > self.in_memory_events
         with tempfile.TemporaryDirectory(prefix="clicksift-classify-") as tmp, \
-                _few_collections():
+                _collector_paused():
             folder = Path(tmp) if spill else None
             buckets = self._deal(events, folder, expected)
             if folder is None:
@@ -444,7 +444,7 @@ class BatchClassifier:
                                                   stats=stats), expected, render)
             return
         with tempfile.TemporaryDirectory(prefix="clicksift-classify-") as tmp, \
-                _few_collections():
+                _collector_paused():
             folder = Path(tmp)
             count = max(8, min(512, (expected or 0) // EVENTS_PER_BUCKET + 1))
             tasks = _ranges(files, max(self.workers * 4, size // RANGE_BYTES + 1),

@@ -56,6 +56,12 @@ class Observed:
                 return True
         return False
 
+    def has_any(self, rules: frozenset[str]) -> bool:
+        for finding in self.findings:  # noqa: SIM110 - a loop is cheaper than any()
+            if finding[0] in rules:
+                return True
+        return False
+
     @property
     def delta(self) -> float | None:
         """Seconds between delivery and this event, when the delivery time is known."""
@@ -134,7 +140,6 @@ class Summary:
             if flat[i + _VENDOR] and flat[i + _KIND] == Kind.SECURITY_SCANNER:
                 return flat[i + _VENDOR]  # type: ignore[no-any-return]
         return None
-
 
 
 def missing_evidence(obs: Observed) -> tuple[str, ...]:

@@ -35,10 +35,7 @@ _SCANNER_EVIDENCE = frozenset({"net.vendor-certain", "net.vendor-probable", "ua.
 
 
 def _is_scanner_evidence(obs: Observed) -> bool:
-    for finding in obs.findings:  # noqa: SIM110 - a loop is cheaper than any()
-        if finding[0] in _SCANNER_EVIDENCE:
-            return True
-    return False
+    return obs.has_any(_SCANNER_EVIDENCE)
 
 
 def _add(obs: Observed, finding: Finding) -> None:
@@ -158,7 +155,7 @@ def _scanner_sources(events: list[Observed]) -> None:
     if not scanners:
         return
     for obs in events:
-        if obs.source in scanners and not any(f.rule in _SCANNER_RULES for f in obs.findings):
+        if obs.source in scanners and not obs.has_any(_SCANNER_RULES):
             _add(obs, Finding("context.scanner-source", 1.0, f"the same source ({obs.source}) "
                               "fetched most of this message's links within seconds",
                               Kind.SECURITY_SCANNER))
