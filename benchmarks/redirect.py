@@ -3,6 +3,8 @@
 
 Runs, on this machine and in this run:
   * nginx answering a static 302 (the reference: what the hardware and the load client allow),
+  * granian serving a bare ASGI app that answers a static 302 (the floor of any Python app
+    under the same server: no token, no event, no storage),
   * the clicksift tracking server (granian and uvicorn), every click written to SQLite with
     group commit before its 302 is sent,
 with Debian's wrk at 64 connections over loopback, rotating through 1,000 distinct signed
@@ -80,7 +82,9 @@ def run_wrk(url: str, seconds: int, connections: int, script: Path | None) -> di
     if script is not None:
         args += ["-s", str(script)]
     output = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
-    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", output, re.MULTILINE))
+    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", output, re.MULTILINE))
+    if "99" not in latency:
+        sys.exit(f"wrk printed no latency distribution for {url}:\n{output}")
     requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
@@ -91,13 +95,11 @@ def run_wrk(url: str, seconds: int, connections: int, script: Path | None) -> di
             "socket_errors": socket_errors.group(1) if socket_errors else None}
 
 
-def bench_nginx(folder: Path, seconds: int, connections: int) -> dict[str, Any]:
-    nginx = need("nginx", "nginx-light")
-    port = free_port()
-    conf = folder / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=folder, port=port))
-    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(folder)],
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+def bench_static(command: list[str], port: int, seconds: int,
+                 connections: int) -> dict[str, Any]:
+    """Start COMMAND (a server answering a static 302 on PORT), measure it, stop it."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}/c/x"
         wait_for(url)
@@ -106,6 +108,25 @@ def bench_nginx(folder: Path, seconds: int, connections: int) -> dict[str, Any]:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait()
+
+
+def bench_nginx(folder: Path, seconds: int, connections: int) -> dict[str, Any]:
+    nginx = need("nginx", "nginx-light")
+    port = free_port()
+    conf = folder / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=folder, port=port))
+    return bench_static([nginx, "-c", str(conf), "-p", str(folder)], port, seconds,
+                        connections)
+
+
+def bench_floor(seconds: int, connections: int) -> dict[str, Any]:
+    """granian serving a bare ASGI app that answers a static 302: the Python server's floor."""
+    port = free_port()
+    return bench_static(
+        [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-log",
+         "--working-dir", str(Path(__file__).resolve().parent), "_static302:app"],
+        port, seconds, connections)
 
 
 def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
@@ -153,6 +174,8 @@ def main() -> int:
         folder = Path(tmp)
         print(f"nginx static 302 (reference), {args.connections} connections ...", flush=True)
         results["nginx"] = bench_nginx(folder, args.seconds, args.connections)
+        print("granian with a bare ASGI app answering a static 302 (floor) ...", flush=True)
+        results["granian_static_302"] = bench_floor(args.seconds, args.connections)
         for name, server, level, verdicts in runs:
             print(f"{name}: {server}, {args.workers} worker(s), SQLite synchronous={level}, "
                   f"online verdicts {'on' if verdicts else 'off'} ...", flush=True)
@@ -161,11 +184,11 @@ def main() -> int:
     reference = results["nginx"]["requests_per_second"]
     names = [name for name, *_ in runs]
     print(f"\n{'server':<38}{'req/s':>10}{'% nginx':>9}{'p50 ms':>9}{'p99 ms':>9}  stored")
-    for name in ["nginx", *names]:
+    for name in ["nginx", "granian_static_302", *names]:
         row = results[name]
         share = 100 * row["requests_per_second"] / reference
         row["share_of_nginx"] = round(share / 100, 4)
-        stored = "-" if name == "nginx" else (
+        stored = "-" if "events_stored" not in row else (
             f"{row['events_stored']:,} ({'all' if row['every_answer_stored'] else 'MISSING'})")
         print(f"{name:<38}{row['requests_per_second']:>10,.0f}{share:>8.1f}%"
               f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}  {stored}")

@@ -38,6 +38,20 @@ def _cells(store: SqlStore) -> dict[tuple[str, str, str, str], float]:
     return {(c, d, k, m): n for c, d, k, m, n in rows if n}
 
 
+def _counted_at_once(events: list[Event], verdicts: dict[str, Any], tmp_path: Any
+                     ) -> dict[tuple[str, str, str, str], float]:
+    """The cells of one refresh over all EVENTS, in a store of their own."""
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+
+    full = open_store(Settings(database=str(tmp_path / "full.db")))
+    _load(full, events, verdicts)
+    reports.refresh(full)
+    expected = _cells(full)
+    full.close()
+    return expected
+
+
 def test_report_counts_match_a_direct_count(store: SqlStore, simulated: Any) -> None:
     events, verdicts = simulated
     _load(store, events, verdicts)
@@ -84,11 +98,7 @@ def test_incremental_refreshes_equal_one_full_count(database: str, simulated: An
     from clicksift.storage import open_store
 
     events, verdicts = simulated
-    full = open_store(Settings(database=str(tmp_path / "full.db")))
-    _load(full, events, verdicts)
-    reports.refresh(full)
-    expected = _cells(full)
-    full.close()
+    expected = _counted_at_once(events, verdicts, tmp_path)
 
     store = open_store(Settings(database=database))
     try:
@@ -114,6 +124,43 @@ def test_incremental_refreshes_equal_one_full_count(database: str, simulated: An
         assert _cells(store) == expected
         assert rollup.events_behind(store) == 0
     finally:
+        store.close()
+
+
+def test_a_refresh_reads_events_without_holding_writers_back(
+        database: str, simulated: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a refresh reads a chunk's events, another connection stores more events of the
+    same messages at once (no write lock is held, so a store that does not wait succeeds);
+    the refresh's next window counts them, ending where one count of everything ends."""
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+
+    events, verdicts = simulated
+    expected = _counted_at_once(events, verdicts, tmp_path)
+
+    first, late = events[:len(events) // 2], events[len(events) // 2:]
+    store = open_store(Settings(database=database))
+    writer = open_store(Settings(database=database), migrate=False, timeout=0)
+    read_events = rollup._event_rows
+    writes = []
+
+    def read_then_write(store_: SqlStore, message_ids: Any) -> Any:
+        rows = read_events(store_, message_ids)
+        if not writes:
+            _load(writer, late, verdicts)   # raises StoreBusy if a write lock were held
+            writes.append(len(late))
+        return rows
+
+    try:
+        _load(store, first, verdicts)
+        monkeypatch.setattr(rollup, "_event_rows", read_then_write)
+        reports.refresh(store)
+        monkeypatch.setattr(rollup, "_event_rows", read_events)
+        assert writes == [len(late)]
+        assert _cells(store) == expected
+        assert rollup.events_behind(store) == 0
+    finally:
+        writer.close()
         store.close()
 
 

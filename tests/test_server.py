@@ -15,7 +15,7 @@ from clicksift.prepare import Preparer
 from clicksift.settings import Settings
 from clicksift.storage import open_store
 from clicksift.tokens import Signer, SigningKey
-from tests.support import EMAILS, ServerProcess, running_server
+from tests.support import EMAILS, ServerProcess, running_server, start_server
 
 KEYS = "new:0123456789abcdef-new,old:0123456789abcdef-old"
 OLD_SIGNER = Signer([SigningKey("old", b"0123456789abcdef-old")])
@@ -249,3 +249,94 @@ def test_sweep_of_malformed_requests_never_gets_a_500(tracked: tuple) -> None:
     assert statuses and all(status < 500 for status in statuses), sorted(set(statuses))
     assert {302, 404, 405} <= set(statuses)
     assert "Traceback" not in server.log()
+
+
+def _processes_in_group(pgid: int) -> dict[int, str]:
+    """pid -> command line of the live processes in process group PGID."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            out[int(entry.name)] = command
+    return out
+
+
+def _housekeepers(server: ServerProcess) -> list[int]:
+    return [pid for pid, command in _processes_in_group(server.process.pid).items()
+            if "clicksift.server.housekeeping" in command]
+
+
+def _wait_until(check, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_serve_runs_the_background_work_in_one_lower_priority_housekeeper(
+        tmp_path: Path) -> None:
+    """Two workers, one housekeeper: it counts clicks into the rollups, runs niced, is
+    started again when it dies (the health check says so meanwhile) and stops with the
+    server."""
+    import os
+    import signal
+
+    db = str(tmp_path / "h.db")
+    store = open_store(Settings(database=db))
+    urls = TrackingUrls("https://t.example.net", load_signer("", store))
+    store.close()
+    env = {"CLICKSIFT_DATABASE": db, "CLICKSIFT_WORKERS": "2",
+           "CLICKSIFT_REPORT_REFRESH_SECONDS": "0.2"}
+    with running_server(env, tmp_path) as server:
+        assert _wait_until(lambda: len(_housekeepers(server)) == 1)
+        [housekeeper] = _housekeepers(server)
+        assert _wait_until(lambda: os.getpriority(os.PRIO_PROCESS, housekeeper) > os.getpriority(
+            os.PRIO_PROCESS, server.process.pid))
+        for index in range(3):
+            url = server.url(urls.click("m1", index, "content", f"https://x.example/{index}", 1))
+            assert httpx.get(url).status_code == 302
+
+        def counted() -> bool:
+            with sqlite3.connect(db) as connection:
+                row = connection.execute(
+                    "SELECT value FROM meta WHERE key = 'rollup.seq'").fetchone()
+                top = connection.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+            return row is not None and int(row[0]) >= top
+        assert _wait_until(counted), "the housekeeper did not count the clicks"
+        assert httpx.get(f"{server.base_url}/healthz").json()["housekeeper"] == "running"
+
+        os.kill(housekeeper, signal.SIGKILL)
+        assert _wait_until(lambda: httpx.get(f"{server.base_url}/healthz").json()
+                           ["status"] == "degraded", timeout=5)
+        assert _wait_until(lambda: _housekeepers(server) not in ([], [housekeeper]))
+        health = httpx.get(f"{server.base_url}/healthz").json()
+        assert health["housekeeper"] == "running" and health["status"] == "ok"
+        group = server.process.pid
+    assert _wait_until(lambda: not _processes_in_group(group)), _processes_in_group(group)
+
+
+def test_the_housekeeper_does_not_outlive_a_killed_server(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    server = start_server({"CLICKSIFT_DATABASE": str(tmp_path / "k.db")}, tmp_path)
+    try:
+        assert _wait_until(lambda: len(_housekeepers(server)) == 1)
+        [housekeeper] = _housekeepers(server)
+        os.kill(server.process.pid, signal.SIGKILL)  # the server alone, not its group
+        server.process.wait(timeout=10)
+        assert _wait_until(lambda: not Path(f"/proc/{housekeeper}").exists()
+                           or "Z" in Path(f"/proc/{housekeeper}/stat").read_text().split()[2],
+                           timeout=10)
+    finally:
+        server.kill()

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from clicksift.reports.summary import MessageSummary, Row, cells, difference, summarize
+from clicksift.reports.summary import Cells, MessageSummary, Row, cells, difference, summarize
 from clicksift.storage import SqlStore
 
 #: Bump when the summary or the cells change meaning: the rollups are then rebuilt.
@@ -26,7 +26,8 @@ ROLLUP_VERSION = "4"
 WATERMARK_KEY = "rollup.seq"
 VERSION_KEY = "rollup.version"
 WINDOW = 500_000            # events read per step
-CHUNK = 500                 # messages recomputed per transaction
+CHUNK = 500                 # messages whose events are read at once
+WRITE_CHUNK = 100           # messages whose summaries are written per transaction
 #: PostgreSQL hands out seq numbers before commit, so a slow transaction can commit a lower
 #: seq after a higher one was counted: each refresh there looks back this many numbers again.
 POSTGRES_LOOKBACK = 5_000
@@ -49,9 +50,11 @@ def events_behind(store: SqlStore) -> int:
 
 
 def refresh(store: SqlStore, *, budget: float | None = None, window: int = WINDOW,
-            progress: Progress | None = None) -> RefreshStats:
+            progress: Progress | None = None,
+            cancelled: Callable[[], bool] | None = None) -> RefreshStats:
     """Bring the rollups up to date, WINDOW events at a time; with a BUDGET (seconds), stop
-    after the first window that ends past it."""
+    after the first window that ends past it. When CANCELLED says so, stop after the chunk
+    of messages at hand (the next refresh recounts the window)."""
     started = time.monotonic()
     stats = RefreshStats()
     if store.get_meta(VERSION_KEY) != ROLLUP_VERSION:
@@ -74,36 +77,57 @@ def refresh(store: SqlStore, *, budget: float | None = None, window: int = WINDO
             stats.messages += len(chunk)
             if progress is not None:
                 progress(window_end, high)
+            if cancelled is not None and cancelled():
+                return _finished(store, stats, started)
         with store.transaction():
             _set_watermark(store, max(window_end, _watermark(store)))
             _clear_dirty(store, dirty)
         low = window_end
         if budget is not None and time.monotonic() - started > budget:
             break
+    return _finished(store, stats, started)
+
+
+def _finished(store: SqlStore, stats: RefreshStats, started: float) -> RefreshStats:
     stats.events_behind = events_behind(store)
     stats.seconds = time.monotonic() - started
     return stats
 
 
 def recount(store: SqlStore, message_ids: Sequence[str]) -> None:
-    """Recompute MESSAGE_IDS' summaries and apply the differences, in one transaction."""
+    """Recompute MESSAGE_IDS' summaries and apply the differences.
+
+    The events are read and summarized before any write transaction; each transaction then
+    only reads the old summaries of WRITE_CHUNK messages and writes the differences, so
+    writers (the tracking server) never wait while a busy message's events are read. Events
+    stored meanwhile come after the watermark the caller read: the next refresh counts them."""
+    rows = _event_rows(store, message_ids)
+    new = {}
+    for message_id, events in rows.items():
+        summary = summarize(events)
+        new[message_id] = (summary, cells(summary), summary.dumps())
+    for start in range(0, len(message_ids), WRITE_CHUNK):
+        _write_summaries(store, message_ids[start:start + WRITE_CHUNK], new)
+
+
+def _write_summaries(store: SqlStore, message_ids: Sequence[str],
+                     new: dict[str, tuple[MessageSummary, Cells, str]]) -> None:
     with store.transaction():
         if store.dialect == "postgresql":
             store.execute("SELECT pg_advisory_xact_lock(?)", (_ADVISORY_LOCK,))
-        rows = _event_rows(store, message_ids)
         old = _summaries(store, message_ids)
-        delta: dict[str, Counter[tuple[str, str, str]]] = {}
+        delta: dict[str, Cells] = {}
         writes, deletes = [], []
         for message_id in message_ids:
             before = old.get(message_id)
-            events = rows.get(message_id)
-            after = summarize(events) if events else None
-            if before == after:
+            after = new.get(message_id)
+            if before is not None and after is not None and before == after[0]:
                 continue
             if after is not None:
-                _add(delta, after.campaign, cells(after))
-                writes.append((message_id, after.campaign, after.dumps()))
-            else:
+                summary, after_cells, text = after
+                _add(delta, summary.campaign, after_cells)
+                writes.append((message_id, summary.campaign, text))
+            elif before is not None:
                 deletes.append((message_id,))
             if before is not None:
                 _add(delta, before.campaign, Counter({k: -n for k, n in cells(before).items()}))
@@ -162,12 +186,11 @@ def _summaries(store: SqlStore, message_ids: Sequence[str]) -> dict[str, Message
     return {message_id: MessageSummary.loads(text) for message_id, text in rows}
 
 
-def _add(delta: dict[str, Counter[tuple[str, str, str]]], campaign: str,
-         change: Counter[tuple[str, str, str]]) -> None:
+def _add(delta: dict[str, Cells], campaign: str, change: Cells) -> None:
     delta.setdefault(campaign, Counter()).update(change)
 
 
-def _apply(store: SqlStore, delta: dict[str, Counter[tuple[str, str, str]]]) -> None:
+def _apply(store: SqlStore, delta: dict[str, Cells]) -> None:
     rows = [(campaign, dim, key, metric, n)
             for campaign, change in delta.items()
             for (dim, key, metric), n in difference(change, Counter()).items()]

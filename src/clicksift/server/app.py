@@ -46,8 +46,8 @@ from clicksift.links import (
 )
 from clicksift.protect import conversions
 from clicksift.protect.conversions import add_click_id
-from clicksift.protect.outbound import Dispatcher
 from clicksift.server import demo_pages
+from clicksift.server.housekeeping import Housekeeping, external_state, runs_elsewhere
 from clicksift.server.preferences import PreferenceCenter
 from clicksift.server.recorder import Recorder
 from clicksift.server.requestinfo import ClientAddress, RequestInfo, request_info
@@ -63,7 +63,6 @@ from clicksift.server.spool import Spool
 from clicksift.server.webhooks import WebhookReceiver
 from clicksift.settings import Settings, load_settings
 from clicksift.storage import SqlStore, is_postgres, open_store
-from clicksift.storage.sqlite import Checkpointer
 from clicksift.tokens import Action, Claims, Signer
 from clicksift.web import api
 from clicksift.web.dashboard import Dashboard
@@ -100,8 +99,7 @@ class TrackingApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.runtime: Runtime | None = None
-        self.checkpointer: Checkpointer | None = None
-        self.dispatcher: Dispatcher | None = None
+        self.housekeeping: Housekeeping | None = None
         self.started_at = time.time()
         self._click_id_param = settings.click_id_param.encode("ascii")
         self.reports = ReportService(settings)
@@ -181,15 +179,11 @@ class TrackingApp:
             batch_size=settings.commit_batch_size,
             after_insert=provisional_verdicts if settings.online_verdicts else None)
         recorder.start(loop)
-        if sqlite:
-            self.checkpointer = Checkpointer(settings.database)
-            self.checkpointer.start()
-        self.reports.start()
+        if not runs_elsewhere():  # else `clicksift serve` runs it in its own process
+            self.housekeeping = Housekeeping(settings, self.reports)
+            self.housekeeping.start()
         self.webhooks.start(engine if settings.online_verdicts else None, engine)
         self.preferences.start(engine)
-        self.dispatcher = Dispatcher(
-            settings, lambda: open_store(settings, migrate=False, checkpoint=False), engine)
-        self.dispatcher.start()
         self.dashboard.start(session_secret, https=settings.base_url.startswith("https:"),
                              max_age=int(settings.session_hours * 3600))
         self.runtime = Runtime(signer, TrackingUrls(self.settings.base_url, signer), recorder,
@@ -200,11 +194,10 @@ class TrackingApp:
     def stop(self) -> None:
         if self.runtime is not None:
             self.runtime.recorder.stop()
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
-        self.reports.stop()
-        if self.dispatcher is not None:
-            self.dispatcher.stop()
+        if self.housekeeping is not None:
+            self.housekeeping.stop()
+        else:
+            self.reports.stop()
 
     # -- hot paths ----------------------------------------------------------------------------
 
@@ -288,6 +281,10 @@ class TrackingApp:
         if runtime is not None:
             body.update(queued=runtime.recorder.queued, **runtime.recorder.stats)
             if runtime.recorder.spool_pending:
+                body["status"] = "degraded"
+        if self.housekeeping is None and runs_elsewhere():
+            body["housekeeper"] = external_state()
+            if body["housekeeper"] != "running":
                 body["status"] = "degraded"
         return JSONResponse(body, headers={"cache-control": "no-store"})
 

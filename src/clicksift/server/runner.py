@@ -5,20 +5,29 @@ from __future__ import annotations
 import logging
 import os
 
+from clicksift.server.housekeeping import Supervisor
 from clicksift.settings import Settings, settings_to_env
 
 APP_FACTORY = "clicksift.server.app:create_app"
 
 
 def run(settings: Settings) -> None:
-    """Serve until interrupted. Workers read the settings from the environment."""
-    os.environ.update(settings_to_env(settings))
+    """Serve until interrupted. Workers read the settings from the environment; the
+    background work runs in a housekeeper process beside them (server/housekeeping.py)."""
+    env = settings_to_env(settings)
+    os.environ.update(env)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.server == "uvicorn":
-        _run_uvicorn(settings)
-    else:
-        _run_granian(settings)
+    supervisor = Supervisor(env)
+    supervisor.start()
+    os.environ.update(supervisor.worker_env())
+    try:
+        if settings.server == "uvicorn":
+            _run_uvicorn(settings)
+        else:
+            _run_granian(settings)
+    finally:
+        supervisor.stop()
 
 
 def _run_granian(settings: Settings) -> None:

@@ -112,7 +112,7 @@ class ReportService:
         while not self._stop.wait(interval):
             try:
                 with self.store() as store:
-                    reports.refresh(store, budget=interval)
+                    reports.refresh(store, budget=interval, cancelled=self._stop.is_set)
             except Exception as exc:   # keep refreshing; the next round may succeed
                 log.warning("counting events into the report rollups failed: %s", exc)
 
