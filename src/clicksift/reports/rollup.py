@@ -27,7 +27,7 @@ WATERMARK_KEY = "rollup.seq"
 VERSION_KEY = "rollup.version"
 WINDOW = 500_000            # events read per step
 CHUNK = 500                 # messages whose events are read at once
-WRITE_CHUNK = 100           # messages whose summaries are written per transaction
+WRITE_CHUNK = 25            # messages whose summaries are written per transaction
 #: PostgreSQL hands out seq numbers before commit, so a slow transaction can commit a lower
 #: seq after a higher one was counted: each refresh there looks back this many numbers again.
 POSTGRES_LOOKBACK = 5_000

@@ -11,6 +11,7 @@ redirect), a wrong method 405, an over-long URL 414, a malformed form 400.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import secrets
@@ -188,6 +189,11 @@ class TrackingApp:
                              max_age=int(settings.session_hours * 3600))
         self.runtime = Runtime(signer, TrackingUrls(self.settings.base_url, signer), recorder,
                                ClientAddress(self.settings.trusted_proxies))
+        # What startup made (the knowledge base, the engine, the routes) lives as long as the
+        # worker: keep it out of the cycle collector's full passes, which would otherwise
+        # walk it all (about 12 ms) while requests wait.
+        gc.collect()
+        gc.freeze()
         log.info("clicksift %s tracking on %s (store %s)", __version__, self.settings.base_url,
                  self.settings.database)
 

@@ -95,7 +95,7 @@ class SqliteStore(SqlStore):
                     raise StoreBusy(f"the database {self.location} is busy (another "
                                     "clicksift process is writing)") from None
                 time.sleep(pause)
-                pause = min(pause * 2, 0.01)
+                pause = min(pause * 2, 0.002)
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
