@@ -15,11 +15,11 @@ JSON values (arrays of rows, one per line), which this process writes and reads 
 from __future__ import annotations
 
 import gc
-import heapq
 import multiprocessing
 import os
 import tempfile
 import zlib
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -50,6 +50,7 @@ from clicksift.events import (
 IN_MEMORY_EVENTS = 250_000     # up to this many events, no files
 EVENTS_PER_BUCKET = 100_000    # target bucket size when spilling
 CHUNK = 2_000                  # rows per line in spill files
+ORDER_BLOCK = 1 << 20          # bucket numbers kept in memory before they go to disk
 Progress = Callable[[str, int], None]
 Render = Callable[[Verdict], str]
 
@@ -118,14 +119,13 @@ def _summary(row: list[Any]) -> Summary:
                    flat, shared_missing(tuple(row[10])))
 
 
-def _flat_verdict(seq: int, v: Verdict) -> tuple[Any, ...]:
-    return (seq, v.id, v.verdict, v.score, v.kind, v.vendor, [tuple(f) for f in v.reasons],
-            v.final)
+def _flat_verdict(v: Verdict) -> tuple[Any, ...]:
+    return (v.id, v.verdict, v.score, v.kind, v.vendor, [tuple(f) for f in v.reasons], v.final)
 
 
-def _verdict(row: list[Any]) -> tuple[int, Verdict]:
-    reasons = tuple(tuple.__new__(Finding, f) for f in row[6])
-    return row[0], Verdict(row[1], row[2], row[3], row[4], row[5], reasons, row[7])
+def _verdict(row: list[Any]) -> Verdict:
+    reasons = tuple(tuple.__new__(Finding, f) for f in row[5])
+    return Verdict(row[0], row[1], row[2], row[3], row[4], reasons, row[6])
 
 
 #: The parts of an event's raw object the classifier reads (the rest is not spilled).
@@ -153,7 +153,11 @@ def _event(row: list[Any]) -> Event:
 
 
 class _Buckets:
-    """Events dealt by message; in memory, or spilled to files as their raw objects."""
+    """Events dealt by message; in memory, or spilled to files as their raw objects.
+
+    Spilled, it also notes the bucket of every event that gets a verdict, in input order
+    (``order*.bin``, two bytes each): the buckets' verdicts, each bucket's in input order,
+    are put back into input order by taking the next one from the bucket noted there."""
 
     def __init__(self, count: int, folder: Path | None, part: int | None = None) -> None:
         self.count = count
@@ -162,6 +166,8 @@ class _Buckets:
         suffix = "" if part is None else f"-{part:05d}"
         self._writers = [_ChunkWriter(folder / f"events-{i}{suffix}.bin")
                          for i in range(count)] if folder is not None else []
+        self._order = array("H")
+        self._order_path = folder / f"order{suffix}.bin" if folder is not None else None
 
     def add(self, seq: int, event: Event) -> None:
         if self.folder is None:
@@ -169,10 +175,22 @@ class _Buckets:
             return
         index = zlib.crc32(event.message_id.encode("utf-8", "surrogatepass")) % self.count
         self._writers[index].add((seq, _flat_event(event)))
+        if event.type in ENGAGEMENT_TYPES:
+            self._order.append(index)
+            if len(self._order) >= ORDER_BLOCK:
+                self._write_order()
+
+    def _write_order(self) -> None:
+        assert self._order_path is not None
+        with open(self._order_path, "ab") as handle:
+            self._order.tofile(handle)
+        self._order = array("H")
 
     def close(self) -> None:
         for writer in self._writers:
             writer.close()
+        if self._order_path is not None:
+            self._write_order()
 
     def read(self, index: int) -> Iterator[tuple[int, Event]]:
         if self.folder is None:
@@ -253,31 +271,40 @@ def _write_summaries(path: Path, messages: list[list[Summary]]) -> Path:
 
 def _write_verdicts(path: Path, rows: list[tuple[int, Verdict]], render: Render | None
                     ) -> Path:
-    """A bucket's verdicts; or, with RENDER, the lines it makes of them, as they are after
-    their place in the input ("SEQ<tab>LINE"): a line is one value to write and read back,
-    a verdict dozens."""
+    """A bucket's verdicts in input order; or, with RENDER, the lines it makes of them (a
+    line is one value to write and read back, a verdict dozens)."""
     if render is None:
         writer = _ChunkWriter(path)
-        for seq, verdict in rows:
-            writer.add(_flat_verdict(seq, verdict))
+        for _, verdict in rows:
+            writer.add(_flat_verdict(verdict))
         writer.close()
         return path
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.writelines(_one_line(seq, render(verdict)) for seq, verdict in rows)
+        handle.writelines(_one_line(render(verdict)) for _, verdict in rows)
     return path
 
 
-def _one_line(seq: int, text: str) -> str:
+def _one_line(text: str) -> str:
     if not text.endswith("\n") or text.count("\n") != 1:
         raise ValueError(f"a rendered verdict must be one line ending in a newline: {text!r}")
-    return f"{seq}\t{text}"
+    return text
 
 
-def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
+def _read_lines(path: Path) -> Iterator[str]:
     with open(path, encoding="utf-8", newline="\n") as handle:
-        for line in handle:
-            seq, _, text = line.partition("\t")
-            yield int(seq), text
+        yield from handle
+
+
+def _read_order(folder: Path) -> Iterator[int]:
+    """The buckets of the verdicts in input order (the parts of a parallel read in order)."""
+    for path in sorted(folder.glob("order*.bin")):
+        size = path.stat().st_size // 2
+        with open(path, "rb") as handle:
+            while size > 0:
+                block = array("H")
+                block.fromfile(handle, min(size, ORDER_BLOCK))
+                size -= len(block)
+                yield from block
 
 
 def _read_summaries(path: Path) -> Iterator[list[Summary]]:
@@ -536,11 +563,12 @@ class BatchClassifier:
         yield from self._merged(folder, buckets, render)
 
     def _merged(self, folder: Path, count: int, render: Render | None) -> Iterator[Any]:
+        """The buckets' verdicts (or lines) back in input order."""
         paths = [folder / f"verdicts-{index}.bin" for index in range(count)]
         outputs = [_read_lines(path) if render is not None else
                    (_verdict(row) for row in _read_chunks(path)) for path in paths]
-        for _, verdict in heapq.merge(*outputs):   # (place, verdict): places are unique
-            yield verdict
+        for index in _read_order(folder):
+            yield next(outputs[index])
 
 
 def only_engagement(events: Iterable[Event]) -> Iterator[Event]:
