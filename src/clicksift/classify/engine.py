@@ -97,17 +97,18 @@ class Engine:
         decisive_nhi = decisive_human = False
         new, append = tuple.__new__, weighted.append
         for i in range(0, len(flat), FINDING_FIELDS):
-            rule, scale, detail, kind, vendor, decisive, evidence = flat[i:i + FINDING_FIELDS]
+            rule = flat[i]
             base = weights.get(rule)
             if base is None:
                 continue
-            weight = base * scale
+            weight = base * flat[i + 1]
             logit += weight
+            decisive = flat[i + 5]
             if decisive:
                 decisive_nhi |= weight > 0
                 decisive_human |= weight < 0
-            append(new(Finding, (rule, round(weight, 3), detail, kind, vendor, decisive,
-                                 evidence)))
+            append(new(Finding, (rule, round(weight, 3), flat[i + 2], flat[i + 3], flat[i + 4],
+                                 decisive, flat[i + 6])))
         score = 1.0 / (1.0 + math.exp(-max(min(logit, 40.0), -40.0)))
         if decisive_human:
             score = min(score, 0.001)
@@ -116,7 +117,8 @@ class Engine:
         kind = vendor = None
         if score >= self.config.threshold:
             label = _NHI
-            weighted.sort(key=_strongest_for_machine)
+            if len(weighted) > 1:
+                weighted.sort(key=_strongest_for_machine)
             for finding in weighted:
                 if finding.weight <= 0:
                     break
@@ -125,11 +127,13 @@ class Engine:
             kind = kind or _UNKNOWN
         else:
             label = _HUMAN
-            weighted.sort(key=_strongest_for_person)
+            if len(weighted) > 1:
+                weighted.sort(key=_strongest_for_person)
         if missing and "evidence.missing" in weights and weights["evidence.missing"] is not None:
-            weighted.append(Finding("evidence.missing", 0.0, "not in the event: "
-                                    + ", ".join(missing)))
-        return Verdict(event_id, label, round(score, 4), kind, vendor, tuple(weighted), final)
+            append(new(Finding, ("evidence.missing", 0.0, "not in the event: "
+                                 + ", ".join(missing), None, None, False, None)))
+        return new(Verdict, (event_id, label, round(score, 4), kind, vendor, tuple(weighted),
+                             final))
 
     def judge_summary(self, summary: Summary, *, final: bool = True) -> Verdict:
         return self.judge_flat(summary.event_id, summary.findings, summary.missing,

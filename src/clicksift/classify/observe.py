@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -34,7 +34,7 @@ _CLICK = EventType.CLICK.value
 _OPEN = EventType.OPEN.value
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Observed:
     event: Event
     message: MessageFacts
@@ -42,13 +42,23 @@ class Observed:
     net: NetInfo | None
     link_kind: str | None
     link_key: str | None            # which link (index or URL) a click followed
-    findings: list[Finding] = field(default_factory=list)
-    is_click: bool = False
-    is_open: bool = False
+    findings: list[Finding]
+    is_click: bool
+    is_open: bool
 
-    def __post_init__(self) -> None:
-        self.is_click = self.event.type == _CLICK
-        self.is_open = self.event.type == _OPEN
+    # Written out so that it is compiled (a dataclass's own __init__ is not).
+    def __init__(self, event: Event, message: MessageFacts, agent: AgentInfo | None,
+                 net: NetInfo | None, link_kind: str | None, link_key: str | None,
+                 findings: list[Finding] | None = None) -> None:
+        self.event = event
+        self.message = message
+        self.agent = agent
+        self.net = net
+        self.link_kind = link_kind
+        self.link_key = link_key
+        self.findings = [] if findings is None else findings
+        self.is_click = event.type == _CLICK
+        self.is_open = event.type == _OPEN
 
     def has(self, rule: str) -> bool:
         for finding in self.findings:  # noqa: SIM110 - a loop is cheaper than any()
@@ -86,7 +96,7 @@ _RULE, _KIND, _VENDOR, _EVIDENCE = (Finding._fields.index(name)
                                     for name in ("rule", "kind", "vendor", "evidence"))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Summary:
     """An observed event reduced to what cross-message signals and the verdict need.
 
@@ -105,12 +115,26 @@ class Summary:
     delta: float | None
     findings: list[Any]
     missing: tuple[str, ...]
-    is_click: bool = False
-    is_open: bool = False
+    is_click: bool
+    is_open: bool
 
-    def __post_init__(self) -> None:
-        self.is_click = self.type == _CLICK
-        self.is_open = self.type == _OPEN
+    def __init__(self, seq: int, event_id: str, type: str, ts: float,
+                 message_id: str, domain: str | None, source: str | None,
+                 address: str | None, delta: float | None, findings: list[Any],
+                 missing: tuple[str, ...]) -> None:
+        self.seq = seq
+        self.event_id = event_id
+        self.type = type
+        self.ts = ts
+        self.message_id = message_id
+        self.domain = domain
+        self.source = source
+        self.address = address
+        self.delta = delta
+        self.findings = findings
+        self.missing = missing
+        self.is_click = type == _CLICK
+        self.is_open = type == _OPEN
 
     def has_any(self, rules: frozenset[str]) -> bool:
         flat = self.findings
