@@ -55,10 +55,15 @@ MAX_HEADERS_BYTES = 64 * 1024
 MAX_LINE_BYTES = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Link:
     url: str
-    kind: str = LinkKind.CONTENT.value
+    kind: str
+
+    # Written out so that it is compiled (a dataclass's own __init__ is not).
+    def __init__(self, url: str, kind: str = LinkKind.CONTENT.value) -> None:
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "kind", kind)
 
 
 @dataclass(slots=True, init=False)
