@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 
 from clicksift.classify.observe import Observed
-from clicksift.classify.vocabulary import Finding, Kind
+from clicksift.classify.vocabulary import Finding, Kind, finding
 from clicksift.events import LinkKind
 
 BURST_WINDOW = 30.0       # seconds in which "most links" counts as one burst
@@ -38,9 +38,9 @@ def _is_scanner_evidence(obs: Observed) -> bool:
     return obs.has_any(_SCANNER_EVIDENCE)
 
 
-def _add(obs: Observed, finding: Finding) -> None:
-    if not obs.has(finding.rule):
-        obs.findings.append(finding)
+def _add(obs: Observed, found: Finding) -> None:
+    if not obs.has(found.rule):
+        obs.findings.append(found)
 
 
 def apply(events: list[Observed]) -> None:
@@ -59,14 +59,14 @@ def _honeypots(events: list[Observed], clicks: list[Observed]) -> None:
     trapped = {o.source for o in clicks if o.link_kind == LinkKind.HONEYPOT and o.source}
     for obs in clicks:
         if obs.link_kind == LinkKind.HONEYPOT:
-            _add(obs, Finding("context.honeypot", 1.0, "it fetched the hidden honeypot link, "
+            _add(obs, finding("context.honeypot", 1.0, "it fetched the hidden honeypot link, "
                               "which no person can see or reach", Kind.SECURITY_SCANNER,
                               decisive=True))
     if not trapped:
         return
     for obs in events:
         if obs.source in trapped and obs.link_kind != LinkKind.HONEYPOT:
-            _add(obs, Finding("context.honeypot-source", 1.0, f"the same source ({obs.source}) "
+            _add(obs, finding("context.honeypot-source", 1.0, f"the same source ({obs.source}) "
                               "fetched this message's honeypot link", Kind.SECURITY_SCANNER))
 
 
@@ -104,18 +104,18 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
                 window, links_in_window = [], set()
             if len(links_in_window) >= needed:
                 span = window[-1].event.ts - window[0].event.ts
-                _add(obs, Finding("context.all-links-burst", 1.0, f"{source} fetched "
+                _add(obs, finding("context.all-links-burst", 1.0, f"{source} fetched "
                                   f"{len(links_in_window)} links of this message within "
                                   f"{span:.0f} s", Kind.SECURITY_SCANNER))
             else:
                 close = {o.link_key for o in _window(group, obs.event.ts, TWO_LINK_WINDOW,
                                                      times)}
                 if len(close) >= 2:
-                    _add(obs, Finding("context.two-links-burst", 1.0, f"{source} fetched "
+                    _add(obs, finding("context.two-links-burst", 1.0, f"{source} fetched "
                                       f"{len(close)} different links within "
                                       f"{TWO_LINK_WINDOW:.0f} s", Kind.SECURITY_SCANNER))
             if distinct >= many:
-                _add(obs, Finding("context.same-source-many-links", 1.0, f"{source} fetched "
+                _add(obs, finding("context.same-source-many-links", 1.0, f"{source} fetched "
                                   f"{distinct} different links of this message",
                                   Kind.SECURITY_SCANNER))
 
@@ -141,11 +141,11 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
             where = "(the ESP gave no addresses)"
         else:
             continue
-        finding = Finding("context.all-links-burst", 1.0, f"{len(links)} links of this "
-                          f"message were fetched within {FARM_WINDOW:.0f} s {where}",
-                          Kind.SECURITY_SCANNER, evidence="farm")
+        burst = finding("context.all-links-burst", 1.0, f"{len(links)} links of this "
+                        f"message were fetched within {FARM_WINDOW:.0f} s {where}",
+                        Kind.SECURITY_SCANNER, evidence="farm")
         for member in window:
-            _add(member, finding)
+            _add(member, burst)
 
 
 def _scanner_sources(events: list[Observed]) -> None:
@@ -156,7 +156,7 @@ def _scanner_sources(events: list[Observed]) -> None:
         return
     for obs in events:
         if obs.source in scanners and not obs.has_any(_SCANNER_RULES):
-            _add(obs, Finding("context.scanner-source", 1.0, f"the same source ({obs.source}) "
+            _add(obs, finding("context.scanner-source", 1.0, f"the same source ({obs.source}) "
                               "fetched most of this message's links within seconds",
                               Kind.SECURITY_SCANNER))
 
@@ -174,10 +174,10 @@ def _click_time_checks(clicks: list[Observed]) -> None:
             if (check.link_key == person.link_key and check.source != person.source
                     and _is_scanner_evidence(check)):
                 vendor = next((f.vendor for f in check.findings if f.vendor), None)
-                _add(check, Finding("context.click-time-check", 1.0, f"it checked the link "
+                _add(check, finding("context.click-time-check", 1.0, f"it checked the link "
                                     f"{gap:.1f} s before a browser from {person.source} "
                                     "followed it", Kind.SECURITY_SCANNER, vendor))
-                _add(person, Finding("context.person-after-scanner", 1.0,
+                _add(person, finding("context.person-after-scanner", 1.0,
                                      f"{vendor or 'a security network'} checked this link "
                                      f"{gap:.1f} s earlier; this request is the person's"))
                 break

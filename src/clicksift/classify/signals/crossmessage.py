@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from clicksift.classify.observe import Summary
-from clicksift.classify.vocabulary import Finding, Kind
+from clicksift.classify.vocabulary import Kind, finding
 
 WINDOW = 600.0               # seconds: the window in which one source's actions are counted
 NEAR_DELIVERY = 1800.0       # only requests this close to delivery are counted per source
@@ -164,7 +164,7 @@ class CrossMessage:
             if (profile is not None and obs.is_click and 0 <= delta <= profile[0]
                     and not obs.has_any(_PERSON_RULES)):
                 window, vendor = profile
-                obs.add(Finding(
+                obs.add(finding(
                     "crossmsg.domain-gateway-pattern", 1.0, f"mail to {domain} is scanned "
                     f"within {window:.0f} s of delivery"
                     f"{f' (by {vendor})' if vendor else ''}; this came {delta:.0f} s after",
@@ -178,7 +178,7 @@ class CrossMessage:
             return
         other = self._scanner_addresses.get(obs.address)
         if other is not None and other != obs.message_id:
-            obs.add(Finding(
+            obs.add(finding(
                 "crossmsg.scanner-address", 1.0, f"{obs.address} fetched the honeypot or most "
                 "links of another recipient's message", Kind.SECURITY_SCANNER))
 
@@ -195,12 +195,12 @@ class CrossMessage:
         if best.median() > SCANNER_DELTA:
             return
         if len(best.domains) >= 2:
-            obs.add(Finding(
+            obs.add(finding(
                 "crossmsg.source-many-domains", 1.0, f"{obs.source} acted on "
                 f"{len(best.messages)} messages to {len(best.domains)} domains within "
                 f"{WINDOW / 60:.0f} minutes", Kind.SECURITY_SCANNER))
         else:
-            obs.add(Finding(
+            obs.add(finding(
                 "crossmsg.source-many-recipients", 1.0, f"{obs.source} acted on "
                 f"{len(best.messages)} recipients' messages within {WINDOW / 60:.0f} minutes",
                 Kind.SECURITY_SCANNER))

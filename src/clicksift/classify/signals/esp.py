@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from clicksift.classify.observe import Observed
-from clicksift.classify.vocabulary import Finding, Kind
+from clicksift.classify.vocabulary import Finding, Kind, finding
 
 #: esp_flags keys that mark a machine, with the kind and vendor they imply.
 MACHINE_FLAGS: dict[str, tuple[str, str | None]] = {
@@ -38,6 +38,6 @@ def findings(obs: Observed) -> list[Finding]:
             kind, vendor = MACHINE_FLAGS[key]
             if isinstance(value, str) and value.lower() in _APPLE_VALUES:
                 kind, vendor = Kind.PRIVACY_PREFETCH, "apple_mpp"
-            return [Finding("esp.machine-flag", 1.0, f"the ESP marked it: {key}={value!r}",
+            return [finding("esp.machine-flag", 1.0, f"the ESP marked it: {key}={value!r}",
                             kind, vendor)]
     return []

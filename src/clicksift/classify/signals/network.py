@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clicksift.classify.observe import Observed
-from clicksift.classify.vocabulary import Finding, Kind
+from clicksift.classify.vocabulary import Finding, Kind, finding
 
 _CLOUD_KINDS = frozenset({"hosting", "cdn"})
 
@@ -28,31 +28,31 @@ def findings(obs: Observed) -> list[Finding]:
     if entry is not None:
         if entry.role == "scanner":
             rule = "net.vendor-certain" if entry.certainty == "certain" else "net.vendor-probable"
-            out.append(Finding(rule, 1.0, f"{net.ip} is in {entry.vendor}'s network ({entry.id})",
+            out.append(finding(rule, 1.0, f"{net.ip} is in {entry.vendor}'s network ({entry.id})",
                                entry.kind, entry.vendor))
         elif entry.role == "privacy_proxy" and (obs.is_click or _anonymous_agent(obs)):
             kind = Kind.PRIVACY_PREFETCH if obs.is_open else Kind.UNKNOWN_AUTOMATION
-            out.append(Finding("net.privacy-proxy", 1.0, f"{net.ip} is Apple's address space",
+            out.append(finding("net.privacy-proxy", 1.0, f"{net.ip} is Apple's address space",
                                kind, entry.vendor if obs.is_open else None))
         elif entry.role == "user_proxy":
-            out.append(Finding("net.user-proxy", 1.0, f"{net.ip} is a {entry.vendor} proxy that "
+            out.append(finding("net.user-proxy", 1.0, f"{net.ip} is a {entry.vendor} proxy that "
                                "people browse through"))
         return out
     if net.is_private_relay:
         if obs.is_open and _anonymous_agent(obs):
-            out.append(Finding("net.privacy-proxy", 1.0, f"{net.ip} is an Apple Private Relay exit",
+            out.append(finding("net.privacy-proxy", 1.0, f"{net.ip} is an Apple Private Relay exit",
                                Kind.PRIVACY_PREFETCH, "apple_mpp"))
         else:
-            out.append(Finding("net.private-relay-click", 1.0,
+            out.append(finding("net.private-relay-click", 1.0,
                                f"{net.ip} is an iCloud Private Relay "
                                "exit that people's Safari uses"))
     elif net.origin_kind == "bot":
-        out.append(Finding("net.declared-crawler", 1.0,
+        out.append(finding("net.declared-crawler", 1.0,
                            f"{net.ip} is {net.provider}'s crawler range",
                            Kind.GENERIC_BOT, net.provider.lower().replace(" ", "_") or None))
     elif net.origin_kind in _CLOUD_KINDS and not _provider_proxy(obs):
         # A person on a virtual desktop loads images from cloud space too: weaker on opens.
         space = "hosting" if net.origin_kind == "hosting" else "edge"
-        out.append(Finding("net.cloud-hosting", 0.5 if obs.is_open else 1.0,
+        out.append(finding("net.cloud-hosting", 0.5 if obs.is_open else 1.0,
                            f"{net.ip} is {net.provider} {space} space", Kind.UNKNOWN_AUTOMATION))
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clicksift.classify.observe import Observed
-from clicksift.classify.vocabulary import Finding
+from clicksift.classify.vocabulary import Finding, finding
 from clicksift.events import EventType
 
 
@@ -13,6 +13,6 @@ def findings(obs: Observed) -> list[Finding]:
         return []
     form = event.form or {}
     if str(form.get("List-Unsubscribe", "")).strip().lower() == "one-click":
-        return [Finding("unsub.one-click", 1.0, "an RFC 8058 one-click unsubscribe sent by the "
+        return [finding("unsub.one-click", 1.0, "an RFC 8058 one-click unsubscribe sent by the "
                         "recipient's mailbox provider", decisive=True)]
     return []

@@ -6,7 +6,7 @@ import re
 
 from clicksift.classify.agents import versions_behind
 from clicksift.classify.observe import Observed
-from clicksift.classify.vocabulary import Finding, Kind
+from clicksift.classify.vocabulary import Finding, Kind, finding
 
 OUTDATED = 12          # majors behind (about a year on four-week trains)
 VERY_OUTDATED = 40     # about three years
@@ -30,7 +30,7 @@ def findings(obs: Observed) -> list[Finding]:
     if event.user_agent is None:
         return out
     if event.user_agent == "":
-        out.append(Finding("ua.empty", 1.0, "the request had no User-Agent header",
+        out.append(finding("ua.empty", 1.0, "the request had no User-Agent header",
                            Kind.UNKNOWN_AUTOMATION))
         return out
     assert info is not None
@@ -42,32 +42,32 @@ def findings(obs: Observed) -> list[Finding]:
     role = entry.role
     if role in _BY_ROLE:
         rule, text = _BY_ROLE[role]
-        out.append(Finding(rule, 1.0, text.format(ua=ua, vendor=entry.vendor or "a vendor"),
+        out.append(finding(rule, 1.0, text.format(ua=ua, vendor=entry.vendor or "a vendor"),
                            entry.kind, entry.vendor))
     elif role == "prefetch":
         if obs.is_open:
-            out.append(Finding("ua.bare-mozilla", 1.0,
+            out.append(finding("ua.bare-mozilla", 1.0,
                                "the user agent is the bare 'Mozilla/5.0' of Apple Mail "
                                "Privacy Protection", Kind.PRIVACY_PREFETCH, entry.vendor))
         else:
-            out.append(Finding("ua.bare-mozilla", 1.0,
+            out.append(finding("ua.bare-mozilla", 1.0,
                                "a link was followed with the bare user agent "
                                "'Mozilla/5.0', which no browser sends", Kind.UNKNOWN_AUTOMATION))
     elif role == "mail_client":
         if obs.is_open:
-            out.append(Finding("ua.mail-client", 1.0,
+            out.append(finding("ua.mail-client", 1.0,
                                f"a mail program fetched the images ('{ua}')"))
         elif _OFFICE.search(event.user_agent):
-            out.append(Finding("ua.office-link-check", 1.0,
+            out.append(finding("ua.office-link-check", 1.0,
                                f"an Office application fetched the link "
                                f"itself ('{ua}'), as it does before handing it to a browser",
                                Kind.LINK_PREVIEW, "microsoft_office"))
     elif role == "image_proxy":
         if obs.is_open:
-            out.append(Finding("ua.image-proxy", 1.0, f"{entry.vendor or 'a webmail image proxy'} "
+            out.append(finding("ua.image-proxy", 1.0, f"{entry.vendor or 'a webmail image proxy'} "
                                "fetched the pixel for the reader"))
         else:
-            out.append(Finding("ua.crawler", 1.0, f"an image proxy ('{ua}') followed a link",
+            out.append(finding("ua.crawler", 1.0, f"an image proxy ('{ua}') followed a link",
                                Kind.GENERIC_BOT, entry.vendor))
     return out
 
@@ -78,17 +78,17 @@ def _unlisted(obs: Observed, ua: str) -> list[Finding]:
     info = obs.agent
     assert info is not None
     if info.crawler:
-        out.append(Finding("ua.crawler", 1.0, f"the crawler list knows '{ua}' as a bot",
+        out.append(finding("ua.crawler", 1.0, f"the crawler list knows '{ua}' as a bot",
                            Kind.GENERIC_BOT))
     elif info.engine is not None:
         event = obs.event
         scale = 1.0 if obs.is_click else 0.5   # an old browser loading images is still a reader
         behind = versions_behind(info, event.ts)
         if behind is not None and behind >= VERY_OUTDATED:
-            out.append(Finding("ua.very-outdated-browser", scale, f"{info.family} {info.major} was "
+            out.append(finding("ua.very-outdated-browser", scale, f"{info.family} {info.major} was "
                                "years out of date when this request came", Kind.SECURITY_SCANNER))
         elif behind is not None and behind >= OUTDATED:
-            out.append(Finding("ua.outdated-browser", scale,
+            out.append(finding("ua.outdated-browser", scale,
                                f"{info.family} {info.major} was {behind} "
                                "releases behind when this request came", Kind.SECURITY_SCANNER))
     return out
