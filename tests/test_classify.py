@@ -318,3 +318,29 @@ def test_workers_reading_file_ranges_give_the_same_verdicts_and_errors(tmp_path:
     assert stats.skipped == 1 and stats.events == len(raw) - 1 and stats.lines == len(raw) + 1
     assert len(skipped) == len(expected) - (raw[half + len(lines) - 6]["type"] in
                                            ("open", "click", "unsubscribe"))
+
+
+def test_scores_just_under_the_threshold_stay_human_and_repeat_exactly() -> None:
+    """The threshold sees the score before it is rounded for people (0.49996 is human though
+    it shows as 0.5), and judging the same findings again, from the engine's remembered
+    scores, gives the same verdict."""
+    import math
+
+    from clicksift.classify.vocabulary import finding
+
+    engine = Engine()
+    rule = "ua.empty"
+    base = engine.config.weight(rule)
+    assert base
+    threshold = engine.config.threshold
+    below = threshold - 0.00004
+    target = math.log(below / (1 - below))
+    scale = (target - engine.config.prior) / base
+    flat = list(finding(rule, scale, "no user agent"))
+    first = engine.judge_flat("e1", flat)
+    again = engine.judge_flat("e1", flat)
+    assert first.verdict == "human" and first.score == round(threshold, 4)
+    assert again == first
+    above = list(finding(rule, (math.log(threshold / (1 - threshold)) + 0.01
+                                - engine.config.prior) / base, "no user agent"))
+    assert engine.judge_flat("e2", above).verdict == "nhi"

@@ -35,6 +35,7 @@ from clicksift.events import ENGAGEMENT_TYPES, Event, parse_timestamp
 from clicksift.settings import Settings
 
 ENGINE = "clicksift-engine/1"
+CACHE_SIZE = 8192
 _NHI = Label.NHI.value
 _HUMAN = Label.HUMAN.value
 _UNKNOWN = Kind.UNKNOWN_AUTOMATION
@@ -59,6 +60,10 @@ class Engine:
         self._event_signals = [signal for family, signal in EVENT_SIGNALS.items()
                                if self.config.family_enabled(family)]
         self._weights = {rule: self.config.weight(rule) for rule in RULES}
+        # The same few weights and sums recur in millions of verdicts: their rounded forms
+        # and scores are remembered (up to CACHE_SIZE each) rather than computed again.
+        self._shown_weights: dict[float, float] = {}
+        self._scores: dict[float, tuple[float, float]] = {}
         self._context = self.config.family_enabled("context")
 
     # -- observation ---------------------------------------------------------------------------
@@ -91,7 +96,7 @@ class Engine:
                    *, final: bool = True) -> Verdict:
         """:meth:`judge` for findings whose fields are run together in one list (as a
         :class:`Summary` holds them)."""
-        weights = self._weights
+        weights, shown_weights = self._weights, self._shown_weights
         logit = self.config.prior
         weighted: list[Finding] = []
         decisive_nhi = decisive_human = False
@@ -107,13 +112,24 @@ class Engine:
             if decisive:
                 decisive_nhi |= weight > 0
                 decisive_human |= weight < 0
-            append(new(Finding, (rule, round(weight, 3), flat[i + 2], flat[i + 3], flat[i + 4],
-                                 decisive, flat[i + 6])))
-        score = 1.0 / (1.0 + math.exp(-max(min(logit, 40.0), -40.0)))
+            shown = shown_weights.get(weight)
+            if shown is None:
+                shown = round(weight, 3)
+                if len(shown_weights) < CACHE_SIZE:
+                    shown_weights[weight] = shown
+            append(new(Finding, (rule, shown, flat[i + 2], flat[i + 3], flat[i + 4], decisive,
+                                 flat[i + 6])))
+        scores = self._scores.get(logit)
+        if scores is None:
+            raw = 1.0 / (1.0 + math.exp(-max(min(logit, 40.0), -40.0)))
+            scores = (raw, round(raw, 4))
+            if len(self._scores) < CACHE_SIZE:
+                self._scores[logit] = scores
+        score, shown_score = scores      # the threshold sees the score, people the rounded one
         if decisive_human:
-            score = min(score, 0.001)
+            score, shown_score = min(score, 0.001), min(shown_score, 0.001)
         elif decisive_nhi:
-            score = max(score, 0.999)
+            score, shown_score = max(score, 0.999), max(shown_score, 0.999)
         kind = vendor = None
         if score >= self.config.threshold:
             label = _NHI
@@ -132,7 +148,7 @@ class Engine:
         if missing and "evidence.missing" in weights and weights["evidence.missing"] is not None:
             append(new(Finding, ("evidence.missing", 0.0, "not in the event: "
                                  + ", ".join(missing), None, None, False, None)))
-        return new(Verdict, (event_id, label, round(score, 4), kind, vendor, tuple(weighted),
+        return new(Verdict, (event_id, label, shown_score, kind, vendor, tuple(weighted),
                              final))
 
     def judge_summary(self, summary: Summary, *, final: bool = True) -> Verdict:
