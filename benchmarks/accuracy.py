@@ -13,12 +13,20 @@ posted or exported for the same traffic: its fields, its time precision, its ids
 back by clicksift's adapter and judged, so the accuracy per ESP shows what each ESP's
 missing signals cost.
 
+Then the worlds the rules were never tuned on: at least 20 randomised worlds drawn from the
+held-out seeds (clicksift.simulate.worlds.HELD_OUT_SEEDS) and one stress world per hard
+class of people; reported per world and, per slice, the worst world; with a reliability
+table (the score as a probability: predicted against observed share of machines per band).
+``--tuning`` runs the same on the tuning seeds instead: the only worlds to tune on.
+
     python benchmarks/accuracy.py [--recipients 4000] [--campaigns 2] [--quick] [--esps-only]
+    python benchmarks/accuracy.py --worlds-only [--worlds 24] [--world-recipients 1500]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from collections import Counter, defaultdict
@@ -33,6 +41,7 @@ from clicksift.events import Event, event_from_dict, parse_timestamp
 from clicksift.ingest import ADAPTERS
 from clicksift.ingest.base import with_context
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+from clicksift.simulate.worlds import HELD_OUT_SEEDS, STRESS_WORLDS, TUNING_SEEDS
 
 DATASETS = [("mixed", 101), ("b2b", 102), ("consumer", 103), ("hard", 104), ("mixed", 105)]
 TYPES = ("open", "click", "unsubscribe")
@@ -57,6 +66,108 @@ def _seen(events: list[dict[str, Any]]) -> list[Seen]:
         by_message[event["message_id"]].append(seen)
         out.append(seen)
     return out
+
+
+BANDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
+#: What the worst world is judged on: (key, lower is better).
+WORLD_MEASURES = (("click_fp", True), ("open_fp", True), ("click_recall", False),
+                  ("unsubscribe_recall", False), ("click_rate_error_pp", True),
+                  ("one_click_fp", True))
+
+
+def judge_world(world: str, recipients: int, seed: int) -> dict[str, Any]:
+    """One world, judged by clicksift: the headline measures, its slices, and the scores
+    (for the reliability table)."""
+    config = SimulationConfig(recipients=recipients, campaigns=1, seed=seed, world=world)
+    events, truth = events_and_truth(simulate(config))
+    campaign_of = {e["message_id"]: e["campaign_id"] for e in events if e["type"] == "delivered"}
+    verdicts = {v.id: v for v in BatchClassifier().classify(
+        [event_from_dict(e) for e in events], expected=len(events))}
+    judged = {key: v.verdict == "nhi" for key, v in verdicts.items()}
+    result = score(truth, judged, campaign_of, Counter(campaign_of.values()))
+    one_click = [row for row in truth if row["actor"].startswith("one-click")]
+    flat = {"click_fp": result["click"]["human_fp_rate"],
+            "open_fp": result["open"]["human_fp_rate"],
+            "click_recall": result["click"]["recall"],
+            "unsubscribe_recall": result["unsubscribe"]["recall"],
+            "click_rate_error_pp": result["click_rate_error_pp"]["max"],
+            "one_click_fp": sum(judged[r["id"]] for r in one_click) / max(1, len(one_click))}
+    scores = [(verdicts[row["id"]].score, row["label"] == "nhi") for row in truth]
+    return {"world": world, "events": len(events), "measures": flat,
+            "counts": {t: {"human": result[t]["human"], "nhi": result[t]["nhi"]}
+                       for t in TYPES},
+            "slices": result["slices"], "scores": scores}
+
+
+def reliability(scores: list[tuple[float, bool]]) -> list[dict[str, Any]]:
+    """Per score band: events, mean score, observed share of machines."""
+    rows = []
+    for low, high in itertools.pairwise(BANDS):
+        inside = [(s, m) for s, m in scores if low <= s < high]
+        if inside:
+            rows.append({"band": f"{low:.1f}-{min(high, 1.0):.1f}", "events": len(inside),
+                         "predicted": round(sum(s for s, _ in inside) / len(inside), 3),
+                         "observed": round(sum(m for _, m in inside) / len(inside), 3)})
+    return rows
+
+
+def run_worlds(count: int, recipients: int, tuning: bool) -> dict[str, Any]:
+    seeds = (TUNING_SEEDS if tuning else HELD_OUT_SEEDS)[:count]
+    names = [f"random:{seed}" for seed in seeds]
+    if not tuning:
+        names += [f"stress:{name}" for name in STRESS_WORLDS]
+    worlds = []
+    for number, name in enumerate(names):
+        worlds.append(judge_world(name, recipients, seed=number + 1))
+        m = worlds[-1]["measures"]
+        print(f"  {name:<22} click fp {m['click_fp']:.4f}  open fp {m['open_fp']:.4f}  "
+              f"click rec {m['click_recall']:.4f}  unsub rec {m['unsubscribe_recall']:.4f}  "
+              f"rate err {m['click_rate_error_pp']:.2f}", file=sys.stderr, flush=True)
+    worst = {}
+    for key, lower in WORLD_MEASURES:
+        pick = max if lower else min
+        chosen = pick(worlds, key=lambda w, k=key: w["measures"][k])  # type: ignore[misc]
+        worst[key] = {"value": chosen["measures"][key], "world": chosen["world"]}
+    slices: dict[str, dict[str, Any]] = {}
+    for world in worlds:
+        for name, cell in world["slices"].items():
+            if cell["n"] < 20:
+                continue           # too few events in that world to say anything
+            measure = "recall" if "recall" in cell else "human_fp_rate"
+            value = cell[measure]
+            known = slices.get(name)
+            worse = known is None or (value < known["value"] if measure == "recall"
+                                      else value > known["value"])
+            if worse:
+                slices[name] = {"measure": measure, "value": value, "n": cell["n"],
+                                "world": world["world"]}
+    pooled = [pair for world in worlds for pair in world["scores"]]
+    for world in worlds:
+        del world["scores"]
+    return {"tuning": tuning, "worlds": worlds, "worst": worst, "worst_slices": slices,
+            "reliability": reliability(pooled)}
+
+
+def _print_worlds(result: dict[str, Any]) -> None:
+    which = "TUNING worlds (for tuning only)" if result["tuning"] else "held-out worlds"
+    print(f"\n== {len(result['worlds'])} {which}: the worst world per measure")
+    for key, cell in result["worst"].items():
+        target = {"click_fp": 0.01, "open_fp": 0.02, "click_recall": 0.98,
+                  "unsubscribe_recall": 0.99, "click_rate_error_pp": 0.3,
+                  "one_click_fp": 0.0}[key]
+        met = cell["value"] <= target if key in {"click_fp", "open_fp", "click_rate_error_pp",
+                                                 "one_click_fp"} else cell["value"] >= target
+        print(f"  {key:<20}{cell['value']:>8.4f}  target {target:<5} "
+              f"{'met' if met else 'NOT met':<8}{cell['world']}")
+    print("  worst world per slice (at least 20 events in it):")
+    for name, cell in sorted(result["worst_slices"].items()):
+        print(f"    {name[:46]:<46} {cell['measure'][:6]} {cell['value']:.4f} "
+              f"n={cell['n']:<5} {cell['world']}")
+    print("  reliability (score as probability, pooled):")
+    print(f"    {'band':<10}{'events':>8}{'predicted':>11}{'observed':>10}")
+    for row in result["reliability"]:
+        print(f"    {row['band']:<10}{row['events']:>8}{row['predicted']:>11.3f}"
+              f"{row['observed']:>10.3f}")
 
 
 def judge_all(events: list[dict[str, Any]]) -> dict[str, dict[str, bool]]:
@@ -215,7 +326,19 @@ def main() -> int:
     parser.add_argument("--campaigns", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="two small data sets")
     parser.add_argument("--esps-only", action="store_true", help="only the per-ESP run")
+    parser.add_argument("--worlds", type=int, default=24,
+                        help="randomised held-out worlds (at least 20 for the report)")
+    parser.add_argument("--world-recipients", type=int, default=1500)
+    parser.add_argument("--worlds-only", action="store_true",
+                        help="only the randomised and stress worlds")
+    parser.add_argument("--tuning", action="store_true",
+                        help="the worlds on the tuning seeds (to tune on; never reported)")
     args = parser.parse_args()
+    if args.worlds_only or args.tuning:
+        worlds = run_worlds(args.worlds, args.world_recipients, args.tuning)
+        _print_worlds(worlds)
+        emit({"benchmark": "accuracy_worlds", "machine": machine(), **worlds})
+        return 0
     datasets = DATASETS[:2] if args.quick else DATASETS
     recipients = 1000 if args.quick else args.recipients
     esps = run_esps(*DATASETS[0], recipients, args.campaigns)
@@ -233,9 +356,11 @@ def main() -> int:
               f"{'met' if summary['met'][key] else 'NOT met'}")
     print(f"  better than every baseline on click F1 and click-rate error: "
           f"{'yes' if summary['beats_every_baseline'] else 'NO'}")
+    worlds = run_worlds(args.worlds, args.world_recipients, tuning=False)
     _print_esps(esps)
+    _print_worlds(worlds)
     emit({"benchmark": "accuracy", "machine": machine(), "datasets": results,
-          "summary": summary, "esps": esps})
+          "summary": summary, "esps": esps, "held_out_worlds": worlds})
     return 0
 
 

@@ -155,10 +155,21 @@ def test_rules_and_families_can_be_switched_off_and_reweighted() -> None:
     assert all(v.verdict == "human" for v in verdicts.values())
     assert all(not r.rule.startswith(("net.", "context.", "timing.", "ua."))
                for v in verdicts.values() for r in v.reasons)
-    heavy = Engine(ClassifierConfig(weights={"req.wildcard-accept": 9.0}, disabled=("context",)))
+    heavy = Engine(ClassifierConfig(weights={"req.head": 9.0}, disabled=("context",)))
+    light = Engine(ClassifierConfig(weights={"req.head": 0.5}, disabled=("context",)))
     person = [delivered(), click("p", 9000, 1, "73.1.1.1", NEW_CHROME,
-                                 {"accept": "*/*", "accept-language": "en"})]
+                                 {"accept": "text/html", "accept-language": "en"},
+                                 method="HEAD")]
     assert judge(person, heavy)["p"].verdict == "nhi"
+    assert judge(person, light)["p"].verdict == "human"
+    # A weight changes how much a rule counts, not what kind of evidence it is: a weak rule
+    # however heavy still needs evidence on other bases (docs/classifier.md).
+    weak = Engine(ClassifierConfig(weights={"req.wildcard-accept": 9.0}, disabled=("context",)))
+    wildcard = [delivered(), click("p", 9000, 1, "73.1.1.1", NEW_CHROME,
+                                   {"accept": "*/*", "accept-language": "en"})]
+    verdict = judge(wildcard, weak)["p"]
+    assert verdict.verdict == "human"
+    assert "evidence.uncorroborated" in [r.rule for r in verdict.reasons]
     with pytest.raises(ConfigError, match="unknown rule"):
         ClassifierConfig(weights={"no.such-rule": 1})
     with pytest.raises(ConfigError, match="matches no rule"):
@@ -329,18 +340,18 @@ def test_scores_just_under_the_threshold_stay_human_and_repeat_exactly() -> None
     from clicksift.classify.vocabulary import finding
 
     engine = Engine()
-    rule = "ua.empty"
+    rule = "req.head"          # decisive: the evidence discipline lets it stand alone
     base = engine.config.weight(rule)
     assert base
     threshold = engine.config.threshold
     below = threshold - 0.00004
     target = math.log(below / (1 - below))
     scale = (target - engine.config.prior) / base
-    flat = list(finding(rule, scale, "no user agent"))
+    flat = list(finding(rule, scale, "HEAD"))
     first = engine.judge_flat("e1", flat)
     again = engine.judge_flat("e1", flat)
     assert first.verdict == "human" and first.score == round(threshold, 4)
     assert again == first
     above = list(finding(rule, (math.log(threshold / (1 - threshold)) + 0.01
-                                - engine.config.prior) / base, "no user agent"))
+                                - engine.config.prior) / base, "HEAD"))
     assert engine.judge_flat("e2", above).verdict == "nhi"

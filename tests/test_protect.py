@@ -592,3 +592,66 @@ def test_hooks_command_line(tmp_path: Path) -> None:
                                            "json"]).output) == []
     missing = runner.invoke(main, ["hooks", "delete", "hnope", "--db", database])
     assert missing.exit_code == 2 and "no webhook" in missing.output
+
+
+def test_actions_that_harm_people_act_only_on_confident_machine_verdicts(
+        tmp_path: Path) -> None:
+    """Reports count a verdict at the threshold; sunsetting counts an event as a machine's
+    only when its score reaches sunset_machine_score, and a held unsubscribe needs
+    hold_unsubscribe_score (docs/protect.md)."""
+    from clicksift.classify.vocabulary import Verdict
+    from clicksift.protect.confidence import machine_for_action
+    from clicksift.protect.sunset import sunset_list
+
+    assert machine_for_action("nhi", 0.95, 0.9)
+    assert not machine_for_action("nhi", 0.89, 0.9)       # judged a machine, not surely
+    assert not machine_for_action("human", 0.99, 0.9)
+    assert not machine_for_action(None, None, 0.9)        # not judged yet: a person's
+    store = open_store(Settings(database=str(tmp_path / "bars.db")))
+    try:
+        events = []
+        for number, recipient in enumerate(["sure@example.com", "unsure@example.com"]):
+            events += [{"type": "delivered", "id": f"d{number}", "message_id": f"m{number}",
+                        "recipient": recipient, "campaign_id": "c",
+                        "timestamp": 1_790_000_000},
+                       {"type": "click", "id": f"k{number}", "message_id": f"m{number}",
+                        "timestamp": 1_790_000_030, "url": "https://shop.example/"}]
+        with store.transaction():
+            store.add_events([event_from_dict(e) for e in events])
+            store.save_verdicts([Verdict("k0", "nhi", 0.97, "security_scanner", None, ()),
+                                 Verdict("k1", "nhi", 0.62, "security_scanner", None, ())],
+                                "test")
+        now = 1_790_100_000
+        sunset = [r.recipient for r in sunset_list(store, days=30, now=now).human]
+        assert sunset == ["sure@example.com"]               # the unsure click is a person's
+        strict = [r.recipient for r in sunset_list(store, days=30, now=now,
+                                                   machine_score=0.5).human]
+        assert sorted(strict) == ["sure@example.com", "unsure@example.com"]
+    finally:
+        store.close()
+
+
+def test_a_form_unsubscribe_judged_a_machine_without_confidence_is_applied(
+        tmp_path: Path) -> None:
+    """The same scanner-like submission is held at the default bar and applied when the
+    bar is above its score."""
+    outcomes = {}
+    for bar in ("0.9", "0.9999"):
+        database = str(tmp_path / f"bar{bar}.db")
+        prepared = _delivered_message(database, "ida@example.com", f"bar{bar}")
+        env = {"CLICKSIFT_DATABASE": database, "CLICKSIFT_BASE_URL": BASE,
+               "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.1/32",
+               "CLICKSIFT_ACCEPT_SIMULATED_TIME": "true", "CLICKSIFT_HOOK_POLL_SECONDS": "0",
+               "CLICKSIFT_HOLD_UNSUBSCRIBE_SCORE": bar}
+        at = time.time() + 3
+        with running_server(env, tmp_path) as server:
+            url = server.url(prepared.headers["List-Unsubscribe"].split(",")[0].strip("<> "))
+            httpx.post(url, data={"action": "unsubscribe_all"}, headers=_scanner(at + 1))
+        store = open_store(Settings(database=database))
+        try:
+            entry = subs.history(store, "ida@example.com")[0]
+            outcomes[bar] = (entry.outcome, entry.verdict)
+        finally:
+            store.close()
+    assert outcomes["0.9"] == ("held", "nhi")
+    assert outcomes["0.9999"] == ("applied", "nhi")

@@ -15,6 +15,13 @@ from clicksift.classify.knowledge import load_knowledge
 from clicksift.events import event_from_dict
 from clicksift.simulate import PRESETS, SimulationConfig, events_and_truth, simulate
 from clicksift.simulate.world import POOLS
+from clicksift.simulate.worlds import (
+    HELD_OUT_SEEDS,
+    STRESS_WORLDS,
+    TUNING_SEEDS,
+    behaviour_for,
+    random_behaviour,
+)
 
 KNOWLEDGE = load_knowledge()
 # What each address pool must look like to the classifier's data sources:
@@ -64,11 +71,47 @@ def test_audience_mixes_are_shares() -> None:
         assert abs(sum(mix.values()) - 1) < 1e-9
 
 
+def test_tuning_and_reporting_worlds_never_meet() -> None:
+    """Rules are tuned on TUNING_SEEDS only; accuracy is reported on HELD_OUT_SEEDS (and the
+    stress worlds), so the report speaks of worlds the rules were never fitted to."""
+    assert not set(TUNING_SEEDS) & set(HELD_OUT_SEEDS)
+    assert len(HELD_OUT_SEEDS) >= 20
+    tuned = [behaviour_for(f"random:{seed}") for seed in TUNING_SEEDS[:3]]
+    held = [behaviour_for(f"random:{seed}") for seed in HELD_OUT_SEEDS[:3]]
+    assert all(t.mix != h.mix for t in tuned for h in held)
+
+
+def test_random_worlds_vary_and_repeat() -> None:
+    first, second = random_behaviour(TUNING_SEEDS[0]), random_behaviour(TUNING_SEEDS[1])
+    assert first == random_behaviour(TUNING_SEEDS[0])
+    assert first.mix != second.mix and first.gateways != second.gateways
+    assert abs(sum((first.mix or {}).values()) - 1) < 1e-9
+    with pytest.raises(ValueError, match="unknown world"):
+        behaviour_for("random:x")
+
+
+@pytest.mark.parametrize("name", sorted(STRESS_WORLDS))
+def test_stress_worlds_hold_the_people_they_name(name: str) -> None:
+    _, truth = events_and_truth(simulate(SimulationConfig(recipients=300, seed=3,
+                                                          world=f"stress:{name}")))
+    people = [row for row in truth if row["label"] == "human"]
+    assert people
+    hard = {case for row in people for case in row["hard_cases"]}
+    assert hard, name
+
+
+#: (world, mix, seed) of the tuning side only: the default world's mixes and random worlds
+#: drawn from TUNING_SEEDS. Held-out worlds are for benchmarks/accuracy.py alone.
+TUNED = [("default", "b2b", 21), ("default", "consumer", 22), ("default", "hard", 23),
+         (f"random:{TUNING_SEEDS[0]}", "mixed", 24), (f"random:{TUNING_SEEDS[5]}", "mixed", 25)]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("mix", "seed"), [("b2b", 21), ("consumer", 22), ("hard", 23)])
-def test_classifier_keeps_its_accuracy_on_simulated_traffic(mix: str, seed: int) -> None:
+@pytest.mark.parametrize(("world", "mix", "seed"), TUNED)
+def test_classifier_keeps_its_accuracy_on_simulated_traffic(world: str, mix: str,
+                                                             seed: int) -> None:
     events, truth = events_and_truth(simulate(SimulationConfig(recipients=600, seed=seed,
-                                                               mix=mix)))
+                                                               mix=mix, world=world)))
     verdicts = {v.id: v.verdict for v in BatchClassifier().classify(
         [event_from_dict(e) for e in events], expected=len(events))}
     cells: Counter[tuple[str, str]] = Counter()
@@ -76,7 +119,9 @@ def test_classifier_keeps_its_accuracy_on_simulated_traffic(mix: str, seed: int)
         judged_machine = verdicts[row["id"]] == "nhi"
         cells[(row["type"], ("tp" if judged_machine else "fn") if row["label"] == "nhi"
                else ("fp" if judged_machine else "tn"))] += 1
-    for kind, recall_floor, fp_ceiling in (("click", 0.97, 0.03), ("open", 0.97, 0.04)):
+    # People first: their opens and clicks judged machines stay rare, machines' clicks are
+    # caught; opens are allowed to miss machines rather than people.
+    for kind, recall_floor, fp_ceiling in (("click", 0.97, 0.02), ("open", 0.9, 0.03)):
         tp, fn, fp, tn = (cells[(kind, c)] for c in ("tp", "fn", "fp", "tn"))
         assert tp / max(1, tp + fn) >= recall_floor, (kind, cells)
         assert fp / max(1, fp + tn) <= fp_ceiling, (kind, cells)

@@ -61,17 +61,20 @@ def rules_markdown() -> str:
         "(positive points to a machine, negative to a person). A verdict starts from the prior",
         "(-0.7), adds the weight of every rule that fired (scaled down for some evidence on",
         "opens), and turns the sum into a score with the logistic function; at or above",
-        "`nhi_threshold` (0.5) it is `nhi`. Weak rules (under 0.7) cannot tip a verdict alone.",
+        "`nhi_threshold` (0.5) it is `nhi`, when the evidence discipline agrees: a decisive",
+        "finding, or a strong one with evidence on another basis, or weak ones on three bases",
+        "(docs/classifier.md). *Strength* and *bases* say what kind of evidence each rule is.",
         "Change weights with `rule_weights`, switch rules or families off with `disabled_rules`",
-        "(docs/settings.md). docs/classifier.md explains the families.",
+        "(docs/settings.md); a weight changes how much a rule counts, not its strength.",
         "",
     ]
     for family in FAMILIES:
-        lines += [f"## {family.replace('_', ' ')}", "", "| rule | weight | meaning |",
-                  "|---|---|---|"]
+        lines += [f"## {family.replace('_', ' ')}", "",
+                  "| rule | weight | strength | bases | meaning |", "|---|---|---|---|---|"]
         for rule in RULES.values():
             if rule.family == family:
-                lines.append(f"| `{rule.id}` | {rule.weight:+.1f} | {_cell(rule.summary)} |")
+                lines.append(f"| `{rule.id}` | {rule.weight:+.1f} | {rule.strength} | "
+                             f"{', '.join(rule.bases) or '-'} | {_cell(rule.summary)} |")
         lines.append("")
     return "\n".join(lines)
 

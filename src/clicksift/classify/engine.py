@@ -28,7 +28,7 @@ from clicksift.classify.observe import (
     missing_evidence,
     resolve_link,
 )
-from clicksift.classify.rules import RULES
+from clicksift.classify.rules import BASES, DECISIVE, RULES, STRONG, WEAK_BASES_NEEDED
 from clicksift.classify.signals import EVENT_SIGNALS, context
 from clicksift.classify.vocabulary import Finding, Kind, Label, Verdict
 from clicksift.events import ENGAGEMENT_TYPES, Event, parse_timestamp
@@ -39,6 +39,22 @@ CACHE_SIZE = 8192
 _NHI = Label.NHI.value
 _HUMAN = Label.HUMAN.value
 _UNKNOWN = Kind.UNKNOWN_AUTOMATION
+#: How far below the threshold (in log-odds) an uncorroborated machine case is held.
+UNCORROBORATED_MARGIN = 0.5
+_LEVEL = {DECISIVE: 2, STRONG: 1}
+#: Bit mask of bases -> how many bases it holds.
+_BASE_COUNT = tuple(bin(mask).count("1") for mask in range(1 << len(BASES)))
+
+
+def _evidence_codes() -> dict[str, tuple[int, int]]:
+    """Rule id -> (level: 2 decisive, 1 strong, 0 weak or other; bit mask of its bases)."""
+    return {rule.id: (_LEVEL.get(rule.strength, 0),
+                      sum(1 << BASES.index(basis) for basis in rule.bases))
+            for rule in RULES.values()}
+
+
+def _basis_names(mask: int) -> str:
+    return ", ".join(name for bit, name in enumerate(BASES) if mask >> bit & 1) or "none"
 
 
 def _strongest_for_machine(finding: Finding) -> tuple[bool, float]:
@@ -65,6 +81,10 @@ class Engine:
         self._shown_weights: dict[float, float] = {}
         self._scores: dict[float, tuple[float, float]] = {}
         self._context = self.config.family_enabled("context")
+        self._evidence = _evidence_codes()
+        held = math.log(self.config.threshold / (1 - self.config.threshold)) \
+            - UNCORROBORATED_MARGIN
+        self._uncorroborated_score = 1.0 / (1.0 + math.exp(-held))
 
     # -- observation ---------------------------------------------------------------------------
 
@@ -100,6 +120,8 @@ class Engine:
         logit = self.config.prior
         weighted: list[Finding] = []
         decisive_nhi = decisive_human = False
+        level = bases = 0          # the evidence discipline: strongest machine evidence, bases
+        evidence = self._evidence
         new, append = tuple.__new__, weighted.append
         for i in range(0, len(flat), FINDING_FIELDS):
             rule = flat[i]
@@ -112,6 +134,11 @@ class Engine:
             if decisive:
                 decisive_nhi |= weight > 0
                 decisive_human |= weight < 0
+            if weight > 0:
+                code = evidence[rule]
+                if code[0] > level:
+                    level = code[0]
+                bases |= code[1]
             shown = shown_weights.get(weight)
             if shown is None:
                 shown = round(weight, 3)
@@ -130,6 +157,14 @@ class Engine:
             score, shown_score = min(score, 0.001), min(shown_score, 0.001)
         elif decisive_nhi:
             score, shown_score = max(score, 0.999), max(shown_score, 0.999)
+        uncorroborated = False
+        if score >= self.config.threshold and not decisive_nhi and level < 2 and (
+                _BASE_COUNT[bases] < (2 if level else WEAK_BASES_NEEDED)):
+            # No decisive finding, no strong one that another basis agrees with, and weak
+            # ones on too few bases: the circumstances fit a machine, but some people too.
+            uncorroborated = True
+            score = min(score, self._uncorroborated_score)
+            shown_score = min(shown_score, round(score, 4))
         kind = vendor = None
         if score >= self.config.threshold:
             label = _NHI
@@ -145,6 +180,11 @@ class Engine:
             label = _HUMAN
             if len(weighted) > 1:
                 weighted.sort(key=_strongest_for_person)
+        if uncorroborated and weights.get("evidence.uncorroborated") is not None:
+            append(new(Finding, ("evidence.uncorroborated", 0.0, "the machine evidence rests "
+                                 f"on {_basis_names(bases)} alone"
+                                 + ("" if level else ", and none of it is strong enough"),
+                                 None, None, False, None)))
         if missing and "evidence.missing" in weights and weights["evidence.missing"] is not None:
             append(new(Finding, ("evidence.missing", 0.0, "not in the event: "
                                  + ", ".join(missing), None, None, False, None)))

@@ -183,7 +183,8 @@ def sunset(ctx: Context, days: int | None, sends: int | None, output: str | None
     settings = ctx.settings(database=database)
     store = ctx.store(settings)
     try:
-        result = sunset_list(store, days=days, sends=sends, audit=settings.audit_mode)
+        result = sunset_list(store, days=days, sends=sends, audit=settings.audit_mode,
+                             machine_score=settings.sunset_machine_score)
         _show_sunset(result)
         if output:
             with click.open_file(output, "w") as out:

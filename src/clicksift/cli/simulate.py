@@ -13,6 +13,7 @@ from clicksift.cli.common import console_err
 from clicksift.cli.core import _time_option
 from clicksift.events import dumps
 from clicksift.simulate import PRESETS, SimulationConfig, events_and_truth, simulate
+from clicksift.simulate.worlds import STRESS_WORLDS, behaviour_for
 
 
 @click.command("simulate")
@@ -24,16 +25,24 @@ from clicksift.simulate import PRESETS, SimulationConfig, events_and_truth, simu
 @click.option("--mix", default="mixed", show_default=True, type=click.Choice(list(PRESETS)),
               help="Audience mix: webmail, Apple Mail, companies behind each gateway.")
 @click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--world", default="default", show_default=True, metavar="NAME",
+              help="How the world behaves: default, random:SEED (every parameter drawn from "
+              "a wide range) or stress:NAME (" + ", ".join(STRESS_WORLDS) + ").")
 @click.option("--start", metavar="TIME", help="When the first campaign is sent (RFC 3339).")
 @click.option("--links", default=8, show_default=True, type=click.IntRange(1, 200),
               help="Content links per message (plus a honeypot and the unsubscribe link).")
 def simulate_command(output: str | None, truth: str | None, recipients: int, campaigns: int,
-                     mix: str, seed: int, start: str | None, links: int) -> None:
+                     mix: str, seed: int, world: str, start: str | None,
+                     links: int) -> None:
     """Write realistic, labelled engagement traffic: events in the shape of docs/events.md
     and a truth file saying which are people and which machines (kind, vendor, actor)."""
     first_send = _time_option(start, "--start")
+    try:
+        behaviour_for(world)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--world") from None
     config = SimulationConfig(recipients=recipients, campaigns=campaigns, mix=mix, seed=seed,
-                              content_links=links,
+                              content_links=links, world=world,
                               start=first_send if first_send is not None
                               else SimulationConfig.start)
     events, labels = events_and_truth(simulate(config))

@@ -36,6 +36,7 @@ from clicksift import __version__
 from clicksift.classify.engine import Engine
 from clicksift.errors import ClicksiftError, InputError, NotFoundError
 from clicksift.events import Event, event_from_dict, format_timestamp
+from clicksift.protect.confidence import machine_for_action
 from clicksift.protect.judge import judge_messages
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
@@ -266,7 +267,9 @@ class Dispatcher:
                         verdict = verdicts.get(event.id)
                         if hook.humans_only and event.type != "conversion" and \
                                 not self.settings.audit_mode and (
-                                    verdict is None or verdict["verdict"] != "human"):
+                                    verdict is None or machine_for_action(
+                                        verdict["verdict"], verdict["score"],
+                                        self.settings.webhook_machine_score)):
                             continue
                         body = json.dumps(payload(event, verdict), sort_keys=True)
                         cursor = store.execute(

@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+from clicksift.protect.confidence import machine_for_action
 from clicksift.storage import SqlStore
 
 
@@ -72,8 +73,11 @@ def _window(store: SqlStore, days: int | None, sends: int | None, now: float
 
 
 def sunset_list(store: SqlStore, *, days: int | None = None, sends: int | None = None,
-                now: float | None = None, audit: bool = False) -> Sunset:
-    """AUDIT (the audit_mode setting): verdicts change nothing, every event counts."""
+                now: float | None = None, audit: bool = False,
+                machine_score: float = 0.9) -> Sunset:
+    """AUDIT (the audit_mode setting): verdicts change nothing, every event counts; an
+    event judged non-human counts as a person's unless its score reaches MACHINE_SCORE (the
+    sunset_machine_score setting)."""
     now = time.time() if now is None else now
     window = _window(store, days, sends, now)
     rows: dict[str, Row] = {}
@@ -85,13 +89,15 @@ def sunset_list(store: SqlStore, *, days: int | None = None, sends: int | None =
         chunk = ids[start:start + 500]
         marks = ", ".join("?" for _ in chunk)
         found = store.execute(
-            "SELECT e.message_id, e.type, e.ts, v.verdict FROM events e LEFT JOIN verdicts v "
+            "SELECT e.message_id, e.type, e.ts, v.verdict, v.score FROM events e "
+            "LEFT JOIN verdicts v "
             f"ON v.event_id = e.id WHERE e.message_id IN ({marks}) AND e.type IN "
             "('open', 'click', 'conversion') AND (e.link_kind IS NULL OR e.link_kind = "
             "'content') AND e.ts >= ?", (*chunk, since)).fetchall()
-        for message_id, kind, ts, verdict in found:
+        for message_id, kind, ts, verdict, score in found:
             row = rows[window[message_id]]
-            person = audit or verdict != "nhi"  # human, or not judged yet
+            # human, not judged yet, or not sure enough to stop mailing a person for it
+            person = audit or not machine_for_action(verdict, score, machine_score)
             if kind == "conversion":
                 row.conversions += 1
             elif kind == "open":

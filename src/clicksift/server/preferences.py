@@ -27,6 +27,7 @@ from clicksift.classify.engine import Engine
 from clicksift.errors import InputError, StorageError
 from clicksift.events import Event
 from clicksift.protect import subscriptions as subs
+from clicksift.protect.confidence import machine_for_action
 from clicksift.protect.judge import judge_in_context, judgement
 from clicksift.settings import Settings
 
@@ -115,7 +116,8 @@ class PreferenceCenter:
                 return "unknown", None
             verdict = judge_in_context(store, self.engine, event)
             # In audit mode verdicts are computed and logged but change nothing.
-            human = verdict.verdict == "human" or self.settings.audit_mode
+            human = self.settings.audit_mode or not machine_for_action(
+                verdict.verdict, verdict.score, self.settings.hold_unsubscribe_score)
             attempt = subs.Attempt("one-click" if one_click else "recipient", event.id,
                                    verdict.verdict, verdict.score,
                                    "RFC 8058 one-click POST" if one_click else None)

@@ -27,6 +27,7 @@ from clicksift.classify.engine import Engine
 from clicksift.events import ENGAGEMENT_TYPES, Event
 from clicksift.ingest import ADAPTERS, Adapter, PayloadError, SignatureError, amazon_ses
 from clicksift.protect import subscriptions as subs
+from clicksift.protect.confidence import machine_for_action
 from clicksift.protect.judge import judge_in_context, judgement
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
@@ -188,7 +189,8 @@ class WebhookReceiver:
             if self.protect_engine is not None:
                 try:
                     mirror_unsubscribes(store, events, self.protect_engine,
-                                        self.settings.audit_mode)
+                                        self.settings.audit_mode,
+                                        self.settings.hold_unsubscribe_score)
                 except Exception:      # stored already: a retry would change nothing more
                     log.exception("judging the unsubscribes of a webhook failed")
             return new
@@ -204,7 +206,7 @@ def store_events(store: SqlStore, events: list[Event], engine: Engine | None) ->
 
 
 def mirror_unsubscribes(store: SqlStore, events: list[Event], engine: Engine,
-                        audit: bool) -> int:
+                        audit: bool, hold_score: float = 0.9) -> int:
     """An ESP reported unsubscribes: a person's is mirrored into clicksift's subscriptions
     (and its suppression list); one judged non-human (a scanner that followed the ESP's
     unsubscribe link) is held for review: the ESP has already unsubscribed that person,
@@ -221,7 +223,7 @@ def mirror_unsubscribes(store: SqlStore, events: list[Event], engine: Engine,
                                verdict.score, f"reported by {event.source}")
         change = subs.Change(unsubscribe_all=True)
         with store.transaction():
-            if verdict.verdict == "human" or audit:
+            if audit or not machine_for_action(verdict.verdict, verdict.score, hold_score):
                 subs.apply(store, event.recipient, change, attempt)
             else:
                 subs.hold(store, event.recipient, event.message_id, change, attempt,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from clicksift.simulate import world
 from clicksift.simulate.audience import Recipient
+from clicksift.simulate.behaviour import DEFAULT, Behaviour, Gateway
 from clicksift.simulate.world import POOLS
 
 
@@ -54,71 +55,12 @@ def lognormal(rng: random.Random, median: float, sigma: float, low: float, high:
     return min(max(median * math.exp(rng.gauss(0, sigma)), low), high)
 
 
-@dataclass(frozen=True)
-class Gateway:
-    """How one vendor's scanner treats a message to a protected mailbox."""
-
-    vendor: str | None               # None: a vendor no list knows (truth still names it)
-    truth_vendor: str
-    pool: str
-    median_delay: float
-    max_delay: float
-    coverage: float                  # share of content links fetched
-    spread: float                    # seconds over which the links are fetched
-    agent: str                       # old_chrome, current_chrome, ie11, firefox, sentinel
-    head: float                      # share of fetches made with HEAD first
-    pixel: float                     # share of messages whose pixel is fetched too
-    language: float                  # share of requests with Accept-Language
-    fetch_metadata: bool
-    rescan: float                    # share of messages scanned again hours later
-    click_check: float = 0.0         # share of people's clicks checked at click time
-    check_pool: str = ""
-    form_submit: float = 0.0         # share of scans that submit the unsubscribe form
-    scan_share: float = 0.97         # share of messages scanned at all
-    honeypot: float = 0.8            # share of scans that fetch the hidden link too
-    shared_sources: int = 0          # >0: the scanner reuses this many addresses for all mail
-
-
-GATEWAYS: dict[str, Gateway] = {
-    "microsoft_defender": Gateway(
-        "microsoft_defender", "microsoft_defender", "microsoft_eop", median_delay=20,
-        max_delay=240, coverage=1.0, spread=8, agent="old_chrome", head=0.0, pixel=0.5,
-        language=0.3, fetch_metadata=True, rescan=0.1, click_check=0.8,
-        check_pool="microsoft_365", form_submit=0.05, honeypot=0.9),
-    "proofpoint": Gateway(
-        "proofpoint", "proofpoint", "proofpoint", median_delay=60, max_delay=900, coverage=0.8,
-        spread=20, agent="ie11", head=0.3, pixel=0.7, language=0.0, fetch_metadata=False,
-        rescan=0.05, honeypot=0.8),
-    "mimecast": Gateway(
-        None, "mimecast", "unlisted_mimecast", median_delay=30, max_delay=300, coverage=1.0,
-        spread=3, agent="old_chrome", head=0.1, pixel=0.2, language=0.5, fetch_metadata=True,
-        rescan=0.05, shared_sources=40, honeypot=0.6),
-    "barracuda": Gateway(
-        "barracuda", "barracuda", "barracuda", median_delay=10, max_delay=120, coverage=1.0,
-        spread=5, agent="sentinel", head=0.0, pixel=0.3, language=0.0, fetch_metadata=False,
-        rescan=0.05, honeypot=0.9),
-    "cisco": Gateway(
-        None, "cisco", "unlisted_cisco", median_delay=120, max_delay=1800, coverage=0.6,
-        spread=30, agent="firefox", head=0.5, pixel=0.1, language=0.2, fetch_metadata=False,
-        rescan=0.02, shared_sources=30, honeypot=0.4),
-    "trend_micro": Gateway(
-        None, "trend_micro", "unlisted_trend", median_delay=90, max_delay=1200, coverage=0.7,
-        spread=15, agent="old_chrome", head=0.2, pixel=0.2, language=0.0,
-        fetch_metadata=True, rescan=0.02, shared_sources=30, honeypot=0.5),
-    # A vendor in no list, in general cloud space, with a current browser and full headers:
-    # only its behaviour (bursts, honeypot, one address on many recipients' mail) shows it.
-    "unknown_vendor": Gateway(
-        None, "unknown_vendor", "aws", median_delay=45, max_delay=600, coverage=1.0,
-        spread=15, agent="current_chrome", head=0.1, pixel=0.3, language=1.0,
-        fetch_metadata=True, rescan=0.05, form_submit=0.1, shared_sources=25, honeypot=0.5),
-}
-
-
 @dataclass
 class World:
     """Shared state of one simulated send: the scanners' address pools and the clock."""
 
     rng: random.Random
+    behaviour: Behaviour = DEFAULT
     shared: dict[str, list[str]] = field(default_factory=dict)
 
     def scanner_ip(self, gateway: Gateway, message: Message, anchor: str | None) -> str:
@@ -261,6 +203,8 @@ def _person_ip(w: World, recipient: Recipient) -> str:
         return POOLS["zscaler"].draw(w.rng)
     if recipient.network == "azure_vdi":
         return POOLS["azure"].draw(w.rng)
+    if recipient.network == "cloud_desktop":
+        return POOLS[w.rng.choice(["aws", "azure", "gcp"])].draw(w.rng)
     if recipient.network == "private_relay":
         return POOLS["apple_relay"].draw(w.rng)
     return recipient.home_ip
@@ -280,6 +224,20 @@ def _person_open(w: World, message: Message, at: float) -> Request | None:
         return Request(at, message, "open", None, POOLS["yahoo_proxy"].draw(w.rng),
                        world.YAHOO_MAIL_PROXY, "GET", {"accept": world.IMAGE_ACCEPT}, "human",
                        None, None, "person reading in Yahoo Mail", hard=hard)
+    if client == "outlook_web" and w.behaviour.owa_image_proxy:
+        # Outlook on the web fetches images through Microsoft's own addresses, with the
+        # reader's browser user agent but without its Accept-Language.
+        reader = browser_agent(recipient, at)
+        proxied = world.browser_headers(w.rng, reader, user_activated=False, image=True)
+        proxied.pop("accept-language", None)
+        return Request(at, message, "open", None, POOLS["microsoft_365"].draw(w.rng), reader,
+                       "GET", proxied, "human", None, None, "person reading in Outlook on "
+                       "the web", hard=(*hard, "human reading in Outlook on the web"))
+    if client == "outlook_mobile":
+        return Request(at, message, "open", None, POOLS["microsoft_365"].draw(w.rng),
+                       world.OUTLOOK_MOBILE, "GET", {"accept": world.IMAGE_ACCEPT}, "human",
+                       None, None, "person reading in Outlook for iOS and Android",
+                       hard=(*hard, "human reading in the Outlook app"))
     agent = _OPEN_AGENTS.get(client)
     if agent is None:
         agent = (world.APPLE_MAIL_IOS if client == "apple_mail"
@@ -292,17 +250,18 @@ def _person_open(w: World, message: Message, at: float) -> Request | None:
 def person(w: World, message: Message, gateway: Gateway | None) -> list[Request]:
     """A person who may open, click a link or a few, and rarely unsubscribe."""
     rng = w.rng
+    how = w.behaviour
     recipient = message.recipient
     corporate = recipient.company is not None
     out: list[Request] = []
-    opened = rng.random() < (0.25 if corporate else 0.30)
-    read_at = message.delivered_at + (rng.uniform(25, 110) if recipient.quick else
-                                      lognormal(rng, 3 * 3600, 1.5, 150, 6 * 86400))
+    opened = rng.random() < how.open_share - (0.05 if corporate else 0.0)
+    read_at = message.delivered_at + (rng.uniform(*how.quick_range) if recipient.quick else
+                                      lognormal(rng, how.read_median, 1.5, 150, 6 * 86400))
     if opened:
         request = _person_open(w, message, read_at)
         if request is not None:
             out.append(request)
-    if rng.random() < (0.15 if opened else 0.02):
+    if rng.random() < (how.click_share if opened else 0.02):
         out += _person_clicks(w, message, gateway, read_at)
     if rng.random() < 0.004:
         out += _person_unsubscribe(w, message, read_at + rng.uniform(5, 120))
@@ -326,9 +285,11 @@ def _person_clicks(w: World, message: Message, gateway: Gateway | None,
     out: list[Request] = []
     for number, index in enumerate(chosen):
         if number:
-            at += rng.uniform(1, 6) if recipient.tabber else lognormal(rng, 90, 1.0, 8, 3600)
+            at += (rng.uniform(*w.behaviour.tab_gap) if recipient.tabber
+                   else lognormal(rng, 90, 1.0, 8, 3600))
         agent = browser_agent(recipient, at)
-        headers = world.browser_headers(rng, agent, user_activated=rng.random() < 0.85)
+        headers = world.browser_headers(rng, agent,
+                                        user_activated=rng.random() < w.behaviour.user_activation)
         hard = recipient.hard_cases
         if recipient.tabber and len(chosen) > 1:
             hard = (*hard, "human opening links in tabs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from clicksift.simulate.behaviour import DEFAULT, Behaviour
 from clicksift.simulate.world import POOLS
 
 #: Mail security gateways companies put in front of their mailboxes (see actors.GATEWAYS).
@@ -65,7 +66,7 @@ class Recipient:
     @property
     def hard_cases(self) -> tuple[str, ...]:
         cases = []
-        if self.network in {"zscaler", "azure_vdi", "private_relay", "nat"}:
+        if self.network in {"zscaler", "azure_vdi", "private_relay", "nat", "cloud_desktop"}:
             cases.append(f"human behind {self.network.replace('_', ' ')}")
         if self.browser_behind >= 12:
             cases.append("human with an outdated browser")
@@ -93,7 +94,8 @@ def _companies(rng: random.Random) -> dict[str, list[Company]]:
     return companies
 
 
-def _browser(rng: random.Random, segment: str, client: str) -> tuple[str, int]:
+def _browser(rng: random.Random, segment: str, client: str,
+             how: Behaviour) -> tuple[str, int]:
     if client in {"apple_mail", "apple_mail_mpp"}:
         return rng.choice(["safari_ios", "safari_ios", "safari_mac"]), 0
     if segment.startswith("corp:"):
@@ -102,11 +104,14 @@ def _browser(rng: random.Random, segment: str, client: str) -> tuple[str, int]:
         browser = rng.choices(["chrome", "chrome_android", "safari_ios", "firefox", "edge"],
                               [4, 3, 2, 1, 1])[0]
     roll = rng.random()
-    behind = 0 if roll < 0.90 else rng.randint(1, 3) if roll < 0.96 else rng.randint(14, 30)
+    recent = 1.0 - how.outdated_share
+    behind = (0 if roll < recent - 0.06 else rng.randint(1, 3) if roll < recent
+              else rng.randint(*how.outdated_range))
     return browser, behind
 
 
-def build_audience(rng: random.Random, size: int, mix: dict[str, float]) -> list[Recipient]:
+def build_audience(rng: random.Random, size: int, mix: dict[str, float],
+                   how: Behaviour = DEFAULT) -> list[Recipient]:
     companies = _companies(rng)
     segments = list(mix)
     weights = [mix[s] for s in segments]
@@ -117,24 +122,30 @@ def build_audience(rng: random.Random, size: int, mix: dict[str, float]) -> list
         if segment.startswith("corp:"):
             company = rng.choice(companies[segment.split(":", 1)[1]])
             domain = company.domain
-            client = rng.choices(["outlook_desktop", "outlook_web", "apple_mail_mpp"],
-                                 [6, 3, 1])[0]
-            network = rng.choices(["nat", "zscaler", "azure_vdi", "residential"],
-                                  [70, 12, 10, 8])[0]
+            client = rng.choices(list(how.corporate_clients),
+                                 list(how.corporate_clients.values()))[0]
+            network = rng.choices(list(how.corporate_networks),
+                                  list(how.corporate_networks.values()))[0]
         else:
             domain = _CONSUMER_DOMAINS[segment]
             client = {"gmail": "gmail_web", "yahoo": "yahoo_web", "outlook_com": "outlook_web",
                       "home_other": "thunderbird", "apple_mail": "apple_mail_mpp"}[segment]
             network = "residential"
-        mpp = client == "apple_mail_mpp" and rng.random() < 0.92
+            if (how.outlook_com_mobile and client == "outlook_web"
+                    and rng.random() < how.outlook_com_mobile):
+                client = "outlook_mobile"
+            if how.cloud_desktop_share and rng.random() < how.cloud_desktop_share:
+                network = "cloud_desktop"
+        mpp = client == "apple_mail_mpp" and rng.random() < how.mpp_share
         if client == "apple_mail_mpp" and not mpp:
             client = "apple_mail"
-        if client.startswith("apple_mail") and rng.random() < 0.4:
+        if client.startswith("apple_mail") and rng.random() < how.relay_share:
             network = "private_relay"
-        browser, behind = _browser(rng, segment, client)
+        browser, behind = _browser(rng, segment, client, how)
         home = company.nat_ip if company is not None and network == "nat" else \
             POOLS["residential"].draw(rng)
         people.append(Recipient(
             f"person{number}@{domain}", segment, company, client, network, home, browser,
-            behind, quick=rng.random() < 0.06, tabber=rng.random() < 0.25, mpp=mpp))
+            behind, quick=rng.random() < how.quick_share, tabber=rng.random() < how.tabber_share,
+            mpp=mpp))
     return people

@@ -8,8 +8,9 @@ from typing import Any
 
 from clicksift.events import format_timestamp
 from clicksift.simulate import actors
-from clicksift.simulate.actors import GATEWAYS, Message, Request, World
+from clicksift.simulate.actors import Message, Request, World
 from clicksift.simulate.audience import PRESETS, Recipient, build_audience
+from clicksift.simulate.worlds import behaviour_for
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class SimulationConfig:
     content_links: int = 8
     send_rate: float = 20.0                 # messages per second
     campaign_gap: float = 7 * 86400.0       # between campaigns
+    world: str = "default"                  # default, random:SEED or stress:NAME (worlds.py)
 
 
 @dataclass
@@ -50,17 +52,18 @@ def simulate_campaign(rng: random.Random, w: World, campaign_id: str,
         delivered = start + number / config.send_rate + rng.uniform(1, 30)
         message = Message(number, message_id, recipient, delivered, list(links))
         messages.append(message)
-        gateway = GATEWAYS.get(recipient.company.gateway) if recipient.company and \
+        how = w.behaviour
+        gateway = how.gateways.get(recipient.company.gateway) if recipient.company and \
             recipient.company.gateway else None
         if gateway is not None:
             requests += actors.gateway_scan(w, gateway, message)
         if recipient.mpp:
             requests += actors.apple_mpp(w, message)
-        if recipient.client == "gmail_web" and rng.random() < 0.12:
+        if recipient.client == "gmail_web" and rng.random() < how.gmail_prefetch:
             requests += actors.gmail_prefetch(w, message)
-        if rng.random() < 0.02:
+        if rng.random() < how.previewer_share:
             requests += actors.previewer(w, message)
-        if rng.random() < 0.01:
+        if rng.random() < how.bot_share:
             requests += actors.plain_bot(w, message)
         requests += actors.person(w, message, gateway)
     requests.sort(key=lambda r: r.ts)
@@ -72,9 +75,11 @@ def simulate(config: SimulationConfig) -> list[Campaign]:
     if config.mix not in PRESETS:
         raise ValueError(f"unknown audience mix {config.mix!r}; choose one of "
                          f"{', '.join(PRESETS)}")
+    behaviour = behaviour_for(config.world)
     rng = random.Random(config.seed)
-    audience = build_audience(rng, config.recipients, PRESETS[config.mix])
-    w = World(rng)
+    audience = build_audience(rng, config.recipients, behaviour.mix or PRESETS[config.mix],
+                              behaviour)
+    w = World(rng, behaviour)
     return [simulate_campaign(rng, w, f"sim{config.seed}-c{number + 1}", audience,
                               config.start + number * config.campaign_gap, config)
             for number in range(config.campaigns)]

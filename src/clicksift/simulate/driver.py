@@ -23,6 +23,7 @@ from clicksift.prepare import PreparedMessage, Preparer
 from clicksift.simulate.actors import Request, World
 from clicksift.simulate.audience import PRESETS, build_audience
 from clicksift.simulate.campaign import Campaign, SimulationConfig, simulate_campaign
+from clicksift.simulate.worlds import behaviour_for
 from clicksift.storage import SqlStore
 
 
@@ -37,12 +38,15 @@ def prepare_campaign(store: SqlStore, preparer: Preparer, html: str, campaign_id
     """Prepare the newsletter for a simulated audience, simulate what follows, and record
     the messages (delivered at their simulated times) in STORE."""
     rng = random.Random(config.seed)
-    audience = build_audience(rng, config.recipients, PRESETS[config.mix])
+    behaviour = behaviour_for(config.world)
+    audience = build_audience(rng, config.recipients, behaviour.mix or PRESETS[config.mix],
+                              behaviour)
     prepared = [preparer.prepare(html, recipient=person.address, campaign_id=campaign_id,
                                  now=config.start) for person in audience]
     links = [(link.url, link.kind) for link in prepared[0].links]
-    campaign = simulate_campaign(rng, World(rng), campaign_id, audience, config.start, config,
-                                 links=links, message_ids=[p.message_id for p in prepared])
+    campaign = simulate_campaign(rng, World(rng, behaviour), campaign_id, audience,
+                                 config.start, config, links=links,
+                                 message_ids=[p.message_id for p in prepared])
     by_id = {p.message_id: p for p in prepared}
     delivered = []
     for message in campaign.messages:

@@ -111,6 +111,10 @@ APPLE_MAIL_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/6
                   "(KHTML, like Gecko)")
 APPLE_MAIL_IOS = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
                   "(KHTML, like Gecko) Mobile/15E148")
+#: The user agent Outlook for iOS and Android sends (Microsoft's Exchange documentation,
+#: learn.microsoft.com/en-us/exchange/clients-and-mobile-in-exchange-online/
+#: outlook-for-ios-and-android/secure-outlook-for-ios-and-android, read 2026-12-05).
+OUTLOOK_MOBILE = "Outlook-iOS-Android/1.0"
 THUNDERBIRD = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 "
                "Thunderbird/128.4.0")
 GOOGLE_IMAGE_PROXY = ("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 "

@@ -22,6 +22,7 @@ UNKNOWN_LINKS_MIN = 5     # "most links" when the message's links are unknown (E
 MANY_LINKS = 4            # one source on this many links over the message's life
 CLICK_CHECK_WINDOW = 3.0  # a security network's check this shortly before a person's click
 FARM_WINDOW = 15.0        # most links fetched this fast, whatever the addresses
+DECISIVE_BURST = 5        # one source on this many links in one burst: no person does that
 _SCANNER_RULES = frozenset({"context.all-links-burst", "context.honeypot",
                             "context.honeypot-source"})
 
@@ -106,7 +107,8 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
                 span = window[-1].event.ts - window[0].event.ts
                 _add(obs, finding("context.all-links-burst", 1.0, f"{source} fetched "
                                   f"{len(links_in_window)} links of this message within "
-                                  f"{span:.0f} s", Kind.SECURITY_SCANNER))
+                                  f"{span:.0f} s", Kind.SECURITY_SCANNER,
+                                  decisive=len(links_in_window) >= DECISIVE_BURST))
             else:
                 close = {o.link_key for o in _window(group, obs.event.ts, TWO_LINK_WINDOW,
                                                      times)}

@@ -25,7 +25,6 @@ MANY_RECIPIENTS = 5          # distinct messages (recipients) one source acts on
 SCANNER_DELTA = 300.0        # a source's typical delay must be under this to count
 PROFILE_MIN_MESSAGES = 3     # a domain needs this many messages to have a profile
 PROFILE_SHARE = 0.5          # and at least this share of them scanned at delivery
-_ADDRESS_RULES = frozenset({"context.honeypot", "context.all-links-burst"})
 _PERSON_RULES = frozenset({"req.user-activation"})
 _SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.vendor-certain",
                          "ua.known-scanner", "context.honeypot-source"})
@@ -71,7 +70,9 @@ class _DomainProfile:
 
 class CrossMessage:
     def __init__(self) -> None:
-        self._scanner_addresses: dict[str, str] = {}   # address -> message it scanned
+        # address -> the (at most two, smallest) ids of messages it scanned: enough to tell
+        # whether it scanned a message other than any given one, whatever the order seen
+        self._scanner_addresses: dict[str, tuple[str, ...]] = {}
         self._person_addresses: set[str] = set()      # addresses people navigated from
         self._windows: dict[tuple[str, int, int], _SourceWindow] = defaultdict(_SourceWindow)
         self._domains: dict[str, _DomainProfile] = defaultdict(_DomainProfile)
@@ -87,7 +88,7 @@ class CrossMessage:
         scan_delays = []
         for obs in events:
             if obs.address and obs.scanned_here():
-                self._scanner_addresses.setdefault(obs.address, obs.message_id)
+                self._note_scanner(obs.address, (obs.message_id,))
             if obs.address and obs.has_any(_PERSON_RULES):
                 self._person_addresses.add(obs.address)
             delta = obs.delta
@@ -118,11 +119,16 @@ class CrossMessage:
                 if len(profile.delays) < 500:
                     profile.delays.append(min(early))
 
+    def _note_scanner(self, address: str, messages: tuple[str, ...]) -> None:
+        known = self._scanner_addresses.get(address, ())
+        if len(known) < 2 or any(m < known[-1] for m in messages):
+            self._scanner_addresses[address] = tuple(sorted({*known, *messages})[:2])
+
     def merge(self, other: CrossMessage) -> None:
         """Add what OTHER saw (of later buckets): merging buckets' aggregators in bucket
         order gives exactly what one aggregator would have seen bucket after bucket."""
-        for address, message in other._scanner_addresses.items():
-            self._scanner_addresses.setdefault(address, message)
+        for address, messages in other._scanner_addresses.items():
+            self._note_scanner(address, messages)
         self._person_addresses |= other._person_addresses
         for key, theirs in other._windows.items():
             mine = self._windows[key]
@@ -173,11 +179,9 @@ class CrossMessage:
     def _address_findings(self, obs: Summary) -> None:
         if obs.address is None or obs.address not in self._scanner_addresses:
             return
-        if (obs.address in self._person_addresses
-                or obs.has_any(_ADDRESS_RULES)):
-            return
-        other = self._scanner_addresses.get(obs.address)
-        if other is not None and other != obs.message_id:
+        if obs.address in self._person_addresses:
+            return       # people navigate from it too: a shared address proves nothing
+        if any(other != obs.message_id for other in self._scanner_addresses[obs.address]):
             obs.add(finding(
                 "crossmsg.scanner-address", 1.0, f"{obs.address} fetched the honeypot or most "
                 "links of another recipient's message", Kind.SECURITY_SCANNER))

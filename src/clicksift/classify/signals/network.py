@@ -6,6 +6,22 @@ from clicksift.classify.observe import Observed
 from clicksift.classify.vocabulary import Finding, Kind, finding
 
 _CLOUD_KINDS = frozenset({"hosting", "cdn"})
+SCANNING_WINDOW = 1800.0   # seconds after delivery in which gateways scan
+#: (seconds after delivery, scale): the weight of an address that carries people's traffic
+#: as well as machines' falls once the scanning window has passed.
+SHARED_ADDRESS_DECAY = ((SCANNING_WINDOW, 1.0), (2 * 3600.0, 0.6), (12 * 3600.0, 0.35))
+SHARED_ADDRESS_FLOOR = 0.25
+
+
+def shared_address_scale(delta: float | None) -> float:
+    """How much a shared address (a provider's service network, cloud space, a relay) counts
+    DELTA seconds after delivery: fully in the scanning window, less and less after it."""
+    if delta is None:
+        return 1.0
+    for limit, scale in SHARED_ADDRESS_DECAY:
+        if delta <= limit:
+            return scale
+    return SHARED_ADDRESS_FLOOR
 
 
 def _anonymous_agent(obs: Observed) -> bool:
@@ -27,12 +43,20 @@ def findings(obs: Observed) -> list[Finding]:
     entry = net.entry
     if entry is not None:
         if entry.role == "scanner":
-            rule = "net.vendor-certain" if entry.certainty == "certain" else "net.vendor-probable"
-            out.append(finding(rule, 1.0, f"{net.ip} is in {entry.vendor}'s network ({entry.id})",
-                               entry.kind, entry.vendor))
+            if entry.certainty == "certain":
+                out.append(finding("net.vendor-certain", 1.0, f"{net.ip} is in "
+                                   f"{entry.vendor}'s network ({entry.id})", entry.kind,
+                                   entry.vendor))
+            else:
+                scale = (0.5 if obs.is_open else 1.0) * shared_address_scale(obs.delta)
+                out.append(finding("net.vendor-probable", scale,
+                                   f"{net.ip} is in {entry.vendor}'s service network "
+                                   f"({entry.id}), which carries people's traffic too",
+                                   entry.kind, entry.vendor))
         elif entry.role == "privacy_proxy" and (obs.is_click or _anonymous_agent(obs)):
             kind = Kind.PRIVACY_PREFETCH if obs.is_open else Kind.UNKNOWN_AUTOMATION
-            out.append(finding("net.privacy-proxy", 1.0, f"{net.ip} is Apple's address space",
+            scale = 1.0 if obs.is_open else shared_address_scale(obs.delta)
+            out.append(finding("net.privacy-proxy", scale, f"{net.ip} is Apple's address space",
                                kind, entry.vendor if obs.is_open else None))
         elif entry.role == "user_proxy":
             out.append(finding("net.user-proxy", 1.0, f"{net.ip} is a {entry.vendor} proxy that "
@@ -53,6 +77,7 @@ def findings(obs: Observed) -> list[Finding]:
     elif net.origin_kind in _CLOUD_KINDS and not _provider_proxy(obs):
         # A person on a virtual desktop loads images from cloud space too: weaker on opens.
         space = "hosting" if net.origin_kind == "hosting" else "edge"
-        out.append(finding("net.cloud-hosting", 0.5 if obs.is_open else 1.0,
+        scale = (0.5 if obs.is_open else 1.0) * shared_address_scale(obs.delta)
+        out.append(finding("net.cloud-hosting", scale,
                            f"{net.ip} is {net.provider} {space} space", Kind.UNKNOWN_AUTOMATION))
     return out

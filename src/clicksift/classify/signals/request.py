@@ -32,7 +32,7 @@ def findings(obs: Observed) -> list[Finding]:
     agent = obs.agent
     if agent is None or not agent.claims_browser:
         return out
-    if "accept-language" not in headers:
+    if obs.is_click and "accept-language" not in headers:
         out.append(finding("req.no-accept-language", 1.0,
                            f"a {agent.family} user agent without the "
                            "Accept-Language header browsers send", Kind.UNKNOWN_AUTOMATION))
