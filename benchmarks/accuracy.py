@@ -142,8 +142,8 @@ def run_worlds(count: int, recipients: int, tuning: bool) -> dict[str, Any]:
                 slices[name] = {"measure": measure, "value": value, "n": cell["n"],
                                 "world": world["world"]}
     pooled = [pair for world in worlds for pair in world["scores"]]
-    for world in worlds:
-        del world["scores"]
+    for world in worlds:            # the JSON line keeps each world's headline measures
+        del world["scores"], world["slices"]
     return {"tuning": tuning, "worlds": worlds, "worst": worst, "worst_slices": slices,
             "reliability": reliability(pooled)}
 

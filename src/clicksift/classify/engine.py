@@ -81,7 +81,10 @@ class Engine:
         self._shown_weights: dict[float, float] = {}
         self._scores: dict[float, tuple[float, float]] = {}
         self._context = self.config.family_enabled("context")
-        self._evidence = _evidence_codes()
+        # Per switched-on rule: (weight, evidence level, bases mask), one lookup a finding.
+        codes = _evidence_codes()
+        self._judging = {rule: (weight, *codes[rule]) for rule, weight in self._weights.items()
+                         if weight is not None}
         held = math.log(self.config.threshold / (1 - self.config.threshold)) \
             - UNCORROBORATED_MARGIN
         self._uncorroborated_score = 1.0 / (1.0 + math.exp(-held))
@@ -121,24 +124,23 @@ class Engine:
         weighted: list[Finding] = []
         decisive_nhi = decisive_human = False
         level = bases = 0          # the evidence discipline: strongest machine evidence, bases
-        evidence = self._evidence
+        judging = self._judging
         new, append = tuple.__new__, weighted.append
         for i in range(0, len(flat), FINDING_FIELDS):
             rule = flat[i]
-            base = weights.get(rule)
-            if base is None:
+            known = judging.get(rule)
+            if known is None:
                 continue
-            weight = base * flat[i + 1]
+            weight = known[0] * flat[i + 1]
             logit += weight
             decisive = flat[i + 5]
             if decisive:
                 decisive_nhi |= weight > 0
                 decisive_human |= weight < 0
             if weight > 0:
-                code = evidence[rule]
-                if code[0] > level:
-                    level = code[0]
-                bases |= code[1]
+                if known[1] > level:
+                    level = known[1]
+                bases |= known[2]
             shown = shown_weights.get(weight)
             if shown is None:
                 shown = round(weight, 3)
