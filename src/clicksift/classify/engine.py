@@ -41,15 +41,22 @@ _HUMAN = Label.HUMAN.value
 _UNKNOWN = Kind.UNKNOWN_AUTOMATION
 #: How far below the threshold (in log-odds) an uncorroborated machine case is held.
 UNCORROBORATED_MARGIN = 0.5
-_LEVEL = {DECISIVE: 2, STRONG: 1}
+#: A machine finding's evidence as one bit mask: a bit per basis, and above them a bit for
+#: decisive and one for strong evidence (so judging ORs one number per finding).
+_DECISIVE_BIT = 1 << len(BASES)
+_STRONG_BIT = 1 << (len(BASES) + 1)
+_BASES_MASK = _DECISIVE_BIT - 1
+_LEVEL = {DECISIVE: _DECISIVE_BIT, STRONG: _STRONG_BIT}
 #: Bit mask of bases -> how many bases it holds.
 _BASE_COUNT = tuple(bin(mask).count("1") for mask in range(1 << len(BASES)))
 
 
-def _evidence_codes() -> dict[str, tuple[int, int]]:
-    """Rule id -> (level: 2 decisive, 1 strong, 0 weak or other; bit mask of its bases)."""
-    return {rule.id: (_LEVEL.get(rule.strength, 0),
-                      sum(1 << BASES.index(basis) for basis in rule.bases))
+def _evidence_codes() -> dict[str, int]:
+    """Rule id -> its evidence mask (bases, and the decisive or strong bit); 0 for rules that
+    do not point to a machine."""
+    return {rule.id: (_LEVEL.get(rule.strength, 0)
+                      + sum(1 << BASES.index(basis) for basis in rule.bases))
+            if rule.weight > 0 else 0
             for rule in RULES.values()}
 
 
@@ -81,10 +88,11 @@ class Engine:
         self._shown_weights: dict[float, float] = {}
         self._scores: dict[float, tuple[float, float]] = {}
         self._context = self.config.family_enabled("context")
-        # Per switched-on rule: (weight, evidence level, bases mask), one lookup a finding.
+        # Per switched-on rule: (weight, evidence mask), one lookup a finding. A weight set
+        # to point the other way carries no machine evidence.
         codes = _evidence_codes()
-        self._judging = {rule: (weight, *codes[rule]) for rule, weight in self._weights.items()
-                         if weight is not None}
+        self._judging = {rule: (weight, codes[rule] if weight > 0 else 0)
+                         for rule, weight in self._weights.items() if weight is not None}
         held = math.log(self.config.threshold / (1 - self.config.threshold)) \
             - UNCORROBORATED_MARGIN
         self._uncorroborated_score = 1.0 / (1.0 + math.exp(-held))
@@ -123,7 +131,7 @@ class Engine:
         logit = self.config.prior
         weighted: list[Finding] = []
         decisive_nhi = decisive_human = False
-        level = bases = 0          # the evidence discipline: strongest machine evidence, bases
+        evidence = 0               # the evidence discipline: machine evidence's bits
         judging = self._judging
         new, append = tuple.__new__, weighted.append
         for i in range(0, len(flat), FINDING_FIELDS):
@@ -137,10 +145,7 @@ class Engine:
             if decisive:
                 decisive_nhi |= weight > 0
                 decisive_human |= weight < 0
-            if weight > 0:
-                if known[1] > level:
-                    level = known[1]
-                bases |= known[2]
+            evidence |= known[1]
             shown = shown_weights.get(weight)
             if shown is None:
                 shown = round(weight, 3)
@@ -160,8 +165,11 @@ class Engine:
         elif decisive_nhi:
             score, shown_score = max(score, 0.999), max(shown_score, 0.999)
         uncorroborated = False
-        if score >= self.config.threshold and not decisive_nhi and level < 2 and (
-                _BASE_COUNT[bases] < (2 if level else WEAK_BASES_NEEDED)):
+        strong = evidence & _STRONG_BIT
+        bases = evidence & _BASES_MASK
+        if score >= self.config.threshold and not decisive_nhi and not (
+                evidence & _DECISIVE_BIT) and (
+                _BASE_COUNT[bases] < (2 if strong else WEAK_BASES_NEEDED)):
             # No decisive finding, no strong one that another basis agrees with, and weak
             # ones on too few bases: the circumstances fit a machine, but some people too.
             uncorroborated = True
@@ -185,7 +193,7 @@ class Engine:
         if uncorroborated and weights.get("evidence.uncorroborated") is not None:
             append(new(Finding, ("evidence.uncorroborated", 0.0, "the machine evidence rests "
                                  f"on {_basis_names(bases)} alone"
-                                 + ("" if level else ", and none of it is strong enough"),
+                                 + ("" if strong else ", and none of it is strong enough"),
                                  None, None, False, None)))
         if missing and "evidence.missing" in weights and weights["evidence.missing"] is not None:
             append(new(Finding, ("evidence.missing", 0.0, "not in the event: "

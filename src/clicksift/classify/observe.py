@@ -92,8 +92,8 @@ class Observed:
 
 #: Fields per finding in a summary's flat list of findings.
 FINDING_FIELDS = len(Finding._fields)
-_RULE, _KIND, _VENDOR, _EVIDENCE = (Finding._fields.index(name)
-                                    for name in ("rule", "kind", "vendor", "evidence"))
+_RULE, _KIND, _VENDOR, _DECISIVE, _EVIDENCE = (
+    Finding._fields.index(name) for name in ("rule", "kind", "vendor", "decisive", "evidence"))
 
 
 @dataclass(slots=True, init=False)
@@ -140,6 +140,14 @@ class Summary:
         flat = self.findings
         for i in range(_RULE, len(flat), FINDING_FIELDS):  # noqa: SIM110 - cheaper than any()
             if flat[i] in rules:
+                return True
+        return False
+
+    def decided(self) -> bool:
+        """A finding already settles the verdict (a honeypot, a burst over five links...)."""
+        flat = self.findings
+        for i in range(_DECISIVE, len(flat), FINDING_FIELDS):  # noqa: SIM110 - cheaper
+            if flat[i]:
                 return True
         return False
 

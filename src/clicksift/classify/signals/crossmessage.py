@@ -120,9 +120,18 @@ class CrossMessage:
                     profile.delays.append(min(early))
 
     def _note_scanner(self, address: str, messages: tuple[str, ...]) -> None:
-        known = self._scanner_addresses.get(address, ())
-        if len(known) < 2 or any(m < known[-1] for m in messages):
-            self._scanner_addresses[address] = tuple(sorted({*known, *messages})[:2])
+        known = self._scanner_addresses.get(address)
+        for message in messages:
+            if known is None:
+                known = (message,)
+            elif message in known or (len(known) == 2 and message > known[1]):
+                continue
+            elif message < known[0]:
+                known = (message, known[0])
+            else:
+                known = (known[0], message)
+        if known is not None:
+            self._scanner_addresses[address] = known
 
     def merge(self, other: CrossMessage) -> None:
         """Add what OTHER saw (of later buckets): merging buckets' aggregators in bucket
@@ -181,7 +190,13 @@ class CrossMessage:
             return
         if obs.address in self._person_addresses:
             return       # people navigate from it too: a shared address proves nothing
-        if any(other != obs.message_id for other in self._scanner_addresses[obs.address]):
+        if obs.decided():
+            return       # settled already (its own honeypot fetch or burst): nothing to add
+        elsewhere = False
+        for other in self._scanner_addresses[obs.address]:
+            if other != obs.message_id:
+                elsewhere = True
+        if elsewhere:
             obs.add(finding(
                 "crossmsg.scanner-address", 1.0, f"{obs.address} fetched the honeypot or most "
                 "links of another recipient's message", Kind.SECURITY_SCANNER))
