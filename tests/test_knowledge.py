@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from clicksift.classify import Engine
+from clicksift.classify import BatchClassifier, Engine
 from clicksift.classify.knowledge import load_knowledge
 from clicksift.events import event_from_dict
 from tests.support import FIXTURES
@@ -137,3 +137,55 @@ def test_crawler_list_is_overridden_for_mail_programs() -> None:
     verdict = Engine().provisional(event_from_dict(_open(outlook)))
     assert verdict.verdict == "human"  # ...the knowledge base knows better
     assert any(r.rule == "ua.mail-client" for r in verdict.reasons)
+
+
+MAIL_PROGRAMS = _rows("mail_programs.tsv")
+#: Where each kind of request comes from when a person makes it: the person's own line, or
+#: (for a webmail image proxy) the provider's network.
+_PERSON_LINE = "73.1.2.3"                    # a residential line (Comcast), in no list
+_PROXY_LINES = {"GoogleImageProxy": "66.102.1.1", "YahooMailProxy": "98.136.1.1"}
+_DELIVERED = 1_790_000_000.0                 # 2026-09-21
+
+
+def _in_context(user_agent: str, kind: str) -> list[dict]:
+    """A message delivered at _DELIVERED and a person's KIND of request two hours later."""
+    ip = next((line for token, line in _PROXY_LINES.items() if token in user_agent),
+              _PERSON_LINE)
+    link = {"url": "https://shop.example/a", "kind": "content"}
+    delivered = {"type": "delivered", "id": "d", "message_id": "m1", "campaign_id": "c",
+                 "timestamp": _DELIVERED, "recipient": "ann@contoso.example",
+                 "links": [link, {"url": "https://shop.example/b", "kind": "content"}]}
+    event = {"type": kind, "id": "e", "message_id": "m1",
+             "timestamp": _DELIVERED + 2 * 3600, "ip": ip, "user_agent": user_agent,
+             "method": "GET", "headers": {"accept": "*/*", "accept-language": "en-US"}}
+    if kind == "click":
+        event |= {"url": link["url"], "link_index": 0, "link_kind": "content"}
+    return [delivered, event]
+
+
+@pytest.mark.parametrize(
+    ("row", "kind"),
+    [(row, kind) for row in MAIL_PROGRAMS for kind in row["requests"].split()],
+    ids=lambda value: value if isinstance(value, str) else value["client"])
+def test_mail_programs_people_read_with_are_judged_people(row: dict, kind: str) -> None:
+    events = [event_from_dict(e) for e in _in_context(row["user_agent"], kind)]
+    verdicts = {v.id: v for v in BatchClassifier().classify(events, expected=len(events))}
+    verdict = verdicts["e"]
+    alarms = [r.rule for r in verdict.reasons if r.weight > 0 and r.rule.startswith("ua.")
+              and r.rule not in _VERSION_RULES]
+    assert (verdict.verdict, alarms) == ("human", []), (row["client"], verdict.reasons)
+
+
+@pytest.mark.parametrize("row", MAIL_PROGRAMS, ids=lambda row: row["client"])
+def test_every_mail_program_is_known_even_where_a_crawler_list_calls_it_a_bot(
+        row: dict) -> None:
+    info = Engine().agents.analyse(row["user_agent"])
+    assert info.entry is not None, row["client"]
+    assert info.entry.role in {"mail_client", "image_proxy"}, (row["client"], info.entry.id)
+
+
+def test_the_mail_program_corpus_is_sourced_and_dated() -> None:
+    assert len(MAIL_PROGRAMS) >= 20
+    for row in MAIL_PROGRAMS:
+        assert row["source"].startswith("https://"), row
+        date.fromisoformat(row["retrieved"])
