@@ -158,6 +158,10 @@ def test_report_as_tables_json_and_csv(tmp_path: Path) -> None:
     rows = run("report", "sim4-c1", "--db", db, "--format", "csv", "--section", "links").stdout
     header, *lines = rows.splitlines()
     assert header.startswith("key,url,kind,clicks_raw") and len(lines) == len(data["links"])
+    trust = run("report", "sim4-c1", "--db", db, "--section", "trust").stdout
+    assert "machine recall" in trust and "person precision" in trust
+    assert f"{data['trust']['machine_events']:,}" in trust
+    assert max(len(line) for line in trust.splitlines()) <= 80
     listed = run("report", "--db", db, "--format", "csv").stdout.splitlines()
     assert listed[0].startswith("campaign,") and listed[1].startswith("sim4-c1,")
     missing = run("report", "nope", "--db", db)

@@ -68,6 +68,17 @@ def test_campaign_page_shows_the_api_numbers(browser: Any, report_site: ReportSi
         "r.querySelector('[data-metric=\"clicks.human\"]').dataset.value])")
     assert {key: int(v) for key, v in link_rows} == {
         link["key"]: link["clicks"]["human"] for link in api["links"]}
+    trust = _values(page, "#trust tr:not([data-anchor]) td[data-metric]")
+    assert sorted(trust) == ["trust.machine_events", "trust.machine_recall",
+                             "trust.person_events", "trust.person_precision"]
+    for metric, value in trust.items():
+        assert _number(value) == pytest.approx(_dig(api, metric)), metric
+    anchors = page.eval_on_selector_all(
+        "#trust tr[data-anchor]", "rows => rows.map(r => [r.dataset.anchor, "
+        "r.querySelector('[data-metric=\"judged\"]').dataset.value, "
+        "r.querySelector('[data-metric=\"agreed\"]').dataset.value])")
+    assert [(a, int(j), int(g)) for a, j, g in anchors] == [
+        (c["anchor"], c["judged"], c["agreed"]) for c in api["trust"]["checks"]]
     domains = page.eval_on_selector_all("#domains tbody tr[data-domain]",
                                         "rows => rows.map(r => r.dataset.domain)")
     assert domains == [d["domain"] for d in api["domains"]]

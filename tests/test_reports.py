@@ -243,3 +243,78 @@ def test_bad_filters_name_the_field(values: dict[str, str], field: str, words: s
     assert caught.value.field == field
 
 
+
+
+# -- how far to trust the verdicts: the campaign's own anchored events ----------------------
+
+_T = 1_790_000_000.0
+_LINKS = [{"url": f"https://shop.example/{n}", "kind": "content"} for n in range(3)] + [
+    {"url": "https://shop.example/", "kind": "honeypot"}]
+_SCANNER, _PERSON, _OTHER = "40.107.1.1", "73.1.2.3", "86.130.5.6"
+
+
+def _anchor_case() -> tuple[list[Event], list[Any]]:
+    """One message: a scanner fetches the honeypot and three links (verdicts: two machine,
+    one person); another address nobody anchors clicks; the person converts after a click
+    (judged a machine) and unsubscribes with an RFC 8058 one-click POST (judged a person);
+    one of the scanner's requests is not judged yet."""
+    from clicksift.classify.vocabulary import Verdict
+
+    def click(event_id: str, at: float, index: int, ip: str) -> dict[str, Any]:
+        return {"type": "click", "id": event_id, "message_id": "m1", "campaign_id": "trust",
+                "timestamp": _T + at, "url": _LINKS[index]["url"], "link_index": index,
+                "link_kind": _LINKS[index]["kind"], "ip": ip}
+
+    raw = [{"type": "delivered", "id": "d", "message_id": "m1", "campaign_id": "trust",
+            "timestamp": _T, "recipient": "ann@contoso.example", "links": _LINKS},
+           click("trap", 5, 3, _SCANNER), click("s0", 6, 0, _SCANNER),
+           click("s1", 7, 1, _SCANNER), click("s2", 8, 2, _SCANNER),
+           {**click("s3", 9, 0, _SCANNER), "type": "open", "url": None, "link_index": None,
+            "link_kind": None},
+           click("other", 600, 1, _OTHER),
+           click("buy", 3600, 0, _PERSON),
+           {"type": "conversion", "id": "cv", "message_id": "m1", "campaign_id": "trust",
+            "timestamp": _T + 4000, "click_id": "buy", "value": 20.0},
+           {"type": "unsubscribe", "id": "u1", "message_id": "m1", "campaign_id": "trust",
+            "timestamp": _T + 5000, "ip": _OTHER, "method": "POST", "url": "https://t.example/u/1",
+            "form": {"List-Unsubscribe": "One-Click"}},
+           {"type": "unsubscribe", "id": "u2", "message_id": "m1", "campaign_id": "trust",
+            "timestamp": _T + 5100, "ip": _OTHER, "method": "POST", "url": "https://t.example/u/1",
+            "form": {"List-Unsubscribe": "one-click-ish"}}]
+    events = [event_from_dict(item) for item in raw]
+    judged = {"trap": "nhi", "s0": "nhi", "s1": "nhi", "s2": "human", "other": "nhi",
+              "buy": "nhi", "u1": "human", "u2": "nhi"}
+    verdicts = [Verdict(event_id, verdict, 0.9 if verdict == "nhi" else 0.1, None, None, ())
+                for event_id, verdict in judged.items()]
+    return events, verdicts
+
+
+def test_anchored_events_show_how_far_to_trust_the_verdicts(store: SqlStore) -> None:
+    events, verdicts = _anchor_case()
+    with store.transaction():
+        store.add_events(events)
+        store.save_verdicts(verdicts, "test")
+    reports.refresh(store)
+    trust = reports.campaign_report(store, "trust").trust
+    checks = {c.anchor: (c.expected, c.judged, c.agreed) for c in trust.checks}
+    # s0, s1 (machine) and s2 (person) are the honeypot fetcher's; s3 is not judged yet;
+    # the trap itself and the other address's click are no anchors.
+    assert checks["honeypot_source"] == ("nhi", 3, 2)
+    assert checks["one_click"] == ("human", 1, 1)          # u2's form is no RFC 8058 POST
+    assert checks["converting_click"] == ("human", 1, 0)
+    assert (trust.machine_events, trust.machine_recall) == (3, pytest.approx(2 / 3))
+    assert (trust.person_events, trust.person_precision) == (2, 0.5)
+
+
+def test_a_simulated_campaign_s_honeypot_fetchers_are_anchored(store: SqlStore,
+                                                               simulated: Any) -> None:
+    events, verdicts = simulated
+    _load(store, events, verdicts)
+    reports.refresh(store)
+    trust = reports.campaign_report(store, events[0].campaign_id).trust
+    # The simulator's gateways fetch honeypot links: their other requests are anchored,
+    # and the classifier catches nearly all of them.
+    assert trust.machine_events > 0 and trust.machine_recall is not None
+    assert trust.machine_recall > 0.9
+    assert [c.anchor for c in trust.checks] == ["honeypot_source", "one_click",
+                                                "converting_click"]

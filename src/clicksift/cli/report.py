@@ -24,10 +24,11 @@ from clicksift.reports.model import (
     Share,
     TimelinePoint,
     Totals,
+    Trust,
 )
 from clicksift.storage import SqlStore
 
-SECTIONS = ("summary", "vendors", "kinds", "timeline", "links", "domains")
+SECTIONS = ("summary", "vendors", "kinds", "timeline", "links", "domains", "trust")
 
 
 def _table(*headers: str, title: str, names: Iterable[str] = ()) -> Table:
@@ -134,6 +135,7 @@ def show_campaign(result: CampaignReport, fmt: str, sections: Sequence[str]) -> 
         "timeline": lambda: _timeline_table(result.timeline),
         "links": lambda: _links_table(result.links),
         "domains": lambda: _domains_table(result.domains, result.domain_count),
+        "trust": lambda: _trust_table(result.trust),
     }
     for name in sections:
         console.print(renderers[name]())
@@ -142,9 +144,32 @@ def show_campaign(result: CampaignReport, fmt: str, sections: Sequence[str]) -> 
                           "counted")
 
 
+_ANCHOR_LABELS = {
+    "honeypot_source": "other requests of honeypot fetchers",
+    "one_click": "one-click unsubscribes (RFC 8058)",
+    "converting_click": "clicks that led to a conversion",
+}
+
+
+def _trust_table(trust: Trust) -> Table:
+    """How the verdicts fared on the events whose label the campaign's traffic carries."""
+    table = _table("anchored events", "should be", "judged", "agreed", "share",
+                   title="Verdicts checked against the campaign's own labels")
+    for c in trust.checks:
+        table.add_row(_ANCHOR_LABELS.get(c.anchor, c.anchor),
+                      "machine" if c.expected == "nhi" else "person", f"{c.judged:,}",
+                      f"{c.agreed:,}", _pct(c.share))
+    table.add_row("[bold]machine recall[/]", "", f"{trust.machine_events:,}", "",
+                  _pct(trust.machine_recall))
+    table.add_row("[bold]person precision[/]", "", f"{trust.person_events:,}", "",
+                  _pct(trust.person_precision))
+    return table
+
+
 def _json_keys(sections: Iterable[str]) -> set[str]:
     mapping = {"summary": "totals", "vendors": "vendors", "kinds": "kinds",
-               "timeline": "timeline", "links": "links", "domains": "domains"}
+               "timeline": "timeline", "links": "links", "domains": "domains",
+               "trust": "trust"}
     keys = {mapping[name] for name in sections}
     if "timeline" in keys:
         keys.add("days")
@@ -240,6 +265,10 @@ def _csv_section(result: CampaignReport, section: str) -> tuple[list[str], Itera
                  "clicks_human", "clicks_nhi"],
                 ([p.bucket, p.opens.raw, p.opens.human, p.opens.nhi, p.clicks.raw,
                   p.clicks.human, p.clicks.nhi] for p in result.timeline))
+    if section == "trust":
+        return (["anchor", "expected", "judged", "agreed", "share"],
+                ([c.anchor, c.expected, c.judged, c.agreed, _num(c.share)]
+                 for c in result.trust.checks))
     if section == "links":
         return (["key", "url", "kind", "clicks_raw", "clicks_human", "clickers_raw",
                  "clickers_human", "honeypot_hits"],

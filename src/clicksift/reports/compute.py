@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from clicksift.errors import NotFoundError
 from clicksift.reports import rollup
 from clicksift.reports.model import (
+    AnchorCheck,
     CampaignReport,
     CampaignSummary,
     Counts,
@@ -24,11 +25,15 @@ from clicksift.reports.model import (
     Share,
     TimelinePoint,
     Totals,
+    Trust,
 )
 from clicksift.reports.summary import (
+    ANCHOR_EXPECTS,
     BEFORE_DELIVERY,
     DELAY_EDGES,
     DELAY_LABELS,
+    HUMAN,
+    NHI,
     NO_DELIVERY,
     SEP,
 )
@@ -49,7 +54,7 @@ def campaign_report(store: SqlStore, campaign_id: str, *,
                     domains: int = TOP_DOMAINS) -> CampaignReport:
     """The full report of one campaign (with its DOMAINS largest recipient domains)."""
     grid = _cells(store, campaign_id, ("total", "kind", "vendor", "vendor_kind", "timeline",
-                                       "day", "link", "currency"))
+                                       "day", "link", "currency", "anchor"))
     if not grid:
         raise NotFoundError(f"no campaign '{campaign_id}' (see 'clicksift report' for the "
                             "list)")
@@ -67,7 +72,8 @@ def campaign_report(store: SqlStore, campaign_id: str, *,
         links=_links(store, campaign_id, grid.get("link", {})),
         domains=tuple(_domain_rows(store, campaign_id, largest)),
         domain_count=len(sizes),
-        freshness=freshness(store))
+        freshness=freshness(store),
+        trust=_trust(grid.get("anchor", {})))
 
 
 def domain_report(store: SqlStore, campaign_id: str) -> list[DomainRow]:
@@ -208,6 +214,23 @@ def _totals(metrics: Metrics, currencies: Mapping[str, Metrics]) -> Totals:
         nhi_share=_divide(machine, judged),
         click_to_conversion=Pair(_divide(metrics.get("converters", 0), clickers.raw),
                                  _divide(metrics.get("converters", 0), clickers.human)))
+
+
+def _trust(anchors: Mapping[str, Metrics]) -> Trust:
+    checks = tuple(
+        AnchorCheck(anchor, expected, int(m.get("judged", 0)), int(m.get("agreed", 0)),
+                    _divide(m.get("agreed", 0), m.get("judged", 0)))
+        for anchor, expected in ANCHOR_EXPECTS.items()
+        for m in (anchors.get(anchor, {}),))
+
+    def pooled(expected: str) -> tuple[float | None, int]:
+        judged = sum(c.judged for c in checks if c.expected == expected)
+        agreed = sum(c.agreed for c in checks if c.expected == expected)
+        return _divide(agreed, judged), judged
+
+    recall, machines = pooled(NHI)
+    precision, people = pooled(HUMAN)
+    return Trust(recall, machines, precision, people, checks)
 
 
 def _summary(campaign_id: str, name: str | None, totals: Totals,

@@ -135,6 +135,31 @@ class CampaignSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class AnchorCheck:
+    """How the classifier judged one kind of anchored event (events whose label the
+    campaign's own traffic carries)."""
+
+    anchor: str          # honeypot_source, one_click or converting_click
+    expected: str        # the verdict such an event must have: nhi or human
+    judged: int          # anchored events with a verdict
+    agreed: int          # ... whose verdict was the expected one
+    share: float | None  # agreed / judged
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """The campaign's own evidence of how far to trust the verdicts: machine recall on the
+    other requests of addresses that fetched a honeypot link, and person precision on
+    anchored people (one-click unsubscribes, clicks that led to a conversion)."""
+
+    machine_recall: float | None
+    machine_events: int
+    person_precision: float | None
+    person_events: int
+    checks: tuple[AnchorCheck, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignReport:
     campaign: CampaignSummary
     totals: Totals
@@ -146,6 +171,7 @@ class CampaignReport:
     domains: tuple[DomainRow, ...]          # the largest domains (see `domain_count`)
     domain_count: int
     freshness: Freshness
+    trust: Trust
 
 
 @dataclass(frozen=True, slots=True)

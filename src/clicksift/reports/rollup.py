@@ -22,7 +22,7 @@ from clicksift.reports.summary import Cells, MessageSummary, Row, cells, differe
 from clicksift.storage import SqlStore
 
 #: Bump when the summary or the cells change meaning: the rollups are then rebuilt.
-ROLLUP_VERSION = "4"
+ROLLUP_VERSION = "5"   # 5: anchored events (how far to trust the verdicts)
 WATERMARK_KEY = "rollup.seq"
 VERSION_KEY = "rollup.version"
 WINDOW = 500_000            # events read per step
@@ -163,6 +163,9 @@ def _event_rows(store: SqlStore, message_ids: Sequence[str]) -> dict[str, list[R
     prepared = store.json_field("e.data", "prepared_at")
     value = store.json_field("e.data", "value", numeric=True)
     currency = store.json_field("e.data", "currency")
+    ip = store.json_field("e.data", "ip")
+    form = store.json_field("e.data", "form")
+    click_id = store.json_field("e.data", "click_id")
     placeholders = ", ".join("?" for _ in message_ids)
     statement = f"""
         SELECT e.message_id, e.campaign_id, e.recipient, e.type, e.ts, e.link_index,
@@ -170,7 +173,10 @@ def _event_rows(store: SqlStore, message_ids: Sequence[str]) -> dict[str, list[R
                CASE WHEN e.type = 'click' AND e.link_index IS NULL THEN {url} END,
                CASE WHEN e.type <> 'delivered' THEN {prepared} END,
                CASE WHEN e.type = 'conversion' THEN {value} END,
-               CASE WHEN e.type = 'conversion' THEN {currency} END
+               CASE WHEN e.type = 'conversion' THEN {currency} END,
+               e.id, {ip},
+               CASE WHEN e.type = 'unsubscribe' THEN {form} END,
+               CASE WHEN e.type = 'conversion' THEN {click_id} END
         FROM events e LEFT JOIN verdicts v ON v.event_id = e.id
         WHERE e.message_id IN ({placeholders})"""
     out: dict[str, list[Row]] = {}

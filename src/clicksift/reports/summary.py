@@ -14,6 +14,11 @@ Counting rules (docs/reports.md):
   a click; a honeypot hit is a raw click (naive tools count it) and never a human one;
 - a human click implies a human open (the person saw the message with images off);
 - machine opens are NHI opens by privacy proxies and image prefetchers (Apple MPP).
+
+Anchors (docs/reports.md, "How far to trust the verdicts"): some events carry their own
+label. The other requests of an address that fetched the message's honeypot link are a
+machine's; an RFC 8058 one-click POST and a click that led to a conversion are a person's.
+A summary counts, per anchor, how many such events were judged and how many agreed.
 """
 
 from __future__ import annotations
@@ -73,6 +78,16 @@ class Row(NamedTuple):
     prepared_at: str | None  # the tracking token's issue time (tracker events)
     value: Any               # conversions
     currency: Any
+    id: str = ""
+    ip: str | None = None
+    form: Any = None         # an unsubscribe's form fields (JSON text or a mapping)
+    click_id: str | None = None  # a conversion's click
+
+
+#: The anchors: events whose label is known without the classifier, and the verdict
+#: each must have.
+HONEYPOT_SOURCE, ONE_CLICK, CONVERTING_CLICK = "honeypot_source", "one_click", "converting_click"
+ANCHOR_EXPECTS = {HONEYPOT_SOURCE: NHI, ONE_CLICK: HUMAN, CONVERTING_CLICK: HUMAN}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +97,19 @@ class MessageSummary:
     delivered: bool
     rows: tuple[tuple[Any, ...], ...]   # (type, class, kind, vendor, link, link_kind, bucket,
                                         #  day, value, currency, count)
+    anchors: tuple[tuple[str, int, int], ...] = ()   # (anchor, judged, agreed)
 
     def dumps(self) -> str:
         from clicksift.events import dumps
-        return dumps([self.campaign, self.domain, self.delivered, self.rows])
+        return dumps([self.campaign, self.domain, self.delivered, self.rows,
+                      self.anchors])
 
     @classmethod
     def loads(cls, text: str) -> MessageSummary:
-        campaign, domain, delivered, rows = loads(text)
-        return cls(campaign, domain, bool(delivered), tuple(tuple(row) for row in rows))
+        campaign, domain, delivered, rows, *rest = loads(text)   # older ones: no anchors
+        anchors = tuple((str(a), int(j), int(g)) for a, j, g in rest[0]) if rest else ()
+        return cls(campaign, domain, bool(delivered), tuple(tuple(row) for row in rows),
+                   anchors)
 
 
 def summarize(rows: Iterable[Row], delivered_hint: float | None = None) -> MessageSummary:
@@ -107,7 +126,47 @@ def summarize(rows: Iterable[Row], delivered_hint: float | None = None) -> Messa
     for r in events:
         counted[_key(r, delivered_at)] += 1
     return MessageSummary(campaign, domain, bool(deliveries),
-                          tuple(sorted((*key, n) for key, n in counted.items())))
+                          tuple(sorted((*key, n) for key, n in counted.items())),
+                          anchor_counts(events))
+
+
+def anchored(events: list[Row]) -> dict[str, str]:
+    """The anchored events of one message: event id -> anchor."""
+    trap_addresses = {r.ip for r in events
+                      if r.type == "click" and r.link_kind == "honeypot" and r.ip}
+    converted = {r.click_id for r in events if r.type == "conversion" and r.click_id}
+    out: dict[str, str] = {}
+    for r in events:
+        if r.type == "unsubscribe" and _one_click(r.form):
+            out[r.id] = ONE_CLICK
+        elif r.type == "click" and r.id in converted:
+            out[r.id] = CONVERTING_CLICK
+        elif r.type in ENGAGEMENT and r.ip in trap_addresses and r.link_kind != "honeypot":
+            out[r.id] = HONEYPOT_SOURCE
+    return out
+
+
+def anchor_counts(events: list[Row]) -> tuple[tuple[str, int, int], ...]:
+    """(anchor, judged, agreed) for each anchor present in EVENTS; events not judged yet
+    are left out."""
+    verdicts = {r.id: r.verdict for r in events}
+    judged: Counter[str] = Counter()
+    agreed: Counter[str] = Counter()
+    for event_id, anchor in anchored(events).items():
+        verdict = verdicts[event_id]
+        if verdict in (HUMAN, NHI):
+            judged[anchor] += 1
+            agreed[anchor] += verdict == ANCHOR_EXPECTS[anchor]
+    return tuple((anchor, judged[anchor], agreed[anchor]) for anchor in sorted(judged))
+
+
+def _one_click(form: Any) -> bool:
+    if isinstance(form, str):
+        try:
+            form = loads(form)
+        except ValueError:
+            return False
+    return isinstance(form, dict) and form.get("List-Unsubscribe") == "One-Click"
 
 
 def _prepared_at(events: list[Row]) -> float | None:
@@ -172,6 +231,9 @@ def cells(summary: MessageSummary) -> Cells:
     for cell in seen:
         out[cell] += 1
     _implied_open(out, seen, domain)
+    for anchor, judged, agreed in summary.anchors:
+        out["anchor", anchor, "judged"] += judged
+        out["anchor", anchor, "agreed"] += agreed
     return out
 
 
