@@ -37,7 +37,7 @@ from clicksift.classify.engine import Engine
 from clicksift.errors import ClicksiftError, InputError, NotFoundError
 from clicksift.events import Event, event_from_dict, format_timestamp
 from clicksift.protect.confidence import machine_for_action
-from clicksift.protect.judge import judge_messages
+from clicksift.protect.judge import judge_events
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
 
@@ -223,10 +223,9 @@ class Dispatcher:
         message's context."""
         stored = store.verdict_rows([e.id for e in events])
         out = {i: v for i, v in stored.items() if v["final"]}
-        todo = sorted({e.message_id for e in events if e.id not in out
-                       and e.type != "conversion"})
+        todo = [e for e in events if e.id not in out and e.type != "conversion"]
         if todo:
-            for verdict in judge_messages(store, self.engine, todo).values():
+            for verdict in judge_events(store, self.engine, todo).values():
                 out.setdefault(verdict.id, {
                     "verdict": verdict.verdict, "score": verdict.score, "kind": verdict.kind,
                     "vendor": verdict.vendor, "final": False,

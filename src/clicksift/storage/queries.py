@@ -62,6 +62,19 @@ SELECT_VERDICTS = """
 SELECT event_id, verdict, score, kind, vendor, reasons, engine_version, final
 FROM verdicts WHERE event_id IN ({placeholders})"""
 
+# A message's context within a budget (docs/protect.md, "Bounded work"): its first events
+# (the delivery and the scanning window) and those nearest a moment, each read through the
+# (message_id, ts) index, so the work does not grow with the message's event count.
+SELECT_MESSAGE_FIRST = """
+SELECT seq, data, campaign_id, recipient, received_at FROM events
+WHERE message_id = ? ORDER BY ts, seq LIMIT ?"""
+SELECT_MESSAGE_UP_TO = """
+SELECT seq, data, campaign_id, recipient, received_at FROM events
+WHERE message_id = ? AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT ?"""
+SELECT_MESSAGE_AFTER = """
+SELECT seq, data, campaign_id, recipient, received_at FROM events
+WHERE message_id = ? AND ts > ? ORDER BY ts, seq LIMIT ?"""
+
 SELECT_MESSAGE_EVENTS = """
 SELECT seq, data, campaign_id, recipient, received_at FROM events
 WHERE message_id IN ({placeholders}) ORDER BY seq"""

@@ -206,6 +206,26 @@ class SqlStore:
                     statement, tuple(chunk)).fetchall():
                 yield StoredEvent(seq, json.loads(data), campaign, recipient, received_at)
 
+    def message_context(self, message_id: str, moments: Sequence[float], *, first: int,
+                        before: int, after: int) -> list[StoredEvent]:
+        """At most FIRST + len(MOMENTS) * (BEFORE + AFTER) events of MESSAGE_ID, in seq
+        order: its FIRST earliest, and for each moment the BEFORE events at or before it
+        and the AFTER events after it."""
+        reads: list[tuple[str, tuple[Any, ...]]] = [
+            (queries.SELECT_MESSAGE_FIRST, (message_id, first))]
+        for moment in moments:
+            reads.append((queries.SELECT_MESSAGE_UP_TO, (message_id, moment, before)))
+            if after:
+                reads.append((queries.SELECT_MESSAGE_AFTER, (message_id, moment, after)))
+        found: dict[int, StoredEvent] = {}
+        for statement, params in reads:
+            for seq, data, campaign, recipient, received_at in self.execute(
+                    statement, params).fetchall():
+                if seq not in found:
+                    found[seq] = StoredEvent(seq, json.loads(data), campaign, recipient,
+                                             received_at)
+        return [found[seq] for seq in sorted(found)]
+
     def event_counts(self) -> dict[str, int]:
         return {row[0]: int(row[1]) for row in self.execute(queries.COUNT_EVENTS).fetchall()}
 

@@ -1,0 +1,139 @@
+"""A request never does unbounded work: a message flooded with events (clicks need no
+credential, so anyone holding one email can add them) neither slows its unsubscribe link
+nor stalls anybody else's request or the health check."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from clicksift.classify import Engine
+from clicksift.events import event_from_dict
+from clicksift.links import TrackingUrls, load_signer
+from clicksift.prepare import Preparer
+from clicksift.protect import judge
+from clicksift.settings import Settings
+from clicksift.storage import SqlStore, open_store
+from tests.support import EMAILS, running_server
+
+FLOOD = 100_000
+KEYS = "k1:0123456789abcdef-k1"
+
+
+def _flood(store: SqlStore, message_id: str, delivered_at: float, count: int) -> None:
+    """COUNT clicks on MESSAGE_ID from as many addresses, one every 50 ms from delivery."""
+    events = [event_from_dict({
+        "type": "click", "id": f"{message_id}:flood{n}", "message_id": message_id,
+        "timestamp": delivered_at + 60 + n * 0.05, "url": "https://x.example/",
+        "link_index": 0, "link_kind": "content", "ip": f"10.{n >> 16 & 255}.{n >> 8 & 255}."
+        f"{n & 255}", "user_agent": "curl/8.5.0", "method": "GET"}) for n in range(count)]
+    for start in range(0, len(events), 20_000):
+        with store.transaction():
+            store.add_events(events[start:start + 20_000])
+
+
+def test_a_message_s_context_is_read_within_its_budget(store: SqlStore) -> None:
+    delivered = event_from_dict({"type": "delivered", "id": "d", "message_id": "m1",
+                                 "timestamp": 1_790_000_000.0, "recipient": "a@b.example",
+                                 "links": [{"url": "https://x.example/", "kind": "content"}]})
+    with store.transaction():
+        store.add_events([delivered])
+    _flood(store, "m1", delivered.ts, 5_000)
+    late = delivered.ts + 60 + 4_000 * 0.05
+    context = judge.context_events(store, "m1", [late])
+    budget = judge.FIRST_EVENTS + judge.EVENTS_BEFORE + judge.EVENTS_AFTER
+    assert len(context) == budget < 5_001
+    ids = [e.id for e in context]
+    assert ids[0] == "d"                                     # the delivery, first
+    assert "m1:flood3999" in ids and "m1:flood4000" in ids        # around the moment judged
+    assert "m1:flood2000" not in ids                         # far from both: not read
+    many = judge.context_events(store, "m1", [delivered.ts + 60 + n for n in range(100)])
+    assert len(many) <= judge.FIRST_EVENTS + judge.MOMENTS * (judge.EVENTS_BEFORE
+                                                              + judge.EVENTS_AFTER)
+    # A near miss: a message within the budget is read whole.
+    with store.transaction():
+        store.add_events([event_from_dict({**delivered.raw, "id": "d2", "message_id": "m2"})])
+    _flood(store, "m2", delivered.ts, 300)
+    assert len(judge.context_events(store, "m2", [late])) == 301
+
+
+@pytest.fixture(scope="module")
+def flooded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, Any]]:
+    tmp = tmp_path_factory.mktemp("flood")
+    db = str(tmp / "flood.db")
+    store = open_store(Settings(database=db, signing_keys=KEYS))
+    preparer = Preparer(TrackingUrls("https://t.example.net", load_signer(KEYS, store)))
+    html = (EMAILS / "fragment.html").read_text()
+    victim = preparer.prepare(html, recipient="ann@example.com", campaign_id="june")
+    other = preparer.prepare(html, recipient="bob@example.com", campaign_id="june")
+    delivered = [event_from_dict(p.delivered_event()) for p in (victim, other)]
+    with store.transaction():
+        store.add_events(delivered)
+    _flood(store, victim.message_id, delivered[0].ts, FLOOD)
+    store.close()
+    with running_server({"CLICKSIFT_DATABASE": db, "CLICKSIFT_SIGNING_KEYS": KEYS},
+                        tmp) as server:
+        yield server, victim, other
+
+
+def test_a_flooded_message_s_unsubscribe_stalls_nobody(flooded: tuple) -> None:
+    import re
+    server, victim, other = flooded
+    url = server.url(victim.headers["List-Unsubscribe"].strip("<>"))
+    other_click = server.url(re.findall(r'href="(https://t\.example\.net/c/[^"]+)"',
+                                        other.html)[0])
+    waits: list[float] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not done.is_set():
+                started = time.monotonic()
+                assert client.get(f"{server.base_url}/healthz").status_code == 200
+                waits.append(time.monotonic() - started)
+                time.sleep(0.01)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        timings = []
+        for form in ({"action": "unsubscribe_all"},
+                     {"List-Unsubscribe": "One-Click"}):
+            started = time.monotonic()
+            answer = httpx.post(url, data=form, timeout=60)
+            timings.append(time.monotonic() - started)
+            assert answer.status_code == 200
+        started = time.monotonic()
+        assert httpx.get(other_click, timeout=30).status_code == 302
+        timings.append(time.monotonic() - started)
+    finally:
+        done.set()
+        prober.join()
+    # Reading and judging all 100,000 events took over a minute; the budget keeps each
+    # request to a fraction of a second (generous bounds: CI machines are shared).
+    assert max(timings) < 2.0, timings
+    assert waits and max(waits) < 1.0, max(waits)
+    assert "Traceback" not in server.log()
+
+
+def test_judging_a_flooded_message_is_bounded_in_process(tmp_path: Path) -> None:
+    """The same budget in the outbound webhooks' path (judge_events), without a server."""
+    store = open_store(Settings(database=str(tmp_path / "j.db")))
+    delivered = event_from_dict({"type": "delivered", "id": "d", "message_id": "m1",
+                                 "timestamp": 1_790_000_000.0, "recipient": "a@b.example",
+                                 "links": [{"url": "https://x.example/", "kind": "content"}]})
+    with store.transaction():
+        store.add_events([delivered])
+    _flood(store, "m1", delivered.ts, 30_000)
+    wanted = [e for e in (event_from_dict(s.raw) for s in store.message_context(
+        "m1", [delivered.ts + 60 + n * 300.0 for n in range(5)], first=0, before=1, after=0))]
+    verdicts = judge.judge_events(store, Engine(), wanted)
+    store.close()
+    assert sorted(verdicts) == sorted(e.id for e in wanted)
+    assert all(v.verdict == "nhi" for v in verdicts.values())   # curl, flooding
