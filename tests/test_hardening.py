@@ -38,12 +38,17 @@ def _flood(store: SqlStore, message_id: str, delivered_at: float, count: int) ->
             store.add_events(events[start:start + 20_000])
 
 
-def test_a_message_s_context_is_read_within_its_budget(store: SqlStore) -> None:
+def _delivered(store: SqlStore) -> Any:
     delivered = event_from_dict({"type": "delivered", "id": "d", "message_id": "m1",
                                  "timestamp": 1_790_000_000.0, "recipient": "a@b.example",
                                  "links": [{"url": "https://x.example/", "kind": "content"}]})
     with store.transaction():
         store.add_events([delivered])
+    return delivered
+
+
+def test_a_message_s_context_is_read_within_its_budget(store: SqlStore) -> None:
+    delivered = _delivered(store)
     _flood(store, "m1", delivered.ts, 5_000)
     late = delivered.ts + 60 + 4_000 * 0.05
     context = judge.context_events(store, "m1", [late])
@@ -125,11 +130,7 @@ def test_a_flooded_message_s_unsubscribe_stalls_nobody(flooded: tuple) -> None:
 def test_judging_a_flooded_message_is_bounded_in_process(tmp_path: Path) -> None:
     """The same budget in the outbound webhooks' path (judge_events), without a server."""
     store = open_store(Settings(database=str(tmp_path / "j.db")))
-    delivered = event_from_dict({"type": "delivered", "id": "d", "message_id": "m1",
-                                 "timestamp": 1_790_000_000.0, "recipient": "a@b.example",
-                                 "links": [{"url": "https://x.example/", "kind": "content"}]})
-    with store.transaction():
-        store.add_events([delivered])
+    delivered = _delivered(store)
     _flood(store, "m1", delivered.ts, 30_000)
     wanted = [e for e in (event_from_dict(s.raw) for s in store.message_context(
         "m1", [delivered.ts + 60 + n * 300.0 for n in range(5)], first=0, before=1, after=0))]
