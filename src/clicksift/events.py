@@ -12,6 +12,7 @@ import io
 import ipaddress
 import json
 import math
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -386,11 +387,32 @@ def dumps(obj: Any) -> str:
 
 
 def loads(data: bytes | str) -> Any:
-    """Decode one JSON document (orjson, falling back to json for huge integers)."""
+    """Decode one JSON document (orjson, falling back to json for huge integers).
+
+    A lone surrogate escape (``"\\ud800"``, which no UTF-8 text can hold) becomes U+FFFD,
+    so whatever was read can be written again."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(data)
+        value = json.loads(data)
+        if _SURROGATE_ESCAPE.search(data if isinstance(data, str) else
+                                    data.decode("utf-8", "replace")):
+            return _without_lone_surrogates(value)
+        return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v)
+                for k, v in value.items()}
+    return value
 
 
 def text_stream(binary: IO[bytes]) -> io.TextIOWrapper:

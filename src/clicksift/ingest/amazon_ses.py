@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from clicksift.events import Event, parse_timestamp
+from clicksift.events import Event, loads, parse_timestamp
 from clicksift.ingest import base
 from clicksift.ingest.base import Headers, Secrets
 
@@ -191,17 +191,27 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     envelope = envelope_of(body)
     if envelope is None:                      # raw message delivery, or an import file
         document = base.decode_json(body)
-        return [parse_record(r, i) for i, r in enumerate(base.as_list(document, "SES events"))]
+        return base.readable(_records(base.as_list(document, "SES events")))
     if envelope.get("Type") != "Notification":
         return []                             # subscription handshakes carry no events
     message = envelope.get("Message")
     if not isinstance(message, str):
-        raise base.payload_error("is missing", field="Message")
+        return [base.unreadable(NAME, None, envelope, "Message: is missing")]
     try:
-        record = json.loads(message)
+        record = loads(message)
     except ValueError:
-        raise base.payload_error("is not a JSON SES event", field="Message") from None
-    return [parse_record(record, None)]
+        # A notification that is not an SES event (plain text, an inbound receipt's
+        # text): kept whole, with why.
+        return [base.unreadable(NAME, None, envelope, "Message: is not a JSON SES event")]
+    return _records([record], numbered=False)
+
+
+def _records(records: list[Any], *, numbered: bool = True) -> list[Event]:
+    events: list[Event] = []
+    for index, record in enumerate(records):
+        with base.one_record(NAME, index, record, events):
+            events.append(parse_record(record, index if numbered else None))
+    return events
 
 
 def render(events: Sequence[Event], topic: str = "arn:aws:sns:us-east-1:123456789012:ses-events",

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,7 +33,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from clicksift.errors import ClicksiftError, InputError, InvalidEventError
-from clicksift.events import Event, EventType, event_from_dict, format_timestamp, loads
+from clicksift.events import (
+    Event,
+    EventType,
+    dumps,
+    event_from_dict,
+    format_timestamp,
+    loads,
+)
 
 Headers = Mapping[str, str]
 Secrets = Mapping[str, str]
@@ -219,22 +227,98 @@ def build(esp: str, esp_type: str, payload: Any, *, types: Mapping[str, str],
           event_id: str, message_id: str | None, timestamp: str | float,
           index: int | None = None, canonical: str | None = None, **fields: Any) -> Event:
     """One canonical event from an ESP record (its type from TYPES unless CANONICAL says
-    otherwise). Fields that are None are left out."""
+    otherwise). Fields that are None are left out; an optional field whose value cannot
+    be read is left out too, with a note saying which and why (``parse_notes``)."""
     kind = canonical or types.get(esp_type, EventType.UNKNOWN.value)
+    notes: list[str] = []
+    if isinstance(message_id, str) and "\x00" in message_id:
+        message_id = _readable("message_id", message_id, notes)
     obj: dict[str, Any] = {
         "type": kind, "id": event_id, "message_id": message_id or event_id,
         "timestamp": timestamp, "source": esp, "esp_type": esp_type,
     }
     for name, value in fields.items():
-        if value is not None and value != {}:
-            obj[name] = value
+        if value is not None and value != {} and value != "":
+            obj[name] = _readable(name, value, notes)
     if kind in (EventType.CLICK.value, EventType.UNSUBSCRIBE.value) and "url" not in obj:
         obj["url"] = ""
     obj["esp_payload"] = payload
+    for _attempt in range(len(fields) + 1):
+        if notes:
+            obj["parse_notes"] = notes
+        try:
+            return event_from_dict(obj)
+        except InvalidEventError as exc:
+            if exc.field not in fields or exc.field not in obj:
+                raise payload_error(exc.reason, record=index, field=exc.field) from None
+            notes.append(f"{exc.field}: {exc.reason}; left out")
+            if exc.field == "url" and kind in _NEEDS_URL:
+                obj["url"] = ""
+            else:
+                del obj[exc.field]
+    raise payload_error("cannot be read", record=index)
+
+
+_NEEDS_URL = (EventType.CLICK.value, EventType.UNSUBSCRIBE.value)
+#: Fields an ESP gives as numbers at times (ids) and that are kept as their text.
+_NUMBERS_AS_TEXT = frozenset({"campaign_id"})
+
+
+def _readable(name: str, value: Any, notes: list[str]) -> Any:
+    """VALUE of field NAME as the event contract reads it, or None with a note."""
+    if name in _NUMBERS_AS_TEXT and isinstance(value, int | float) \
+            and not isinstance(value, bool):
+        return text_id(value)
+    if isinstance(value, str) and "\x00" in value:     # no database column holds NUL
+        notes.append(f"{name}: NUL characters removed")
+        return value.replace("\x00", "")
+    return value
+
+
+def unreadable(esp: str, index: int | None, record: Any, reason: str,
+               field: str | None = None) -> Event:
+    """A record that cannot be normalized, kept whole as an ``unknown`` event with its
+    reason (its id follows from its content, so a retried body stores it once)."""
+    digest = stable_id(esp, "unreadable", dumps(record) if _dumpable(record) else repr(record))
+    where = f"record {index}: " if index is not None else ""
+    what = f"{field}: {reason}" if field else reason
+    return event_from_dict({
+        "type": EventType.UNKNOWN.value, "id": digest, "message_id": digest,
+        "timestamp": epoch_now(), "source": esp, "esp_payload": record,
+        "parse_error": {"record": index, "field": field, "reason": reason},
+        "parse_notes": [f"{where}{what}", "timestamp: not readable; the time it was received"]})
+
+
+def readable(events: list[Event]) -> list[Event]:
+    """EVENTS, unless not one record of the body could be read: then the body is not this
+    ESP's at all, and the first record's error says why."""
+    if events and all("parse_error" in e.raw for e in events):
+        error = events[0].raw["parse_error"]
+        raise payload_error(error["reason"], record=error["record"], field=error["field"])
+    return events
+
+
+def _dumpable(record: Any) -> bool:
     try:
-        return event_from_dict(obj)
-    except InvalidEventError as exc:
-        raise payload_error(exc.reason, record=index, field=exc.field) from None
+        dumps(record)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@contextmanager
+def one_record(esp: str, index: int, record: Any, events: list[Event]) -> Iterator[None]:
+    """Normalize one record of a body inside this block: a record that cannot be read
+    (whatever goes wrong) is kept as an ``unknown`` event instead of losing the body."""
+    try:
+        yield
+    except SignatureError:
+        raise
+    except PayloadError as exc:
+        events.append(unreadable(esp, index, record, exc.reason, exc.field))
+    except Exception as exc:   # one record never loses the others
+        events.append(unreadable(esp, index, record,
+                                 f"cannot be read ({type(exc).__name__}: {exc})"))
 
 
 def number_repeats(events: list[Event]) -> list[Event]:
@@ -269,9 +353,12 @@ def metadata_campaign(metadata: Any) -> str | None:
     return campaign_of(metadata.get("campaign_id"), metadata.get("campaign"))
 
 
-def key(message_id: str, recipient: str | None) -> str:
-    """A message id that names one email to one recipient, for ESPs whose ids name a send."""
-    return f"{message_id}/{recipient.lower()}" if recipient else message_id
+def key(message_id: str, recipient: Any) -> str:
+    """A message id that names one email to one recipient, for ESPs whose ids name a send
+    (a recipient that is not text is no recipient)."""
+    if isinstance(recipient, str) and recipient:
+        return f"{message_id}/{recipient.lower()}"
+    return message_id
 
 
 # -- verification helpers -----------------------------------------------------------------------

@@ -55,26 +55,27 @@ def _time(record: dict[str, Any], index: int) -> tuple[Any, float]:
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
-    events = []
+    events: list[Event] = []
     for index, record in enumerate(base.as_list(base.decode_json(body), "a Brevo event")):
-        kind = base.need(record, "event", index)
-        raw_time, ts = _time(record, index)
-        recipient = record.get("email")
-        message = base.text_id(record.get("message-id"))
-        url = record.get("link") or record.get("URL") or record.get("url")
-        events.append(base.build(
-            NAME, kind, record, types=TYPES, index=index,
-            event_id=base.stable_id(NAME, message, record.get("camp_id"), kind, raw_time,
-                                    recipient, url),
-            message_id=base.key(message, recipient) if message else
-            base.key(f"campaign-{record.get('camp_id')}", recipient)
-            if record.get("camp_id") is not None else None,
-            timestamp=ts, recipient=recipient,
-            campaign_id=base.campaign_of(record.get("camp_id"), record.get("tag"),
-                                         record.get("tags")),
-            url=url, ip=record.get("ip"), user_agent=record.get("user_agent"),
-            esp_flags={"proxy_open": True} if kind in PROXY_OPENS else None))
-    return base.number_repeats(events)
+        with base.one_record(NAME, index, record, events):
+            kind = base.need(record, "event", index)
+            raw_time, ts = _time(record, index)
+            recipient = record.get("email")
+            message = base.text_id(record.get("message-id"))
+            url = record.get("link") or record.get("URL") or record.get("url")
+            events.append(base.build(
+                NAME, kind, record, types=TYPES, index=index,
+                event_id=base.stable_id(NAME, message, record.get("camp_id"), kind, raw_time,
+                                        recipient, url),
+                message_id=base.key(message, recipient) if message else
+                base.key(f"campaign-{record.get('camp_id')}", recipient)
+                if record.get("camp_id") is not None else None,
+                timestamp=ts, recipient=recipient,
+                campaign_id=base.campaign_of(record.get("camp_id"), record.get("tag"),
+                                             record.get("tags")),
+                url=url, ip=record.get("ip"), user_agent=record.get("user_agent"),
+                esp_flags={"proxy_open": True} if kind in PROXY_OPENS else None))
+    return base.readable(base.number_repeats(events))
 
 
 def render(events: Sequence[Event]) -> list[bytes]:

@@ -37,26 +37,27 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     activities = document.get("tracking_activities") if isinstance(document, dict) else None
     if activities is None:
         raise base.payload_error("expected a report response with 'tracking_activities'")
-    events = []
+    events: list[Event] = []
     for index, record in enumerate(base.as_list(activities, "tracking_activities")):
-        kind = base.need(record, "tracking_activity_type", index)
-        campaign = base.text_id(record.get("campaign_activity_id"))
-        contact = base.text_id(record.get("contact_id")) or record.get("email_address")
-        if not contact:
-            raise base.payload_error("is missing", record=index, field="contact_id")
-        raw_time = base.need(record, "created_time", index)
-        canonical = None
-        if kind == "em_bounces" and record.get("bounce_code") not in PERMANENT_BOUNCES:
-            canonical = "unknown"
-        events.append(base.build(
-            NAME, kind, record, types=TYPES, index=index, canonical=canonical,
-            event_id=base.stable_id(NAME, campaign, contact, kind, raw_time,
-                                    record.get("link_url"), record.get("url_id")),
-            message_id=f"{campaign}/{contact}",
-            timestamp=base.instant(raw_time, index, "created_time"),
-            recipient=record.get("email_address"), campaign_id=campaign,
-            url=record.get("link_url")))
-    return base.number_repeats(events)
+        with base.one_record(NAME, index, record, events):
+            kind = base.need(record, "tracking_activity_type", index)
+            campaign = base.text_id(record.get("campaign_activity_id"))
+            contact = base.text_id(record.get("contact_id")) or record.get("email_address")
+            if not contact:
+                raise base.payload_error("is missing", record=index, field="contact_id")
+            raw_time = base.need(record, "created_time", index)
+            canonical = None
+            if kind == "em_bounces" and record.get("bounce_code") not in PERMANENT_BOUNCES:
+                canonical = "unknown"
+            events.append(base.build(
+                NAME, kind, record, types=TYPES, index=index, canonical=canonical,
+                event_id=base.stable_id(NAME, campaign, contact, kind, raw_time,
+                                        record.get("link_url"), record.get("url_id")),
+                message_id=f"{campaign}/{contact}",
+                timestamp=base.instant(raw_time, index, "created_time"),
+                recipient=record.get("email_address"), campaign_id=campaign,
+                url=record.get("link_url")))
+    return base.readable(base.number_repeats(events))
 
 
 def render(events: Sequence[Event]) -> list[bytes]:

@@ -32,7 +32,7 @@ def _member_events(member: dict[str, Any], campaign: str | None, index: int,
     if not email_id:
         raise base.payload_error("is missing", record=index, field="email_id")
     recipient = member.get("email_address")
-    events = []
+    events: list[Event] = []
     for action in actions:
         if not isinstance(action, dict):
             raise base.payload_error("is not an object", record=index, field="activity")
@@ -60,17 +60,19 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     if "emails" in document or "activity" in document:
         members = document.get("emails", [document])
         for index, member in enumerate(base.as_list(members, "emails")):
-            events += _member_events(member, campaign, index,
-                                     base.as_list(member.get("activity") or [], "activity"))
+            with base.one_record(NAME, index, member, events):
+                events += _member_events(member, campaign, index,
+                                         base.as_list(member.get("activity") or [], "activity"))
     elif "members" in document:
         for index, member in enumerate(base.as_list(document["members"], "members")):
-            opens = [dict(o, action="open") for o in member.get("opens") or []
-                     if isinstance(o, dict)]
-            events += _member_events(member, campaign, index, opens)
+            with base.one_record(NAME, index, member, events):
+                opens = [dict(o, action="open") for o in member.get("opens") or []
+                         if isinstance(o, dict)]
+                events += _member_events(member, campaign, index, opens)
     else:
         raise base.payload_error("expected 'emails' (email-activity) or 'members' "
                                  "(open-details)")
-    return base.number_repeats(events)
+    return base.readable(base.number_repeats(events))
 
 
 def render(events: Sequence[Event]) -> list[bytes]:

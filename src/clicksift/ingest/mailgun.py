@@ -60,31 +60,32 @@ def signature_block(signing_key: str, timestamp: int, token: str) -> dict[str, s
 def parse(body: bytes, headers: Headers) -> list[Event]:
     document = base.decode_json(body)
     records = base.as_list(document, "an object with event-data")
-    events = []
+    events: list[Event] = []
     for index, wrapper in enumerate(records):
-        data = base.need(wrapper, "event-data", index, dict)
-        kind = base.need(data, "event", index)
-        # A temporary failure is never a bounce.
-        temporary = kind == "failed" and data.get("severity") != "permanent"
-        recipient = data.get("recipient")
-        message = base.text_id(base.dig(data, "message", "headers", "message-id"))
-        variables = data.get("user-variables")
-        bot = base.dig(data, "client-info", "bot")
-        ts = base.seconds(base.need(data, "timestamp", index, (int, float, str)), index,
-                          "timestamp")
-        events.append(base.build(
-            NAME, kind, wrapper, types=TYPES, index=index,
-            canonical="unknown" if temporary else None,
-            event_id=base.stable_id(NAME, data.get("id"), kind, ts, recipient),
-            message_id=base.key(message, recipient) if message else None, timestamp=ts,
-            recipient=recipient,
-            campaign_id=base.metadata_campaign(variables) or base.campaign_of(
-                [c.get("id") for c in data.get("campaigns") or [] if isinstance(c, dict)],
-                data.get("tags")),
-            url=data.get("url"), ip=data.get("ip"),
-            user_agent=base.dig(data, "client-info", "user-agent"),
-            esp_flags={"bot": bot} if bot else None))
-    return base.number_repeats(events)
+        with base.one_record(NAME, index, wrapper, events):
+            data = base.need(wrapper, "event-data", index, dict)
+            kind = base.need(data, "event", index)
+            # A temporary failure is never a bounce.
+            temporary = kind == "failed" and data.get("severity") != "permanent"
+            recipient = data.get("recipient")
+            message = base.text_id(base.dig(data, "message", "headers", "message-id"))
+            variables = data.get("user-variables")
+            bot = base.dig(data, "client-info", "bot")
+            ts = base.seconds(base.need(data, "timestamp", index, (int, float, str)), index,
+                              "timestamp")
+            events.append(base.build(
+                NAME, kind, wrapper, types=TYPES, index=index,
+                canonical="unknown" if temporary else None,
+                event_id=base.stable_id(NAME, data.get("id"), kind, ts, recipient),
+                message_id=base.key(message, recipient) if message else None, timestamp=ts,
+                recipient=recipient,
+                campaign_id=base.metadata_campaign(variables) or base.campaign_of(
+                    [c.get("id") for c in data.get("campaigns") or [] if isinstance(c, dict)],
+                    data.get("tags")),
+                url=data.get("url"), ip=data.get("ip"),
+                user_agent=base.dig(data, "client-info", "user-agent"),
+                esp_flags={"bot": bot} if bot else None))
+    return base.readable(base.number_repeats(events))
 
 
 def render(events: Sequence[Event], signing_key: str = "key-demo") -> list[bytes]:

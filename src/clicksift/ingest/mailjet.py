@@ -35,23 +35,24 @@ def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
-    events = []
+    events: list[Event] = []
     for index, record in enumerate(base.as_list(base.decode_json(body), "a Mailjet event")):
-        kind = base.need(record, "event", index)
-        raw_time = base.need(record, "time", index, (int, float, str))
-        message = base.text_id(record.get("MessageID")) or base.text_id(
-            record.get("Message_GUID"))
-        canonical = "unknown" if kind == "bounce" and not record.get("hard_bounce") else None
-        events.append(base.build(
-            NAME, kind, record, types=TYPES, index=index, canonical=canonical,
-            event_id=base.stable_id(NAME, message, kind, raw_time, record.get("url"),
-                                    record.get("ip"), record.get("agent")),
-            message_id=message, timestamp=base.seconds(raw_time, index, "time"),
-            recipient=record.get("email"),
-            campaign_id=base.campaign_of(record.get("customcampaign"),
-                                         record.get("mj_campaign_id")),
-            url=record.get("url"), ip=record.get("ip"), user_agent=record.get("agent")))
-    return base.number_repeats(events)
+        with base.one_record(NAME, index, record, events):
+            kind = base.need(record, "event", index)
+            raw_time = base.need(record, "time", index, (int, float, str))
+            message = base.text_id(record.get("MessageID")) or base.text_id(
+                record.get("Message_GUID"))
+            canonical = "unknown" if kind == "bounce" and not record.get("hard_bounce") else None
+            events.append(base.build(
+                NAME, kind, record, types=TYPES, index=index, canonical=canonical,
+                event_id=base.stable_id(NAME, message, kind, raw_time, record.get("url"),
+                                        record.get("ip"), record.get("agent")),
+                message_id=message, timestamp=base.seconds(raw_time, index, "time"),
+                recipient=record.get("email"),
+                campaign_id=base.campaign_of(record.get("customcampaign"),
+                                             record.get("mj_campaign_id")),
+                url=record.get("url"), ip=record.get("ip"), user_agent=record.get("agent")))
+    return base.readable(base.number_repeats(events))
 
 
 def render(events: Sequence[Event]) -> list[bytes]:

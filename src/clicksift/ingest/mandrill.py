@@ -65,28 +65,29 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
         if "mandrill_events" not in values:
             raise base.payload_error("is missing", field="mandrill_events")
         document = base.decode_json(values["mandrill_events"].encode("utf-8"))
-    events = []
+    events: list[Event] = []
     for index, record in enumerate(base.as_list(document, "an array of Mandrill events")):
-        if not isinstance(record, dict):
-            raise base.payload_error("is not an object", record=index)
-        kind = record.get("event") or record.get("type")
-        if not isinstance(kind, str):
-            raise base.payload_error("is missing", record=index, field="event")
-        msg = base.obj(record.get("msg"))
-        message = base.text_id(record.get("_id") or msg.get("_id"))
-        raw_time = base.need(record, "ts", index, (int, float, str))
-        events.append(base.build(
-            NAME, kind, record, types=TYPES, index=index,
-            event_id=base.stable_id(NAME, message, kind, raw_time, record.get("url"),
-                                    record.get("ip"), record.get("user_agent"),
-                                    record.get("action")),
-            message_id=message,
-            timestamp=base.seconds(raw_time, index, "ts"),
-            recipient=msg.get("email"),
-            campaign_id=base.metadata_campaign(msg.get("metadata"))
-            or base.campaign_of(msg.get("tags")),
-            url=record.get("url"), ip=record.get("ip"), user_agent=record.get("user_agent")))
-    return base.number_repeats(events)
+        with base.one_record(NAME, index, record, events):
+            if not isinstance(record, dict):
+                raise base.payload_error("is not an object", record=index)
+            kind = record.get("event") or record.get("type")
+            if not isinstance(kind, str):
+                raise base.payload_error("is missing", record=index, field="event")
+            msg = base.obj(record.get("msg"))
+            message = base.text_id(record.get("_id") or msg.get("_id"))
+            raw_time = base.need(record, "ts", index, (int, float, str))
+            events.append(base.build(
+                NAME, kind, record, types=TYPES, index=index,
+                event_id=base.stable_id(NAME, message, kind, raw_time, record.get("url"),
+                                        record.get("ip"), record.get("user_agent"),
+                                        record.get("action")),
+                message_id=message,
+                timestamp=base.seconds(raw_time, index, "ts"),
+                recipient=msg.get("email"),
+                campaign_id=base.metadata_campaign(msg.get("metadata"))
+                or base.campaign_of(msg.get("tags")),
+                url=record.get("url"), ip=record.get("ip"), user_agent=record.get("user_agent")))
+    return base.readable(base.number_repeats(events))
 
 
 def render(events: Sequence[Event]) -> list[bytes]:

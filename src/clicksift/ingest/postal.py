@@ -62,29 +62,30 @@ def sign(body: bytes, private_key: rsa.RSAPrivateKey) -> dict[str, str]:
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
-    events = []
+    events: list[Event] = []
     for index, record in enumerate(base.as_list(base.decode_json(body), "a Postal event")):
-        kind = base.need(record, "event", index)
-        payload = base.obj(record.get("payload"))
-        message = payload.get("message") or payload.get("original_message") or {}
-        if not isinstance(message, dict):
-            message = {}
-        canonical = None
-        if kind == "MessageDeliveryFailed" and payload.get("status") not in (None, "HardFail"):
-            canonical = "unknown"
-        raw_time = payload.get("timestamp") if kind == "MessageSent" else None
-        raw_time = raw_time or base.need(record, "timestamp", index, (int, float, str))
-        uuid = base.text_id(record.get("uuid"))
-        message_id = base.text_id(message.get("id")) or base.text_id(message.get("token"))
-        events.append(base.build(
-            NAME, kind, record, types=TYPES, index=index, canonical=canonical,
-            event_id=base.stable_id(NAME, uuid) if uuid else
-            base.stable_id(NAME, message_id, kind, raw_time),
-            message_id=message_id, timestamp=base.seconds(raw_time, index, "timestamp"),
-            recipient=message.get("to"), campaign_id=base.campaign_of(message.get("tag")),
-            url=payload.get("url"), ip=payload.get("ip_address"),
-            user_agent=payload.get("user_agent")))
-    return events
+        with base.one_record(NAME, index, record, events):
+            kind = base.need(record, "event", index)
+            payload = base.obj(record.get("payload"))
+            message = payload.get("message") or payload.get("original_message") or {}
+            if not isinstance(message, dict):
+                message = {}
+            canonical = None
+            if kind == "MessageDeliveryFailed" and payload.get("status") not in (None, "HardFail"):
+                canonical = "unknown"
+            raw_time = payload.get("timestamp") if kind == "MessageSent" else None
+            raw_time = raw_time or base.need(record, "timestamp", index, (int, float, str))
+            uuid = base.text_id(record.get("uuid"))
+            message_id = base.text_id(message.get("id")) or base.text_id(message.get("token"))
+            events.append(base.build(
+                NAME, kind, record, types=TYPES, index=index, canonical=canonical,
+                event_id=base.stable_id(NAME, uuid) if uuid else
+                base.stable_id(NAME, message_id, kind, raw_time),
+                message_id=message_id, timestamp=base.seconds(raw_time, index, "timestamp"),
+                recipient=message.get("to"), campaign_id=base.campaign_of(message.get("tag")),
+                url=payload.get("url"), ip=payload.get("ip_address"),
+                user_agent=payload.get("user_agent")))
+    return base.readable(events)
 
 
 def render(events: Sequence[Event]) -> list[bytes]:

@@ -51,27 +51,28 @@ def _canonical(kind: str, record: dict[str, Any]) -> str | None:
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
-    events = []
+    events: list[Event] = []
     for index, record in enumerate(base.as_list(base.decode_json(body), "a Postmark event")):
-        kind = base.need(record, "RecordType", index)
-        recipient = record.get("Recipient") or record.get("Email")
-        message = base.text_id(record.get("MessageID"))
-        time_field = TIME_FIELDS.get(kind, "ReceivedAt")
-        raw_time = record.get(time_field) or record.get("ReceivedAt")
-        if raw_time is None:
-            raise base.payload_error("is missing", record=index, field=time_field)
-        ts = base.instant(raw_time, index, time_field)
-        url = record.get("OriginalLink")
-        events.append(base.build(
-            NAME, kind, record, types=TYPES, index=index, canonical=_canonical(kind, record),
-            event_id=base.stable_id(NAME, message, kind, raw_time, recipient, url,
-                                    base.text_id(record.get("ID"))),
-            message_id=base.key(message, recipient) if message else None, timestamp=ts,
-            recipient=recipient,
-            campaign_id=base.metadata_campaign(record.get("Metadata"))
-            or base.campaign_of(record.get("Tag")),
-            url=url, ip=base.dig(record, "Geo", "IP"), user_agent=record.get("UserAgent")))
-    return base.number_repeats(events)
+        with base.one_record(NAME, index, record, events):
+            kind = base.need(record, "RecordType", index)
+            recipient = record.get("Recipient") or record.get("Email")
+            message = base.text_id(record.get("MessageID"))
+            time_field = TIME_FIELDS.get(kind, "ReceivedAt")
+            raw_time = record.get(time_field) or record.get("ReceivedAt")
+            if raw_time is None:
+                raise base.payload_error("is missing", record=index, field=time_field)
+            ts = base.instant(raw_time, index, time_field)
+            url = record.get("OriginalLink")
+            events.append(base.build(
+                NAME, kind, record, types=TYPES, index=index, canonical=_canonical(kind, record),
+                event_id=base.stable_id(NAME, message, kind, raw_time, recipient, url,
+                                        base.text_id(record.get("ID"))),
+                message_id=base.key(message, recipient) if message else None, timestamp=ts,
+                recipient=recipient,
+                campaign_id=base.metadata_campaign(record.get("Metadata"))
+                or base.campaign_of(record.get("Tag")),
+                url=url, ip=base.dig(record, "Geo", "IP"), user_agent=record.get("UserAgent")))
+    return base.readable(base.number_repeats(events))
 
 
 def render(events: Sequence[Event]) -> list[bytes]:

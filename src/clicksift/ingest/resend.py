@@ -69,27 +69,28 @@ def _campaign(data: dict[str, Any]) -> str | None:
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
-    events = []
+    events: list[Event] = []
     for index, record in enumerate(base.as_list(base.decode_json(body), "a Resend event")):
-        kind = base.need(record, "type", index)
-        data = base.obj(record.get("data"))
-        click = base.obj(data.get("click"))
-        raw_time = click.get("timestamp") or base.need(record, "created_at", index)
-        canonical = None
-        if kind == "email.bounced" and base.dig(data, "bounce", "type") not in (None,
-                                                                               "Permanent"):
-            canonical = "unknown"
-        to = data.get("to")
-        recipient = to[0] if isinstance(to, list) and len(to) == 1 else \
-            to if isinstance(to, str) else None
-        message = base.text_id(data.get("email_id"))
-        events.append(base.build(
-            NAME, kind, record, types=TYPES, index=index, canonical=canonical,
-            event_id=base.stable_id(NAME, message, kind, raw_time, click.get("link")),
-            message_id=message, timestamp=base.instant(raw_time, index, "created_at"),
-            recipient=recipient, campaign_id=_campaign(data), url=click.get("link"),
-            ip=click.get("ipAddress"), user_agent=click.get("userAgent")))
-    return base.number_repeats(events)
+        with base.one_record(NAME, index, record, events):
+            kind = base.need(record, "type", index)
+            data = base.obj(record.get("data"))
+            click = base.obj(data.get("click"))
+            raw_time = click.get("timestamp") or base.need(record, "created_at", index)
+            canonical = None
+            if kind == "email.bounced" and base.dig(data, "bounce", "type") not in (None,
+                                                                                   "Permanent"):
+                canonical = "unknown"
+            to = data.get("to")
+            recipient = to[0] if isinstance(to, list) and len(to) == 1 else \
+                to if isinstance(to, str) else None
+            message = base.text_id(data.get("email_id"))
+            events.append(base.build(
+                NAME, kind, record, types=TYPES, index=index, canonical=canonical,
+                event_id=base.stable_id(NAME, message, kind, raw_time, click.get("link")),
+                message_id=message, timestamp=base.instant(raw_time, index, "created_at"),
+                recipient=recipient, campaign_id=_campaign(data), url=click.get("link"),
+                ip=click.get("ipAddress"), user_agent=click.get("userAgent")))
+    return base.readable(base.number_repeats(events))
 
 
 def render(events: Sequence[Event]) -> list[bytes]:

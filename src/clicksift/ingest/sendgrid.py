@@ -63,26 +63,27 @@ def sign(body: bytes, private_key: ec.EllipticCurvePrivateKey, timestamp: int) -
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
-    events = []
+    events: list[Event] = []
     for index, record in enumerate(base.as_list(base.decode_json(body), "an array of events")):
-        kind = base.need(record, "event", index)
-        message = base.text_id(record.get("sg_message_id"))
-        event_id = base.text_id(record.get("sg_event_id"))
-        ts = base.seconds(base.need(record, "timestamp", index, (int, float, str)), index,
-                          "timestamp")
-        machine = record.get("sg_machine_open")
-        events.append(base.build(
-            NAME, kind, record, types=TYPES, index=index,
-            event_id=base.stable_id(NAME, event_id) if event_id else
-            base.stable_id(NAME, message, kind, ts, record.get("url")),
-            message_id=message, timestamp=ts,
-            recipient=record.get("email"),
-            campaign_id=base.campaign_of(record.get("singlesend_id"),
-                                         record.get("marketing_campaign_id"),
-                                         record.get("campaign_id"), record.get("category")),
-            url=record.get("url"), ip=record.get("ip"), user_agent=record.get("useragent"),
-            esp_flags={"sg_machine_open": machine} if machine is not None else None))
-    return events
+        with base.one_record(NAME, index, record, events):
+            kind = base.need(record, "event", index)
+            message = base.text_id(record.get("sg_message_id"))
+            event_id = base.text_id(record.get("sg_event_id"))
+            ts = base.seconds(base.need(record, "timestamp", index, (int, float, str)), index,
+                              "timestamp")
+            machine = record.get("sg_machine_open")
+            events.append(base.build(
+                NAME, kind, record, types=TYPES, index=index,
+                event_id=base.stable_id(NAME, event_id) if event_id else
+                base.stable_id(NAME, message, kind, ts, record.get("url")),
+                message_id=message, timestamp=ts,
+                recipient=record.get("email"),
+                campaign_id=base.campaign_of(record.get("singlesend_id"),
+                                             record.get("marketing_campaign_id"),
+                                             record.get("campaign_id"), record.get("category")),
+                url=record.get("url"), ip=record.get("ip"), user_agent=record.get("useragent"),
+                esp_flags={"sg_machine_open": machine} if machine is not None else None))
+    return base.readable(events)
 
 
 def render(events: Sequence[Event]) -> list[bytes]:

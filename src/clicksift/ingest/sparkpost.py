@@ -42,32 +42,33 @@ def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
-    events = []
+    events: list[Event] = []
     for index, wrapper in enumerate(base.as_list(base.decode_json(body), "an array of msys")):
-        if not isinstance(wrapper, dict) or not isinstance(wrapper.get("msys"), dict):
-            raise base.payload_error("is missing", record=index, field="msys")
-        msys = wrapper["msys"]               # {} is SparkPost's test ping
-        for record in msys.values():
-            if not isinstance(record, dict):
-                raise base.payload_error("is not an object", record=index, field="msys")
-            kind = base.need(record, "type", index)
-            canonical = None
-            if TYPES.get(kind) == "bounce" and \
-                    str(record.get("bounce_class")) not in PERMANENT_CLASSES:
-                canonical = "unknown"
-            raw_time = base.need(record, "timestamp", index, (str, int, float))
-            event_id = base.text_id(record.get("event_id"))
-            events.append(base.build(
-                NAME, kind, wrapper, types=TYPES, index=index, canonical=canonical,
-                event_id=base.stable_id(NAME, event_id) if event_id else
-                base.stable_id(NAME, record.get("message_id"), kind, raw_time),
-                message_id=base.text_id(record.get("message_id")),
-                timestamp=base.instant(raw_time, index, "timestamp"),
-                recipient=record.get("rcpt_to"),
-                campaign_id=base.campaign_of(record.get("campaign_id")),
-                url=record.get("target_link_url"), ip=record.get("ip_address"),
-                user_agent=record.get("user_agent")))
-    return events
+        with base.one_record(NAME, index, wrapper, events):
+            if not isinstance(wrapper, dict) or not isinstance(wrapper.get("msys"), dict):
+                raise base.payload_error("is missing", record=index, field="msys")
+            msys = wrapper["msys"]               # {} is SparkPost's test ping
+            for record in msys.values():
+                if not isinstance(record, dict):
+                    raise base.payload_error("is not an object", record=index, field="msys")
+                kind = base.need(record, "type", index)
+                canonical = None
+                if TYPES.get(kind) == "bounce" and \
+                        str(record.get("bounce_class")) not in PERMANENT_CLASSES:
+                    canonical = "unknown"
+                raw_time = base.need(record, "timestamp", index, (str, int, float))
+                event_id = base.text_id(record.get("event_id"))
+                events.append(base.build(
+                    NAME, kind, wrapper, types=TYPES, index=index, canonical=canonical,
+                    event_id=base.stable_id(NAME, event_id) if event_id else
+                    base.stable_id(NAME, record.get("message_id"), kind, raw_time),
+                    message_id=base.text_id(record.get("message_id")),
+                    timestamp=base.instant(raw_time, index, "timestamp"),
+                    recipient=record.get("rcpt_to"),
+                    campaign_id=base.campaign_of(record.get("campaign_id")),
+                    url=record.get("target_link_url"), ip=record.get("ip_address"),
+                    user_agent=record.get("user_agent")))
+    return base.readable(events)
 
 
 def render(events: Sequence[Event]) -> list[bytes]:

@@ -24,8 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from clicksift.classify.engine import Engine
-from clicksift.events import ENGAGEMENT_TYPES, Event
+from clicksift.events import ENGAGEMENT_TYPES, Event, loads
 from clicksift.ingest import ADAPTERS, Adapter, PayloadError, SignatureError, amazon_ses
+from clicksift.ingest.base import unreadable
 from clicksift.protect import subscriptions as subs
 from clicksift.protect.confidence import machine_for_action
 from clicksift.protect.judge import judge_in_context, judgement
@@ -113,14 +114,22 @@ class WebhookReceiver:
                                "(webhook_max_mb)")
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            events = await run_in_threadpool(self._verify_and_parse, adapter, body, headers,
-                                             secrets)
+            await run_in_threadpool(self._verify, adapter, body, headers, secrets)
         except SignatureError as exc:
             log.warning("%s webhook refused: %s", name, exc)
             return _error(400, f"signature check failed: {exc}")
-        except PayloadError as exc:
+        except Exception as exc:   # a body no check can read is not proven to be the ESP's
+            log.warning("%s webhook refused: the signature cannot be checked (%s: %s)",
+                        name, type(exc).__name__, exc)
+            return _error(400, "signature check failed: the request cannot be checked")
+        try:
+            events = await run_in_threadpool(adapter.parse, body, headers)
+        except PayloadError as exc:   # not one record of it reads as the ESP's
             log.warning("%s webhook malformed: %s", name, exc)
             return _error(400, f"malformed {adapter.title} payload: {exc}")
+        except Exception as exc:   # a bug of ours must not lose what the ESP sent
+            log.exception("%s webhook: reading the body failed; kept whole", name)
+            events = [unreadable_body(name, body, f"{type(exc).__name__}: {exc}")]
         if adapter.confirmation is not None:
             confirmation = adapter.confirmation(body)
             if confirmation is not None:
@@ -133,14 +142,13 @@ class WebhookReceiver:
         return JSONResponse({"accepted": len(events), "new": new},
                             headers={"cache-control": "no-store"})
 
-    def _verify_and_parse(self, adapter: Adapter, body: bytes, headers: dict[str, str],
-                          secrets: dict[str, str] | None) -> list[Event]:
+    def _verify(self, adapter: Adapter, body: bytes, headers: dict[str, str],
+                secrets: dict[str, str] | None) -> None:
         if secrets is not None:
             assert adapter.verify is not None
             if adapter.name == "amazon_ses" and self.settings.ses_fetch_certificates:
                 self._cache_certificate(body, secrets["certificates"])
             adapter.verify(body, headers, secrets)
-        return adapter.parse(body, headers)
 
     def _cache_certificate(self, body: bytes, folder: str) -> None:
         """Download the SNS certificate named by the envelope into FOLDER, once."""
@@ -194,6 +202,15 @@ class WebhookReceiver:
                 except Exception:      # stored already: a retry would change nothing more
                     log.exception("judging the unsubscribes of a webhook failed")
             return new
+
+
+def unreadable_body(esp: str, body: bytes, reason: str) -> Event:
+    """A signed body that cannot be read, as one ``unknown`` event holding it."""
+    try:
+        record: Any = loads(body)
+    except ValueError:
+        record = {"body": body.decode("utf-8", "replace")}
+    return unreadable(esp, None, record, reason)
 
 
 def store_events(store: SqlStore, events: list[Event], engine: Engine | None) -> int:
