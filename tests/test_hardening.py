@@ -138,3 +138,38 @@ def test_judging_a_flooded_message_is_bounded_in_process(tmp_path: Path) -> None
     store.close()
     assert sorted(verdicts) == sorted(e.id for e in wanted)
     assert all(v.verdict == "nhi" for v in verdicts.values())   # curl, flooding
+
+
+# -- files that hold secrets are the owner's alone ---------------------------------------------
+
+def test_a_new_store_and_spool_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from clicksift.server.spool import Spool
+
+    db = tmp_path / "secret.db"
+    store = open_store(Settings(database=str(db)))
+    store.put_meta_if_absent("probe", "1")
+    for name in (db, Path(f"{db}-wal"), Path(f"{db}.lock")):
+        assert stat.S_IMODE(os.stat(name).st_mode) == 0o600, name
+    assert store.exposed_files() == []                          # type: ignore[attr-defined]
+    os.chmod(db, 0o644)                                         # the near miss: made public
+    assert store.exposed_files() == [str(db)]                   # type: ignore[attr-defined]
+    store.close()
+    spool = Spool(tmp_path / "spool")
+    spool.append([event_from_dict({"type": "open", "id": "o", "message_id": "m",
+                                   "timestamp": 1_790_000_000.0})], 1.0)
+    assert stat.S_IMODE(os.stat(tmp_path / "spool").st_mode) == 0o700
+    assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in spool.pending())
+
+
+def test_the_server_warns_when_its_store_is_readable_by_others(tmp_path: Path) -> None:
+    import os
+
+    db = tmp_path / "open.db"
+    open_store(Settings(database=str(db))).close()
+    os.chmod(db, 0o644)
+    with running_server({"CLICKSIFT_DATABASE": str(db)}, tmp_path) as server:
+        assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+    assert f"{db} is readable by other local users" in server.log()

@@ -163,6 +163,9 @@ class TrackingApp:
             signer = load_signer(settings.signing_keys, store)
             session_secret = settings.session_secret or store.get_meta(SESSION_SECRET_META) \
                 or store.put_meta_if_absent(SESSION_SECRET_META, secrets.token_urlsafe(32))
+            for name in getattr(store, "exposed_files", list)():
+                log.warning("%s is readable by other local users; it holds the signing keys "
+                            "and the session secret: run 'chmod 600 %s'", name, name)
         finally:
             store.close()
         sqlite = not is_postgres(settings.database)

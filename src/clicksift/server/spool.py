@@ -32,7 +32,7 @@ class Spool:
 
     def append(self, events: Sequence[Event], received_at: float) -> None:
         """Write EVENTS durably (fsync) or raise OSError."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         payload = "".join(dumps({"received_at": received_at, "event": e.raw}) + "\n"
                           for e in events).encode("utf-8")
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -43,6 +44,11 @@ class SqliteStore(SqlStore):
         if not file.parent.exists():
             raise StorageError(f"cannot create the database {path}: folder {file.parent} "
                                "does not exist")
+        if not file.exists() and path != ":memory:":
+            # It will hold the signing keys and the session secret: only its owner reads
+            # it (SQLite gives its WAL and shared-memory files the database file's mode).
+            with contextlib.suppress(OSError):
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         try:
             connection = sqlite3.connect(path, timeout=timeout, isolation_level=None,
                                          check_same_thread=False)
@@ -58,8 +64,17 @@ class SqliteStore(SqlStore):
             raise StorageError(f"cannot open the database {path}: {exc}") from None
         store = cls(connection, path)
         store.timeout = timeout
-        store._lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        store._lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         return store
+
+    def exposed_files(self) -> list[str]:
+        """The store's files that other local users can read (they hold secrets)."""
+        found = []
+        for name in (self.location, self.location + "-wal", self.location + "-shm"):
+            with contextlib.suppress(OSError):
+                if os.stat(name).st_mode & 0o077:
+                    found.append(name)
+        return found
 
     def checkpoint(self) -> None:
         """Copy what the WAL holds into the database file, without waiting for anyone."""
