@@ -261,8 +261,16 @@ def test_conversions_tie_to_the_click(site: Site) -> None:
     first = httpx.post(url, json=body, headers=headers)
     assert first.status_code == 201 and first.json()["campaign_id"] == "winter"
     assert httpx.post(url, json=body, headers=headers).json()["new"] is False
-    assert httpx.post(url, json={**body, "value": -1}, headers=headers).json()["error"][
-        "field"] == "value"
+    for bad in (-1, 1e308, 1_000_000_001):
+        refused = httpx.post(url, json={**body, "value": bad, "order_id": "X"},
+                             headers=headers)
+        assert (refused.status_code, refused.json()["error"]["field"]) == (400, "value")
+    at_the_bar = httpx.post(url, json={**body, "value": 1_000_000_000, "order_id": "B"},
+                            headers=headers)        # the near miss: the largest accepted
+    assert at_the_bar.status_code == 201
+    huge = httpx.get(f"{site.server.base_url}/cv.gif", params={
+        "click_id": click_id, "value": "1e308", "currency": "EUR", "order_id": "A-3"})
+    assert huge.headers["x-clicksift-recorded"] == "0"
     assert httpx.post(url, json=body).status_code == 401
     unknown = httpx.post(url, json={**body, "click_id": "0" * 32}, headers=headers)
     assert unknown.status_code == 404
@@ -272,8 +280,9 @@ def test_conversions_tie_to_the_click(site: Site) -> None:
     assert httpx.get(f"{site.server.base_url}/cv.gif").headers["x-clicksift-recorded"] == "0"
     report = httpx.get(f"{site.server.base_url}/api/v1/campaigns/winter",
                        headers=headers).json()["totals"]
-    assert report["conversions"] == 2
-    assert report["revenue"] == [{"currency": "EUR", "conversions": 2, "value": 59.9}]
+    assert report["conversions"] == 3
+    assert report["revenue"] == [{"currency": "EUR", "conversions": 3,
+                                  "value": 1_000_000_059.9}]
     assert report["click_to_conversion"]["human"] == 1.0
 
 

@@ -33,6 +33,11 @@ def add_click_id(location: bytes, param: bytes, click_id: str) -> bytes:
     return base + separator + param + b"=" + click_id.encode("ascii") + hash_mark + fragment
 
 
+#: The largest value one conversion may carry: a report adds up millions of them, and a
+#: sum must stay a number (1e308 twice is infinity).
+MAX_VALUE = 1_000_000_000
+
+
 def parse_request(data: dict[str, Any]) -> dict[str, Any]:
     """Check a conversion request; InputError names the field."""
     click_id = data.get("click_id")
@@ -46,8 +51,8 @@ def parse_request(data: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             raise InputError(f"{value!r} is not a number", field="value") from None
     if isinstance(value, bool) or not isinstance(value, int | float) or \
-            not math.isfinite(value) or value < 0:
-        raise InputError("must be a number, 0 or more", field="value")
+            not math.isfinite(value) or not 0 <= value <= MAX_VALUE:
+        raise InputError(f"must be a number from 0 to {MAX_VALUE:,.0f}", field="value")
     currency = data.get("currency") or None
     if currency is not None and (not isinstance(currency, str)
                                  or not _CURRENCY.fullmatch(currency)):
