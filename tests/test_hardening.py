@@ -173,3 +173,22 @@ def test_the_server_warns_when_its_store_is_readable_by_others(tmp_path: Path) -
     with running_server({"CLICKSIFT_DATABASE": str(db)}, tmp_path) as server:
         assert httpx.get(f"{server.base_url}/healthz").status_code == 200
     assert f"{db} is readable by other local users" in server.log()
+
+
+# -- CSV cells a spreadsheet would run ---------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "written"), [
+    ("=HYPERLINK(\"https://evil.example\")", "'=HYPERLINK(\"https://evil.example\")"),
+    ("=SUM(A1:A9)", "'=SUM(A1:A9)"), ("+1", "'+1"), ("-2+3", "'-2+3"), ("@cmd", "'@cmd"),
+    ("\tx", "'\tx"),
+    ("https://x.example/=a", "https://x.example/=a"),     # near misses: left as they are
+    (-1, -1), (0.5, 0.5), ("", ""), (None, None)])
+def test_csv_cells_never_run_as_formulas(value: Any, written: Any) -> None:
+    from clicksift.csvcells import safe_row
+    assert safe_row([value]) == [written]
+
+
+def test_the_events_export_writes_formulas_as_text(tmp_path: Path) -> None:
+    from clicksift.web.api import _csv_line
+    line = _csv_line(["=HYPERLINK(\"https://evil.example\",\"x\")", 3, "ok"])
+    assert line.startswith("\"'=HYPERLINK(") and line.endswith(",3,ok\n")

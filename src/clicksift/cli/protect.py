@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from clicksift.cli.common import Context, console, console_err, db_option, pass_context, warn, when
+from clicksift.csvcells import safe_row
 from clicksift.errors import InputError
 from clicksift.protect import outbound
 from clicksift.protect import subscriptions as subs
@@ -95,7 +96,7 @@ def suppressions(ctx: Context, output: IO[str], fmt: str, database: str | None) 
         writer = csv.writer(output)
         writer.writerow(["recipient", "reason", "since", "detail"])
         for r in rows:
-            writer.writerow([r.recipient, r.reason, when(r.at), r.detail or ""])
+            writer.writerow(safe_row([r.recipient, r.reason, when(r.at), r.detail or ""]))
     console_err.print(f"{len(rows):,} addresses suppressed")
 
 
@@ -235,10 +236,10 @@ def _write_csv(result: Sunset, out: IO[str]) -> None:
                      "in_raw_list"])
     raw = {r.recipient for r in result.raw}
     for row in result.human:
-        writer.writerow([row.recipient, row.sends, row.raw_opens, row.raw_clicks,
+        writer.writerow(safe_row([row.recipient, row.sends, row.raw_opens, row.raw_clicks,
                          row.human_opens, row.human_clicks, row.conversions,
                          when(row.last_human) if row.last_human else "",
-                         "yes" if row.recipient in raw else "no"])
+                         "yes" if row.recipient in raw else "no"]))
 
 
 COMMANDS = [subscriptions, suppressions, reviews, sunset]

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from clicksift import reports
 from clicksift.cli.common import Context, console, console_err, db_option, pass_context
+from clicksift.csvcells import safe_row
 from clicksift.events import dumps
 from clicksift.reports.model import (
     CampaignReport,
@@ -284,7 +285,7 @@ def _csv_section(result: CampaignReport, section: str) -> tuple[list[str], Itera
 def _write_csv(header: list[str], rows: Iterable[Sequence[Any]]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows(safe_row(row) for row in rows)
 
 
 def _pct(value: float | None) -> str:

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from clicksift import reports
+from clicksift.csvcells import safe_row
 from clicksift.errors import InputError, NotFoundError, StorageError
 from clicksift.events import dumps, loads
 from clicksift.protect import conversions
@@ -212,7 +213,7 @@ def _csv_values(row: EventRow) -> list[Any]:
 
 def _csv_line(values: list[Any]) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(values)
+    csv.writer(out, lineterminator="\n").writerow(safe_row(values))
     return out.getvalue()
 
 
