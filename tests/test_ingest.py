@@ -523,3 +523,24 @@ def test_poisoned_signed_webhooks_are_stored_never_a_500(esp: str, site: Site) -
         statuses[response.status_code] += 1
         assert response.status_code in (200, 400), response.text
     assert statuses[200] >= 10, statuses
+
+
+def test_one_odd_record_keeps_the_batch_over_http_and_through_import(
+        site: Site, tmp_path: Path, cli: Any) -> None:
+    document = load_fixture(fixture_files("sendgrid")[0])["body"]
+    odd = [{"event": 5}, {"event": "open", "timestamp": "yesterday", "email": 7}]
+    batch = json.dumps(document + odd).encode()
+    body, headers = site.keys.sign("sendgrid", batch, time.time())
+    before = site.count("sendgrid")
+    answer = site.post("sendgrid", body, headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == len(document) + len(odd)
+    assert site.count("sendgrid") - before == answer.json()["new"] > len(odd)
+    source = tmp_path / "batch.json"
+    source.write_bytes(batch)
+    out = tmp_path / "events.jsonl"
+    result = cli("import", "--esp", "sendgrid", str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == len(document) + len(odd)
+    assert sum("parse_error" in line for line in lines) == len(odd)
