@@ -192,3 +192,42 @@ def test_the_events_export_writes_formulas_as_text(tmp_path: Path) -> None:
     from clicksift.web.api import _csv_line
     line = _csv_line(["=HYPERLINK(\"https://evil.example\",\"x\")", 3, "ok"])
     assert line.startswith("\"'=HYPERLINK(") and line.endswith(",3,ok\n")
+
+
+# -- ids with '/' ---------------------------------------------------------------------------
+
+def test_ids_with_slashes_reach_their_pages(tmp_path: Path) -> None:
+    """Mailgun's, Brevo's and Postmark's message ids hold '/': the API and the dashboard
+    find such messages and campaigns, written with '/' or with %2F."""
+    from urllib.parse import quote
+
+    from clicksift import access, reports
+
+    db = str(tmp_path / "slash.db")
+    message, campaign = "<20261205.1/abc@mg.example>/ann@example.com", "spring/2026"
+    store = open_store(Settings(database=db))
+    with store.transaction():
+        store.add_events([event_from_dict(e) for e in (
+            {"type": "delivered", "id": "d", "message_id": message, "campaign_id": campaign,
+             "timestamp": 1_790_000_000.0, "recipient": "ann@example.com"},
+            {"type": "open", "id": "o", "message_id": message, "campaign_id": campaign,
+             "timestamp": 1_790_000_100.0, "ip": "73.1.2.3"})])
+    reports.refresh(store)
+    key = access.create_key(store, "tests").secret
+    store.close()
+    auth = {"authorization": f"Bearer {key}"}
+    with running_server({"CLICKSIFT_DATABASE": db}, tmp_path) as server:
+        api = f"{server.base_url}/api/v1"
+        for name in (campaign, quote(campaign, safe="")):
+            found = httpx.get(f"{api}/campaigns/{name}", headers=auth)
+            assert found.status_code == 200 and found.json()["campaign"]["id"] == campaign
+            links = httpx.get(f"{api}/campaigns/{name}/links", headers=auth)
+            assert links.status_code == 200 and "links" in links.json()
+        for name in (message, quote(message, safe="")):
+            events = httpx.get(f"{api}/messages/{name}/events", headers=auth)
+            assert events.status_code == 200, events.text
+            assert [e["id"] for e in events.json()["events"]] == ["d", "o"]
+        # The dashboard's routes match too: not found would be 404, here it asks to log in.
+        page = httpx.get(f"{server.base_url}/dashboard/messages/{quote(message, safe='')}")
+        assert page.status_code in (302, 303) and "login" in page.headers["location"]
+        assert httpx.get(f"{api}/campaigns/nope/2026", headers=auth).status_code == 404

@@ -135,15 +135,19 @@ def routes(service: ReportService) -> list[Route]:
         Route(f"{PREFIX}/openapi.json", document, methods=["GET"]),
         Route(f"{PREFIX}/overview", guarded(overview), methods=["GET"]),
         Route(f"{PREFIX}/campaigns", guarded(campaigns), methods=["GET"]),
-        Route(f"{PREFIX}/campaigns/{{campaign}}", guarded(campaign), methods=["GET"]),
-        Route(f"{PREFIX}/campaigns/{{campaign}}/links", guarded(links), methods=["GET"]),
-        Route(f"{PREFIX}/campaigns/{{campaign}}/domains", guarded(domains), methods=["GET"]),
-        Route(f"{PREFIX}/campaigns/{{campaign}}/events", guarded(events), methods=["GET"]),
-        Route(f"{PREFIX}/campaigns/{{campaign}}/export.{{format:str}}", guarded(export),
+        # Ids may hold '/' (Mailgun's, Brevo's and Postmark's message ids do): the path
+        # converter takes them whole, so the routes with a suffix come first.
+        Route(f"{PREFIX}/campaigns/{{campaign:path}}/links", guarded(links), methods=["GET"]),
+        Route(f"{PREFIX}/campaigns/{{campaign:path}}/domains", guarded(domains),
               methods=["GET"]),
+        Route(f"{PREFIX}/campaigns/{{campaign:path}}/events", guarded(events), methods=["GET"]),
+        Route(f"{PREFIX}/campaigns/{{campaign:path}}/export.{{format:str}}", guarded(export),
+              methods=["GET"]),
+        Route(f"{PREFIX}/campaigns/{{campaign:path}}", guarded(campaign), methods=["GET"]),
         Route(f"{PREFIX}/events", guarded(events), methods=["GET"]),
         Route(f"{PREFIX}/conversions", guarded(conversion), methods=["POST"]),
-        Route(f"{PREFIX}/messages/{{message}}/events", guarded(message), methods=["GET"]),
+        Route(f"{PREFIX}/messages/{{message:path}}/events", guarded(message),
+              methods=["GET"]),
     ]
 
 
