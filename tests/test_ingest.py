@@ -535,7 +535,8 @@ def test_one_odd_record_keeps_the_batch_over_http_and_through_import(
     answer = site.post("sendgrid", body, headers)
     assert answer.status_code == 200, answer.text
     assert answer.json()["accepted"] == len(document) + len(odd)
-    assert site.count("sendgrid") - before == answer.json()["new"] > len(odd)
+    # The good records may be stored already (earlier tests post the same fixture).
+    assert site.count("sendgrid") - before == answer.json()["new"] >= len(odd)
     source = tmp_path / "batch.json"
     source.write_bytes(batch)
     out = tmp_path / "events.jsonl"

@@ -199,7 +199,8 @@ def epoch_now() -> float:
 
 def stable_id(esp: str, *parts: Any) -> str:
     """An event id from the ESP's own ids: the same record always gives the same id."""
-    if len(parts) == 1 and isinstance(parts[0], str) and 0 < len(parts[0]) <= 80:
+    if len(parts) == 1 and isinstance(parts[0], str) and 0 < len(parts[0]) <= 80 \
+            and "\x00" not in parts[0]:          # no database column holds NUL
         return f"{esp}-{parts[0]}"
     digest = hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts)
                             .encode("utf-8")).hexdigest()[:32]
