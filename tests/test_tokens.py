@@ -124,3 +124,17 @@ def test_parse_keys_and_generated_keys() -> None:
 def test_signer_needs_a_key() -> None:
     with pytest.raises(ConfigError):
         Signer([])
+
+
+@given(claims)
+def test_only_the_canonical_spelling_verifies(original: Claims) -> None:
+    """Padding appended, or the standard alphabet's '+' and '/', name the same bytes but
+    are other spellings: refused (docs/tracking.md: one spelling per token)."""
+    signer = Signer([KEY_A])
+    token = signer.sign(original)
+    assert signer.verify(token).message_id == original.message_id      # the near miss
+    padded = token + "=" * (-len(token) % 4 or 4)
+    standard = token.replace("-", "+").replace("_", "/")
+    for other in {padded, token + "==", standard} - {token}:
+        with pytest.raises(TokenError):
+            signer.verify(other)

@@ -123,6 +123,7 @@ _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # For a token whose length is 2 or 3 modulo 4, the last character carries 4 or 2 unused bits.
 _UNUSED_BITS_MASK = {2: 0b1111, 3: 0b11}
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def _b64decode(token: str) -> bytes:
@@ -131,7 +132,7 @@ def _b64decode(token: str) -> bytes:
     if len(token) > MAX_TOKEN_CHARS:
         raise TokenError("token is too long")
     remainder = len(token) % 4
-    if remainder == 1 or not token.isascii():
+    if remainder == 1 or not _URLSAFE.fullmatch(token):   # no '=', '+' or '/' spellings
         raise TokenError("token is not URL-safe base64")
     mask = _UNUSED_BITS_MASK.get(remainder)
     if mask is not None and _ALPHABET.find(token[-1]) & mask:
