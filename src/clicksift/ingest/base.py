@@ -224,6 +224,10 @@ def text_id(value: Any) -> str | None:
 
 # -- building events ----------------------------------------------------------------------------
 
+#: Event types that always carry a url (possibly empty).
+_NEEDS_URL = (EventType.CLICK.value, EventType.UNSUBSCRIBE.value)
+
+
 def build(esp: str, esp_type: str, payload: Any, *, types: Mapping[str, str],
           event_id: str, message_id: str | None, timestamp: str | float,
           index: int | None = None, canonical: str | None = None, **fields: Any) -> Event:
@@ -232,7 +236,7 @@ def build(esp: str, esp_type: str, payload: Any, *, types: Mapping[str, str],
     be read is left out too, with a note saying which and why (``parse_notes``)."""
     kind = canonical or types.get(esp_type, EventType.UNKNOWN.value)
     notes: list[str] = []
-    if isinstance(message_id, str) and "\x00" in message_id:
+    if message_id is not None:
         message_id = _readable("message_id", message_id, notes)
     obj: dict[str, Any] = {
         "type": kind, "id": event_id, "message_id": message_id or event_id,
@@ -241,7 +245,7 @@ def build(esp: str, esp_type: str, payload: Any, *, types: Mapping[str, str],
     for name, value in fields.items():
         if value is not None and value != {} and value != "":
             obj[name] = _readable(name, value, notes)
-    if kind in (EventType.CLICK.value, EventType.UNSUBSCRIBE.value) and "url" not in obj:
+    if kind in _NEEDS_URL and "url" not in obj:
         obj["url"] = ""
     obj["esp_payload"] = payload
     for _attempt in range(len(fields) + 1):
@@ -260,13 +264,14 @@ def build(esp: str, esp_type: str, payload: Any, *, types: Mapping[str, str],
     raise payload_error("cannot be read", record=index)
 
 
-_NEEDS_URL = (EventType.CLICK.value, EventType.UNSUBSCRIBE.value)
 #: Fields an ESP gives as numbers at times (ids) and that are kept as their text.
 _NUMBERS_AS_TEXT = frozenset({"campaign_id"})
 
 
 def _readable(name: str, value: Any, notes: list[str]) -> Any:
-    """VALUE of field NAME as the event contract reads it, or None with a note."""
+    """VALUE of field NAME as the event contract can read it: ids given as numbers as
+    their text, NUL characters removed (with a note); anything else as it is, for
+    event_from_dict to judge."""
     if name in _NUMBERS_AS_TEXT and isinstance(value, int | float) \
             and not isinstance(value, bool):
         return text_id(value)
