@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py $(SOURCES) | cks
 # The modules setup.py compiles are tested as plain Python too (the same source, uncompiled).
 PURE_TESTS := tests/test_classify.py tests/test_events.py tests/test_simulate.py
 
-.PHONY: demo test check lint types docs bench clean
+.PHONY: demo test check lint types docs bench mutation clean
 
 $(STAMP): pyproject.toml setup.py $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,5 +50,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/prepare.py
 	$(PY) benchmarks/redirect.py
 
+## mutation: mutation testing of the classifier's signals and engine (ends with a JSON line)
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet 'mutmut>=3.2'
+	$(PY) scripts/mutation.py
+
 clean:
-	rm -rf $(VENV) clicksift-demo test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) clicksift-demo test-artifacts mutants .pytest_cache .mypy_cache .ruff_cache

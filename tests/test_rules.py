@@ -402,3 +402,33 @@ def test_shared_address_weight_falls_with_time_since_delivery() -> None:
     weight = {r.rule: r.weight for r in early}["net.vendor-probable"]
     later = {r.rule: r.weight for r in late}["net.vendor-probable"]
     assert 0 < later < weight
+
+
+def test_one_source_on_many_recipients_near_delivery_is_not_corroborated_by_timing() -> None:
+    """A company's people behind one NAT clicking minutes after delivery: the population
+    rule is built on time since delivery, so timing does not corroborate it (class 4/5);
+    a basis it is not built on (how the requests asked) does."""
+    nat = many_messages(6, 1)
+    label, rules = verdict_of(nat)
+    assert "crossmsg.source-many-recipients" in rules
+    assert "timing.within-minutes-of-delivery" in rules
+    assert label == "human" and "evidence.uncorroborated" in rules, rules
+    for event in nat:
+        if event["type"] == "click":
+            event["headers"] = without(BROWSER, "accept-language")
+    label, rules = verdict_of(nat)
+    assert label == "nhi" and "req.no-accept-language" in rules, rules
+    # Several companies' mail from one source is not one company's NAT: timing corroborates.
+    label, rules = verdict_of(many_messages(6, 3))
+    assert "crossmsg.source-many-domains" in rules and label == "nhi", rules
+
+
+def test_a_finding_too_faint_to_be_a_basis_counts_only_in_the_score() -> None:
+    """An image loaded minutes after delivery (0.1) is no basis of its own: a Microsoft 365
+    address and an outdated browser stay two bases; the same on a click (0.2) are three."""
+    label, rules = verdict_of(one(open_("e", 120.0, M365, ua=chrome(20), headers=IMAGE)))
+    assert "timing.within-minutes-of-delivery" in rules
+    assert label == "human" and "evidence.uncorroborated" in rules, rules
+    label, rules = verdict_of(one(click("e", 120.0, 0, M365, ua=chrome(20))))
+    assert "timing.within-minutes-of-delivery" in rules
+    assert label == "nhi", rules

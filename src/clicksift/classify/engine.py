@@ -41,6 +41,9 @@ _HUMAN = Label.HUMAN.value
 _UNKNOWN = Kind.UNKNOWN_AUTOMATION
 #: How far below the threshold (in log-odds) an uncorroborated machine case is held.
 UNCORROBORATED_MARGIN = 0.5
+#: A machine finding scaled below this weight (an open within minutes of delivery, 0.1)
+#: counts in the score but is too faint to stand as a basis of its own.
+MIN_BASIS_WEIGHT = 0.15
 #: A machine finding's evidence as one bit mask: a bit per basis, and above them a bit for
 #: decisive and one for strong evidence (so judging ORs one number per finding).
 _DECISIVE_BIT = 1 << len(BASES)
@@ -57,6 +60,15 @@ def _evidence_codes() -> dict[str, int]:
     return {rule.id: (_LEVEL.get(rule.strength, 0)
                       + sum(1 << BASES.index(basis) for basis in rule.bases))
             if rule.weight > 0 else 0
+            for rule in RULES.values()}
+
+
+def _blind_masks() -> dict[str, int]:
+    """Rule id -> the bases that do not corroborate it (those it is built on) for strong
+    rules; every bit set for the others, so judging ANDs the masks of the strong findings
+    and counts only the bases none of them is built on."""
+    return {rule.id: sum(1 << BASES.index(basis) for basis in rule.built_on)
+            if rule.strength == STRONG and rule.weight > 0 else _BASES_MASK
             for rule in RULES.values()}
 
 
@@ -90,8 +102,9 @@ class Engine:
         self._context = self.config.family_enabled("context")
         # Per switched-on rule: (weight, evidence mask), one lookup a finding. A weight set
         # to point the other way carries no machine evidence.
-        codes = _evidence_codes()
-        self._judging = {rule: (weight, codes[rule] if weight > 0 else 0)
+        codes, blind = _evidence_codes(), _blind_masks()
+        self._judging = {rule: (weight, codes[rule] if weight > 0 else 0,
+                                blind[rule] if weight > 0 else _BASES_MASK)
                          for rule, weight in self._weights.items() if weight is not None}
         held = math.log(self.config.threshold / (1 - self.config.threshold)) \
             - UNCORROBORATED_MARGIN
@@ -132,6 +145,7 @@ class Engine:
         weighted: list[Finding] = []
         decisive_nhi = decisive_human = False
         evidence = 0               # the evidence discipline: machine evidence's bits
+        blind = _BASES_MASK        # and the bases that cannot corroborate its strong findings
         judging = self._judging
         new, append = tuple.__new__, weighted.append
         for i in range(0, len(flat), FINDING_FIELDS):
@@ -145,7 +159,9 @@ class Engine:
             if decisive:
                 decisive_nhi |= weight > 0
                 decisive_human |= weight < 0
-            evidence |= known[1]
+            if weight >= MIN_BASIS_WEIGHT:
+                evidence |= known[1]
+                blind &= known[2]
             shown = shown_weights.get(weight)
             if shown is None:
                 shown = round(weight, 3)
@@ -169,9 +185,11 @@ class Engine:
         bases = evidence & _BASES_MASK
         if score >= self.config.threshold and not decisive_nhi and not (
                 evidence & _DECISIVE_BIT) and (
-                _BASE_COUNT[bases] < (2 if strong else WEAK_BASES_NEEDED)):
-            # No decisive finding, no strong one that another basis agrees with, and weak
-            # ones on too few bases: the circumstances fit a machine, but some people too.
+                _BASE_COUNT[bases & ~blind] < 2 if strong
+                else _BASE_COUNT[bases] < WEAK_BASES_NEEDED):
+            # No decisive finding, no strong one that another basis agrees with (a basis
+            # it is built on does not), and weak ones on too few bases: the circumstances
+            # fit a machine, but some people too.
             uncorroborated = True
             score = min(score, self._uncorroborated_score)
             shown_score = min(shown_score, round(score, 4))

@@ -20,7 +20,11 @@ the same address did to other messages' traps or links; ``population``: how many
 recipients' messages the same source acted on; ``esp``: the ESP's word; ``anchor``: a trap
 or a provider's one-click).
 Two findings on one basis (a click within a minute and a domain scanned within a minute)
-are one piece of evidence, not two. Rules against a machine are ``person`` evidence.
+are one piece of evidence, not two; and a rule *built on* a basis (one source acting on
+many recipients' mail near delivery is built on timing) is not corroborated by it. A
+finding too faint to stand alone (below the engine's ``MIN_BASIS_WEIGHT``: an open minutes
+after delivery) counts in the score but on no basis. Rules against a machine are
+``person`` evidence.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ class Rule:
     summary: str
     strength: str = WEAK
     bases: tuple[str, ...] = ()
+    #: Bases the rule's own test already looks at: findings on them say nothing new beside
+    #: it, so they do not corroborate it (one source on many recipients' mail *near
+    #: delivery* is timing already).
+    built_on: tuple[str, ...] = ()
 
 
 _RULES = [
@@ -168,8 +176,10 @@ _RULES = [
          PERSON, ("behaviour",)),
     # cross-message context
     Rule("crossmsg.source-many-recipients", "cross_message", 2.0,
-         "The same source acted on several recipients' messages within minutes.",
-         STRONG, ("population",)),
+         "The same source acted on several recipients' messages within minutes (one "
+         "company's people behind one address do too: time since delivery, which the rule "
+         "is built on, does not corroborate it).",
+         STRONG, ("population",), ("timing",)),
     Rule("crossmsg.source-many-domains", "cross_message", 2.5,
          "The same source acted on messages to several companies' domains within minutes.",
          STRONG, ("population",)),
