@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 import time
 from collections import Counter, defaultdict
@@ -36,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, machine
 from baselines import BASELINES, Seen
-from clicksift.classify import BatchClassifier
+from clicksift.classify import BatchClassifier, ClassifierConfig, Engine
 from clicksift.events import Event, event_from_dict, parse_timestamp
 from clicksift.ingest import ADAPTERS
 from clicksift.ingest.base import with_context
@@ -93,10 +94,15 @@ def judge_world(world: str, recipients: int, seed: int) -> dict[str, Any]:
             "click_rate_error_pp": result["click_rate_error_pp"]["max"],
             "one_click_fp": sum(judged[r["id"]] for r in one_click) / max(1, len(one_click))}
     scores = [(verdicts[row["id"]].score, row["label"] == "nhi") for row in truth]
+    # The same events without the calibration slope: the reference for the reliability table.
+    uncalibrated = {v.id: v.score for v in BatchClassifier(
+        Engine(ClassifierConfig(calibration=1.0))).classify(
+        [event_from_dict(e) for e in events], expected=len(events))}
+    raw_scores = [(uncalibrated[row["id"]], row["label"] == "nhi") for row in truth]
     return {"world": world, "events": len(events), "measures": flat,
             "counts": {t: {"human": result[t]["human"], "nhi": result[t]["nhi"]}
                        for t in TYPES},
-            "slices": result["slices"], "scores": scores}
+            "slices": result["slices"], "scores": scores, "raw_scores": raw_scores}
 
 
 def reliability(scores: list[tuple[float, bool]]) -> list[dict[str, Any]]:
@@ -109,6 +115,12 @@ def reliability(scores: list[tuple[float, bool]]) -> list[dict[str, Any]]:
                          "predicted": round(sum(s for s, _ in inside) / len(inside), 3),
                          "observed": round(sum(m for _, m in inside) / len(inside), 3)})
     return rows
+
+
+def log_loss(scores: list[tuple[float, bool]]) -> float:
+    """Mean negative log-likelihood of the labels under the scores (lower is better)."""
+    total = sum(-math.log(max(s if m else 1 - s, 1e-6)) for s, m in scores)
+    return round(total / max(1, len(scores)), 5)
 
 
 def run_worlds(count: int, recipients: int, tuning: bool) -> dict[str, Any]:
@@ -142,10 +154,12 @@ def run_worlds(count: int, recipients: int, tuning: bool) -> dict[str, Any]:
                 slices[name] = {"measure": measure, "value": value, "n": cell["n"],
                                 "world": world["world"]}
     pooled = [pair for world in worlds for pair in world["scores"]]
+    raw = [pair for world in worlds for pair in world["raw_scores"]]
     for world in worlds:            # the JSON line keeps each world's headline measures
-        del world["scores"], world["slices"]
+        del world["scores"], world["raw_scores"], world["slices"]
     return {"tuning": tuning, "worlds": worlds, "worst": worst, "worst_slices": slices,
-            "reliability": reliability(pooled)}
+            "reliability": reliability(pooled), "reliability_uncalibrated": reliability(raw),
+            "log_loss": log_loss(pooled), "log_loss_uncalibrated": log_loss(raw)}
 
 
 def _print_worlds(result: dict[str, Any]) -> None:
@@ -163,11 +177,22 @@ def _print_worlds(result: dict[str, Any]) -> None:
     for name, cell in sorted(result["worst_slices"].items()):
         print(f"    {name[:46]:<46} {cell['measure'][:6]} {cell['value']:.4f} "
               f"n={cell['n']:<5} {cell['world']}")
-    print("  reliability (score as probability, pooled):")
-    print(f"    {'band':<10}{'events':>8}{'predicted':>11}{'observed':>10}")
-    for row in result["reliability"]:
-        print(f"    {row['band']:<10}{row['events']:>8}{row['predicted']:>11.3f}"
-              f"{row['observed']:>10.3f}")
+    print("  reliability (score as probability, pooled): calibrated, and the same run "
+          "without\n  the calibration slope")
+    print(f"    {'band':<10}{'events':>8}{'predicted':>10}{'observed':>9}"
+          f"{'| events':>10}{'predicted':>10}{'observed':>9}")
+    calibrated = {row["band"]: row for row in result["reliability"]}
+    raw = {row["band"]: row for row in result["reliability_uncalibrated"]}
+    for band in sorted(set(calibrated) | set(raw)):
+        cells = ""
+        for rows in (calibrated, raw):
+            row = rows.get(band)
+            cells += (f"{row['events']:>8}{row['predicted']:>10.3f}{row['observed']:>9.3f}"
+                      if row else f"{'':>8}{'-':>10}{'-':>9}")
+            cells += " |" if rows is calibrated else ""
+        print(f"    {band:<10}{cells}")
+    print(f"    log loss {result['log_loss']:.4f} (without the slope "
+          f"{result['log_loss_uncalibrated']:.4f})")
 
 
 def judge_all(events: list[dict[str, Any]]) -> dict[str, dict[str, bool]]:

@@ -345,7 +345,7 @@ def test_scores_just_under_the_threshold_stay_human_and_repeat_exactly() -> None
     assert base
     threshold = engine.config.threshold
     below = threshold - 0.00004
-    target = math.log(below / (1 - below))
+    target = math.log(below / (1 - below)) / engine.config.calibration   # evidence log-odds
     scale = (target - engine.config.prior) / base
     flat = list(finding(rule, scale, "HEAD"))
     first = engine.judge_flat("e1", flat)

@@ -8,7 +8,10 @@ event whose reasons must (or must not) hold the rule.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -432,3 +435,32 @@ def test_a_finding_too_faint_to_be_a_basis_counts_only_in_the_score() -> None:
     label, rules = verdict_of(one(click("e", 120.0, 0, M365, ua=chrome(20))))
     assert "timing.within-minutes-of-delivery" in rules
     assert label == "nhi", rules
+
+
+# -- the examples' whole verdicts --------------------------------------------------------------
+
+#: Every verdict of every rule's example and near miss: label, score, kind, vendor and each
+#: reason with its weight and wording. A change to any rule shows here as a diff to review;
+#: after a deliberate change, CLICKSIFT_UPDATE_VERDICTS=1 pytest tests/test_rules.py writes
+#: the file again.
+RECORDED = Path(__file__).parent / "data" / "rule_verdicts.json"
+
+
+def _recordable(verdicts: dict[str, Any]) -> dict[str, Any]:
+    return {key: [v.verdict, v.score, v.kind, v.vendor,
+                  [[r.rule, r.weight, r.detail, r.kind, r.vendor, r.decisive]
+                   for r in v.reasons]]
+            for key, v in sorted(verdicts.items())}
+
+
+def test_rule_examples_give_their_recorded_verdicts() -> None:
+    seen = {f"{rule} {which}": _recordable(judge(case()))
+            for rule, cases in sorted(CASES.items())
+            for which, case in zip(("fires", "near miss"), cases, strict=True)}
+    if os.environ.get("CLICKSIFT_UPDATE_VERDICTS"):
+        RECORDED.parent.mkdir(exist_ok=True)
+        RECORDED.write_text(json.dumps(seen, indent=1, sort_keys=True) + "\n", "utf-8")
+    recorded = json.loads(RECORDED.read_text("utf-8"))
+    changed = [key for key in seen if recorded.get(key) != json.loads(json.dumps(seen[key]))]
+    assert sorted(seen) == sorted(recorded), "cases added or removed: record them again"
+    assert not changed, f"verdicts changed in {changed[:5]}: {seen[changed[0]]}"

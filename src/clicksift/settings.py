@@ -100,15 +100,15 @@ class Settings:
         "", "Folder of a refreshed knowledge base (written by clicksift knowledge update). "
         "Empty: the knowledge base shipped with clicksift.")
     hold_unsubscribe_score: float = setting(
-        0.9, "An unsubscribe (from the preference page or reported by an ESP) judged "
+        0.999, "An unsubscribe (from the preference page or reported by an ESP) judged "
         "non-human is held for review only when its score is at least this; below it, it is "
         "applied as the person's (a person's unsubscribe held is worse than a scanner's "
         "applied).")
     webhook_machine_score: float = setting(
-        0.9, "A people-only outbound webhook keeps back an event judged non-human only when "
+        0.999, "A people-only outbound webhook keeps back an event judged non-human only when "
         "its score is at least this; below it, the event is delivered as a person's.")
     sunset_machine_score: float = setting(
-        0.9, "Sunsetting ignores an open or click judged non-human only when its score is "
+        0.999, "Sunsetting ignores an open or click judged non-human only when its score is "
         "at least this; below it, it counts as the person's engagement.")
     audit_mode: bool = setting(
         False, "Compute and store verdicts, but let none of them change anything (unsubscribe "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
+from clicksift.classify.calibration import SLOPE
 from clicksift.classify.rules import FAMILIES, RULES
 from clicksift.errors import ConfigError
 from clicksift.settings import Settings
@@ -16,10 +17,13 @@ class ClassifierConfig:
     prior: float = -0.7             # log-odds before any evidence
     weights: dict[str, float] = field(default_factory=dict)    # overrides of RULES weights
     disabled: tuple[str, ...] = ()  # rule ids, families, or patterns such as "ua.*"
+    calibration: float = SLOPE      # the evidence's log-odds times this: the score's log-odds
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold < 1:
             raise ConfigError(f"the NHI threshold must be between 0 and 1, not {self.threshold}")
+        if not self.calibration > 0:
+            raise ConfigError(f"the calibration slope must be above 0, not {self.calibration}")
         for rule in self.weights:
             if rule not in RULES:
                 raise ConfigError(f"setting 'rule_weights' names an unknown rule {rule!r}")

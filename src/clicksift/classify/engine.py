@@ -3,7 +3,8 @@
 Per-event and message-context signals run in :meth:`Engine.observe` (one message's events
 at a time); cross-message signals need every message first, so batch classification runs
 two passes (:mod:`clicksift.classify.batch`). :meth:`Engine.judge` turns findings into a
-verdict: log-odds from the prior and each rule's weight, a sigmoid for the score, the
+verdict: log-odds from the prior and each rule's weight, times the calibration slope
+(:mod:`clicksift.classify.calibration`), a sigmoid for the score, the
 strongest findings as reasons. The online path (:meth:`Engine.provisional`) runs the
 per-event signals of one request in the tracking server.
 """
@@ -106,6 +107,7 @@ class Engine:
         self._judging = {rule: (weight, codes[rule] if weight > 0 else 0,
                                 blind[rule] if weight > 0 else _BASES_MASK)
                          for rule, weight in self._weights.items() if weight is not None}
+        self._slope = self.config.calibration
         held = math.log(self.config.threshold / (1 - self.config.threshold)) \
             - UNCORROBORATED_MARGIN
         self._uncorroborated_score = 1.0 / (1.0 + math.exp(-held))
@@ -171,7 +173,7 @@ class Engine:
                                  flat[i + 6])))
         scores = self._scores.get(logit)
         if scores is None:
-            raw = 1.0 / (1.0 + math.exp(-max(min(logit, 40.0), -40.0)))
+            raw = 1.0 / (1.0 + math.exp(-max(min(self._slope * logit, 40.0), -40.0)))
             scores = (raw, round(raw, 4))
             if len(self._scores) < CACHE_SIZE:
                 self._scores[logit] = scores
@@ -219,9 +221,9 @@ class Engine:
         return new(Verdict, (event_id, label, shown_score, kind, vendor, tuple(weighted),
                              final))
 
-    def judge_summary(self, summary: Summary, *, final: bool = True) -> Verdict:
-        return self.judge_flat(summary.event_id, summary.findings, summary.missing,
-                               final=final)
+    def judge_summary(self, summary: Summary) -> Verdict:
+        """The final verdict on one event of a batch, from its summary."""
+        return self.judge_flat(summary.event_id, summary.findings, summary.missing)
 
     # -- online --------------------------------------------------------------------------------
 

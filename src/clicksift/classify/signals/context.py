@@ -72,10 +72,8 @@ def _honeypots(events: list[Observed], clicks: list[Observed]) -> None:
 
 
 def _window(group: list[Observed], center: float, width: float,
-            times: list[float] | None = None) -> list[Observed]:
+            times: list[float]) -> list[Observed]:
     """Members of GROUP (sorted by time; TIMES their times) within WIDTH seconds of CENTER."""
-    if times is None:
-        times = [o.event.ts for o in group]
     return group[bisect.bisect_left(times, center - width):
                  bisect.bisect_right(times, center + width)]
 

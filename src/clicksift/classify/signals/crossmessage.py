@@ -30,6 +30,12 @@ _SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.ven
                          "ua.known-scanner", "context.honeypot-source"})
 
 
+def _window_keys(source: str, ts: float) -> tuple[tuple[str, int, int], ...]:
+    """The two WINDOW-long slots a request at TS falls in: one on the clock's ten minutes,
+    one shifted by half a window (so actions either side of a slot's edge still meet)."""
+    return ((source, 0, int(ts // WINDOW)), (source, 1, int((ts + WINDOW / 2) // WINDOW)))
+
+
 @dataclass
 class _SourceWindow:
     messages: set[str] = field(default_factory=set)
@@ -95,8 +101,7 @@ class CrossMessage:
             if obs.source is None or delta is None or not (obs.is_click or obs.is_open):
                 continue
             if obs.is_click and 0 <= delta <= NEAR_DELIVERY:
-                for shift in (0, 1):
-                    key = (obs.source, shift, int((obs.ts + shift * WINDOW / 2) // WINDOW))
+                for key in _window_keys(obs.source, obs.ts):
                     window = self._windows[key]
                     window.messages.add(obs.message_id)
                     if domain:
@@ -204,8 +209,7 @@ class CrossMessage:
     def _source_findings(self, obs: Summary, delta: float) -> None:
         assert obs.source is not None
         best: _SourceWindow | None = None
-        for shift in (0, 1):
-            key = (obs.source, shift, int((obs.ts + shift * WINDOW / 2) // WINDOW))
+        for key in _window_keys(obs.source, obs.ts):
             window = self._windows.get(key)
             if window is not None and (best is None or len(window.messages) > len(best.messages)):
                 best = window

@@ -1,0 +1,383 @@
+"""The engine's public calls and each signal at the edges of its thresholds.
+
+tests/test_rules.py pins every rule with an example and a near miss; this file pins what
+mutation testing (``make mutation``) found no test for: the edges of each threshold, the
+spellings a signal accepts, and the engine's calls outside batch classification.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clicksift.classify import Engine
+from clicksift.classify.engine import engine_from_settings
+from clicksift.classify.knowledge import KNOWLEDGE_PACKAGE
+from clicksift.classify.vocabulary import Finding
+from clicksift.events import event_from_dict, format_timestamp
+from clicksift.settings import Settings
+
+T0 = 1_790_000_000.0
+CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+          "Chrome/131.0.0.0 Safari/537.36")
+BROWSER = {"accept": "text/html,application/xhtml+xml", "accept-language": "en-GB"}
+
+
+def event(at: float = 7200.0, **fields: Any) -> dict[str, Any]:
+    return {"type": "click", "id": "e", "message_id": "m1", "timestamp": T0 + at,
+            "url": "https://shop.example/1", "link_kind": "content", "ip": "73.1.2.3",
+            "user_agent": CHROME, "method": "GET", "headers": dict(BROWSER), **fields}
+
+
+def rules_of(verdict: Any) -> list[str]:
+    return [reason.rule for reason in verdict.reasons]
+
+
+# -- the engine's calls ----------------------------------------------------------------------
+
+def test_judge_is_final_by_default_and_names_what_was_missing() -> None:
+    engine = Engine()
+    found = Finding("req.head", 2.5, "a HEAD request", None, None, False, None)
+    verdict = engine.judge("x", [[*found]], ("user agent",))
+    assert verdict.id == "x" and verdict.final is True
+    missing = [r for r in verdict.reasons if r.rule == "evidence.missing"]
+    assert missing and missing[0].detail == "not in the event: user agent"
+    assert engine.judge("x", [[*found]], final=False).final is False
+
+
+def test_provisional_times_the_request_from_the_token_and_is_not_final() -> None:
+    engine = Engine()
+    prepared = format_timestamp(T0)
+    early = engine.provisional(event_from_dict(event(5.0, prepared_at=prepared)))
+    assert early.id == "e" and early.final is False
+    assert "timing.within-seconds-of-delivery" in rules_of(early)
+    late = engine.provisional(event_from_dict(event(7200.0, prepared_at=prepared)))
+    assert "timing.hours-after-delivery" in rules_of(late)
+    # An unreadable issue time is no delivery time: no timing at all, and no error.
+    blind = engine.provisional(event_from_dict(event(5.0, prepared_at="yesterday-ish")))
+    assert not [r for r in rules_of(blind) if r.startswith("timing.")]
+    bare = engine.provisional(event_from_dict(event(5.0, user_agent=None, ip=None)))
+    missing = [r.detail for r in bare.reasons if r.rule == "evidence.missing"]
+    assert missing and "user agent" in missing[0], bare
+
+
+def test_uncorroborated_reason_names_the_bases_it_rested_on() -> None:
+    """A crawler list's word alone: strong evidence on the identity basis only."""
+    googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    verdict = Engine().provisional(event_from_dict(event(user_agent=googlebot)))
+    reason = [r for r in verdict.reasons if r.rule == "evidence.uncorroborated"]
+    assert verdict.verdict == "human" and reason, verdict
+    assert reason[0].detail == "the machine evidence rests on identity alone"
+
+
+def test_engine_from_settings_takes_threshold_rules_and_knowledge(tmp_path: Path) -> None:
+    from importlib import resources
+    shipped = resources.files(KNOWLEDGE_PACKAGE)
+    for name in ("user_agents.json", "networks.json"):
+        data = json.loads((shipped / name).read_text("utf-8"))
+        data["version"] = f"test-{name[:2]}"
+        (tmp_path / name).write_text(json.dumps(data), "utf-8")
+    engine = engine_from_settings(Settings(nhi_threshold=0.8, disabled_rules=["req.*"],
+                                           knowledge_dir=str(tmp_path)))
+    assert engine.config.threshold == 0.8
+    assert engine.config.weight("req.head") is None
+    assert engine.config.weight("ua.known-scanner") is not None
+    assert "test-us" in engine.version and "test-ne" in engine.version
+    assert "test-us" not in engine_from_settings(Settings()).version
+
+
+# -- ESP hints -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [True, 1, "true", "Yes", " 1 ", "apple", "bot"])
+def test_an_esp_flag_set_to_a_true_value_marks_a_machine(value: Any) -> None:
+    verdict = Engine().provisional(event_from_dict(event(esp_flags={"is_bot": value})))
+    assert "esp.machine-flag" in rules_of(verdict)
+    reason = next(r for r in verdict.reasons if r.rule == "esp.machine-flag")
+    assert reason.detail == f"the ESP marked it: is_bot={value!r}"
+
+
+@pytest.mark.parametrize("value", [False, 0, None, "", "false", "0", "no", "None", "NULL",
+                                   " False "])
+def test_an_esp_flag_set_to_a_false_value_is_no_evidence(value: Any) -> None:
+    verdict = Engine().provisional(event_from_dict(event(esp_flags={"is_bot": value})))
+    assert "esp.machine-flag" not in rules_of(verdict)
+
+
+def test_esp_flags_outside_the_list_say_nothing_and_apple_values_name_apple() -> None:
+    quiet = Engine().provisional(event_from_dict(event(esp_flags={"campaign": "yes"})))
+    assert "esp.machine-flag" not in rules_of(quiet)
+    for key, value, kind, vendor in (
+            ("sg_machine_open", True, "privacy_prefetch", "apple_mpp"),
+            ("machine_open", True, "privacy_prefetch", None),
+            ("proxy_open", "Apple-MPP", "privacy_prefetch", "apple_mpp"),
+            ("bot", "yes", "unknown_automation", None)):
+        flags = {"campaign": "x", key: value}
+        verdict = Engine().provisional(event_from_dict(event(type="open", esp_flags=flags)))
+        found = [r for r in verdict.reasons if r.rule == "esp.machine-flag"]
+        assert found and (found[0].kind, found[0].vendor) == (kind, vendor), (key, verdict)
+
+
+# -- calibration -----------------------------------------------------------------------------
+
+def test_calibration_sharpens_scores_without_moving_a_verdict() -> None:
+    """Temperature scaling: one slope on the log-odds keeps the order of the events and the
+    0.5 point, so labels stay; scores move away from 0.5 (docs/classifier.md)."""
+    from clicksift.classify import BatchClassifier, ClassifierConfig
+    from clicksift.errors import ConfigError
+    from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+
+    events, _ = events_and_truth(simulate(SimulationConfig(recipients=120, campaigns=1,
+                                                           seed=5)))
+    parsed = [event_from_dict(e) for e in events]
+    calibrated = {v.id: v for v in BatchClassifier().classify(parsed)}
+    plain = {v.id: v for v in BatchClassifier(
+        Engine(ClassifierConfig(calibration=1.0))).classify(parsed)}
+    assert Engine().config.calibration > 1
+    assert {k: v.verdict for k, v in calibrated.items()} == \
+        {k: v.verdict for k, v in plain.items()}
+    sharper = [k for k, v in plain.items()
+               if abs(calibrated[k].score - 0.5) > abs(v.score - 0.5)]
+    duller = [k for k, v in plain.items()
+              if abs(calibrated[k].score - 0.5) < abs(v.score - 0.5) - 1e-4]
+    assert sharper and not duller
+    with pytest.raises(ConfigError, match="calibration slope"):
+        ClassifierConfig(calibration=0.0)
+
+
+# -- message context -------------------------------------------------------------------------
+
+LINKS = [{"url": f"https://shop.example/{n}", "kind": "content"} for n in range(6)]
+
+
+def message(*clicks: dict[str, Any]) -> list[Any]:
+    delivered = {"type": "delivered", "id": "d", "message_id": "m1", "timestamp": T0,
+                 "recipient": "ann@contoso.example", "links": LINKS, "campaign_id": "c"}
+    return [event_from_dict(e) for e in (delivered, *clicks)]
+
+
+def judged(*clicks: dict[str, Any]) -> dict[str, Any]:
+    from clicksift.classify import BatchClassifier
+    return {v.id: v for v in BatchClassifier().classify(message(*clicks))}
+
+
+def link_click(event_id: str, at: float, link: int, ip: str,
+               headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return event(at, id=event_id, url=LINKS[link]["url"], link_index=link, ip=ip,
+                 headers=dict(BROWSER) if headers is None else headers)
+
+
+def test_a_pool_of_addresses_on_most_links_is_a_farm_unless_people_navigated() -> None:
+    """Four addresses on four of six links within seconds: a scanner's pool. People who
+    each clicked one link (the browser says so: Sec-Fetch-User) are not."""
+    farm = judged(*[link_click(f"f{n}", 3600.0 + n, n, f"198.51.{n}.7") for n in range(4)])
+    assert all("context.all-links-burst" in rules_of(farm[f"f{n}"]) for n in range(4))
+    people = dict(BROWSER, **{"sec-fetch-user": "?1", "sec-fetch-mode": "navigate"})
+    crowd = judged(*[link_click(f"p{n}", 3600.0 + n, n, f"198.51.{n}.7", people)
+                     for n in range(4)])
+    assert not any("context.all-links-burst" in rules_of(v) for v in crowd.values())
+
+
+def test_a_finding_is_added_once_however_many_patterns_find_it() -> None:
+    """One source's burst over four links and a second address in the same seconds: the
+    source's own burst and the pool's are one finding on each event, not two."""
+    clicks = [link_click(f"a{n}", 3600.0 + n, n, "198.51.100.7") for n in range(4)]
+    clicks.append(link_click("b", 3601.5, 4, "203.0.113.9"))
+    verdicts = judged(*clicks)
+    for n in range(4):
+        assert rules_of(verdicts[f"a{n}"]).count("context.all-links-burst") == 1
+
+
+# -- cross-message ---------------------------------------------------------------------------
+
+def test_a_domains_gateway_window_is_half_again_its_95th_percentile_delay() -> None:
+    from clicksift.classify.signals.crossmessage import _DomainProfile
+
+    assert _DomainProfile(delays=[300.0]).window() == 120.0        # too few delays: 2 min
+    assert _DomainProfile(delays=[200.0, 200.0]).window() == 300.0
+    assert _DomainProfile(delays=[10.0, 20.0]).window() == 120.0   # never under 2 min
+    # 1..100 s: the 95th percentile (exclusive method) is 95.95 s, the window 143.925 s.
+    wide = _DomainProfile(delays=[float(n) for n in range(1, 101)]).window()
+    assert wide == pytest.approx(143.925)
+
+
+def test_a_domains_gateway_vendor_needs_half_of_its_scans() -> None:
+    from collections import Counter
+
+    from clicksift.classify.signals.crossmessage import _DomainProfile
+
+    def vendor(**counts: int) -> str | None:
+        return _DomainProfile(vendors=Counter(counts)).vendor()
+
+    assert vendor() is None
+    assert vendor(proofpoint=2, mimecast=1, cisco=1) == "proofpoint"     # exactly half
+    assert vendor(proofpoint=1, mimecast=1, cisco=1) is None
+    assert vendor(cisco=1, proofpoint=3) == "proofpoint"
+
+
+def recipients(count: int, at: float, ip: str = "68.232.130.9", domains: int = 1,
+               spread: float = 20.0) -> list[Any]:
+    """One address clicking in COUNT recipients' messages, AT seconds after each delivery,
+    the messages delivered SPREAD seconds apart."""
+    events = []
+    for n in range(count):
+        delivered_at = T0 + n * spread
+        events += [{"type": "delivered", "id": f"d{n}", "message_id": f"m{n}",
+                    "timestamp": delivered_at, "recipient": f"p{n}@co{n % domains}.example",
+                    "links": LINKS, "campaign_id": "c"},
+                   {"type": "click", "id": f"c{n}", "message_id": f"m{n}",
+                    "timestamp": delivered_at + at, "url": LINKS[0]["url"], "link_index": 0,
+                    "link_kind": "content", "ip": ip, "user_agent": CHROME, "method": "GET",
+                    "headers": dict(BROWSER)}]
+    from clicksift.classify import BatchClassifier
+    return list(BatchClassifier().classify([event_from_dict(e) for e in events]))
+
+
+def test_one_source_on_many_recipients_counts_up_to_five_minutes_typical_delay() -> None:
+    at_limit = recipients(5, 300.0)
+    assert all("crossmsg.source-many-recipients" in rules_of(v) for v in at_limit)
+    beyond = recipients(5, 301.0)
+    assert not any("crossmsg.source-many-recipients" in rules_of(v) for v in beyond)
+    assert not any("crossmsg.source-many-recipients" in rules_of(v)
+                   for v in recipients(4, 60.0))
+
+
+def test_one_source_straddling_a_ten_minute_boundary_is_still_counted() -> None:
+    """Five messages two minutes apart span the edge of a fixed ten-minute slot; the
+    half-shifted slots still hold all five."""
+    offset = (T0 // 600 + 1) * 600 - T0 - 240.0       # the third click falls on the edge
+    found = recipients(5, offset + 0.0, spread=120.0)
+    assert all("crossmsg.source-many-recipients" in rules_of(v) for v in found), found
+
+
+def test_one_source_on_several_companies_names_them() -> None:
+    found = recipients(6, 60.0, domains=3)
+    reason = next(r for r in found[-1].reasons if r.rule == "crossmsg.source-many-domains")
+    assert reason.detail == "68.232.130.0/24 acted on 6 messages to 3 domains within 10 minutes"
+    assert reason.kind == "security_scanner"
+    single = recipients(6, 60.0)
+    reason = next(r for r in single[-1].reasons if r.rule == "crossmsg.source-many-recipients")
+    assert reason.detail == "68.232.130.0/24 acted on 6 recipients' messages within 10 minutes"
+
+
+# -- timing and browser age ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (0.4, "0 s"), (89.4, "89 s"), (90.0, "2 min"), (5399.0, "90 min"), (5400.0, "1.5 h"),
+    (36_000.0, "10.0 h")])
+def test_times_since_delivery_read_as_people_say_them(seconds: float, shown: str) -> None:
+    from clicksift.classify.signals.timing import _duration
+    assert _duration(seconds) == shown
+
+
+@pytest.mark.parametrize(("behind", "rule"), [
+    (11, None), (12, "ua.outdated-browser"), (39, "ua.outdated-browser"),
+    (40, "ua.very-outdated-browser")])
+def test_a_browser_is_outdated_from_twelve_releases_and_very_from_forty(
+        behind: int, rule: str | None) -> None:
+    from clicksift.simulate.world import chrome_ua
+
+    found = rules_of(Engine().provisional(event_from_dict(
+        event(7200.0, user_agent=chrome_ua(T0 + 7200.0, behind)))))
+    aged = [r for r in found if r in {"ua.outdated-browser", "ua.very-outdated-browser"}]
+    assert aged == ([rule] if rule else []), found
+
+
+def scan(n: int, delta: float, *, domain: str = "big.example", source: str = "s1",
+         rules: tuple[str, ...] = ("context.all-links-burst",), vendor: str | None = None,
+         address: str | None = None, kind: str = "click", at: float | None = None) -> Any:
+    """One message's one event as the second pass sees it (a Summary): DELTA seconds after
+    its delivery, at T0 + N + AT (AT defaults to DELTA)."""
+    from clicksift.classify.observe import Summary
+    from clicksift.classify.vocabulary import finding
+
+    flat: list[Any] = []
+    for rule in rules:
+        flat += finding(rule, 1.0, "test", "security_scanner", vendor)
+    ts = T0 + n + (delta if at is None else at)
+    return Summary(n, f"e{n}", kind, ts, f"m{n:04d}", domain, source, address, delta, flat,
+                   ())
+
+
+def cross_rules(cross: Any, event: Any) -> list[str]:
+    from clicksift.classify.observe import FINDING_FIELDS
+    before = len(event.findings)
+    cross.apply([event])
+    return event.findings[before::FINDING_FIELDS]
+
+
+def aggregator(*events: Any) -> Any:
+    from clicksift.classify.signals.crossmessage import CrossMessage
+    cross = CrossMessage()
+    for event in events:
+        cross.observe_message([event])
+    return cross
+
+
+def test_merging_two_halves_equals_seeing_everything() -> None:
+    """Buckets classified apart merge into what one pass would have seen, the memory caps
+    (64 delays per source window, 500 per domain) included."""
+    events = [scan(n, 5.0 + n % 40, vendor=("proofpoint", "mimecast")[n % 2],
+                   rules=(("context.all-links-burst", "req.user-activation") if n % 7 == 0
+                          else ("context.all-links-burst",)),
+                   address=f"198.51.100.{n % 200}") for n in range(1200)]
+    whole, first, second = aggregator(*events), aggregator(*events[:600]), aggregator(
+        *events[600:])
+    first.merge(second)
+    state = ("_scanner_addresses", "_person_addresses")
+    for name in state:
+        assert getattr(first, name) == getattr(whole, name), name
+    assert {k: (w.messages, w.domains, w.deltas) for k, w in first._windows.items()} == \
+        {k: (w.messages, w.domains, w.deltas) for k, w in whole._windows.items()}
+    assert {d: (p.messages, p.scanned, p.delays, p.vendors) for d, p in first._domains.items()} \
+        == {d: (p.messages, p.scanned, p.delays, p.vendors) for d, p in whole._domains.items()}
+    assert all(len(w.deltas) <= 64 for w in whole._windows.values())
+    assert len(whole._domains["big.example"].delays) == 500
+
+
+def test_an_address_keeps_the_two_smallest_messages_it_scanned() -> None:
+    cross = aggregator(*[scan(n, 5.0, rules=("context.honeypot",), address="192.0.2.1")
+                         for n in (5, 3, 9, 3, 1, 7)])
+    assert cross._scanner_addresses["192.0.2.1"] == ("m0001", "m0003")
+    found = cross_rules(cross, scan(1, 7200.0, rules=(), address="192.0.2.1"))
+    assert found == ["crossmsg.scanner-address"]
+    people = aggregator(scan(1, 5.0, rules=("context.honeypot",), address="192.0.2.1"),
+                        scan(2, 9.0, rules=("req.user-activation",), address="192.0.2.1"))
+    assert cross_rules(people, scan(3, 7200.0, rules=(), address="192.0.2.1")) == []
+
+
+def test_requests_count_for_a_source_from_delivery_to_half_an_hour_after() -> None:
+    for delta, counted in ((0.0, True), (-0.5, False), (1800.0, True), (1800.5, False)):
+        cross = aggregator(*[scan(n, 10.0, rules=()) for n in range(4)],
+                           scan(4, delta, rules=(), at=10.0))
+        found = cross_rules(cross, scan(0, 10.0, rules=()))
+        assert ("crossmsg.source-many-recipients" in found) == counted, (delta, found)
+    opens = aggregator(*[scan(n, 10.0, rules=(), kind="open") for n in range(6)])
+    assert cross_rules(opens, scan(0, 10.0, rules=())) == []
+
+
+def test_a_domain_is_scanned_when_half_its_messages_were_scanned_within_half_an_hour(
+        ) -> None:
+    person = scan(99, 20.0, rules=())
+    for scans, delay, profiled in ((2, 10.0, True), (1, 10.0, False), (2, 1800.0, True),
+                                   (2, 1800.5, False)):
+        events = [scan(n, delay, source=f"s{n}") for n in range(scans)]
+        events += [scan(10 + n, 7200.0, rules=(), source=f"p{n}") for n in range(4 - scans)]
+        found = cross_rules(aggregator(*events), person)
+        assert ("crossmsg.domain-gateway-pattern" in found) == profiled, (scans, delay)
+    # Clicks without scanner evidence, and opens with it, scan no domain.
+    quiet = aggregator(*[scan(n, 10.0, rules=(), source=f"s{n}") for n in range(4)],
+                       *[scan(10 + n, 10.0, kind="open", source=f"o{n}") for n in range(4)])
+    assert cross_rules(quiet, scan(99, 20.0, rules=())) == []
+
+
+def test_a_domains_gateway_is_the_vendor_behind_most_of_its_scans() -> None:
+    events = [scan(n, 10.0, source=f"s{n}", vendor=vendor)
+              for n, vendor in enumerate(("mimecast", "mimecast", "proofpoint", "proofpoint",
+                                          "proofpoint"))]
+    cross = aggregator(*events)
+    person = scan(99, 20.0, rules=())
+    cross.apply([person])
+    assert person.findings[4] == "proofpoint"
