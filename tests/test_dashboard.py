@@ -196,3 +196,96 @@ def test_deleting_a_user_ends_their_sessions(report_site: ReportSite) -> None:
             assert gone.status_code == 303 and "/dashboard/login" in gone.headers["location"]
     finally:
         store.close()
+
+
+def _logged_in(client: httpx.Client, name: str, password: str) -> int:
+    login = client.get("/dashboard/login").text
+    token = login.split('name="csrf_token" value="')[1].split('"')[0]
+    return client.post("/dashboard/login", data={"name": name, "csrf_token": token,
+                                                 "password": password}).status_code
+
+
+def test_a_saved_session_ends_at_logout_and_at_a_password_change(
+        report_site: ReportSite) -> None:
+    """A copy of the cookie taken before logout (or before the password changed) opens
+    nothing afterwards, and re-creating a deleted user revives none of their sessions."""
+    from clicksift import access
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+
+    base = report_site.server.base_url
+    store = open_store(Settings(database=report_site.database))
+    try:
+        access.set_password(store, "saver", "the first password")
+        with httpx.Client(base_url=base, timeout=10) as client:
+            assert _logged_in(client, "saver", "the first password") == 303
+            saved = dict(client.cookies)
+            page = client.get("/dashboard/").text
+            token = page.split('name="csrf_token" value="')[1].split('"')[0]
+            client.post("/dashboard/logout", data={"csrf_token": token})
+        with httpx.Client(base_url=base, timeout=10, cookies=saved) as replay:
+            assert replay.get("/dashboard/").status_code == 303      # logged out for good
+        with httpx.Client(base_url=base, timeout=10) as client:
+            assert _logged_in(client, "saver", "the first password") == 303
+            saved = dict(client.cookies)
+        access.set_password(store, "saver", "the second password")
+        with httpx.Client(base_url=base, timeout=10, cookies=saved) as replay:
+            assert replay.get("/dashboard/").status_code == 303      # the password changed
+        with httpx.Client(base_url=base, timeout=10) as client:
+            assert _logged_in(client, "saver", "the second password") == 303
+            saved = dict(client.cookies)
+            assert client.get("/dashboard/").status_code == 200
+        access.delete_user(store, "saver")
+        access.set_password(store, "saver", "the second password")
+        with httpx.Client(base_url=base, timeout=10, cookies=saved) as replay:
+            assert replay.get("/dashboard/").status_code == 303      # deleted, not revived
+    finally:
+        store.close()
+
+
+def test_failed_logins_are_throttled_with_retry_after(report_site: ReportSite) -> None:
+    from clicksift import access
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+    from clicksift.web.throttle import FREE_PER_NAME
+
+    store = open_store(Settings(database=report_site.database))
+    try:
+        access.set_password(store, "target", "the right password")
+    finally:
+        store.close()
+    with httpx.Client(base_url=report_site.server.base_url, timeout=10) as client:
+        codes = [_logged_in(client, "target", f"guess {n}") for n in range(FREE_PER_NAME)]
+        assert codes == [401] * FREE_PER_NAME
+        login = client.get("/dashboard/login").text
+        token = login.split('name="csrf_token" value="')[1].split('"')[0]
+        refused = client.post("/dashboard/login", data={
+            "name": "Target", "csrf_token": token, "password": "the right password"})
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "Too many failed logins" in refused.text
+        # Another user from elsewhere is not held up by it.
+        assert _logged_in(client, report_site.user, report_site.password) == 303
+
+
+def test_the_login_throttle_doubles_each_wait_and_forgets() -> None:
+    from clicksift.web.throttle import FREE_PER_ADDRESS, FREE_PER_NAME, WINDOW, LoginThrottle
+
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for _ in range(FREE_PER_NAME - 1):
+        throttle.failed("ann", "192.0.2.1")
+    assert throttle.wait("ann", "192.0.2.1") == 0.0
+    throttle.failed("ann", "192.0.2.1")
+    assert throttle.wait("ANN", "192.0.2.9") == 1.0            # names match in any case
+    throttle.failed("ann", "192.0.2.1")
+    assert throttle.wait("ann", None) == 2.0
+    now[0] += 1.5
+    assert throttle.wait("ann", None) == 0.5
+    throttle.succeeded("ann")
+    assert throttle.wait("ann", None) == 0.0
+    for n in range(FREE_PER_ADDRESS):                           # many names, one address
+        throttle.failed(f"user{n}", "198.51.100.7")
+    assert throttle.wait("someone", "198.51.100.7") == 1.0
+    assert throttle.wait("someone", "198.51.100.8") == 0.0
+    now[0] += WINDOW + 1                                        # old failures stop counting
+    assert throttle.wait("someone", "198.51.100.7") == 0.0

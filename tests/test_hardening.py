@@ -231,3 +231,47 @@ def test_ids_with_slashes_reach_their_pages(tmp_path: Path) -> None:
         page = httpx.get(f"{server.base_url}/dashboard/messages/{quote(message, safe='')}")
         assert page.status_code in (302, 303) and "login" in page.headers["location"]
         assert httpx.get(f"{api}/campaigns/nope/2026", headers=auth).status_code == 404
+
+
+# -- security headers -------------------------------------------------------------------------
+
+def test_pages_and_api_answers_carry_security_headers(tmp_path: Path) -> None:
+    """The preference page cannot be framed (its unsubscribe button under another site's
+    page), runs no script and posts only home; API answers stay out of caches; nothing is
+    sniffed. A click's redirect is left as it is."""
+    import re
+
+    from clicksift import access
+
+    db = str(tmp_path / "headers.db")
+    store = open_store(Settings(database=db, signing_keys=KEYS))
+    preparer = Preparer(TrackingUrls("https://t.example.net", load_signer(KEYS, store)))
+    prepared = preparer.prepare((EMAILS / "fragment.html").read_text(),
+                                recipient="ann@example.com", campaign_id="june")
+    with store.transaction():
+        store.add_events([event_from_dict(prepared.delivered_event())])
+    key = access.create_key(store, "tests").secret
+    store.close()
+    with running_server({"CLICKSIFT_DATABASE": db, "CLICKSIFT_SIGNING_KEYS": KEYS},
+                        tmp_path) as server:
+        page = httpx.get(server.url(prepared.headers["List-Unsubscribe"].strip("<>")))
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        policy = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "form-action 'self'" in policy
+        assert "default-src 'none'" in policy and "script-src" not in policy
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["cache-control"] == "no-store"          # its own, kept
+        for headers in ({"authorization": f"Bearer {key}"}, {}):
+            answer = httpx.get(f"{server.base_url}/api/v1/campaigns", headers=headers)
+            assert answer.status_code == (200 if headers else 401)
+            assert answer.headers["cache-control"] == "no-store"
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert httpx.get(f"{server.base_url}/healthz").headers["x-content-type-options"] \
+            == "nosniff"
+        click = server.url(re.findall(r'href="(https://t\.example\.net/c/[^"]+)"',
+                                      prepared.html)[0])
+        redirect = httpx.get(click)
+        assert redirect.status_code == 302 and "content-security-policy" not in redirect.headers

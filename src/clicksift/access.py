@@ -3,6 +3,10 @@
 An API key reads ``csk_<id>_<secret>``; the store keeps only a SHA-256 of the secret (the
 secret is 192 random bits, so a fast hash is enough), compared in constant time. A user's
 password is kept as an scrypt hash (RFC 7914; N=2^14, r=8, p=1, 16-byte salt).
+
+A dashboard session is a row in ``sessions`` (the cookie holds a random id, the store its
+SHA-256): logging out ends it, and changing a user's password, deleting the user or
+revoking the key it logged in with ends every session of that login.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def revoke_key(store: SqlStore, key_id: str) -> None:
     with store.transaction():
         done = store.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND "
                              "revoked_at IS NULL", (time.time(), key_id)).rowcount
+        store.execute("DELETE FROM sessions WHERE login LIKE ?", (f"key:{key_id}:%",))
     if not done:
         raise NotFoundError(f"no active API key '{key_id}' (see 'clicksift keys list')")
 
@@ -101,6 +106,34 @@ def verify_key(store: SqlStore, presented: str) -> ApiKey | None:
     return key
 
 
+# -- dashboard sessions -------------------------------------------------------------------------
+
+def open_session(store: SqlStore, login: str) -> str:
+    """A new session for LOGIN ('user:NAME' or 'key:ID:NAME'); its id goes in the cookie."""
+    session_id = secrets.token_urlsafe(32)
+    with store.transaction():
+        store.execute("INSERT INTO sessions (id_hash, login, created_at) VALUES (?, ?, ?)",
+                      (_digest(session_id), login, time.time()))
+    return session_id
+
+
+def session_valid(store: SqlStore, login: str, session_id: str) -> bool:
+    """Is SESSION_ID a live session of LOGIN, whose user or key still stands?"""
+    row = store.execute("SELECT 1 FROM sessions WHERE id_hash = ? AND login = ?",
+                        (_digest(session_id), login)).fetchone()
+    if row is None:
+        return False
+    kind, _, rest = login.partition(":")
+    if kind == "user":
+        return user_exists(store, rest)
+    return kind == "key" and key_is_active(store, rest.split(":", 1)[0])
+
+
+def close_session(store: SqlStore, session_id: str) -> None:
+    with store.transaction():
+        store.execute("DELETE FROM sessions WHERE id_hash = ?", (_digest(session_id),))
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
@@ -117,6 +150,7 @@ def set_password(store: SqlStore, name: str, password: str) -> None:
         store.execute("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) "
                       "ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
                       (name, hash_password(password), time.time()))
+        store.execute("DELETE FROM sessions WHERE login = ?", (f"user:{name}",))
 
 
 def list_users(store: SqlStore) -> list[tuple[str, float]]:
@@ -127,6 +161,7 @@ def list_users(store: SqlStore) -> list[tuple[str, float]]:
 def delete_user(store: SqlStore, name: str) -> None:
     with store.transaction():
         done = store.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount
+        store.execute("DELETE FROM sessions WHERE login = ?", (f"user:{name}",))
     if not done:
         raise NotFoundError(f"no user '{name}' (see 'clicksift users list')")
 

@@ -60,6 +60,7 @@ from clicksift.server.responses import (
     send_response,
     send_text,
 )
+from clicksift.server.security_headers import SecurityHeaders
 from clicksift.server.spool import Spool
 from clicksift.server.webhooks import WebhookReceiver
 from clicksift.settings import Settings, load_settings
@@ -120,8 +121,9 @@ class TrackingApp:
         routes.append(Mount("/dashboard", app=self.dashboard))
         if settings.demo_folder:
             routes += demo_pages.routes(settings.demo_folder)
-        self.web = Starlette(routes=routes)
-        self.web.state.app = self
+        framework = Starlette(routes=routes)
+        framework.state.app = self
+        self.web = SecurityHeaders(framework)
 
     # -- ASGI entry ---------------------------------------------------------------------------
 
@@ -188,10 +190,12 @@ class TrackingApp:
             self.housekeeping.start()
         self.webhooks.start(engine if settings.online_verdicts else None, engine)
         self.preferences.start(engine)
+        client_address = ClientAddress(self.settings.trusted_proxies)
         self.dashboard.start(session_secret, https=settings.base_url.startswith("https:"),
-                             max_age=int(settings.session_hours * 3600))
+                             max_age=int(settings.session_hours * 3600),
+                             client_address=client_address.resolve)
         self.runtime = Runtime(signer, TrackingUrls(self.settings.base_url, signer), recorder,
-                               ClientAddress(self.settings.trusted_proxies))
+                               client_address)
         # What startup made (the knowledge base, the engine, the routes) lives as long as the
         # worker: keep it out of the cycle collector's full passes, which would otherwise
         # walk it all (about 12 ms) while requests wait.

@@ -152,6 +152,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             UNIQUE (hook_id, event_id))""",
         "CREATE INDEX outbox_due ON outbox (status, due_at)",
     ]),
+    (4, "dashboard sessions (revoked on logout, password change and user deletion)", [
+        # One row per live session; the cookie holds the id, the store only its SHA-256.
+        """CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            login TEXT NOT NULL,
+            created_at {real} NOT NULL)""",
+        "CREATE INDEX sessions_login ON sessions (login)",
+    ]),
 ]
 
 

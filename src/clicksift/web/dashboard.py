@@ -11,6 +11,7 @@ elsewhere and the pages work offline.
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,6 +38,7 @@ from clicksift.reports.summary import DELAY_LABELS
 from clicksift.web import charts
 from clicksift.web.api import campaign_export, domain_page
 from clicksift.web.service import ReportService
+from clicksift.web.throttle import LoginThrottle
 
 Handler = Callable[[Request], Awaitable[Response]]
 PREFIX = "/dashboard"
@@ -76,8 +78,16 @@ class Dashboard:
         self.service = service
         self.templates = make_templates()
         self.app: Starlette | None = None
+        self.throttle = LoginThrottle()
+        self.client_address: Callable[[str | None, str | None], str | None] = \
+            lambda peer, forwarded: peer
 
-    def start(self, session_secret: str, https: bool, max_age: int) -> None:
+    def start(self, session_secret: str, https: bool, max_age: int,
+              client_address: Callable[[str | None, str | None], str | None] | None = None
+              ) -> None:
+        """CLIENT_ADDRESS(peer, X-Forwarded-For) finds the client behind trusted proxies."""
+        if client_address is not None:
+            self.client_address = client_address
         static = StaticFiles(packages=[("clicksift", "web/static")])
         routes = [
             Route("/", self.guard(self.overview), methods=["GET"]),
@@ -128,9 +138,12 @@ class Dashboard:
 
     def guard(self, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            user = request.session.get("user")
-            if not user or not await self.service.run(_session_valid, user, refresh=False):
-                request.session.pop("user", None)   # a deleted user or revoked key
+            user, session_id = request.session.get("user"), request.session.get("sid")
+            if not user or not session_id or not await self.service.run(
+                    access.session_valid, user, session_id, refresh=False):
+                # logged out, a deleted user, a revoked key (the form token stays)
+                request.session.pop("user", None)
+                request.session.pop("sid", None)
                 target = request.url.path + (f"?{request.url.query}" if request.url.query
                                              else "")
                 return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': target})}", 303)
@@ -155,6 +168,15 @@ class Dashboard:
             return self.problem(request, 400, "The form expired. Open the login page again.")
         name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
         key = str(form.get("api_key", "")).strip()
+        who = name if not key else f"key {key[:12]}"
+        address = self.client_address(request.client.host if request.client else None,
+                                      request.headers.get("x-forwarded-for"))
+        wait = self.throttle.wait(who, address)
+        if wait > 0:
+            response = self.page(request, "login.html", 429, target=target, failed=True,
+                                 wait=math.ceil(wait))
+            response.headers["retry-after"] = str(math.ceil(wait))
+            return response
         user = None
         if key:
             found = await self.service.verify_key(key)
@@ -163,14 +185,20 @@ class Dashboard:
             user = f"user:{name}" if await self.service.verify_password(name, password) \
                 else None
         if user is None:
+            self.throttle.failed(who, address)
             return self.page(request, "login.html", 401, target=target, failed=True)
+        self.throttle.succeeded(who)
+        session_id = await self.service.run(access.open_session, user, refresh=False)
         request.session.clear()
-        request.session.update(user=user, csrf=secrets.token_urlsafe(24))
+        request.session.update(user=user, sid=session_id, csrf=secrets.token_urlsafe(24))
         return RedirectResponse(target, 303)
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
         if _csrf_ok(request, str(form.get("csrf_token", ""))):
+            session_id = request.session.get("sid")
+            if session_id:
+                await self.service.run(access.close_session, session_id, refresh=False)
             request.session.clear()
         return RedirectResponse(f"{PREFIX}/login", 303)
 
@@ -269,16 +297,6 @@ def _subscriptions(store: Any, address: str, topic_ids: list[str]) -> tuple[Any,
 def _hook_state(store: Any) -> tuple[Any, Any, Any]:
     return (outbound.list_hooks(store), outbound.delivery_counts(store),
             outbound.deliveries(store, limit=100))
-
-
-def _session_valid(store: Any, user: str) -> bool:
-    """Is the session's login still good (user not deleted, key not revoked)?"""
-    kind, _, rest = user.partition(":")
-    if kind == "user":
-        return access.user_exists(store, rest)
-    if kind == "key":
-        return access.key_is_active(store, rest.split(":", 1)[0])
-    return False
 
 
 def _csrf(request: Request) -> str:
