@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -130,3 +131,25 @@ class PostgresCluster:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
             connection.execute(f'CREATE DATABASE "{name}"')
         return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def delivered_message(database: str, keys: str, recipient: str = "ann@example.com",
+                      campaign: str = "june") -> Any:
+    """A store at DATABASE holding one message prepared from the fragment email for
+    RECIPIENT (tracking host t.example.net, signed with KEYS) and its delivery."""
+    from clicksift.events import event_from_dict
+    from clicksift.links import TrackingUrls, load_signer
+    from clicksift.prepare import Preparer
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+
+    store = open_store(Settings(database=database, signing_keys=keys))
+    try:
+        preparer = Preparer(TrackingUrls("https://t.example.net", load_signer(keys, store)))
+        prepared = preparer.prepare((EMAILS / "fragment.html").read_text(),
+                                    recipient=recipient, campaign_id=campaign)
+        with store.transaction():
+            store.add_events([event_from_dict(prepared.delivered_event())])
+    finally:
+        store.close()
+    return prepared

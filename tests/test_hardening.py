@@ -20,7 +20,7 @@ from clicksift.prepare import Preparer
 from clicksift.protect import judge
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore, open_store
-from tests.support import EMAILS, running_server
+from tests.support import EMAILS, delivered_message, running_server
 
 FLOOD = 100_000
 KEYS = "k1:0123456789abcdef-k1"
@@ -244,12 +244,8 @@ def test_pages_and_api_answers_carry_security_headers(tmp_path: Path) -> None:
     from clicksift import access
 
     db = str(tmp_path / "headers.db")
-    store = open_store(Settings(database=db, signing_keys=KEYS))
-    preparer = Preparer(TrackingUrls("https://t.example.net", load_signer(KEYS, store)))
-    prepared = preparer.prepare((EMAILS / "fragment.html").read_text(),
-                                recipient="ann@example.com", campaign_id="june")
-    with store.transaction():
-        store.add_events([event_from_dict(prepared.delivered_event())])
+    prepared = delivered_message(db, KEYS)
+    store = open_store(Settings(database=db))
     key = access.create_key(store, "tests").secret
     store.close()
     with running_server({"CLICKSIFT_DATABASE": db, "CLICKSIFT_SIGNING_KEYS": KEYS},

@@ -11,11 +11,15 @@ import httpx
 import pytest
 
 from clicksift.links import TrackingUrls, load_signer
-from clicksift.prepare import Preparer
 from clicksift.settings import Settings
 from clicksift.storage import open_store
 from clicksift.tokens import Signer, SigningKey
-from tests.support import EMAILS, ServerProcess, running_server, start_server
+from tests.support import (
+    ServerProcess,
+    delivered_message,
+    running_server,
+    start_server,
+)
 
 KEYS = "new:0123456789abcdef-new,old:0123456789abcdef-old"
 OLD_SIGNER = Signer([SigningKey("old", b"0123456789abcdef-old")])
@@ -34,14 +38,7 @@ def tracked(tmp_path_factory: pytest.TempPathFactory
     db = str(tmp / "track.db")
     env = {"CLICKSIFT_DATABASE": db, "CLICKSIFT_SIGNING_KEYS": KEYS,
            "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.2"}
-    store = open_store(Settings(database=db, signing_keys=KEYS))
-    preparer = Preparer(TrackingUrls("https://t.example.net", load_signer(KEYS, store)))
-    prepared = preparer.prepare((EMAILS / "fragment.html").read_text(),
-                                recipient="ann@example.com", campaign_id="june")
-    from clicksift.events import event_from_dict
-    with store.transaction():
-        store.add_events([event_from_dict(prepared.delivered_event())])
-    store.close()
+    prepared = delivered_message(db, KEYS)
     with running_server(env, tmp) as server:
         yield server, prepared, db
 
