@@ -66,5 +66,9 @@ class StorageError(ClicksiftError):
     """The store failed to read or write."""
 
 
+class StoreDamaged(StorageError):
+    """The store's files are damaged (a corrupted page, not a database): restore a backup."""
+
+
 class StoreBusy(StorageError):
     """Another writer holds the store; the write did not happen."""

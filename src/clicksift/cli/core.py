@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -195,18 +196,28 @@ def events(ctx: Context, database: str | None, output: str | None, campaign: str
     start, end = _time_option(since, "--since"), _time_option(until, "--until")
     store = ctx.store(settings)
     count = 0
-    out: IO[str] = (sys.stdout if output is None or output == "-"
-                    else open(output, "w", encoding="utf-8"))  # noqa: SIM115
+    to_file = output not in {None, "-"}
+    # A file is written beside its destination and moved into place only when complete:
+    # a failed export leaves no empty or partial file where the old one was.
+    partial = f"{output}.partial" if to_file else None
+    out: IO[str] = (open(partial, "w", encoding="utf-8") if partial  # noqa: SIM115
+                    else sys.stdout)
+    done = False
     try:
         for stored in store.iter_events(campaign_id=campaign, types=types, since=start,
                                         until=end):
             out.write(dumps(stored.raw) + "\n")
             count += 1
+        done = True
     finally:
         store.close()
-        if out is not sys.stdout:
+        if partial:
             out.close()
-    if output not in {None, "-"}:
+            if done:
+                os.replace(partial, str(output))
+            else:
+                os.unlink(partial)
+    if to_file:
         console_err.print(f"wrote {count:,} events to {output}")
 
 

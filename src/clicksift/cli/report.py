@@ -14,6 +14,7 @@ from rich.table import Table
 from clicksift import reports
 from clicksift.cli.common import Context, console, console_err, db_option, pass_context
 from clicksift.csvcells import safe_row
+from clicksift.errors import StoreBusy
 from clicksift.events import dumps
 from clicksift.reports.model import (
     CampaignReport,
@@ -71,7 +72,12 @@ def report(ctx: Context, campaign: str | None, database: str | None, fmt: str,
     settings = ctx.settings(database=database)
     store = ctx.store(settings)
     try:
-        refresh_with_progress(store)
+        try:
+            with store.waiting_at_most(0.5):
+                refresh_with_progress(store)
+        except StoreBusy:            # another process writes: report what is counted so far
+            console_err.print("warning: another process is writing to the store; these "
+                              "figures leave out events it has not counted yet")
         if campaign is None:
             _show_overview(reports.overview(store), fmt)
             return

@@ -48,7 +48,10 @@ class PostgresStore(SqlStore):
 
     def executemany(self, statement: str, rows: Any) -> int:
         cursor = self.connection.cursor()
-        cursor.executemany(self.sql(statement), rows)
+        try:
+            cursor.executemany(self.sql(statement), rows)
+        except self.driver_errors as exc:
+            raise self.failure(exc) from None
         return max(int(cursor.rowcount), 0)
 
 

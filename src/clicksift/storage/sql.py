@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from clicksift.classify.vocabulary import Verdict
+from clicksift.errors import StorageError, StoreDamaged
 from clicksift.events import Event, EventType, dumps
 from clicksift.storage import queries, schema
 from clicksift.storage.records import MessageRecord, StoredEvent, event_row
@@ -36,18 +37,49 @@ class SqlStore:
         return statement
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        """Run STATEMENT; the rows come through a cursor whose failures are StorageError."""
         cursor = self.connection.cursor()
-        cursor.execute(self.sql(statement), params)
-        return cursor
+        try:
+            cursor.execute(self.sql(statement), params)
+        except self.driver_errors as exc:
+            raise self.failure(exc) from None
+        return _Rows(cursor, self)
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
         cursor = self.connection.cursor()
-        cursor.executemany(self.sql(statement), rows)
+        try:
+            cursor.executemany(self.sql(statement), rows)
+        except self.driver_errors as exc:
+            raise self.failure(exc) from None
         return int(cursor.rowcount)
+
+    #: Words in a driver's message that mean the files are damaged, not the request.
+    DAMAGE_WORDS: ClassVar[tuple[str, ...]] = ("malformed", "not a database",
+                                               "disk image", "corrupt")
+
+    def recover_hint(self) -> str:
+        """How to recover a damaged store with the database's own tools."""
+        return "see your database's documentation on recovering from corruption"
+
+    def failure(self, exc: BaseException) -> StorageError:
+        """The driver's exception EXC as clicksift's own (the one place they are translated:
+        no driver exception passes the store)."""
+        text = str(exc).strip() or type(exc).__name__
+        if any(word in text.lower() for word in self.DAMAGE_WORDS):
+            return StoreDamaged(f"the database {self.location} is damaged ({text}): restore "
+                                f"a backup, or recover it: {self.recover_hint()}")
+        return StorageError(f"the database {self.location} failed: {text}")
 
     def json_field(self, column: str, name: str, *, numeric: bool = False) -> str:
         """SQL for the top-level field NAME of the JSON text in COLUMN."""
         return f"json_extract({column}, '$.{name}')"
+
+    @contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """Within the block, a write waits at most SECONDS for another writer before it is
+        StoreBusy (for writes that can be skipped, such as a report's refresh). PostgreSQL
+        keeps the lock timeout it connected with."""
+        yield
 
     def begin(self) -> None:
         """Start a transaction (drivers that start one implicitly do nothing)."""
@@ -61,7 +93,10 @@ class SqlStore:
         except BaseException:
             self.connection.rollback()
             raise
-        self.connection.commit()
+        try:
+            self.connection.commit()
+        except self.driver_errors as exc:
+            raise self.failure(exc) from None
 
     def close(self) -> None:
         self.connection.close()
@@ -73,7 +108,10 @@ class SqlStore:
                      f"KEY, applied_at {self.dialect_words['real']} NOT NULL)")
 
     def migrate(self) -> list[int]:
-        """Apply the migrations this database lacks; return their numbers."""
+        """Apply the migrations this database lacks; return their numbers. An up-to-date
+        database is only read (a read-only command never waits for another writer)."""
+        if self._up_to_date():
+            return []
         with self.transaction():
             self._lock_for_migration()
             self._create_migrations_table()
@@ -87,6 +125,17 @@ class SqlStore:
                 self.execute(queries.INSERT_MIGRATION, (version, time.time()))
                 applied.append(version)
         return applied
+
+    def _up_to_date(self) -> bool:
+        try:
+            done = {row[0] for row in self.execute(queries.SELECT_MIGRATIONS).fetchall()}
+        except StoreDamaged:
+            raise
+        except StorageError:                  # no migrations table yet: a new database
+            return False
+        finally:
+            self.connection.rollback()        # end the read (PostgreSQL opened a transaction)
+        return done >= {version for version, _title, _body in schema.MIGRATIONS}
 
     def _lock_for_migration(self) -> None:
         """Keep two processes from migrating at once (PostgreSQL takes an advisory lock)."""
@@ -248,3 +297,46 @@ def _event_filters(campaign_id: str | None, types: Sequence[str], since: float |
         filters.append("ts < ?")
         params.append(until)
     return filters, params
+
+
+class _Rows:
+    """A driver's cursor whose reads raise StorageError (a damaged page shows when its rows
+    are read, not when the statement starts)."""
+
+    __slots__ = ("_cursor", "_store")
+
+    def __init__(self, cursor: Any, store: SqlStore) -> None:
+        self._cursor = cursor
+        self._store = store
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cursor.rowcount)
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    def fetchone(self) -> Any:
+        try:
+            return self._cursor.fetchone()
+        except self._store.driver_errors as exc:
+            raise self._store.failure(exc) from None
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return list(self._cursor.fetchall())
+        except self._store.driver_errors as exc:
+            raise self._store.failure(exc) from None
+
+    def fetchmany(self, size: int) -> list[Any]:
+        try:
+            return list(self._cursor.fetchmany(size))
+        except self._store.driver_errors as exc:
+            raise self._store.failure(exc) from None
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            yield from self._cursor
+        except self._store.driver_errors as exc:
+            raise self._store.failure(exc) from None

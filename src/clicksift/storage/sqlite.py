@@ -30,6 +30,9 @@ class SqliteStore(SqlStore):
         "serial": "INTEGER PRIMARY KEY", "real": "REAL", "blob": "BLOB"}
     driver_errors = (sqlite3.Error,)
 
+    def recover_hint(self) -> str:
+        return f"sqlite3 {self.location} .recover | sqlite3 recovered.db"
+
     timeout: float = 10.0
 
     @classmethod
@@ -92,10 +95,18 @@ class SqliteStore(SqlStore):
             self._unlock()
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StoreBusy(f"the database {self.location} is busy") from None
-            raise
+            raise self.failure(exc) from None
         except BaseException:
             self._unlock()
             raise
+
+    @contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        usual, self.timeout = self.timeout, min(self.timeout, seconds)
+        try:
+            yield
+        finally:
+            self.timeout = usual
 
     def _lock(self) -> None:
         assert self._lock_fd is not None
@@ -127,6 +138,8 @@ class SqliteStore(SqlStore):
             raise
         try:
             self.connection.commit()
+        except sqlite3.Error as exc:
+            raise self.failure(exc) from None
         finally:
             self._unlock()
 
@@ -138,7 +151,10 @@ class SqliteStore(SqlStore):
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
         before = self.connection.total_changes
-        self.connection.executemany(statement, rows)
+        try:
+            self.connection.executemany(statement, rows)
+        except sqlite3.Error as exc:
+            raise self.failure(exc) from None
         return int(self.connection.total_changes - before)
 
 
