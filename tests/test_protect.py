@@ -255,7 +255,8 @@ def test_an_operator_applies_or_dismisses_held_attempts(site: Site, tmp_path: Pa
 def test_conversions_tie_to_the_click(site: Site) -> None:
     person = "eve@example.com"
     click = httpx.get(site.link(person, "c")[0], headers=_person(site.delivered_at + 7200))
-    click_id = re.search(r"csclid=([0-9a-f]{32})", click.headers["location"]).group(1)
+    signed = re.search(r"csclid=([0-9a-f]{52})&?", click.headers["location"]).group(1)
+    click_id = signed[:32]
     headers = {"authorization": f"Bearer {site.api_key}"}
     body = {"click_id": click_id, "value": 49.9, "currency": "eur", "order_id": "A-1"}
     url = f"{site.server.base_url}/api/v1/conversions"
@@ -275,9 +276,21 @@ def test_conversions_tie_to_the_click(site: Site) -> None:
     assert httpx.post(url, json=body).status_code == 401
     unknown = httpx.post(url, json={**body, "click_id": "0" * 32}, headers=headers)
     assert unknown.status_code == 404
+    # The pixel needs no key, so it takes only the signed id: not a bare event id, not a
+    # signature that does not match.
+    forged = signed[:-1] + ("0" if signed[-1] != "0" else "1")
+    for refused in (click_id, forged):
+        guess = httpx.get(f"{site.server.base_url}/cv.gif", params={
+            "click_id": refused, "value": "10", "currency": "EUR", "order_id": "A-9"})
+        assert guess.status_code == 200 and guess.headers["x-clicksift-recorded"] == "0"
     pixel = httpx.get(f"{site.server.base_url}/cv.gif", params={
-        "click_id": click_id, "value": "10", "currency": "EUR", "order_id": "A-2"})
+        "click_id": signed, "value": "10", "currency": "EUR", "order_id": "A-2"})
     assert pixel.status_code == 200 and pixel.headers["x-clicksift-recorded"] == "1"
+    # The API takes the signed id too, and refuses a forged one.
+    assert httpx.post(url, json={**body, "click_id": signed}, headers=headers
+                      ).json()["new"] is False
+    assert httpx.post(url, json={**body, "click_id": forged}, headers=headers
+                      ).status_code == 400
     assert httpx.get(f"{site.server.base_url}/cv.gif").headers["x-clicksift-recorded"] == "0"
     report = httpx.get(f"{site.server.base_url}/api/v1/campaigns/winter",
                        headers=headers).json()["totals"]

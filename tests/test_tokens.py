@@ -138,3 +138,20 @@ def test_only_the_canonical_spelling_verifies(original: Claims) -> None:
     for other in {padded, token + "==", standard} - {token}:
         with pytest.raises(TokenError):
             signer.verify(other)
+
+
+def test_click_ids_are_signed_and_verified_with_any_configured_key() -> None:
+    from clicksift.tokens import Signer, generate_key, parse_keys
+
+    old, new = generate_key("k1"), generate_key("k2")
+    before = Signer(parse_keys(old))
+    after = Signer(parse_keys(f"{new},{old}"))            # rotated: k2 signs, k1 still reads
+    click_id = "0196f2a1b2c3d4e5f60718293a4b5c6d"
+    signed = before.sign_click_id(click_id)
+    assert len(signed) == 52 and signed.startswith(click_id)
+    assert after.verify_click_id(signed) == click_id
+    assert after.verify_click_id(after.sign_click_id(click_id)) == click_id
+    assert Signer(parse_keys(new)).verify_click_id(signed) is None        # key retired
+    other = "f" + click_id[1:]
+    assert before.verify_click_id(other + signed[32:]) is None           # id swapped
+    assert before.verify_click_id(signed[:-1] + ("0" if signed[-1] != "0" else "1")) is None

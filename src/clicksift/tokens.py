@@ -30,6 +30,8 @@ from clicksift.errors import ConfigError, TokenError
 
 VERSION = 1
 TAG_BYTES = 16
+#: A click id's signature: 80 bits, as hex after the id.
+CLICK_ID_TAG_BYTES = 10
 MAX_TOKEN_CHARS = 6000
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _LINK_KINDS = ("content", "honeypot", "unsubscribe")
@@ -192,6 +194,26 @@ class Signer:
         if not hmac.compare_digest(tag, self._tag(secret, payload)):
             raise TokenError("token signature does not match")
         return _decode_payload(payload, 3 + key_len, key_id)
+
+
+    # -- click ids --------------------------------------------------------------------------
+
+    def sign_click_id(self, click_id: str) -> str:
+        """CLICK_ID (32 hex digits) followed by its signature (CLICK_ID_TAG_BYTES in hex):
+        what a click's destination carries, so that only someone who followed the click can
+        report a conversion of it through the pixel."""
+        return click_id + self._tag(self._signing.secret, b"click-id:" + click_id.encode(
+            "ascii"))[:CLICK_ID_TAG_BYTES].hex()
+
+    def verify_click_id(self, signed: str) -> str | None:
+        """The click id SIGNED carries, when its signature matches a configured key."""
+        click_id, tag = signed[:-2 * CLICK_ID_TAG_BYTES], signed[-2 * CLICK_ID_TAG_BYTES:]
+        payload = b"click-id:" + click_id.encode("ascii", "replace")
+        for secret in self._by_id.values():
+            expected = self._tag(secret, payload)[:CLICK_ID_TAG_BYTES].hex()
+            if hmac.compare_digest(expected, tag):
+                return click_id
+        return None
 
 
 _ACTIONS = {a.value: a for a in Action}

@@ -1,9 +1,12 @@
 """Conversions: a purchase or sign-up tied to the click it came from.
 
 Every click's destination gets the click's id in a query parameter (setting
-``click_id_param``, ``csclid`` by default). The site that receives the visitor keeps it and,
-when the visitor converts, reports it with a value and a currency: a JSON POST to
-``/api/v1/conversions`` (with an API key) or the pixel ``/cv.gif?click_id=...``. The
+``click_id_param``, ``csclid`` by default), signed: the 32 hex digits of the click's event
+id and 20 of its signature. The site that receives the visitor keeps it and, when the
+visitor converts, reports it with a value and a currency: a JSON POST to
+``/api/v1/conversions`` (with an API key; the bare event id is accepted too) or the pixel
+``/cv.gif?click_id=...`` (no key: only the signed id, so a stranger cannot invent
+conversions for clicks they never made). The
 conversion becomes an event of the click's message, so reports show conversions and revenue
 per campaign and the share of people's clicks that converted.
 """
@@ -15,6 +18,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from clicksift.errors import InputError, NotFoundError
@@ -24,6 +28,7 @@ from clicksift.storage import SqlStore
 
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _CLICK_ID = re.compile(r"[0-9a-f]{32}")
+_SIGNED_CLICK_ID = re.compile(r"[0-9a-f]{52}")
 
 
 def add_click_id(location: bytes, param: bytes, click_id: str) -> bytes:
@@ -38,11 +43,21 @@ def add_click_id(location: bytes, param: bytes, click_id: str) -> bytes:
 MAX_VALUE = 1_000_000_000
 
 
-def parse_request(data: dict[str, Any]) -> dict[str, Any]:
-    """Check a conversion request; InputError names the field."""
+def parse_request(data: dict[str, Any], verify: Callable[[str], str | None],
+                  *, signed_only: bool = False) -> dict[str, Any]:
+    """Check a conversion request; InputError names the field. VERIFY(signed id) gives the
+    click id a signed one carries (None: forged); SIGNED_ONLY refuses bare event ids."""
     click_id = data.get("click_id")
-    if not isinstance(click_id, str) or not _CLICK_ID.fullmatch(click_id):
-        raise InputError("must be the click id from the destination URL (32 hex digits)",
+    if isinstance(click_id, str) and _SIGNED_CLICK_ID.fullmatch(click_id):
+        click_id = verify(click_id)
+        if click_id is None:
+            raise InputError("the click id's signature does not match: copy it whole from "
+                             "the destination URL", field="click_id")
+    elif isinstance(click_id, str) and _CLICK_ID.fullmatch(click_id) and signed_only:
+        raise InputError("must be the signed click id from the destination URL (52 hex "
+                         "digits)", field="click_id")
+    elif not isinstance(click_id, str) or not _CLICK_ID.fullmatch(click_id):
+        raise InputError("must be the click id from the destination URL (52 hex digits)",
                          field="click_id")
     value = data.get("value", 0)
     if isinstance(value, str):

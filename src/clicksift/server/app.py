@@ -117,7 +117,7 @@ class TrackingApp:
         self.preferences = PreferenceCenter(settings, self.reports.store)
         routes.append(Route("/webhooks/{esp}", self.webhooks.handle,
                             methods=["GET", "HEAD", "POST"]))
-        routes += api.routes(self.reports)
+        routes += api.routes(self.reports, self.verify_click_id)
         routes.append(Mount("/dashboard", app=self.dashboard))
         if settings.demo_folder:
             routes += demo_pages.routes(settings.demo_folder)
@@ -237,7 +237,8 @@ class TrackingApp:
         event = self._event(EventType.CLICK, claims, info, url=claims.url,
                             link_kind=claims.link_kind, link_index=claims.link_index)
         if self._click_id_param and claims.link_kind == LinkKind.CONTENT:
-            location = add_click_id(location, self._click_id_param, event.id)
+            location = add_click_id(location, self._click_id_param,
+                                    self.runtime.signer.sign_click_id(event.id))
         await self.runtime.recorder.record(event)
         await send_response(send, 302, [(b"location", location), NO_STORE, NO_INDEX])
 
@@ -301,11 +302,16 @@ class TrackingApp:
                 body["status"] = "degraded"
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
+    def verify_click_id(self, signed: str) -> str | None:
+        """The click id a signed one carries (None: forged, or the server not started)."""
+        return self.runtime.signer.verify_click_id(signed) if self.runtime else None
+
     async def conversion_pixel(self, request: Request) -> Response:
         """A conversion reported by an image on the thank-you page; always the GIF."""
         recorded = "0"
         try:
-            parsed = conversions.parse_request(dict(request.query_params))
+            parsed = conversions.parse_request(dict(request.query_params),
+                                               self.verify_click_id, signed_only=True)
             _event, new = await self.reports.run(conversions.record, parsed, "pixel",
                                                  refresh=False)
             recorded = "1" if new else "0"

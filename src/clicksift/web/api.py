@@ -49,7 +49,9 @@ def error(status: int, message: str, field: str | None = None,
     return JSONBody({"error": body}, status_code=status, headers=headers)
 
 
-def routes(service: ReportService) -> list[Route]:
+def routes(service: ReportService, verify_click_id: Callable[[str], str | None]
+           ) -> list[Route]:
+    """The API's routes; VERIFY_CLICK_ID reads the signed click ids conversions name."""
     def guarded(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
             presented = _presented_key(request)
@@ -125,7 +127,7 @@ def routes(service: ReportService) -> list[Route]:
             raise InputError("the body must be a JSON object") from None
         if not isinstance(data, dict):
             raise InputError("the body must be a JSON object")
-        parsed = conversions.parse_request(data)
+        parsed = conversions.parse_request(data, verify_click_id)
         event, new = await service.run(conversions.record, parsed, "api", refresh=False)
         return JSONBody({"id": event.id, "message_id": event.message_id,
                          "campaign_id": event.raw.get("campaign_id"), "new": new},

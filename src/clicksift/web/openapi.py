@@ -143,7 +143,10 @@ def openapi_document() -> dict[str, Any]:
             "summary": "Record a conversion of a click (its id came in the destination URL)",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["click_id"], "properties": {
-                    "click_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                    "click_id": {"type": "string", "pattern": "^[0-9a-f]{32}([0-9a-f]{20})?$",
+                                 "description": "The signed click id from the destination "
+                                                "URL (52 hex digits), or the click's event "
+                                                "id (32)."},
                     "value": {"type": "number", "minimum": 0},
                     "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
                     "order_id": {"type": "string", "description": "Reported twice: stored "
