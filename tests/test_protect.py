@@ -290,7 +290,7 @@ def test_conversions_tie_to_the_click(site: Site) -> None:
     assert httpx.post(url, json={**body, "click_id": signed}, headers=headers
                       ).json()["new"] is False
     assert httpx.post(url, json={**body, "click_id": forged}, headers=headers
-                      ).status_code == 400
+                      ).status_code == 404
     assert httpx.get(f"{site.server.base_url}/cv.gif").headers["x-clicksift-recorded"] == "0"
     report = httpx.get(f"{site.server.base_url}/api/v1/campaigns/winter",
                        headers=headers).json()["totals"]

@@ -122,6 +122,9 @@ class Event:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def parse_timestamp(value: Any, *, field_name: str = "timestamp") -> float:
     """RFC 3339 text with a zone, or Unix epoch seconds, as float Unix seconds."""
     if isinstance(value, bool):
@@ -148,6 +151,25 @@ def parse_timestamp(value: Any, *, field_name: str = "timestamp") -> float:
     if not _MIN_TS <= seconds <= _MAX_TS:
         raise ValueError(f"{value!r} is outside 2000..2100")
     return seconds
+
+
+def parse_time_bound(value: str, *, field_name: str = "since") -> float:
+    """A filter's bound: like :func:`parse_timestamp`, but any RFC 3339 date-time, years
+    outside 2000..2100 included, is taken (clamped to that range: a bound before any event
+    is the start)."""
+    try:
+        return parse_timestamp(value, field_name=field_name)
+    except ValueError:
+        text = value.strip()
+        text = text[:-1] + "+00:00" if text.endswith(("z", "Z")) else text
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an RFC 3339 date-time") from None
+        if moment.tzinfo is None:
+            raise ValueError(f"{value!r} has no time zone; add Z or an offset such as "
+                             "+02:00") from None
+        return min(max((moment - _EPOCH).total_seconds(), _MIN_TS), _MAX_TS)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -22,13 +22,16 @@ from collections.abc import Callable
 from typing import Any
 
 from clicksift.errors import InputError, NotFoundError
-from clicksift.events import Event, event_from_dict, format_timestamp, parse_timestamp
+from clicksift.events import Event, event_from_dict, format_timestamp, parse_time_bound
 from clicksift.ids import new_event_id
 from clicksift.storage import SqlStore
 
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _CLICK_ID = re.compile(r"[0-9a-f]{32}")
 _SIGNED_CLICK_ID = re.compile(r"[0-9a-f]{52}")
+#: A conversion's own time: a date-time of this century (OCCURRED_AT_PATTERN in the API).
+OCCURRED_AT_PATTERN = r"^20[0-9]{2}-"
+_THIS_CENTURY = re.compile(OCCURRED_AT_PATTERN)
 
 
 def add_click_id(location: bytes, param: bytes, click_id: str) -> bytes:
@@ -41,6 +44,8 @@ def add_click_id(location: bytes, param: bytes, click_id: str) -> bytes:
 #: The largest value one conversion may carry: a report adds up millions of them, and a
 #: sum must stay a number (1e308 twice is infinity).
 MAX_VALUE = 1_000_000_000
+#: The longest order id (a shop's own reference).
+MAX_ORDER_ID = 200
 
 
 def parse_request(data: dict[str, Any], verify: Callable[[str], str | None],
@@ -50,9 +55,9 @@ def parse_request(data: dict[str, Any], verify: Callable[[str], str | None],
     click_id = data.get("click_id")
     if isinstance(click_id, str) and _SIGNED_CLICK_ID.fullmatch(click_id):
         click_id = verify(click_id)
-        if click_id is None:
-            raise InputError("the click id's signature does not match: copy it whole from "
-                             "the destination URL", field="click_id")
+        if click_id is None:       # no click of ours carries that signature
+            raise NotFoundError("no click with that id: its signature does not match (copy "
+                                "it whole from the destination URL)")
     elif isinstance(click_id, str) and _CLICK_ID.fullmatch(click_id) and signed_only:
         raise InputError("must be the signed click id from the destination URL (52 hex "
                          "digits)", field="click_id")
@@ -75,13 +80,17 @@ def parse_request(data: dict[str, Any], verify: Callable[[str], str | None],
     if value and currency is None:
         raise InputError("is required with a value", field="currency")
     order_id = data.get("order_id")
-    if order_id is not None and (not isinstance(order_id, str) or not 0 < len(order_id) <= 200):
-        raise InputError("must be text of at most 200 characters", field="order_id")
+    if order_id is not None and (not isinstance(order_id, str)
+                                 or not 0 < len(order_id) <= MAX_ORDER_ID):
+        raise InputError(f"must be text of 1 to {MAX_ORDER_ID} characters", field="order_id")
     occurred_at = data.get("occurred_at")
     when: float | None = None
     if occurred_at is not None:
+        if not isinstance(occurred_at, str) or not _THIS_CENTURY.match(occurred_at.strip()):
+            raise InputError("must be an RFC 3339 date-time from 2000 to 2099",
+                             field="occurred_at")
         try:
-            when = parse_timestamp(occurred_at, field_name="occurred_at")
+            when = parse_time_bound(occurred_at, field_name="occurred_at")
         except ValueError as exc:
             raise InputError(str(exc), field="occurred_at") from None
     return {"click_id": click_id, "value": float(value), "currency":

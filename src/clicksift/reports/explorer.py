@@ -10,11 +10,12 @@ from typing import Any
 from clicksift.classify.rules import RULES
 from clicksift.classify.vocabulary import KINDS
 from clicksift.errors import InputError, NotFoundError
-from clicksift.events import EventType, format_timestamp, parse_timestamp
+from clicksift.events import EventType, format_timestamp, parse_time_bound
 from clicksift.reports.model import EventPage, EventRow, Reason
 from clicksift.storage import SqlStore
 
 MAX_PER_PAGE = 500
+MAX_PAGE = 1_000_000
 VERDICTS = ("human", "nhi", "pending")
 _COLUMNS = """e.seq, e.id, e.type, e.ts, e.message_id, e.campaign_id, e.recipient,
     e.link_index, e.link_kind, e.data, e.source, v.verdict, v.score, v.kind, v.vendor, v.final,
@@ -51,7 +52,7 @@ class EventQuery:
         for name in ("since", "until"):
             if name in args:
                 args[name] = _time(args[name], name)
-        for name, low, high in (("page", 1, 1_000_000), ("per_page", 1, MAX_PER_PAGE)):
+        for name, low, high in (("page", 1, MAX_PAGE), ("per_page", 1, MAX_PER_PAGE)):
             if name in args:
                 args[name] = _integer(args[name], name, low, high)
         query = cls(**{**args, **fixed})
@@ -182,6 +183,6 @@ def _integer(text: str, name: str, low: int, high: int) -> int:
 
 def _time(text: str, name: str) -> float:
     try:
-        return parse_timestamp(text, field_name=name)
+        return parse_time_bound(text, field_name=name)
     except ValueError as exc:
         raise InputError(f"{exc} (example: 2026-05-01T00:00:00Z)", field=name) from None

@@ -122,6 +122,7 @@ class TrackingApp:
         if settings.demo_folder:
             routes += demo_pages.routes(settings.demo_folder)
         framework = Starlette(routes=routes)
+        framework.router.default = api.not_found
         framework.state.app = self
         self.web = SecurityHeaders(framework)
 

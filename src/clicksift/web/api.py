@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from clicksift import reports
@@ -47,6 +47,27 @@ def error(status: int, message: str, field: str | None = None,
     if field is not None:
         body["field"] = field
     return JSONBody({"error": body}, status_code=status, headers=headers)
+
+
+def query_values(request: Request) -> dict[str, str]:
+    """The query's parameters, each given once (a repeated one is refused, not half-read)."""
+    items = request.query_params.multi_items()
+    values = dict(items)
+    if len(values) != len(items):
+        names = [name for name, _ in items]
+        twice = next(name for name in names if names.count(name) > 1)
+        raise InputError("is given more than once", field=twice)
+    return values
+
+
+async def not_found(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    """What no route matches: under /api/v1 a JSON error, as every API answer is; plain
+    text elsewhere."""
+    if str(scope.get("path", "")).startswith(PREFIX + "/"):
+        response = error(404, "no such API path: see /api/v1/openapi.json")
+    else:
+        response = PlainTextResponse("Not Found", status_code=404)
+    await response(scope, receive, send)
 
 
 def routes(service: ReportService, verify_click_id: Callable[[str], str | None]
@@ -105,7 +126,7 @@ def routes(service: ReportService, verify_click_id: Callable[[str], str | None]
     async def events(request: Request) -> Response:
         fixed = {"campaign": request.path_params["campaign"]} \
             if "campaign" in request.path_params else {}
-        query = EventQuery.parse(dict(request.query_params), **fixed)
+        query = EventQuery.parse(query_values(request), **fixed)
         result = await service.run(reports.event_page, query, refresh=False)
         return JSONBody(reports.to_json(result))
 
@@ -182,7 +203,7 @@ async def domain_page(service: ReportService, campaign: str,
 async def campaign_export(service: ReportService, request: Request) -> Response:
     """The export of /campaigns/{campaign}/export.{format} (the API and dashboard)."""
     campaign, fmt = request.path_params["campaign"], request.path_params["format"]
-    query = EventQuery.parse(dict(request.query_params), campaign=campaign, page=1)
+    query = EventQuery.parse(query_values(request), campaign=campaign, page=1)
     await service.run(reports.event_page, EventQuery(campaign=campaign, per_page=1),
                       refresh=False)   # 404 for an unknown campaign before streaming
     return export_response(service, query, fmt, f"{campaign}-events")
@@ -232,7 +253,7 @@ def _presented_key(request: Request) -> str | None:
 
 
 def _params(request: Request, allowed: set[str]) -> dict[str, str]:
-    params = dict(request.query_params)
+    params = query_values(request)
     for name in params:
         if name not in allowed:
             hint = f"; use {', '.join(sorted(allowed))}" if allowed else ""

@@ -10,8 +10,12 @@ import typing
 from typing import Any
 
 from clicksift import __version__
+from clicksift.classify.rules import RULES
+from clicksift.classify.vocabulary import KINDS
+from clicksift.events import EventType
+from clicksift.protect.conversions import MAX_ORDER_ID, MAX_VALUE, OCCURRED_AT_PATTERN
 from clicksift.reports import model
-from clicksift.reports.explorer import MAX_PER_PAGE, VERDICTS
+from clicksift.reports.explorer import MAX_PAGE, MAX_PER_PAGE, VERDICTS
 
 JSON_TYPES = {int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"},
               bool: {"type": "boolean"}}
@@ -51,12 +55,15 @@ def schema_of(annotation: Any, components: dict[str, Any]) -> dict[str, Any]:
     raise TypeError(f"no JSON schema for {annotation!r}")
 
 
+_PROBLEMS = {"400": {"$ref": "#/components/responses/BadRequest"},
+             "401": {"$ref": "#/components/responses/Unauthorized"},
+             "404": {"$ref": "#/components/responses/NotFound"},
+             "503": {"$ref": "#/components/responses/Unavailable"}}
+
+
 def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"200": {"description": description,
-                    "content": {"application/json": {"schema": schema}}},
-            "400": {"$ref": "#/components/responses/BadRequest"},
-            "401": {"$ref": "#/components/responses/Unauthorized"},
-            "404": {"$ref": "#/components/responses/NotFound"}}
+                    "content": {"application/json": {"schema": schema}}}, **_PROBLEMS}
 
 
 def _param(name: str, description: str, schema: dict[str, Any], where: str = "query",
@@ -65,23 +72,35 @@ def _param(name: str, description: str, schema: dict[str, Any], where: str = "qu
             "description": description, "schema": schema}
 
 
+def _filter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A query filter; empty means no filter (what an HTML form sends for a blank field)."""
+    return _param(name, description + " Empty: no filter.",
+                  {"anyOf": [schema, {"type": "string", "maxLength": 0}]})
+
+
 _CAMPAIGN = _param("campaign", "Campaign id.", {"type": "string"}, "path")
-_PAGE = [_param("page", "Page number, from 1.", {"type": "integer", "minimum": 1}),
-         _param("per_page", "Items per page.", {"type": "integer", "minimum": 1,
-                                                 "maximum": MAX_PER_PAGE})]
+_PAGE = [_param("page", "Page number, from 1. Empty: the first.",
+                {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                           {"type": "string", "maxLength": 0}]}),
+         _param("per_page", "Items per page. Empty: 50.",
+                {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                           {"type": "string", "maxLength": 0}]})]
 _FILTERS = [
-    _param("message", "Only this message.", {"type": "string"}),
-    _param("recipient", "Only this recipient address.", {"type": "string"}),
-    _param("domain", "Only recipients at this domain.", {"type": "string"}),
-    _param("type", "Only this event type.", {"type": "string"}),
-    _param("verdict", "human, nhi or pending (not judged yet).",
-           {"type": "string", "enum": list(VERDICTS)}),
-    _param("kind", "Only machines of this kind.", {"type": "string"}),
-    _param("vendor", "Only machines of this vendor.", {"type": "string"}),
-    _param("rule", "Only events where this rule fired (docs/rules.md).", {"type": "string"}),
-    _param("since", "Only events at or after (RFC 3339).",
-           {"type": "string", "format": "date-time"}),
-    _param("until", "Only events before (RFC 3339).", {"type": "string", "format": "date-time"}),
+    _filter("message", "Only this message.", {"type": "string"}),
+    _filter("recipient", "Only this recipient address.", {"type": "string"}),
+    _filter("domain", "Only recipients at this domain.", {"type": "string"}),
+    _filter("type", "Only this event type.",
+            {"type": "string", "enum": [t.value for t in EventType]}),
+    _filter("verdict", "human, nhi or pending (not judged yet).",
+            {"type": "string", "enum": list(VERDICTS)}),
+    _filter("kind", "Only machines of this kind.", {"type": "string", "enum": list(KINDS)}),
+    _filter("vendor", "Only machines of this vendor.", {"type": "string"}),
+    _filter("rule", "Only events where this rule fired (docs/rules.md).",
+            {"type": "string", "enum": sorted(RULES)}),
+    _filter("since", "Only events at or after (RFC 3339).",
+            {"type": "string", "format": "date-time"}),
+    _filter("until", "Only events before (RFC 3339).",
+            {"type": "string", "format": "date-time"}),
 ]
 
 
@@ -132,34 +151,39 @@ def openapi_document() -> dict[str, Any]:
         "/campaigns/{campaign}/export.csv": {"get": {
             "summary": "Every event of the campaign with its verdict, as CSV (streamed)",
             "parameters": [_CAMPAIGN, *_FILTERS],
-            "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}}}},
+            "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}},
+                          **_PROBLEMS}}},
         "/campaigns/{campaign}/export.jsonl": {"get": {
             "summary": "Every event of the campaign with its verdict, as JSON Lines "
                        "(streamed)", "parameters": [_CAMPAIGN, *_FILTERS],
             "responses": {"200": {"description": "JSON Lines, one EventRow a line",
-                                  "content": {"application/x-ndjson": {}}}}}},
+                                  "content": {"application/x-ndjson": {}}}, **_PROBLEMS}}},
         "/events": {"get": explorer},
         "/conversions": {"post": {
             "summary": "Record a conversion of a click (its id came in the destination URL)",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["click_id"], "properties": {
+                "type": "object", "required": ["click_id"],
+                # a value other than 0 needs its currency
+                "if": {"required": ["value"], "properties": {"value": {"exclusiveMinimum": 0}}},
+                "then": {"required": ["currency"]}, "properties": {
                     "click_id": {"type": "string", "pattern": "^[0-9a-f]{32}([0-9a-f]{20})?$",
                                  "description": "The signed click id from the destination "
                                                 "URL (52 hex digits), or the click's event "
                                                 "id (32)."},
-                    "value": {"type": "number", "minimum": 0},
+                    "value": {"type": "number", "minimum": 0, "maximum": MAX_VALUE,
+                              "description": "Needs a currency when it is not 0."},
                     "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
-                    "order_id": {"type": "string", "description": "Reported twice: stored "
-                                                                  "once."},
-                    "occurred_at": {"type": "string", "format": "date-time"}}}}}},
+                    "order_id": {"type": "string", "minLength": 1,
+                                 "maxLength": MAX_ORDER_ID,
+                                 "description": "Reported twice: stored once."},
+                    "occurred_at": {"type": "string", "format": "date-time",
+                                    "pattern": OCCURRED_AT_PATTERN}}}}}},
             "responses": {
                 "201": {"description": "Recorded", "content": {"application/json": {
                     "schema": conversion}}},
                 "200": {"description": "Already recorded (same click and order id)",
                         "content": {"application/json": {"schema": conversion}}},
-                "400": {"$ref": "#/components/responses/BadRequest"},
-                "401": {"$ref": "#/components/responses/Unauthorized"},
-                "404": {"$ref": "#/components/responses/NotFound"}}}},
+                **_PROBLEMS}}},
         "/messages/{message}/events": {"get": {
             "summary": "One message's events in time order, each with every reason",
             "parameters": [_param("message", "Message id.", {"type": "string"}, "path")],
@@ -173,7 +197,9 @@ def openapi_document() -> dict[str, Any]:
         "schema": {"$ref": "#/components/schemas/Error"}}}}
         for name, text in (("BadRequest", "A parameter is wrong (the error names it)"),
                            ("Unauthorized", "No API key, or an unknown or revoked one"),
-                           ("NotFound", "No such campaign or message"))}
+                           ("NotFound", "No such campaign or message"),
+                           ("Unavailable", "The store is not available now: try again after "
+                                           "Retry-After seconds"))}
     return {
         "openapi": "3.1.0",
         "info": {"title": "clicksift reports API", "version": __version__,
