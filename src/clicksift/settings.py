@@ -81,6 +81,10 @@ class Settings:
     spool_dir: str = setting(
         "", "Where events wait when the store fails (retried in the background). Empty: "
         "a folder beside the SQLite file, or ./clicksift-spool.")
+    spool_reserve_mb: int = setting(
+        64, "Disk space each tracking process reserves in the spool folder, so that events "
+        "can still be spooled when the disk fills up (0: none). At about 1 KB an event, "
+        "64 MB holds some 60,000 clicks.")
     # Classifier
     nhi_threshold: float = setting(
         0.5, "Score (0..1) at or above which an event is judged non-human.")
@@ -351,6 +355,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("setting 'classify_workers' must be 0 (one per core) or more")
     if settings.commit_batch_size < 1:
         raise ConfigError("setting 'commit_batch_size' must be at least 1")
+    if not 0 <= settings.spool_reserve_mb <= 1 << 20:
+        raise ConfigError("setting 'spool_reserve_mb' must be between 0 and 1048576 (1 TB)")
     for entry in settings.trusted_proxies:
         try:
             ipaddress.ip_network(entry, strict=False)

@@ -180,7 +180,7 @@ class TrackingApp:
 
         recorder = Recorder(
             lambda: open_store(settings, migrate=False, checkpoint=not sqlite),
-            Spool(spool_folder(settings)),
+            Spool(spool_folder(settings), settings.spool_reserve_mb << 20),
             open_inline_store=(lambda: open_store(settings, migrate=False, timeout=0,
                                                   checkpoint=False)) if sqlite else None,
             batch_size=settings.commit_batch_size,
@@ -294,14 +294,18 @@ class TrackingApp:
         body = {"status": "ok", "version": __version__, "pid": os.getpid(),
                 "uptime_seconds": round(time.time() - self.started_at, 1)}
         if runtime is not None:
-            body.update(queued=runtime.recorder.queued, **runtime.recorder.stats)
-            if runtime.recorder.spool_pending:
-                body["status"] = "degraded"
+            recorder = runtime.recorder
+            body.update(queued=recorder.queued, **recorder.stats,
+                        spool_reserve_bytes=recorder.spool.reserve_bytes,
+                        spool_reserve_left=recorder.spool.reserve_left)
+            body["status"] = recorder.health()
         if self.housekeeping is None and runs_elsewhere():
             body["housekeeper"] = external_state()
-            if body["housekeeper"] != "running":
+            if body["housekeeper"] != "running" and body["status"] == "ok":
                 body["status"] = "degraded"
-        return JSONResponse(body, headers={"cache-control": "no-store"})
+        # A load balancer takes a failing server (it lost answered events) out of rotation.
+        return JSONResponse(body, status_code=503 if body["status"] == "failing" else 200,
+                            headers={"cache-control": "no-store"})
 
     def verify_click_id(self, signed: str) -> str | None:
         """The click id a signed one carries (None: forged, or the server not started)."""

@@ -31,6 +31,7 @@ from clicksift.storage import SqlStore
 
 log = logging.getLogger("clicksift.recorder")
 RETRY_SECONDS = 2.0
+SUMMARY_SECONDS = 60.0      # while degraded, the log says how things stand this often
 
 #: Called inside the write transaction with the batch just stored (verdicts, rollups).
 AfterInsert = Callable[[SqlStore, list[Event]], None]
@@ -62,14 +63,19 @@ class Recorder:
         self._store: SqlStore | None = None
         self._spooled = 0
         self._next_replay = 0.0
+        self._next_summary = 0.0
         self.stats = {"committed": 0, "batches": 0, "handed_over": 0, "spooled": 0,
-                      "failures": 0}
+                      "failures": 0, "lost": 0}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._spooled = len(self.spool.pending())
+        if not self.spool.reserve():
+            log.warning("the spool's disk (%s) has no room for its %d MB reserve: a full "
+                        "disk could lose answered events", self.spool.folder,
+                        self.spool.reserve_bytes >> 20)
         self._thread = threading.Thread(target=self._run, name="clicksift-writer", daemon=True)
         self._thread.start()
 
@@ -85,6 +91,7 @@ class Recorder:
             if store is not None:
                 store.close()
         self._store = self._inline_store = None
+        self.spool.drop_reserve()
 
     @property
     def queued(self) -> int:
@@ -93,6 +100,16 @@ class Recorder:
     @property
     def spool_pending(self) -> bool:
         return self._spooled > 0
+
+    def health(self) -> str:
+        """'failing' once answered events were lost (neither store nor spool took them),
+        'degraded' while events wait in the spool or the spool's reserve is not whole,
+        else 'ok'."""
+        if self.stats["lost"]:
+            return "failing"
+        if self._spooled or self.spool.reserve_left < self.spool.reserve_bytes:
+            return "degraded"
+        return "ok"
 
     # -- loop thread ----------------------------------------------------------------------------
 
@@ -147,7 +164,8 @@ class Recorder:
     def _run(self) -> None:
         while True:
             try:
-                batch = self._work.get(timeout=RETRY_SECONDS if self._spooled else None)
+                batch = self._work.get(
+                    timeout=RETRY_SECONDS if self.health() != "ok" else None)
             except queue.Empty:
                 batch = []
             if batch is None:
@@ -162,6 +180,18 @@ class Recorder:
                     pass
             if self._spooled and time.monotonic() >= self._next_replay:
                 self._replay_spool()
+            elif not self._spooled and self.spool.reserve_left < self.spool.reserve_bytes:
+                self.spool.reserve()  # the disk may have room again
+            if self.health() != "ok" and time.monotonic() >= self._next_summary:
+                self._summarise()
+
+    def _summarise(self) -> None:
+        self._next_summary = time.monotonic() + SUMMARY_SECONDS
+        log.warning("%s: the spool %s; %d events spooled, %d failed writes and %d events "
+                    "lost since start; spool reserve %d of %d bytes", self.health(),
+                    "holds events not stored yet" if self._spooled else "is empty",
+                    self.stats["spooled"], self.stats["failures"], self.stats["lost"],
+                    self.spool.reserve_left, self.spool.reserve_bytes)
 
     def _drain_after_stop(self) -> None:
         while True:
@@ -208,6 +238,7 @@ class Recorder:
             self._spooled += len(events)
             self._next_replay = time.monotonic() + RETRY_SECONDS
         except OSError as spool_error:
+            self.stats["lost"] += len(events)
             log.critical("spooling %d events failed too (%s); they are lost: %s",
                          len(events), spool_error, [e.id for e in events])
 
@@ -224,6 +255,7 @@ class Recorder:
         if replayed:
             log.info("stored %d spooled events", replayed)
         self._spooled = len(self.spool.pending())
+
 
 
 def _wake(batch: Batch) -> None:
