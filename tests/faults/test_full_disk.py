@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import delivered_message, running_server
+from tests.support import ServerProcess, delivered_message, running_server
 
 KEYS = "k1:0123456789abcdef-k1"
 
@@ -34,6 +34,22 @@ def small_disk(folder: Path, megabytes: int) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@contextlib.contextmanager
+def tracking_on_small_disk(tmp_path: Path, megabytes: int, reserve_mb: int
+                           ) -> Iterator[tuple[ServerProcess, str, Path, Path]]:
+    """A tracking server whose store and spool are on a MEGABYTES tmpfs, a message
+    delivered, and the URL of one of its links."""
+    with small_disk(tmp_path / "disk", megabytes) as disk:
+        db = disk / "store.db"
+        prepared = delivered_message(str(db), KEYS)
+        link = re.findall(r'href="(https://t\.example\.net/c/[^"]+)"', prepared.html)[0]
+        env = {"CLICKSIFT_DATABASE": str(db), "CLICKSIFT_SIGNING_KEYS": KEYS,
+               "CLICKSIFT_SPOOL_RESERVE_MB": str(reserve_mb),
+               "CLICKSIFT_STORE_TIMEOUT_MS": "200"}
+        with running_server(env, tmp_path) as server:
+            yield server, server.url(link), disk, db
 
 
 def fill(disk: Path) -> Path:
@@ -83,46 +99,33 @@ def until(check, seconds: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 def test_a_full_disk_loses_no_answered_click_while_the_reserve_lasts(tmp_path: Path) -> None:
-    with small_disk(tmp_path / "disk", 24) as disk:
-        db = disk / "store.db"
-        prepared = delivered_message(str(db), KEYS)
-        link = re.findall(r'href="(https://t\.example\.net/c/[^"]+)"', prepared.html)[0]
-        env = {"CLICKSIFT_DATABASE": str(db), "CLICKSIFT_SIGNING_KEYS": KEYS,
-               "CLICKSIFT_SPOOL_RESERVE_MB": "2", "CLICKSIFT_STORE_TIMEOUT_MS": "200"}
-        with running_server(env, tmp_path) as server:
-            url = server.url(link)
-            status, body = health(server.base_url)
-            assert (status, body["status"]) == (200, "ok")
-            assert body["spool_reserve_left"] == body["spool_reserve_bytes"] == 2 << 20
-            filler = fill(disk)
-            answered = clicks(url, 300, "fulldisk")
-            status, body = health(server.base_url)
-            assert answered == 300 and body["failures"] > 0, body
-            assert (status, body["status"]) == (200, "degraded"), body
-            assert body["lost"] == 0 and body["spool_reserve_left"] < 2 << 20
-            filler.unlink()                                  # room again
-            assert until(lambda: health(server.base_url)[1]["status"] == "ok"), \
-                health(server.base_url)
-            assert stored(db, "fulldisk") == answered         # every answered click kept
-            assert health(server.base_url)[1]["spool_reserve_left"] == 2 << 20
+    with tracking_on_small_disk(tmp_path, 24, reserve_mb=2) as (server, url, disk, db):
+        status, body = health(server.base_url)
+        assert (status, body["status"]) == (200, "ok")
+        assert body["spool_reserve_left"] == body["spool_reserve_bytes"] == 2 << 20
+        filler = fill(disk)
+        answered = clicks(url, 300, "fulldisk")
+        status, body = health(server.base_url)
+        assert answered == 300 and body["failures"] > 0, body
+        assert (status, body["status"]) == (200, "degraded"), body
+        assert body["lost"] == 0 and body["spool_reserve_left"] < 2 << 20
+        filler.unlink()                                  # room again
+        assert until(lambda: health(server.base_url)[1]["status"] == "ok"), \
+            health(server.base_url)
+        assert stored(db, "fulldisk") == answered         # every answered click kept
+        assert health(server.base_url)[1]["spool_reserve_left"] == 2 << 20
         assert "written into the spool's reserve" in server.log()
 
 
 @pytest.mark.slow
 def test_without_a_reserve_a_full_disk_is_reported_failing(tmp_path: Path) -> None:
-    with small_disk(tmp_path / "disk", 16) as disk:
-        db = disk / "store.db"
-        prepared = delivered_message(str(db), KEYS)
-        link = re.findall(r'href="(https://t\.example\.net/c/[^"]+)"', prepared.html)[0]
-        env = {"CLICKSIFT_DATABASE": str(db), "CLICKSIFT_SIGNING_KEYS": KEYS,
-               "CLICKSIFT_SPOOL_RESERVE_MB": "0", "CLICKSIFT_STORE_TIMEOUT_MS": "200"}
-        with running_server(env, tmp_path) as server:
-            filler = fill(disk)
-            answered = clicks(server.url(link), 200, "noreserve")
-            status, body = health(server.base_url)
-            assert answered == 200          # people still reach their destination
-            assert (status, body["status"]) == (503, "failing") and body["lost"] > 0, body
-            filler.unlink()
-            time.sleep(3)
-            assert health(server.base_url)[1]["status"] == "failing"   # it stays said
+    with tracking_on_small_disk(tmp_path, 16, reserve_mb=0) as (server, url, disk, _db):
+        filler = fill(disk)
+        answered = clicks(url, 200, "noreserve")
+        status, body = health(server.base_url)
+        assert answered == 200          # people still reach their destination
+        assert (status, body["status"]) == (503, "failing") and body["lost"] > 0, body
+        filler.unlink()
+        time.sleep(3)
+        assert health(server.base_url)[1]["status"] == "failing"   # it stays said
         assert "they are lost" in server.log()
