@@ -81,6 +81,10 @@ class Settings:
     spool_dir: str = setting(
         "", "Where events wait when the store fails (retried in the background). Empty: "
         "a folder beside the SQLite file, or ./clicksift-spool.")
+    commit_on_loop: bool = setting(
+        False, "SQLite only: let the event loop commit a batch itself when the store is free "
+        "(faster under load, but a disk that stalls then stalls every request, the health "
+        "check included). Off: every commit runs in the writer thread.")
     spool_reserve_mb: int = setting(
         64, "Disk space each tracking process reserves in the spool folder, so that events "
         "can still be spooled when the disk fills up (0: none). At about 1 KB an event, "

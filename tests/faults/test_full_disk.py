@@ -9,7 +9,6 @@ import contextlib
 import errno
 import re
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,23 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.faults.disks import small_disk
 from tests.support import ServerProcess, delivered_message, running_server
 
 KEYS = "k1:0123456789abcdef-k1"
-
-
-@contextlib.contextmanager
-def small_disk(folder: Path, megabytes: int) -> Iterator[Path]:
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700",
-                              "tmpfs", str(folder)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()}): run as "
-                    "root, as CI does")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @contextlib.contextmanager

@@ -182,7 +182,8 @@ class TrackingApp:
             lambda: open_store(settings, migrate=False, checkpoint=not sqlite),
             Spool(spool_folder(settings), settings.spool_reserve_mb << 20),
             open_inline_store=(lambda: open_store(settings, migrate=False, timeout=0,
-                                                  checkpoint=False)) if sqlite else None,
+                                                  checkpoint=False))
+            if sqlite and settings.commit_on_loop else None,
             batch_size=settings.commit_batch_size,
             after_insert=provisional_verdicts if settings.online_verdicts else None)
         recorder.start(loop)

@@ -6,11 +6,12 @@ transaction and only after the commit wakes the waiting requests: a response is 
 for an event that is not stored. A busy server writes many requests per commit, an idle one
 commits each at once.
 
-Where the write happens: on SQLite the loop commits the batch itself when the store is free
-this instant (SQLite releases the GIL while it works, and the loop has nothing better to do
-than wait for the commit its requests need); that avoids handing every batch to another
-thread and back. When the store is busy, or on PostgreSQL, the batch goes to a writer
-thread, which waits for the store up to ``store_timeout_ms``; the loop keeps serving.
+Where the write happens: in a writer thread, which waits for the store up to
+``store_timeout_ms`` while the loop keeps serving, so a disk that stalls holds up only the
+requests whose events wait for it, never the health check or the pages. With
+``commit_on_loop`` (SQLite only), the loop commits a batch itself when the store is free
+this instant, which saves handing every batch to another thread and back but lets a
+stalled disk stall the loop.
 
 If the store fails, the batch goes to the :class:`~clicksift.server.spool.Spool` (fsynced)
 and the requests are answered; the writer replays the spool when the store works again.
