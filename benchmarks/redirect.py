@@ -17,6 +17,7 @@ click events as wrk received responses.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -24,7 +25,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +132,26 @@ def bench_floor(seconds: int, connections: int) -> dict[str, Any]:
         port, seconds, connections)
 
 
+@contextlib.contextmanager
+def wal_watch(wal: Path) -> Iterator[dict[str, int]]:
+    """The largest size the WAL file reaches while the block runs (polled every 50 ms)."""
+    seen = {"peak": 0}
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.05):
+            with contextlib.suppress(OSError):
+                seen["peak"] = max(seen["peak"], wal.stat().st_size)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
+
+
 def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
                     workers: int, synchronous: str, online_verdicts: bool) -> dict[str, Any]:
     db = folder / f"{server}-{workers}-{synchronous}-{online_verdicts}.db"
@@ -147,7 +170,9 @@ def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
         run_wrk(base + paths[0], 2, connections, script)  # warm-up
         with sqlite3.connect(db) as connection:
             before = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        result = run_wrk(base + paths[0], seconds, connections, script)
+        with wal_watch(Path(f"{db}-wal")) as wal:
+            result = run_wrk(base + paths[0], seconds, connections, script)
+        result["wal_peak_mb"] = round(wal["peak"] / 2**20, 1)
     with sqlite3.connect(db) as connection:
         stored = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0] - before
     result["events_stored"] = stored
@@ -192,6 +217,8 @@ def main() -> int:
             f"{row['events_stored']:,} ({'all' if row['every_answer_stored'] else 'MISSING'})")
         print(f"{name:<38}{row['requests_per_second']:>10,.0f}{share:>8.1f}%"
               f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}  {stored}")
+    for name in names:
+        print(f"{name}: the SQLite WAL peaked at {results[name]['wal_peak_mb']:,.1f} MB")
     default = results[names[0]]  # the default server at the default durability
     results["default"] = names[0]
     results["target_met"] = default["share_of_nginx"] >= 0.20 and default["p99_ms"] < 20

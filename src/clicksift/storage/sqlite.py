@@ -20,10 +20,14 @@ from clicksift.storage.sql import SqlStore
 log = logging.getLogger("clicksift.storage")
 #: Bytes the WAL file is trimmed to after a checkpoint lets it start over.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+#: A WAL past this size is cut back: under steady writes a PASSIVE checkpoint never finds
+#: the moment to start the WAL over, and it would grow without end (500 MB in 12 s).
+WAL_CUT_BYTES = WAL_SIZE_LIMIT
 
 
 class SqliteStore(SqlStore):
     _lock_fd: int | None = None
+    _turn_fd: int | None = None
 
     dialect = "sqlite"
     dialect_words: ClassVar[dict[str, str]] = {
@@ -68,6 +72,7 @@ class SqliteStore(SqlStore):
         store = cls(connection, path)
         store.timeout = timeout
         store._lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        store._turn_fd = os.open(path + ".turn", os.O_RDWR | os.O_CREAT, 0o600)
         return store
 
     def exposed_files(self) -> list[str]:
@@ -80,8 +85,37 @@ class SqliteStore(SqlStore):
         return found
 
     def checkpoint(self) -> None:
-        """Copy what the WAL holds into the database file, without waiting for anyone."""
+        """Copy what the WAL holds into the database file, without waiting for anyone; a
+        WAL grown past WAL_CUT_BYTES is then cut back to nothing, between two writes."""
         self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        try:
+            size = os.path.getsize(self.location + "-wal")
+        except OSError:
+            return
+        if size > WAL_CUT_BYTES:
+            self._cut_wal(size)
+
+    def _cut_wal(self, size: int) -> None:
+        """Catch up with the last frames while holding clicksift's write lock (the PASSIVE
+        checkpoint just before copied the rest, so the writers wait only for these): the
+        next write then starts the WAL over, and SQLite trims the file."""
+        if self._lock_fd is None or self._turn_fd is None:
+            return
+        deadline = time.monotonic() + self.timeout
+        self._flock(self._turn_fd, fcntl.LOCK_EX, deadline)    # new writers wait behind us
+        try:
+            self._flock(self._lock_fd, fcntl.LOCK_EX, deadline)  # the current one finishes
+            try:
+                started = time.monotonic()
+                _busy, frames, copied = self.connection.execute(
+                    "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            finally:
+                self._unlock()
+        finally:
+            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+        log.debug("caught up with the WAL of %s at %d MB (%d of %d frames, %.0f ms)",
+                  self.location, size >> 20, copied, frames,
+                  1000 * (time.monotonic() - started))
 
     # sqlite3 in autocommit mode (isolation_level=None): transactions are explicit.
     # clicksift's writers take an flock of a lock file beside the database first, so they
@@ -109,12 +143,20 @@ class SqliteStore(SqlStore):
             self.timeout = usual
 
     def _lock(self) -> None:
-        assert self._lock_fd is not None
+        """Take the write lock, through the turnstile: a checkpointer waiting to catch up
+        with the WAL holds the turnstile, so writers queue behind it instead of taking the
+        lock back from it batch after batch."""
+        assert self._lock_fd is not None and self._turn_fd is not None
         deadline = time.monotonic() + self.timeout
+        self._flock(self._turn_fd, fcntl.LOCK_SH, deadline)
+        fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+        self._flock(self._lock_fd, fcntl.LOCK_EX, deadline)
+
+    def _flock(self, fd: int, mode: int, deadline: float) -> None:
         pause = 0.0005
         while True:
             try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -145,9 +187,10 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         super().close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for fd in (self._lock_fd, self._turn_fd):
+            if fd is not None:
+                os.close(fd)
+        self._lock_fd = self._turn_fd = None
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
         before = self.connection.total_changes
