@@ -9,6 +9,8 @@ from clicksift.server.housekeeping import Supervisor
 from clicksift.settings import Settings, settings_to_env
 
 APP_FACTORY = "clicksift.server.app:create_app"
+#: How long granian waits for a stopping worker before it kills it.
+WORKER_KILL_SECONDS = 15
 
 
 def run(settings: Settings) -> None:
@@ -35,9 +37,14 @@ def _run_granian(settings: Settings) -> None:
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
 
+    # A worker can deadlock in granian's runtime teardown when a thread hands work back to
+    # the loop as it stops (emmett-framework/granian#875; seen here once in 13 SIGINTs):
+    # past this many seconds granian kills it. Nothing answered is lost by that (every
+    # answered event is durable), and the recorder's own drain takes at most 10 s.
     Granian(APP_FACTORY, factory=True, address=settings.host, port=settings.port,
             interface=Interfaces.ASGI, workers=settings.workers, loop=Loops.uvloop,
-            log_level=LogLevels(settings.log_level), log_access=False, backlog=2048).serve()
+            log_level=LogLevels(settings.log_level), log_access=False, backlog=2048,
+            workers_kill_timeout=WORKER_KILL_SECONDS).serve()
 
 
 def _run_uvicorn(settings: Settings) -> None:
