@@ -545,3 +545,29 @@ def test_one_odd_record_keeps_the_batch_over_http_and_through_import(
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == len(document) + len(odd)
     assert sum("parse_error" in line for line in lines) == len(odd)
+
+
+def test_ingest_problems_counts_what_could_not_be_read_per_esp(tmp_path: Path,
+                                                                cli: Any) -> None:
+    """Unread records (kept whole as unknown events) and fields left out, per ESP and
+    problem, with examples; an ESP without problems has none."""
+    document = load_fixture(fixture_files("sendgrid")[0])["body"]
+    document[0]["ip"] = "000.000.000.000"
+    odd = [{"event": 5}, {"event": 6}, {"event": "open", "timestamp": "yesterday"}]
+    source = tmp_path / "batch.json"
+    source.write_text(json.dumps(document + odd))
+    db = str(tmp_path / "problems.db")
+    assert cli("import", "--esp", "sendgrid", str(source), "--db", db).exit_code == 0
+    result = cli("ingest", "problems", "--db", db, "--format", "json")
+    assert result.exit_code == 0, result.output
+    found = {(p["esp"], p["kind"], p["what"]): p for p in json.loads(result.output)}
+    assert found[("sendgrid", "unread record", "event: has the wrong type (int)")]["count"] == 2
+    assert found[("sendgrid", "unread record", "timestamp: … is not Unix seconds")]["count"] \
+        == 1
+    left_out = found[("sendgrid", "field left out", "ip")]
+    assert left_out["count"] == 1 and "000.000.000.000" in left_out["examples"][0]["note"]
+    assert len(found) == 3
+    quiet = cli("ingest", "problems", "--db", db, "--esp", "mailgun", "--format", "json")
+    assert json.loads(quiet.output) == []
+    table = cli("ingest", "problems", "--db", db)
+    assert table.exit_code == 0 and "field left out" in table.output

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 
 import click
+from rich.table import Table
 
 from clicksift.classify import engine_from_settings
 from clicksift.classify.batch import worker_count
 from clicksift.cli.classify import rescore_messages
-from clicksift.cli.common import Context, console_err, db_option, pass_context, warn
+from clicksift.cli.common import (
+    Context,
+    console,
+    console_err,
+    db_option,
+    pass_context,
+    warn,
+)
 from clicksift.cli.core import _progress
 from clicksift.errors import InputError
 from clicksift.events import Event, dumps
 from clicksift.ingest import ADAPTERS, PayloadError, get_adapter
 from clicksift.ingest.base import split_bodies
+from clicksift.ingest.problems import problems
 from clicksift.storage import SqlStore
 
 BATCH = 5000
@@ -114,4 +124,39 @@ def _store(store: SqlStore, batch: list[Event], messages: set[str]) -> int:
         return int(store.add_events(batch))
 
 
-COMMANDS = [import_]
+@click.group()
+def ingest() -> None:
+    """What the ESP adapters could not read, per ESP."""
+
+
+@ingest.command("problems")
+@click.option("--esp", type=click.Choice(sorted(ADAPTERS)), help="Only this ESP's events.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@db_option
+@pass_context
+def ingest_problems(ctx: Context, esp: str | None, fmt: str, database: str | None) -> None:
+    """Records kept whole because they could not be read, and fields left out of events,
+    counted per ESP and problem, with examples (the events keep the ESP's record in
+    esp_payload: clicksift events shows them whole)."""
+    store = ctx.store(ctx.settings(database=database))
+    try:
+        found = problems(store, esp)
+    finally:
+        store.close()
+    if fmt == "json":
+        print(json.dumps([p.to_json() for p in found], indent=2))
+        return
+    if not found:
+        console_err.print("no problems: every stored ESP record was read whole")
+        return
+    table = Table("esp", "problem", "about", "events", "example", width=min(
+        console.width, 120))
+    for problem in found:
+        example = problem.examples[0]
+        table.add_row(problem.esp, problem.kind, problem.what, f"{problem.count:,}",
+                      f"{example['note']} ({example['event'][:12]})")
+    console.print(table)
+
+
+COMMANDS = [import_, ingest]
