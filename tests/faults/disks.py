@@ -5,11 +5,23 @@ skip."""
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+
+def tool(name: str) -> str:
+    """The path of a system tool (sbin may be off a user's PATH), or skip the test."""
+    found = shutil.which(name) or next(
+        (f"{d}/{name}" for d in ("/usr/sbin", "/sbin") if os.access(f"{d}/{name}", os.X_OK)),
+        None)
+    if found is None:
+        pytest.skip(f"{name} is not installed (scripts/system-deps installs it)")
+    return found
 
 
 def _mount(arguments: list[str], folder: Path) -> None:
@@ -36,10 +48,10 @@ def loop_disk(tmp_path: Path) -> Iterator[Path]:
     image, folder = tmp_path / "disk.img", tmp_path / "disk"
     folder.mkdir()
     subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
-    subprocess.run(["mkfs.ext4", "-q", str(image)], check=True, capture_output=True)
+    subprocess.run([tool("mkfs.ext4"), "-q", str(image)], check=True, capture_output=True)
     _mount(["-o", "loop", str(image)], folder)
     try:
         yield folder
     finally:
-        subprocess.run(["fsfreeze", "-u", str(folder)], capture_output=True)
+        subprocess.run([tool("fsfreeze"), "-u", str(folder)], capture_output=True)
         subprocess.run(["umount", "-l", str(folder)], check=False)

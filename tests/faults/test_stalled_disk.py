@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.disks import loop_disk
+from tests.faults.disks import loop_disk, tool
 from tests.support import delivered_message, running_server
 
 KEYS = "k1:0123456789abcdef-k1"
@@ -46,8 +46,9 @@ def _freeze_while_clicking(tmp_path: Path, commit_on_loop: bool
                                    timeout=60)
                 statuses.append(answer.status_code)
 
-            subprocess.run(["fsfreeze", "-f", str(disk)], check=True)
-            thaw = threading.Timer(FREEZE, subprocess.run, args=(["fsfreeze", "-u", str(disk)],))
+            fsfreeze = tool("fsfreeze")
+            subprocess.run([fsfreeze, "-f", str(disk)], check=True)
+            thaw = threading.Timer(FREEZE, subprocess.run, args=([fsfreeze, "-u", str(disk)],))
             thaw.start()               # on its own clock: a stalled server cannot delay it
             clickers = [threading.Thread(target=click, args=(n,)) for n in range(20)]
             waits: list[float] = []
