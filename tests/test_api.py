@@ -181,3 +181,45 @@ def test_new_events_are_counted_into_the_report(report_site: ReportSite) -> None
     after = report_site.api(f"/campaigns/{campaign}").json()["totals"]
     assert after["clicks"]["raw"] == before["clicks"]["raw"] + 1
     assert after["clicks"]["pending"] == before["clicks"]["pending"] + 1
+
+
+def test_any_tracker_posts_canonical_events(report_site: ReportSite, tmp_path: Any) -> None:
+    """POST /api/v1/events: a JSON array or JSON Lines of canonical events, stored once by
+    id, each engagement event answered with its provisional verdict; a record that does not
+    follow the contract is kept as an unknown event and named; too many events is a 400."""
+    url = f"{report_site.server.base_url}/api/v1/events"
+    auth = {"authorization": f"Bearer {report_site.api_key}"}
+    base = {"message_id": "tracker-m1", "campaign_id": "tracker-c",
+            "timestamp": "2026-11-02T09:00:00Z"}
+    events = [{**base, "type": "delivered", "id": "t-d1", "recipient": "zoe@example.com"},
+              {**base, "type": "click", "id": "t-c1", "url": "https://shop.example/1",
+               "timestamp": "2026-11-02T12:00:00Z", "ip": "73.1.2.3",
+               "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                             "(KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"},
+              {**base, "type": "click", "id": "t-c2", "url": "https://shop.example/1",
+               "timestamp": "2026-11-02T09:00:01Z", "ip": "40.107.1.1", "method": "HEAD",
+               "user_agent": "curl/8.5.0"},
+              {**base, "type": "click", "id": "t-bad", "timestamp": "yesterday"}]
+    first = httpx.post(url, json=events, headers=auth, timeout=30)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["accepted"], body["new"]) == (4, 4)
+    verdicts = {v["id"]: v for v in body["verdicts"]}
+    assert set(verdicts) == {"t-c1", "t-c2"}
+    assert verdicts["t-c2"]["verdict"] == "nhi" and verdicts["t-c1"]["verdict"] == "human"
+    assert [u["record"] for u in body["unreadable"]] == [3]
+    assert "timestamp" in body["unreadable"][0]["reason"]
+    # The same as JSON Lines: nothing new (idempotent by id).
+    lines = "\n".join(json.dumps(e) for e in events).encode()
+    again = httpx.post(url, content=lines, headers={**auth, "content-type":
+                                                    "application/x-ndjson"}, timeout=30)
+    assert again.status_code == 200 and again.json()["new"] == 0
+    stored = report_site.api("/messages/tracker-m1/events").json()["events"]
+    assert [e["id"] for e in stored] == ["t-d1", "t-c2", "t-c1"]
+    assert {e["id"]: e["verdict"] for e in stored}["t-c2"] == "nhi"
+    assert httpx.post(url, json=events).status_code == 401
+    too_many = [{**events[0], "id": f"x{n}"} for n in range(10_001)]
+    refused = httpx.post(url, json=too_many, headers=auth, timeout=60)
+    assert refused.status_code == 400 and "at most 10,000" in refused.text
+    assert httpx.post(url, content=b"not json", headers=auth).status_code == 200  # kept
+    assert httpx.post(url, content=b"  ", headers=auth).status_code == 400

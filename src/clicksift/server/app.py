@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from clicksift import __version__
-from clicksift.classify import engine_from_settings
+from clicksift.classify import Engine, engine_from_settings
 from clicksift.errors import ClicksiftError, InputError, NotFoundError, TokenError
 from clicksift.events import (
     ENGAGEMENT_TYPES,
@@ -103,6 +103,7 @@ class TrackingApp:
         self.runtime: Runtime | None = None
         self.housekeeping: Housekeeping | None = None
         self.started_at = time.time()
+        self.engine: Engine | None = None        # made at start, in the worker
         self._click_id_param = settings.click_id_param.encode("ascii")
         self.reports = ReportService(settings)
         self.dashboard = Dashboard(self.reports)
@@ -117,7 +118,7 @@ class TrackingApp:
         self.preferences = PreferenceCenter(settings, self.reports.store)
         routes.append(Route("/webhooks/{esp}", self.webhooks.handle,
                             methods=["GET", "HEAD", "POST"]))
-        routes += api.routes(self.reports, self.verify_click_id)
+        routes += api.routes(self.reports, self.verify_click_id, lambda: self.engine)
         routes.append(Mount("/dashboard", app=self.dashboard))
         if settings.demo_folder:
             routes += demo_pages.routes(settings.demo_folder)
@@ -172,7 +173,7 @@ class TrackingApp:
         finally:
             store.close()
         sqlite = not is_postgres(settings.database)
-        engine = engine_from_settings(settings)
+        engine = self.engine = engine_from_settings(settings)
 
         def provisional_verdicts(store: SqlStore, events: list[Event]) -> None:
             verdicts = [engine.provisional(e) for e in events if e.type in ENGAGEMENT_TYPES]

@@ -18,9 +18,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from clicksift import reports
+from clicksift.classify import Engine
 from clicksift.csvcells import safe_row
 from clicksift.errors import InputError, NotFoundError, StorageError
 from clicksift.events import dumps, loads
+from clicksift.ingest import canonical
 from clicksift.protect import conversions
 from clicksift.reports.explorer import EventQuery
 from clicksift.reports.model import DomainRow, EventRow
@@ -70,9 +72,14 @@ async def not_found(scope: MutableMapping[str, Any], receive: Any, send: Any) ->
     await response(scope, receive, send)
 
 
-def routes(service: ReportService, verify_click_id: Callable[[str], str | None]
-           ) -> list[Route]:
-    """The API's routes; VERIFY_CLICK_ID reads the signed click ids conversions name."""
+#: The largest body POST /api/v1/events reads (10,000 events of about 3 KB).
+MAX_EVENTS_BODY = 32 << 20
+
+
+def routes(service: ReportService, verify_click_id: Callable[[str], str | None],
+           current_engine: Callable[[], Engine | None] = lambda: None) -> list[Route]:
+    """The API's routes; VERIFY_CLICK_ID reads the signed click ids conversions name;
+    CURRENT_ENGINE gives the running server's engine (POST /events judges with it)."""
     def guarded(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
             presented = _presented_key(request)
@@ -154,6 +161,27 @@ def routes(service: ReportService, verify_click_id: Callable[[str], str | None]
                          "campaign_id": event.raw.get("campaign_id"), "new": new},
                         status_code=201 if new else 200)
 
+    async def add_events(request: Request) -> Response:
+        _no_params(request)
+        engine = current_engine()
+        if engine is None:
+            return error(503, "the server is starting", headers={"retry-after": "1"})
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_EVENTS_BODY:
+            return error(413, f"the body is larger than {MAX_EVENTS_BODY >> 20} MB: send "
+                         f"at most {canonical.MAX_EVENTS:,} events at a time")
+        body = await request.body()
+        if len(body) > MAX_EVENTS_BODY:
+            return error(413, f"the body is larger than {MAX_EVENTS_BODY >> 20} MB")
+        received = canonical.read_body(body, array=request.headers.get(
+            "content-type", "").startswith("application/json"))
+        new, verdicts = await service.run(canonical.store, received, engine.provisional,
+                                          engine.version, refresh=False)
+        return JSONBody(canonical.answer(received, new, verdicts))
+
+    async def read_or_add_events(request: Request) -> Response:
+        return await (add_events(request) if request.method == "POST" else events(request))
+
     return [
         Route(f"{PREFIX}/openapi.json", document, methods=["GET"]),
         Route(f"{PREFIX}/overview", guarded(overview), methods=["GET"]),
@@ -167,7 +195,7 @@ def routes(service: ReportService, verify_click_id: Callable[[str], str | None]
         Route(f"{PREFIX}/campaigns/{{campaign:path}}/export.{{format:str}}", guarded(export),
               methods=["GET"]),
         Route(f"{PREFIX}/campaigns/{{campaign:path}}", guarded(campaign), methods=["GET"]),
-        Route(f"{PREFIX}/events", guarded(events), methods=["GET"]),
+        Route(f"{PREFIX}/events", guarded(read_or_add_events), methods=["GET", "POST"]),
         Route(f"{PREFIX}/conversions", guarded(conversion), methods=["POST"]),
         Route(f"{PREFIX}/messages/{{message:path}}/events", guarded(message),
               methods=["GET"]),

@@ -13,6 +13,7 @@ from clicksift import __version__
 from clicksift.classify.rules import RULES
 from clicksift.classify.vocabulary import KINDS
 from clicksift.events import EventType
+from clicksift.ingest.canonical import MAX_EVENTS
 from clicksift.protect.conversions import MAX_ORDER_ID, MAX_VALUE, OCCURRED_AT_PATTERN
 from clicksift.reports import model
 from clicksift.reports.explorer import MAX_PAGE, MAX_PER_PAGE, VERDICTS
@@ -158,7 +159,25 @@ def openapi_document() -> dict[str, Any]:
                        "(streamed)", "parameters": [_CAMPAIGN, *_FILTERS],
             "responses": {"200": {"description": "JSON Lines, one EventRow a line",
                                   "content": {"application/x-ndjson": {}}}, **_PROBLEMS}}},
-        "/events": {"get": explorer},
+        "/events": {"get": explorer, "post": {
+            "summary": "Store canonical events (docs/events.md) from any tracker and judge "
+                       "them: idempotent by event id; a record that does not follow the "
+                       "contract is kept as an unknown event and named in the answer",
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {
+                    "type": "array", "maxItems": MAX_EVENTS, "items": {},
+                    "description": "Events; an item that is no event is kept as unknown"}},
+                "application/x-ndjson": {"schema": {"type": "string"}}}},
+            "responses": {"200": {"description": "Stored", "content": {"application/json": {
+                "schema": {"type": "object", "required": ["accepted", "new", "verdicts",
+                                                          "unreadable"],
+                           "properties": {
+                               "accepted": {"type": "integer"}, "new": {"type": "integer"},
+                               "verdicts": {"type": "array", "items": {"type": "object"}},
+                               "unreadable": {"type": "array",
+                                              "items": {"type": "object"}}}}}}},
+                          "413": {"$ref": "#/components/responses/BadRequest"},
+                          **_PROBLEMS}}},
         "/conversions": {"post": {
             "summary": "Record a conversion of a click (its id came in the destination URL)",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
