@@ -136,16 +136,7 @@ def parse_timestamp(value: Any, *, field_name: str = "timestamp") -> float:
         if _MAX_TS * 100 < seconds < _MAX_TS * 1000 * 100:
             raise ValueError(f"{value} looks like milliseconds; give Unix seconds")
     elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("z", "Z")):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an RFC 3339 date-time") from None
-        if moment.tzinfo is None:
-            raise ValueError(f"{value!r} has no time zone; add Z or an offset such as +02:00")
-        seconds = moment.timestamp()
+        seconds = _rfc3339(value).timestamp()
     else:
         raise ValueError("must be a date-time string or Unix seconds")
     if not _MIN_TS <= seconds <= _MAX_TS:
@@ -157,19 +148,21 @@ def parse_time_bound(value: str, *, field_name: str = "since") -> float:
     """A filter's bound: like :func:`parse_timestamp`, but any RFC 3339 date-time, years
     outside 2000..2100 included, is taken (clamped to that range: a bound before any event
     is the start)."""
+    return min(max((_rfc3339(value) - _EPOCH).total_seconds(), _MIN_TS), _MAX_TS)
+
+
+def _rfc3339(value: str) -> datetime:
+    """RFC 3339 text with a zone ('Z' or an offset) as an aware datetime."""
+    text = value.strip()
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
     try:
-        return parse_timestamp(value, field_name=field_name)
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        text = value.strip()
-        text = text[:-1] + "+00:00" if text.endswith(("z", "Z")) else text
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an RFC 3339 date-time") from None
-        if moment.tzinfo is None:
-            raise ValueError(f"{value!r} has no time zone; add Z or an offset such as "
-                             "+02:00") from None
-        return min(max((moment - _EPOCH).total_seconds(), _MIN_TS), _MAX_TS)
+        raise ValueError(f"{value!r} is not an RFC 3339 date-time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone; add Z or an offset such as +02:00")
+    return moment
 
 
 @functools.lru_cache(maxsize=4096)

@@ -258,7 +258,6 @@ class Recorder:
         self._spooled = len(self.spool.pending())
 
 
-
 def _wake(batch: Batch) -> None:
     for _, future in batch:
         if not future.done():

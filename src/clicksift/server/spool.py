@@ -98,11 +98,15 @@ class Spool:
 
     def _retire(self, path: Path) -> None:
         """Cut the reserve at PATH to the events it holds and make it a spool file (or
-        remove it when it holds none)."""
+        remove it when it holds none). This process's own reserve holds what it wrote; a
+        dead process's is read up to its first zero byte."""
         with open(path, "r+b") as handle:
-            data = handle.read()
-            used = data.find(b"\0")
-            used = len(data) if used < 0 else used
+            if path == self._reserve_path():
+                used = self._used
+            else:
+                data = handle.read()
+                used = data.find(b"\0")
+                used = len(data) if used < 0 else used
             handle.truncate(used)
             handle.flush()
             os.fsync(handle.fileno())
