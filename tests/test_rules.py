@@ -221,6 +221,12 @@ CASES: dict[str, tuple[Case, Case]] = {
     "req.wildcard-accept": (
         lambda: one(click("e", 2 * HOUR, headers={**BROWSER, "accept": "*/*"})),
         lambda: one(click("e", 2 * HOUR, headers={**BROWSER, "accept": "text/html,*/*"}))),
+    "req.no-fetch-metadata": (
+        lambda: one(click("e", 2 * HOUR, headers={
+            **without(BROWSER, "sec-fetch-mode", "sec-fetch-dest"), ":scheme": "https"})),
+        # the same request over plain http: browsers send fetch metadata to https only
+        lambda: one(click("e", 2 * HOUR, headers={
+            **without(BROWSER, "sec-fetch-mode", "sec-fetch-dest"), ":scheme": "http"}))),
     "req.user-activation": (
         lambda: one(click("e", 2 * HOUR, headers={**BROWSER, "sec-fetch-user": "?1"})),
         lambda: one(click("e", 2 * HOUR, headers={**BROWSER, "sec-fetch-user": "?0"}))),

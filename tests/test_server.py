@@ -175,6 +175,23 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tracked: tuple) -
         assert stored_events(db)[-1]["ip"] == "2001:db8::7"
 
 
+def test_the_scheme_is_recorded_and_x_forwarded_proto_believed_only_from_trusted_proxies(
+        tracked: tuple) -> None:
+    """Browsers send fetch metadata to https origins only, so the classifier needs to know
+    which scheme the person's browser used: the server's own, or its trusted proxy's word."""
+    server, prepared, db = tracked
+    url = server.url(_link(prepared))
+    httpx.get(url, headers={"X-Forwarded-Proto": "https"})
+    assert stored_events(db)[-1]["headers"][":scheme"] == "http"   # not a trusted proxy
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as proxy:
+        proxy.get(url, headers={"X-Forwarded-Proto": "https"})
+        assert stored_events(db)[-1]["headers"][":scheme"] == "https"
+        proxy.get(url, headers={"X-Forwarded-Proto": "gopher"})
+        assert stored_events(db)[-1]["headers"][":scheme"] == "http"
+        proxy.get(url)
+        assert stored_events(db)[-1]["headers"][":scheme"] == "http"
+
+
 def test_one_click_unsubscribe_and_the_body_link(tracked: tuple) -> None:
     server, prepared, db = tracked
     url = server.url(prepared.headers["List-Unsubscribe"].strip("<>"))

@@ -180,6 +180,53 @@ def test_a_pool_of_addresses_on_most_links_is_a_farm_unless_people_navigated() -
     assert not any("context.all-links-burst" in rules_of(v) for v in crowd.values())
 
 
+def test_a_person_clicking_just_after_a_farm_scanned_the_message_is_not_in_the_farm() -> None:
+    """The scan fetched four links from four addresses; seconds later the person's browser
+    follows a link the scan had fetched already: it joined no farm."""
+    clicks = [link_click(f"f{n}", 60.0 + n, n, f"198.51.{n}.7") for n in range(4)]
+    follower = judged(*clicks, link_click("p", 66.0, 0, "73.1.2.3"))
+    assert "context.all-links-burst" not in rules_of(follower["p"])
+    assert all("context.all-links-burst" in rules_of(follower[f"f{n}"]) for n in range(4))
+    # near miss: the same address fetching a link nobody had fetched yet is part of it
+    fetcher = judged(*clicks, link_click("p", 66.0, 4, "73.1.2.3"))
+    assert "context.all-links-burst" in rules_of(fetcher["p"])
+
+
+SECURE = {**BROWSER, ":scheme": "https"}
+
+
+@pytest.mark.parametrize(("agent", "headers", "fires"), [
+    (CHROME, SECURE, True),
+    (CHROME, {**SECURE, "sec-fetch-site": "cross-site"}, False),   # sent one of them
+    (CHROME, BROWSER, False),                          # scheme unknown (an ESP's event)
+    (CHROME.replace("Chrome/131", "Chrome/79"), SECURE, False),    # before Sec-Fetch-Dest
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:90.0) Gecko/20100101 Firefox/90.0",
+     SECURE, True),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:89.0) Gecko/20100101 Firefox/89.0",
+     SECURE, False),
+    # Chrome on iOS is WebKit underneath: its own version says nothing about fetch metadata
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 15_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+     "like Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1", SECURE, False),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "
+     "Gecko) Version/17.1 Safari/605.1.15", SECURE, True),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "
+     "Gecko) Version/16.3 Safari/605.1.15", SECURE, False),
+])
+def test_a_secure_navigation_without_the_fetch_metadata_its_browser_sends(
+        agent: str, headers: dict[str, str], fires: bool) -> None:
+    verdict = judged(event(user_agent=agent, headers=headers))["e"]
+    assert ("req.no-fetch-metadata" in rules_of(verdict)) is fires
+
+
+def test_an_unsubscribe_form_posted_without_fetch_metadata_is_noted_and_an_open_is_not() -> None:
+    posted = event(type="unsubscribe", method="POST", form={"confirm": "yes"}, headers=SECURE)
+    image = {"type": "open", "id": "o", "message_id": "m1", "timestamp": T0 + 7200,
+             "ip": "73.1.2.3", "user_agent": CHROME, "method": "GET", "headers": SECURE}
+    verdicts = judged(posted, image)
+    assert "req.no-fetch-metadata" in rules_of(verdicts["e"])
+    assert "req.no-fetch-metadata" not in rules_of(verdicts["o"])
+
+
 def test_a_finding_is_added_once_however_many_patterns_find_it() -> None:
     """One source's burst over four links and a second address in the same seconds: the
     source's own burst and the pool's are one finding on each event, not two."""
@@ -242,6 +289,27 @@ def test_one_source_on_many_recipients_counts_up_to_five_minutes_typical_delay()
     assert not any("crossmsg.source-many-recipients" in rules_of(v) for v in beyond)
     assert not any("crossmsg.source-many-recipients" in rules_of(v)
                    for v in recipients(4, 60.0))
+
+
+def test_one_source_people_navigate_from_on_a_fifth_of_its_messages_is_a_shared_address(
+) -> None:
+    """A company's NAT: five colleagues' clicks within minutes of delivery, one of them
+    marked by the browser as the person's own (Sec-Fetch-User: ?1): its reach is people's."""
+    def with_people(count: int) -> list[Any]:
+        from clicksift.classify import BatchClassifier
+        events = []
+        for n in range(5):
+            events += [{"type": "delivered", "id": f"d{n}", "message_id": f"m{n}",
+                        "timestamp": T0 + n * 20, "recipient": f"p{n}@co.example",
+                        "links": LINKS, "campaign_id": "c"},
+                       event(n * 20 + 60.0, id=f"c{n}", message_id=f"m{n}",
+                             ip="68.232.130.9", link_index=0, headers=dict(
+                                 BROWSER, **({"sec-fetch-user": "?1"} if n < count else {})))]
+        return list(BatchClassifier().classify([event_from_dict(e) for e in events]))
+
+    assert not any("crossmsg.source-many-recipients" in rules_of(v) for v in with_people(1))
+    assert all("crossmsg.source-many-recipients" in rules_of(v)
+               for v in with_people(0) if v.id.startswith("c"))
 
 
 def test_one_source_straddling_a_ten_minute_boundary_is_still_counted() -> None:

@@ -53,6 +53,9 @@ _NEEDS_URL = frozenset({EventType.CLICK.value, EventType.UNSUBSCRIBE.value})
 #: Earliest and latest plausible event times (2000-01-01 .. 2100-01-01, Unix seconds).
 _MIN_TS, _MAX_TS = 946_684_800.0, 4_102_444_800.0
 MAX_HEADERS_BYTES = 64 * 1024
+#: The header under which a tracker records the scheme the client used (HTTP/2's
+#: pseudo-header name): browsers send fetch metadata (Sec-Fetch-*) to https origins only.
+SCHEME_HEADER = ":scheme"
 MAX_LINE_BYTES = 4 * 1024 * 1024
 
 

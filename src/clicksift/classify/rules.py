@@ -129,6 +129,10 @@ _RULES = [
     Rule("req.wildcard-accept", "request", 0.8,
          "A browser user agent following a link with 'Accept: */*' instead of asking for HTML.",
          WEAK, ("request",)),
+    Rule("req.no-fetch-metadata", "request", 0.8,
+         "A browser that sends fetch metadata (Sec-Fetch-*) on every secure navigation "
+         "followed an HTTPS link without it: a script wearing the browser's user agent.",
+         WEAK, ("request",)),
     Rule("req.user-activation", "request", -2.5,
          "The browser marked the navigation as user-activated (Sec-Fetch-User: ?1).",
          PERSON, ("request",)),

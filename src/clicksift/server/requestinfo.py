@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from clicksift.events import SCHEME_HEADER
+
 #: Request headers kept with every tracked event: what browsers, prefetchers and scanners
 #: send differently (content negotiation, fetch metadata, client hints, prefetch markers).
 RECORDED_HEADERS = frozenset({
@@ -43,6 +45,14 @@ class ClientAddress:
             return False
         return any(ip in network for network in self._trusted)
 
+    def scheme(self, peer: str | None, own: str, forwarded_proto: str | None) -> str:
+        """The scheme the client used: a trusted proxy's X-Forwarded-Proto, else OWN."""
+        if forwarded_proto and peer is not None and self._trusted and self._is_trusted(peer):
+            first = forwarded_proto.split(",", 1)[0].strip().lower()
+            if first in ("http", "https"):
+                return first
+        return own
+
     def resolve(self, peer: str | None, forwarded_for: str | None) -> str | None:
         if not self._trusted or peer is None or forwarded_for is None or not self._is_trusted(peer):
             return peer
@@ -73,14 +83,19 @@ def request_info(scope: Mapping[str, Any], addresses: ClientAddress) -> RequestI
     """Pull the recorded fields out of an ASGI HTTP scope."""
     headers: dict[str, str] = {}
     user_agent = ""
+    forwarded_proto = None
     for raw_name, raw_value in scope["headers"]:
         name = raw_name.decode("latin-1").lower()
         if name == "user-agent":
             user_agent = raw_value.decode("latin-1")[:MAX_HEADER_VALUE]
+        elif name == "x-forwarded-proto":
+            forwarded_proto = raw_value.decode("latin-1")[:16]
         elif name in RECORDED_HEADERS:
             value = raw_value.decode("latin-1")[:MAX_HEADER_VALUE]
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
     client = scope.get("client")
     peer = client[0] if client else None
+    # Browsers send fetch metadata to https origins only: the classifier needs the scheme.
+    headers[SCHEME_HEADER] = addresses.scheme(peer, scope.get("scheme", "http"), forwarded_proto)
     return RequestInfo(addresses.resolve(peer, headers.get("x-forwarded-for")), user_agent,
                        scope["method"], headers)

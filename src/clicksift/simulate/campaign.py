@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from clicksift.events import format_timestamp
+from clicksift.events import SCHEME_HEADER, format_timestamp
 from clicksift.simulate import actors
 from clicksift.simulate.actors import Message, Request, World
 from clicksift.simulate.audience import PRESETS, Recipient, build_audience
@@ -99,7 +99,9 @@ def request_event(request: Request, event_id: str) -> dict[str, Any]:
     event: dict[str, Any] = {"type": request.type, "id": event_id,
                              "message_id": request.message.message_id,
                              "timestamp": format_timestamp(request.ts), "ip": request.ip,
-                             "method": request.method, "headers": request.headers,
+                             "method": request.method,
+                             # tracking links are https (as `prepare` writes them)
+                             "headers": {SCHEME_HEADER: "https", **request.headers},
                              "source": "simulate"}
     if request.user_agent is not None:
         event["user_agent"] = request.user_agent

@@ -89,7 +89,9 @@ async def replay(server_campaign: ServerCampaign, server_url: str, *, until: flo
             prepared = server_campaign.prepared[request.message.message_id]
             method, url = _target(request, prepared)
             path = urlsplit(url)._replace(scheme=base.scheme, netloc=base.netloc).geturl()
+            # the links a sender's mail carries are https: the proxy in front says so
             headers = {**request.headers, "x-forwarded-for": request.ip,
+                       "x-forwarded-proto": "https",
                        "x-clicksift-simulated-time": format_timestamp(request.ts)}
             if request.user_agent is not None:
                 headers["user-agent"] = request.user_agent

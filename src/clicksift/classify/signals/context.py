@@ -129,6 +129,7 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
     if len(machine_like) < needed or len({o.link_key for o in machine_like}) < needed:
         return
     times = [o.event.ts for o in machine_like]
+    farming = _first_fetchers(machine_like)
     for position, obs in enumerate(machine_like):
         window = machine_like[position:bisect.bisect_right(times, obs.event.ts + FARM_WINDOW)]
         links = {o.link_key for o in window}
@@ -145,7 +146,18 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
                         f"message were fetched within {FARM_WINDOW:.0f} s {where}",
                         Kind.SECURITY_SCANNER, evidence="farm")
         for member in window:
-            _add(member, burst)
+            if member.source in farming:
+                _add(member, burst)
+
+
+def _first_fetchers(clicks: list[Observed]) -> set[str | None]:
+    """The sources that fetched some link of the message first. A source that only followed
+    links other addresses had fetched already (a person clicking just after the scan) is not
+    part of a farm."""
+    first: dict[str | None, str | None] = {}
+    for obs in clicks:
+        first.setdefault(obs.link_key, obs.source)
+    return set(first.values())
 
 
 def _scanner_sources(events: list[Observed]) -> None:

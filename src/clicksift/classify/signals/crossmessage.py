@@ -22,6 +22,9 @@ from clicksift.classify.vocabulary import Kind, finding
 WINDOW = 600.0               # seconds: the window in which one source's actions are counted
 NEAR_DELIVERY = 1800.0       # only requests this close to delivery are counted per source
 MANY_RECIPIENTS = 5          # distinct messages (recipients) one source acts on in a window
+#: A source that people navigated from (user-activated clicks) on at least this share of
+#: those messages is a company's or a provider's shared address: its reach says nothing.
+PEOPLE_SHARE = 0.2
 SCANNER_DELTA = 300.0        # a source's typical delay must be under this to count
 PROFILE_MIN_MESSAGES = 3     # a domain needs this many messages to have a profile
 PROFILE_SHARE = 0.5          # and at least this share of them scanned at delivery
@@ -40,6 +43,7 @@ def _window_keys(source: str, ts: float) -> tuple[tuple[str, int, int], ...]:
 class _SourceWindow:
     messages: set[str] = field(default_factory=set)
     domains: set[str] = field(default_factory=set)
+    people: set[str] = field(default_factory=set)    # messages people navigated in from it
     deltas: list[float] = field(default_factory=list)
     _median: float | None = None
 
@@ -95,7 +99,8 @@ class CrossMessage:
         for obs in events:
             if obs.address and obs.scanned_here():
                 self._note_scanner(obs.address, (obs.message_id,))
-            if obs.address and obs.has_any(_PERSON_RULES):
+            person = obs.has_any(_PERSON_RULES)
+            if obs.address and person:
                 self._person_addresses.add(obs.address)
             delta = obs.delta
             if obs.source is None or delta is None or not (obs.is_click or obs.is_open):
@@ -104,6 +109,8 @@ class CrossMessage:
                 for key in _window_keys(obs.source, obs.ts):
                     window = self._windows[key]
                     window.messages.add(obs.message_id)
+                    if person:
+                        window.people.add(obs.message_id)
                     if domain:
                         window.domains.add(domain)
                     if len(window.deltas) < 64:
@@ -148,6 +155,7 @@ class CrossMessage:
             mine = self._windows[key]
             mine.messages |= theirs.messages
             mine.domains |= theirs.domains
+            mine.people |= theirs.people
             mine.deltas.extend(theirs.deltas[:max(0, 64 - len(mine.deltas))])
         for domain, profile in other._domains.items():
             ours = self._domains[domain]
@@ -217,6 +225,8 @@ class CrossMessage:
             return
         if best.median() > SCANNER_DELTA:
             return
+        if len(best.people) >= PEOPLE_SHARE * len(best.messages):
+            return       # people behind one address (a company's NAT) reach many too
         if len(best.domains) >= 2:
             obs.add(finding(
                 "crossmsg.source-many-domains", 1.0, f"{obs.source} acted on "

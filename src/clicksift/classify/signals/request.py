@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from clicksift.classify.observe import Observed
 from clicksift.classify.vocabulary import Finding, Kind, finding
+from clicksift.events import SCHEME_HEADER
 
 _PURPOSE_HEADERS = ("purpose", "sec-purpose", "x-purpose", "x-moz")
 #: Every request header these signals read (batches spill no others).
-READ_HEADERS = frozenset((*_PURPOSE_HEADERS, "sec-fetch-user", "accept-language", "accept"))
+_FETCH_METADATA = ("sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fetch-user")
+#: Every request header these signals read (batches spill no others).
+READ_HEADERS = frozenset((*_PURPOSE_HEADERS, *_FETCH_METADATA, SCHEME_HEADER, "accept-language",
+                          "accept"))
+#: Browser families -> the first major version that sends fetch metadata on navigations
+#: (MDN browser-compat-data, http.headers.Sec-Fetch-*: Chrome 76 / Dest 80, Edge 79 / 80,
+#: Firefox 90, Safari 16.4, taken as 17). Chrome and Firefox on iOS are WebKit underneath,
+#: and their version says nothing about it, so they are not listed.
+FETCH_METADATA_SINCE = {"Chrome": 80, "Chromium": 80, "Chrome Mobile": 80,
+                        "Chrome Mobile WebView": 80, "Edge": 80, "Edge Mobile": 80,
+                        "Firefox": 90, "Firefox Mobile": 90, "Safari": 17,
+                        "Mobile Safari": 17}
 
 
 def findings(obs: Observed) -> list[Finding]:
@@ -40,4 +52,19 @@ def findings(obs: Observed) -> list[Finding]:
         out.append(finding("req.wildcard-accept", 1.0,
                            f"a {agent.family} user agent followed a link "
                            "with 'Accept: */*'", Kind.UNKNOWN_AUTOMATION))
+    # a click or an unsubscribe form's post: both are navigations
+    if not obs.is_open and _lacks_fetch_metadata(headers, agent.family, agent.major):
+        out.append(finding("req.no-fetch-metadata", 1.0,
+                           f"{agent.family} {agent.major} followed an https link without the "
+                           "Sec-Fetch-* headers it sends", Kind.UNKNOWN_AUTOMATION))
     return out
+
+
+def _lacks_fetch_metadata(headers: dict[str, str], family: str | None,
+                          major: int | None) -> bool:
+    """Whether a secure navigation came without the fetch metadata its browser sends."""
+    if headers.get(SCHEME_HEADER) != "https" or family is None or major is None:
+        return False
+    since = FETCH_METADATA_SINCE.get(family)
+    return since is not None and major >= since and not any(
+        name in headers for name in _FETCH_METADATA)
