@@ -4,6 +4,7 @@ endpoint over real HTTP, and `clicksift import`."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections import Counter
@@ -55,6 +56,9 @@ def test_documented_payloads_normalize_as_the_esp_means_them(path: Path) -> None
     esp = path.stem.split("-")[0]
     events = get_adapter(esp).parse(fixture_body(document), {})
     assert len(events) == len(document["expect"])
+    sent = get_adapter(esp).parse(fixture_body(document),
+                                  {"content-type": document["content_type"]})
+    assert [e.raw for e in sent] == [e.raw for e in events]   # files have no content type
     for event, expected in zip(events, document["expect"], strict=True):
         assert event.source == esp and event.raw["esp_payload"] is not None
         assert event.raw["esp_type"]
@@ -210,6 +214,61 @@ def test_a_signed_webhook_is_stored_once(esp: str, site: Site) -> None:
     again = site.post(esp, *site.keys.sign(esp, fixture_body(document), time.time()))
     assert again.status_code == 200 and again.json()["new"] == 0       # re-delivered: once
     assert site.count(esp) - before == first.json()["new"]
+
+
+def _legacy_mailgun(key: str, stamp: int, *, multipart: bool = False, wrong: bool = False,
+                    **fields: str) -> tuple[bytes, str]:
+    """A legacy Mailgun webhook signed with KEY, as a form (or a multipart form)."""
+    from urllib.parse import urlencode
+
+    from clicksift.ingest import mailgun
+    token = os.urandom(25).hex()
+    signed = mailgun.signature_block(key + ("x" if wrong else ""), stamp, token)
+    pairs = [*fields.items(), *signed.items()]
+    if not multipart:
+        return urlencode(pairs).encode(), "application/x-www-form-urlencoded"
+    boundary = "b" + os.urandom(8).hex()
+    body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                   f"{value}\r\n" for name, value in pairs) + f"--{boundary}--\r\n"
+    return body.encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("multipart", [False, True], ids=["urlencoded", "multipart"])
+def test_legacy_mailgun_webhooks_are_verified_and_stored_once(multipart: bool,
+                                                             site: Site) -> None:
+    key, now = site.keys.good.mailgun_key, int(time.time())
+    fields = {"event": "clicked", "recipient": f"r{int(multipart)}@example.com",
+              "url": "https://example.com/a", "ip": "73.1.2.3", "user-agent": "Mozilla/5.0",
+              "message-headers": json.dumps([["Message-Id", "<legacy-1@mg.example.com>"]])}
+    before = site.count("mailgun")
+    body, kind = _legacy_mailgun(key, now, multipart=multipart, **fields)
+    first = site.post("mailgun", body, content_type=kind)
+    assert first.status_code == 200 and first.json()["new"] == 1, first.text
+    assert site.post("mailgun", body, content_type=kind).json()["new"] == 0   # a retry
+    with sqlite3.connect(site.database) as db:
+        stored = json.loads(db.execute("SELECT data FROM events WHERE id LIKE 'mailgun-%' "
+                                       "ORDER BY seq DESC LIMIT 1").fetchone()[0])
+    assert stored["type"] == "click" and stored["ip"] == "73.1.2.3"
+    assert stored["message_id"] == f"legacy-1@mg.example.com/{fields['recipient']}"
+    forged, kind = _legacy_mailgun(key, now, multipart=multipart, wrong=True, **fields)
+    refused = site.post("mailgun", forged, content_type=kind)
+    assert refused.status_code == 400 and "signature" in refused.text
+    assert site.count("mailgun") - before == 1
+
+
+def test_a_legacy_dropped_message_is_kept_as_unknown_and_a_bounce_is_a_bounce() -> None:
+    from urllib.parse import urlencode
+    adapter = get_adapter("mailgun")
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    common = {"recipient": "a@example.com", "timestamp": "1461261330", "token": "t" * 50,
+              "Message-Id": "<m@example.com>"}
+    dropped = adapter.parse(urlencode({"event": "dropped", **common}).encode(), form)
+    bounced = adapter.parse(urlencode({"event": "bounced", **common}).encode(), form)
+    assert [e.type for e in dropped + bounced] == ["unknown", "bounce"]
+    # a form that is no event at all (an inbound route's post) is refused with its reason
+    with pytest.raises(PayloadError, match="event"):
+        adapter.parse(urlencode({"sender": "x@example.org", "body-plain": "hi"}).encode(),
+                      form)
 
 
 BODY_SIGNED = {"sendgrid", "amazon_ses", "mandrill", "resend", "postal"}

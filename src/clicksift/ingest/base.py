@@ -443,10 +443,14 @@ def hmac_b64(key: bytes, message: bytes, digest: str = "sha256") -> str:
 # -- bodies -------------------------------------------------------------------------------------
 
 def split_bodies(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """The bodies in an import file: the whole file when it is one JSON document, else one
-    body per non-blank line. Yields (line number, body)."""
+    """The bodies in an import file: the whole file when it is one JSON document or one
+    multipart form (a legacy Mailgun webhook), else one body per non-blank line. Yields
+    (line number, body)."""
     stripped = data.strip()
     if not stripped:
+        return
+    if stripped.startswith(b"--"):
+        yield 1, data.lstrip()
         return
     try:
         loads(stripped)

@@ -63,11 +63,19 @@ GUIDES: dict[str, Guide] = {
             "campaign id, or the first tag.",
             "Mailgun's signature does not cover the event data; the HMAC proves the sender "
             "knew the key, and the timestamp bounds replays.",
+            "Formats read: the current JSON webhooks, and the legacy (API v2) webhooks that "
+            "accounts set up before 2023 still receive, as form fields "
+            "(`application/x-www-form-urlencoded`, or `multipart/form-data`), at the same "
+            "URL and with the same key. In a legacy event, a custom variable named like one "
+            "of Mailgun's fields never takes its place; `dropped` stays `unknown` and "
+            "`bounced` is a bounce. Import files hold one urlencoded body per line, or one "
+            "multipart body.",
         ),
         docs=("https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/"
               "webhook-payloads",
               "https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/"
-              "securing-webhooks"),
+              "securing-webhooks",
+              "https://help.mailgun.com/hc/en-us/articles/14048832145051-Legacy-Webhooks"),
     ),
     "postmark": Guide(
         setup="In Postmark select the server and the message stream, open **Webhooks → Add "

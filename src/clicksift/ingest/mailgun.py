@@ -1,15 +1,25 @@
-"""Mailgun webhooks: one JSON object per event, ``{"signature": {...}, "event-data": {...}}``.
+"""Mailgun webhooks: one JSON object per event, ``{"signature": {...}, "event-data": {...}}``,
+and the legacy webhooks (API v2, still sent by accounts that set them up before 2023): one
+event as form fields (``application/x-www-form-urlencoded``, or ``multipart/form-data``
+when the event carries attachments), ``event``, ``recipient``, ``timestamp``, ``token``,
+``signature``, the message id, and the sender's custom variables merged in among them.
 
 Signature: hex HMAC-SHA256 of ``timestamp + token`` with the account's HTTP webhook signing
-key. The timestamp must be fresh; the token is single-use (a replay repeats the event's
-stable id and is stored once).
-Source: https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks
+key, in both forms. The timestamp must be fresh; the token is single-use (a replay repeats
+the event's stable id and is stored once).
+Sources: https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks,
+https://help.mailgun.com/hc/en-us/articles/14048832145051-Legacy-Webhooks (payloads of the
+legacy webhooks, retrieved 2026-12-06).
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import json
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 from clicksift.events import Event
 from clicksift.ingest import base
@@ -29,7 +39,76 @@ TYPES = {
 }
 
 
-def _signature(body: bytes) -> dict[str, Any]:
+#: Legacy event name -> canonical type: 'bounced' is a permanent failure; 'dropped' (Mailgun
+#: never tried: a suppressed address, or it gave up) is not the recipient's server's word.
+LEGACY_TYPES = {
+    "delivered": "delivered",
+    "opened": "open",
+    "clicked": "click",
+    "unsubscribed": "unsubscribe",
+    "complained": "complaint",
+    "bounced": "bounce",
+}
+#: Legacy fields Mailgun writes after a custom variable of the same name (the others first).
+_SIGNED_LAST = frozenset({"signature", "timestamp", "token"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _content_type(headers: Headers) -> str:
+    return (headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
+def _is_form(body: bytes, headers: Headers) -> bool:
+    """Whether BODY is a legacy webhook's form (by its content type, or for a file by its
+    first character: a JSON body opens with a brace or a bracket)."""
+    kind = _content_type(headers)
+    if kind:
+        return kind in _FORM_TYPES
+    start = body.lstrip()[:1]
+    return bool(start) and start not in b"{["
+
+
+def _form_pairs(body: bytes, headers: Headers) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a form body, in order, repeats kept."""
+    content_type = headers.get("content-type") or ""
+    if content_type.lower().startswith("multipart/") or body.lstrip().startswith(b"--"):
+        if not content_type.lower().startswith("multipart/"):
+            boundary = body.lstrip().split(b"\r\n", 1)[0].split(b"\n", 1)[0][2:]
+            content_type = f'multipart/form-data; boundary="{boundary.decode("latin-1")}"'
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body)
+        if not message.is_multipart():
+            raise base.payload_error("the multipart form has no parts")
+        pairs = []
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if isinstance(name, str) and part.get_filename() is None:
+                pairs.append((name, str(part.get_content()).strip("\r\n")))
+        return pairs
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise base.payload_error("the form is not UTF-8") from None
+
+
+def _legacy_fields(body: bytes, headers: Headers) -> dict[str, Any]:
+    """A legacy webhook's fields: each name's value (Mailgun's own, where a custom variable
+    of the same name came too), or its values when Mailgun repeats it (tags)."""
+    fields: dict[str, Any] = {}
+    for name, value in _form_pairs(body, headers):
+        if name not in fields or name in _SIGNED_LAST:
+            fields[name] = value
+        elif name in ("tag", "X-Mailgun-Tag"):
+            previous = fields[name]
+            fields[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+    if not fields:
+        raise base.payload_error("the body is neither JSON nor a form")
+    return fields
+
+
+def _signature(body: bytes, headers: Headers) -> dict[str, Any]:
+    if _is_form(body, headers):
+        return _legacy_fields(body, headers)
     block = base.dig(base.decode_json(body), "signature")
     if not isinstance(block, dict):
         raise base.SignatureError("the body has no 'signature' object")
@@ -42,7 +121,7 @@ def _signature(body: bytes) -> dict[str, Any]:
 def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None = None) -> None:
     key = base.secret(secrets, "signing_key", NAME).encode("utf-8")
     try:
-        block = _signature(body)
+        block = _signature(body, headers)
     except base.PayloadError as exc:
         raise base.SignatureError(f"cannot read the signature: {exc}") from None
     timestamp, token = str(block["timestamp"]), str(block["token"])
@@ -57,7 +136,46 @@ def signature_block(signing_key: str, timestamp: int, token: str) -> dict[str, s
             "signature": base.hmac_hex(signing_key.encode(), f"{timestamp}{token}".encode())}
 
 
+def _legacy_message_id(fields: dict[str, Any]) -> str | None:
+    """The message id of a legacy event: its own field, else the Message-Id header among
+    the message headers (a JSON list of [name, value] pairs)."""
+    for name in ("message-id", "Message-Id"):
+        if isinstance(fields.get(name), str) and fields[name].strip("<> "):
+            return fields[name].strip("<> ")
+    try:
+        listed = json.loads(fields.get("message-headers") or "[]")
+    except ValueError:
+        return None
+    for pair in listed if isinstance(listed, list) else []:
+        if isinstance(pair, list) and len(pair) == 2 and str(pair[0]).lower() == "message-id":
+            return str(pair[1]).strip("<> ") or None
+    return None
+
+
+def _parse_legacy(body: bytes, headers: Headers) -> list[Event]:
+    fields = _legacy_fields(body, headers)
+    events: list[Event] = []
+    with base.one_record(NAME, 0, fields, events):
+        kind = base.need(fields, "event", 0)
+        recipient = fields.get("recipient")
+        ts = base.seconds(base.need(fields, "timestamp", 0), 0, "timestamp")
+        message = _legacy_message_id(fields)
+        tags = fields.get("tag") or fields.get("X-Mailgun-Tag")
+        events.append(base.build(
+            NAME, kind, fields, types=LEGACY_TYPES, index=0,
+            event_id=base.stable_id(NAME, fields.get("token"), kind, ts, recipient),
+            message_id=base.key(message, recipient) if message else None, timestamp=ts,
+            recipient=recipient,
+            campaign_id=base.campaign_of(fields.get("campaign_id"), fields.get("campaign-id"),
+                                         tags if isinstance(tags, list) else [tags]),
+            url=fields.get("url"), ip=fields.get("ip"),
+            user_agent=fields.get("user-agent")))
+    return base.readable(events)
+
+
 def parse(body: bytes, headers: Headers) -> list[Event]:
+    if _is_form(body, headers):
+        return _parse_legacy(body, headers)
     document = base.decode_json(body)
     records = base.as_list(document, "an object with event-data")
     events: list[Event] = []
@@ -116,4 +234,5 @@ def render(events: Sequence[Event], signing_key: str = "key-demo") -> list[bytes
 ADAPTER = base.Adapter(
     name=NAME, title="Mailgun", types=TYPES, parse=parse, render=render, verify=verify,
     secrets={"signing_key": "mailgun_signing_key"},
+    content_types=("application/json", *_FORM_TYPES),
     carries=("ip", "user_agent", "esp_flags"))
