@@ -237,6 +237,9 @@ GUIDES: dict[str, Guide] = {
             "`MessageDeliveryFailed` is a bounce only with status `HardFail`.",
             "Postal creates one message per recipient; the message id is Postal's message "
             "id, the campaign its tag.",
+            "Formats read: the events of outgoing mail; events about mail Postal received "
+            "(`direction: incoming`: its delivery to your endpoint, a held or failed "
+            "forward) are kept as `unknown`, never a delivery or a bounce of your mail.",
         ),
         docs=("https://docs.postalserver.io/developer/webhooks",),
     ),

@@ -73,6 +73,10 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
             canonical = None
             if kind == "MessageDeliveryFailed" and payload.get("status") not in (None, "HardFail"):
                 canonical = "unknown"
+            if message.get("direction") == "incoming":
+                # mail Postal received (its delivery to an HTTP endpoint or a forward) is not
+                # the sender's outgoing mail: kept, never a bounce or a delivery of it
+                canonical = "unknown"
             raw_time = payload.get("timestamp") if kind == "MessageSent" else None
             raw_time = raw_time or base.need(record, "timestamp", index, (int, float, str))
             uuid = base.text_id(record.get("uuid"))
