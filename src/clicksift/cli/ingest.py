@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 
 import click
+from rich.progress import TaskID
 from rich.table import Table
 
 from clicksift.classify import engine_from_settings
@@ -26,6 +27,7 @@ from clicksift.events import Event, dumps
 from clicksift.ingest import ADAPTERS, PayloadError, get_adapter
 from clicksift.ingest.base import split_bodies
 from clicksift.ingest.problems import problems
+from clicksift.ingest.reparse import Reparsed, reparse
 from clicksift.storage import SqlStore
 
 BATCH = 5000
@@ -126,7 +128,7 @@ def _store(store: SqlStore, batch: list[Event], messages: set[str]) -> int:
 
 @click.group()
 def ingest() -> None:
-    """What the ESP adapters could not read, per ESP."""
+    """What the ESP adapters could not read, per ESP, and reading it again."""
 
 
 @ingest.command("problems")
@@ -157,6 +159,53 @@ def ingest_problems(ctx: Context, esp: str | None, fmt: str, database: str | Non
         table.add_row(problem.esp, problem.kind, problem.what, f"{problem.count:,}",
                       f"{example['note']} ({example['event'][:12]})")
     console.print(table)
+
+
+@ingest.command("reparse")
+@click.option("--esp", type=click.Choice(sorted(ADAPTERS)), help="Only this ESP's events.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@db_option
+@pass_context
+def ingest_reparse(ctx: Context, esp: str | None, fmt: str, database: str | None) -> None:
+    """Read the stored ESP records again with this version's adapters (after an
+    upgrade): records that could not be read and can be now become their events, events
+    read differently now are rewritten and judged again. Running it twice changes
+    nothing the second time."""
+    settings = ctx.settings(database=database)
+    store = ctx.store(settings)
+    results: list[Reparsed] = []
+    try:
+        with _progress() as progress:
+            for name in [esp] if esp else sorted(ADAPTERS):
+                task = progress.add_task(f"reading {name} again", total=None)
+
+                def advance(count: int, task: TaskID = task) -> None:
+                    progress.update(task, completed=count)
+
+                results.append(reparse(store, name, progress=advance))
+                progress.remove_task(task)
+        messages = sorted(set().union(*(r.messages for r in results)))
+        if messages:
+            rescore_messages(store, engine_from_settings(settings), messages,
+                             worker_count(settings.classify_workers))
+    finally:
+        store.close()
+    results = [r for r in results if r.read]
+    if fmt == "json":
+        print(json.dumps([r.to_json() for r in results], indent=2))
+        return
+    if not results:
+        console_err.print("no stored ESP events to read again")
+        return
+    table = Table("esp", "read", "recovered", "rewritten", "unchanged", "still unread",
+                  "kept", width=min(console.width, 100))
+    for r in results:
+        table.add_row(r.esp, *(f"{n:,}" for n in (r.read, r.recovered, r.rewritten,
+                                                   r.unchanged, r.still_unread, r.kept)))
+    console.print(table)
+    if messages:
+        console_err.print(f"judged the events of {len(messages):,} messages again")
 
 
 COMMANDS = [import_, ingest]

@@ -76,6 +76,11 @@ class Adapter:
     #: the URL that confirms it) when BODY is one.
     confirmation: Callable[[bytes], tuple[str, str] | None] | None = None
     content_types: tuple[str, ...] = ("application/json",)
+    #: The body (and its headers) that carries exactly one stored record (an event's
+    #: ``esp_payload``), so that ``ingest reparse`` can read it again; None: a record this
+    #: ESP's format cannot give on its own (it needs the report around it).
+    reread: Callable[[Any], tuple[bytes, dict[str, str]]] | None = \
+        lambda record: (json_body([record]), {"content-type": "application/json"})
     #: Which signals this ESP's engagement events carry (docs and the accuracy benchmark).
     carries: tuple[str, ...] = ()
 

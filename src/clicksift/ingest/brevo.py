@@ -54,6 +54,18 @@ def _time(record: dict[str, Any], index: int) -> tuple[Any, float]:
     raise base.payload_error("is missing", record=index, field="ts_event")
 
 
+def _tags(tag: Any) -> Any:
+    """Brevo's ``tag``: a JSON-encoded list of tags in its reference (``["a"]`` as text) or a
+    plain tag; the list when it reads as one."""
+    if isinstance(tag, str) and tag.startswith("["):
+        try:
+            listed = json.loads(tag)
+        except ValueError:
+            return tag
+        return listed if isinstance(listed, list) else tag
+    return tag
+
+
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
     for index, record in enumerate(base.as_list(base.decode_json(body), "a Brevo event")):
@@ -71,7 +83,7 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
                 base.key(f"campaign-{record.get('camp_id')}", recipient)
                 if record.get("camp_id") is not None else None,
                 timestamp=ts, recipient=recipient,
-                campaign_id=base.campaign_of(record.get("camp_id"), record.get("tag"),
+                campaign_id=base.campaign_of(record.get("camp_id"), _tags(record.get("tag")),
                                              record.get("tags")),
                 url=url, ip=record.get("ip"), user_agent=record.get("user_agent"),
                 esp_flags={"proxy_open": True} if kind in PROXY_OPENS else None))

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from clicksift.events import Event
+from clicksift.events import Event, dumps
 from clicksift.ingest import base
 from clicksift.ingest.base import Headers
 
@@ -80,5 +80,7 @@ def render(events: Sequence[Event]) -> list[bytes]:
             for records in by_type.values()]
 
 
-ADAPTER = base.Adapter(name=NAME, title="Constant Contact", types=TYPES, parse=parse,
-                       render=render, carries=())
+ADAPTER = base.Adapter(
+    name=NAME, title="Constant Contact", types=TYPES, parse=parse, render=render, carries=(),
+    reread=lambda record: (dumps({"tracking_activities": [record]}).encode(),
+                           {"content-type": "application/json"}))

@@ -96,5 +96,6 @@ def render(events: Sequence[Event]) -> list[bytes]:
             for campaign, members in campaigns.items()]
 
 
+# A stored activity lacks the member and campaign around it: it cannot be read again alone.
 ADAPTER = base.Adapter(name=NAME, title="Mailchimp", types=TYPES, parse=parse, render=render,
-                       carries=("ip",))
+                       carries=("ip",), reread=None)

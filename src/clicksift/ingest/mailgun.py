@@ -19,7 +19,7 @@ import email.policy
 import json
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from clicksift.events import Event
 from clicksift.ingest import base
@@ -140,8 +140,9 @@ def _legacy_message_id(fields: dict[str, Any]) -> str | None:
     """The message id of a legacy event: its own field, else the Message-Id header among
     the message headers (a JSON list of [name, value] pairs)."""
     for name in ("message-id", "Message-Id"):
-        if isinstance(fields.get(name), str) and fields[name].strip("<> "):
-            return fields[name].strip("<> ")
+        value = fields.get(name)
+        if isinstance(value, str) and value.strip("<> "):
+            return value.strip("<> ")
     try:
         listed = json.loads(fields.get("message-headers") or "[]")
     except ValueError:
@@ -231,8 +232,18 @@ def render(events: Sequence[Event], signing_key: str = "key-demo") -> list[bytes
     return bodies
 
 
+def reread(record: Any) -> tuple[bytes, dict[str, str]]:
+    """The body of one stored record: a JSON webhook's object, or a legacy event's fields
+    (values Mailgun repeats, as tags, repeated again)."""
+    if isinstance(record, dict) and "event-data" not in record and "event" in record:
+        pairs = [(name, item) for name, value in record.items()
+                 for item in (value if isinstance(value, list) else [value])]
+        return urlencode(pairs).encode(), {"content-type": _FORM_TYPES[0]}
+    return base.json_body([record]), {"content-type": "application/json"}
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Mailgun", types=TYPES, parse=parse, render=render, verify=verify,
     secrets={"signing_key": "mailgun_signing_key"},
-    content_types=("application/json", *_FORM_TYPES),
+    content_types=("application/json", *_FORM_TYPES), reread=reread,
     carries=("ip", "user_agent", "esp_flags"))

@@ -78,3 +78,16 @@ WHERE message_id = ? AND ts > ? ORDER BY ts, seq LIMIT ?"""
 SELECT_MESSAGE_EVENTS = """
 SELECT seq, data, campaign_id, recipient, received_at FROM events
 WHERE message_id IN ({placeholders}) ORDER BY seq"""
+
+# `ingest reparse`: an ESP's stored events page by page, and an event read again.
+SELECT_SOURCE_EVENTS = """
+SELECT seq, data FROM events WHERE source = ? AND seq > ? ORDER BY seq LIMIT ?"""
+
+UPDATE_EVENT = """
+UPDATE events SET type = ?, message_id = ?, campaign_id = COALESCE(?, campaign_id),
+    recipient = COALESCE(?, recipient), ts = ?, link_index = ?, link_kind = ?, data = ?
+WHERE id = ?"""
+
+DELETE_EVENT = "DELETE FROM events WHERE id = ?"
+
+DELETE_VERDICT = "DELETE FROM verdicts WHERE event_id = ?"

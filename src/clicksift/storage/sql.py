@@ -214,6 +214,32 @@ class SqlStore:
                 return
             last = rows[-1][0]
 
+    def source_events(self, source: str, *, page_size: int = 1000
+                      ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Every stored event of SOURCE (an ESP's name) in arrival order, as (seq, event)."""
+        last = 0
+        while True:
+            rows = self.execute(queries.SELECT_SOURCE_EVENTS,
+                                (source, last, page_size)).fetchall()
+            for seq, data in rows:
+                yield seq, json.loads(data)
+            if len(rows) < page_size:
+                return
+            last = rows[-1][0]
+
+    def rewrite_event(self, event: Event) -> None:
+        """Store EVENT over the stored event with its id (in the caller's transaction);
+        its verdict is dropped, to be judged again."""
+        self.execute(queries.UPDATE_EVENT, (
+            event.type, event.message_id, event.campaign_id, event.recipient, event.ts,
+            event.link_index, event.link_kind, dumps(event.raw), event.id))
+        self.execute(queries.DELETE_VERDICT, (event.id,))
+
+    def remove_event(self, event_id: str) -> None:
+        """Delete a stored event and its verdict (in the caller's transaction)."""
+        self.execute(queries.DELETE_VERDICT, (event_id,))
+        self.execute(queries.DELETE_EVENT, (event_id,))
+
     def save_verdicts(self, verdicts: Iterable[Verdict], engine_version: str) -> int:
         """Store verdicts (in the caller's transaction); a final verdict replaces a
         provisional one, never the other way round."""
