@@ -289,3 +289,53 @@ def test_the_login_throttle_doubles_each_wait_and_forgets() -> None:
     assert throttle.wait("someone", "198.51.100.8") == 0.0
     now[0] += WINDOW + 1                                        # old failures stop counting
     assert throttle.wait("someone", "198.51.100.7") == 0.0
+
+
+def test_the_esp_problems_page_shows_what_the_api_counts(
+        browser: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A SendGrid batch with an unreadable address and two records that are no events: the
+    page lists the problems the API counts, per ESP, and an ESP filter narrows them."""
+    import json
+
+    from clicksift import access
+    from clicksift.ingest import get_adapter
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+    from tests.support import FIXTURES, running_server
+
+    folder = tmp_path_factory.mktemp("problems")
+    database = str(folder / "problems.db")
+    batch = json.loads((FIXTURES / "esps" / "sendgrid-events.json").read_text())["body"]
+    batch[0]["ip"] = "888.222.444.111"
+    body = json.dumps([*batch, {"event": 5}, {"event": "open", "timestamp": "yesterday"}])
+    store = open_store(Settings(database=database))
+    try:
+        with store.transaction():
+            store.add_events(get_adapter("sendgrid").parse(body.encode(), {}))
+        key = access.create_key(store, "tests").secret
+        access.set_password(store, "ann", "a long enough password")
+    finally:
+        store.close()
+    with running_server({"CLICKSIFT_DATABASE": database}, folder) as server:
+        site = ReportSite(server, database, key, "ann", "a long enough password")
+        api = site.api("/ingest/problems").json()["problems"]
+        assert sum(p["count"] for p in api) == 3 and {p["esp"] for p in api} == {"sendgrid"}
+        page = _login(browser, site, "/dashboard/ingest")
+        page.screenshot(path=str(artifact("dashboard-ingest.png")), full_page=True)
+        rows = page.eval_on_selector_all("#problems tbody tr", "rows => rows.map(r => "
+                                         "[...r.cells].slice(1, 4).map(c => c.innerText))")
+        assert rows == [[p["kind"], p["what"], str(p["count"])] for p in api]
+        page.click("#problems tbody tr a")                 # an example's message
+        page.wait_for_load_state()
+        assert "/dashboard/messages/" in page.url
+        page.goto(server.base_url + "/dashboard/ingest")
+        page.select_option("select[name=esp]", "mailgun")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_load_state()
+        assert "No problems for Mailgun" in page.inner_text("#no-problems")
+        assert site.api("/ingest/problems", esp="mailgun").json() == {"problems": []}
+        answer = page.goto(server.base_url + "/dashboard/ingest?esp=hotmail")
+        assert answer.status == 400 and "hotmail" in page.inner_text("[role=alert]")
+        refused = site.api("/ingest/problems", esp="hotmail")
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == "esp"
+        page.close()

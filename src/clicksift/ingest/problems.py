@@ -8,6 +8,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from clicksift.errors import InputError
 from clicksift.storage import SqlStore
 
 #: "record 3: " at the start of a note (which record of the body it was).
@@ -42,10 +43,10 @@ def problems(store: SqlStore, esp: str | None = None, *, limit: int = 100_000
     """Problems of the newest LIMIT events with notes (of ESP, or of every ESP), the most
     frequent first."""
     notes = store.json_field("data", "parse_notes")
-    sql = (f"SELECT source, type, id, data FROM events WHERE {notes} IS NOT NULL"
+    sql = (f"SELECT source, type, id, message_id, data FROM events WHERE {notes} IS NOT NULL"
            + (" AND source = ?" if esp else "") + " ORDER BY seq DESC LIMIT ?")
     found: dict[tuple[str, str, str], Problem] = {}
-    for source, kind, event_id, data in store.execute(
+    for source, kind, event_id, message_id, data in store.execute(
             sql, ((esp,) if esp else ()) + (limit,)).fetchall():
         raw = json.loads(data)
         error = raw.get("parse_error")
@@ -62,5 +63,20 @@ def problems(store: SqlStore, esp: str | None = None, *, limit: int = 100_000
             problem = found.setdefault(key, Problem(*key))
             problem.count += 1
             if len(problem.examples) < EXAMPLES:
-                problem.examples.append({"event": event_id, "note": text})
+                problem.examples.append({"event": event_id, "message": message_id,
+                                         "note": text})
     return sorted(found.values(), key=lambda p: (-p.count, p.esp, p.kind, p.what))
+
+
+def esp_filter(value: str | None) -> str | None:
+    """An ESP filter as a person typed it: empty means every ESP; an unknown name is an
+    InputError naming the known ones."""
+    from clicksift.ingest import ADAPTERS
+
+    name = (value or "").strip().lower()
+    if not name:
+        return None
+    if name not in ADAPTERS:
+        raise InputError(f"no ESP is called {value!r}; one of {', '.join(sorted(ADAPTERS))}",
+                         field="esp")
+    return name

@@ -23,6 +23,7 @@ from clicksift.csvcells import safe_row
 from clicksift.errors import InputError, NotFoundError, StorageError
 from clicksift.events import dumps, loads
 from clicksift.ingest import canonical
+from clicksift.ingest.problems import esp_filter, problems
 from clicksift.protect import conversions
 from clicksift.reports.explorer import EventQuery
 from clicksift.reports.model import DomainRow, EventRow
@@ -108,6 +109,11 @@ def routes(service: ReportService, verify_click_id: Callable[[str], str | None],
         _no_params(request)
         return JSONBody(reports.to_json(await service.run(reports.overview)))
 
+    async def ingest_problems(request: Request) -> Response:
+        esp = esp_filter(_params(request, {"esp"}).get("esp"))
+        found = await service.run(problems, esp)
+        return JSONBody({"problems": [p.to_json() for p in found]})
+
     async def campaigns(request: Request) -> Response:
         _no_params(request)
         view = await service.run(reports.overview)
@@ -186,6 +192,7 @@ def routes(service: ReportService, verify_click_id: Callable[[str], str | None],
         Route(f"{PREFIX}/openapi.json", document, methods=["GET"]),
         Route(f"{PREFIX}/overview", guarded(overview), methods=["GET"]),
         Route(f"{PREFIX}/campaigns", guarded(campaigns), methods=["GET"]),
+        Route(f"{PREFIX}/ingest/problems", guarded(ingest_problems), methods=["GET"]),
         # Ids may hold '/' (Mailgun's, Brevo's and Postmark's message ids do): the path
         # converter takes them whole, so the routes with a suffix come first.
         Route(f"{PREFIX}/campaigns/{{campaign:path}}/links", guarded(links), methods=["GET"]),

@@ -31,6 +31,8 @@ from clicksift.classify.rules import RULES
 from clicksift.classify.vocabulary import KINDS
 from clicksift.errors import InputError, NotFoundError, StorageError
 from clicksift.events import EventType, minute_text
+from clicksift.ingest import ADAPTERS
+from clicksift.ingest.problems import esp_filter, problems
 from clicksift.protect import outbound, subscriptions
 from clicksift.reports.explorer import VERDICTS, EventQuery
 from clicksift.reports.model import CampaignReport, Overview
@@ -105,6 +107,7 @@ class Dashboard:
             Route("/messages/{message:path}", self.guard(self.message), methods=["GET"]),
             Route("/unsubscribes", self.guard(self.unsubscribes), methods=["GET", "POST"]),
             Route("/webhooks", self.guard(self.webhooks), methods=["GET"]),
+            Route("/ingest", self.guard(self.ingest_problems), methods=["GET"]),
             Route("/subscriptions", self.guard(self.subscriptions), methods=["GET"]),
             Mount("/static", app=static, name="static"),
         ]
@@ -276,9 +279,26 @@ class Dashboard:
         return self.page(request, "subscriptions.html", address=address, states=states,
                          history=history, topics=topics)
 
+    async def ingest_problems(self, request: Request) -> Response:
+        chosen = request.query_params.get("esp", "")
+        try:
+            esp = esp_filter(chosen)
+        except InputError as exc:
+            return self.page(request, "ingest.html", status=400, problems=[], esp=chosen,
+                             esps=sorted(ADAPTERS), titles=_TITLES, error=exc.reason)
+        found = await self.service.run(problems, esp)
+        by_esp: dict[str, int] = {}
+        for problem in found:
+            by_esp[problem.esp] = by_esp.get(problem.esp, 0) + problem.count
+        return self.page(request, "ingest.html", problems=found, esp=esp or "",
+                         esps=sorted(ADAPTERS), titles=_TITLES, by_esp=by_esp, error=None)
+
     async def webhooks(self, request: Request) -> Response:
         hooks, counts, recent = await self.service.run(_hook_state, refresh=False)
         return self.page(request, "webhooks.html", hooks=hooks, counts=counts, recent=recent)
+
+
+_TITLES = {name: adapter.title for name, adapter in ADAPTERS.items()}
 
 
 def _decide(store: Any, event_id: str, apply_it: bool, who: str) -> subscriptions.Review:

@@ -13,7 +13,9 @@ from clicksift import __version__
 from clicksift.classify.rules import RULES
 from clicksift.classify.vocabulary import KINDS
 from clicksift.events import EventType
+from clicksift.ingest import ADAPTERS
 from clicksift.ingest.canonical import MAX_EVENTS
+from clicksift.ingest.problems import Problem
 from clicksift.protect.conversions import MAX_ORDER_ID, MAX_VALUE, OCCURRED_AT_PATTERN
 from clicksift.reports import model
 from clicksift.reports.explorer import MAX_PAGE, MAX_PER_PAGE, VERDICTS
@@ -203,6 +205,16 @@ def openapi_document() -> dict[str, Any]:
                 "200": {"description": "Already recorded (same click and order id)",
                         "content": {"application/json": {"schema": conversion}}},
                 **_PROBLEMS}}},
+        "/ingest/problems": {"get": {
+            "summary": "ESP records that could not be read (kept whole as unknown events) and "
+                       "fields left out of events, counted per ESP and problem, with "
+                       "examples (`clicksift ingest reparse` reads them again after an "
+                       "upgrade)",
+            "parameters": [_filter("esp", "Only this ESP's problems.",
+                                   {"type": "string", "enum": sorted(ADAPTERS)})],
+            "responses": _ok({"type": "object", "required": ["problems"], "properties": {
+                "problems": {"type": "array", "items": schema_of(Problem, components)}}},
+                "The problems, the most frequent first")}},
         "/messages/{message}/events": {"get": {
             "summary": "One message's events in time order, each with every reason",
             "parameters": [_param("message", "Message id.", {"type": "string"}, "path")],
