@@ -695,3 +695,57 @@ def _jsonl(folder: Path, records: list[dict[str, Any]]) -> Path:
     path = folder / "events.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
+
+
+#: The Avro schema of Currents' email Click files: the fields of Braze's event glossary
+#: (https://www.braze.com/docs/user_guide/data/distribution/braze_currents/event_glossary/
+#: message_engagement_events, retrieved 2026-12-06), each nullable as Currents writes them.
+BRAZE_CLICK_SCHEMA = {
+    "type": "record", "name": "Click", "namespace": "com.braze.currents.users.messages.email",
+    "fields": [{"name": name, "type": ["null", kind], "default": None} for name, kind in (
+        ("id", "string"), ("user_id", "string"), ("external_user_id", "string"),
+        ("time", "int"), ("timezone", "string"), ("campaign_id", "string"),
+        ("dispatch_id", "string"), ("send_id", "string"), ("email_address", "string"),
+        ("url", "string"), ("user_agent", "string"), ("ip_pool", "string"),
+        ("link_id", "string"), ("link_alias", "string"), ("esp", "string"),
+        ("from_domain", "string"), ("is_amp", "boolean"),
+        ("is_suspected_bot_click", "boolean"))] + [
+        {"name": "suspected_bot_click_reason",
+         "type": ["null", {"type": "array", "items": "string"}], "default": None}]}
+
+
+def test_braze_currents_avro_folders_import_with_their_event_type(tmp_path: Path,
+                                                                  cli: Any) -> None:
+    import fastavro
+
+    folder = tmp_path / "currents" / "event_type=users.messages.email.Click" / \
+        "date=2026-12-05"
+    folder.mkdir(parents=True)
+    records = [{"id": f"c{n}", "user_id": "u1", "time": 1733400000 + n,
+                "campaign_id": "camp", "dispatch_id": "d1", "email_address": "jo@example.com",
+                "url": f"https://example.com/{n}", "user_agent": "Mozilla/5.0 (compatible)",
+                "ip_pool": "marketing", "is_suspected_bot_click": n == 0,
+                "suspected_bot_click_reason": ["ip_address"] if n == 0 else None}
+               for n in range(3)]
+    with open(folder / "dataexport.avro", "wb") as out:
+        fastavro.writer(out, fastavro.parse_schema(BRAZE_CLICK_SCHEMA), records)
+    (folder / "broken.avro").write_bytes(b"Obj\x01" + b"\x00" * 20)
+    written = tmp_path / "events.jsonl"
+    failed = cli("import", "--esp", "braze", str(tmp_path / "currents"), "-o", str(written))
+    assert failed.exit_code != 0 and "broken.avro" in failed.output
+    assert "Traceback" not in failed.output
+    (folder / "broken.avro").unlink()
+    result = cli("import", "--esp", "braze", str(tmp_path / "currents"), "-o", str(written))
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in written.read_text().splitlines()]
+    assert [e["type"] for e in events] == ["click"] * 3
+    assert events[0]["esp_type"] == "users.messages.email.Click"
+    assert events[0]["esp_flags"] == {"is_suspected_bot_click": True,
+                                      "suspected_bot_click_reason": ["ip_address"]}
+    assert events[1]["esp_flags"] == {"is_suspected_bot_click": False}
+    assert {e["message_id"] for e in events} == {"d1/jo@example.com"}
+    # without its folder, a record that names no event type is named as unreadable
+    loose = tmp_path / "loose.avro"
+    loose.write_bytes((folder / "dataexport.avro").read_bytes())
+    alone = cli("import", "--esp", "braze", str(loose), "-o", str(written))
+    assert alone.exit_code != 0 and "event_type" in alone.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 
@@ -25,7 +26,7 @@ from clicksift.cli.core import _progress
 from clicksift.errors import InputError
 from clicksift.events import Event, dumps
 from clicksift.ingest import ADAPTERS, PayloadError, get_adapter
-from clicksift.ingest.base import split_bodies
+from clicksift.ingest.base import FILE_HEADER, split_bodies
 from clicksift.ingest.problems import problems
 from clicksift.ingest.reparse import Reparsed, reparse
 from clicksift.storage import SqlStore
@@ -43,7 +44,7 @@ def read_esp_files(esp: str, paths: tuple[str, ...], *, skip_invalid: bool,
     """Events from import FILES of ESP, in file order; an invalid body stops the run with
     its file, line, record and field, unless SKIP_INVALID (then it lands in SKIPPED)."""
     adapter = get_adapter(esp)
-    for path in paths:
+    for path in _files(paths):
         try:
             with (sys.stdin.buffer if path == "-" else open(path, "rb")) as stream:
                 data = stream.read()
@@ -51,7 +52,7 @@ def read_esp_files(esp: str, paths: tuple[str, ...], *, skip_invalid: bool,
             raise InputError(f"cannot read: {exc.strerror}", source=path) from None
         for line, body in split_bodies(data):
             try:
-                events = adapter.parse(body, {})
+                events = adapter.parse(body, {FILE_HEADER: path})
             except PayloadError as exc:
                 error = _where(path, line, exc)
                 if not skip_invalid:
@@ -61,10 +62,23 @@ def read_esp_files(esp: str, paths: tuple[str, ...], *, skip_invalid: bool,
             yield from events
 
 
+def _files(paths: tuple[str, ...]) -> Iterator[str]:
+    """PATHS, a folder standing for every file under it (in name order, hidden ones left
+    out): an ESP's export tree, as Braze Currents writes it."""
+    for path in paths:
+        if path != "-" and os.path.isdir(path):
+            for folder, folders, names in sorted(os.walk(path)):
+                folders[:] = sorted(f for f in folders if not f.startswith("."))
+                yield from (os.path.join(folder, name) for name in sorted(names)
+                            if not name.startswith("."))
+        else:
+            yield path
+
+
 @click.command("import")
 @click.option("--esp", required=True, type=click.Choice(sorted(ADAPTERS)),
               help="Which ESP wrote the files.")
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, required=True, metavar="FILE|FOLDER...")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write canonical events (JSON Lines) here instead of storing them.")
 @click.option("--skip-invalid", is_flag=True, help="Count and skip bodies that do not parse.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from clicksift.errors import ConfigError
 from clicksift.ingest import (
     amazon_ses,
+    braze,
     brevo,
     constant_contact,
     mailchimp,
@@ -25,7 +26,7 @@ from clicksift.ingest.base import Adapter, PayloadError, SignatureError
 
 ADAPTERS: dict[str, Adapter] = {module.ADAPTER.name: module.ADAPTER for module in (
     sendgrid, mailgun, postmark, amazon_ses, sparkpost, mailjet, mandrill, resend, postal,
-    brevo, mailchimp, constant_contact)}
+    brevo, mailchimp, constant_contact, braze)}
 
 
 def get_adapter(name: str) -> Adapter:

@@ -46,6 +46,12 @@ Headers = Mapping[str, str]
 Secrets = Mapping[str, str]
 Record = dict[str, Any]
 
+#: The header under which an import names the file a body came from (the file's path can
+#: say what its records are: Braze Currents writes one event type per folder).
+FILE_HEADER = "x-clicksift-file"
+#: The Avro object container's first bytes (a file read whole, never line by line).
+AVRO_MAGIC = b"Obj\x01"
+
 #: How far a signed timestamp may be from our clock (seconds), where the scheme signs one.
 TIMESTAMP_TOLERANCE = 300.0
 
@@ -454,8 +460,8 @@ def split_bodies(data: bytes) -> Iterator[tuple[int, bytes]]:
     stripped = data.strip()
     if not stripped:
         return
-    if stripped.startswith(b"--"):
-        yield 1, data.lstrip()
+    if stripped.startswith(b"--") or data.startswith(AVRO_MAGIC):
+        yield 1, data if data.startswith(AVRO_MAGIC) else data.lstrip()
         return
     try:
         loads(stripped)
