@@ -749,3 +749,37 @@ def test_braze_currents_avro_folders_import_with_their_event_type(tmp_path: Path
     loose.write_bytes((folder / "dataexport.avro").read_bytes())
     alone = cli("import", "--esp", "braze", str(loose), "-o", str(written))
     assert alone.exit_code != 0 and "event_type" in alone.output
+
+
+def test_the_report_sets_the_esps_own_flags_beside_the_verdicts(tmp_path: Path,
+                                                                  cli: Any) -> None:
+    """Braze's suspected bot clicks beside clicksift's verdicts: a script both flag, a
+    person Braze suspected, a headless browser only clicksift caught, a person neither
+    did; and a Mail Privacy Protection open both count as a machine."""
+    chrome = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+              "Gecko) Chrome/131.0.0.0 Safari/537.36")
+    clicks = [("python-requests/2.32.3", True), (chrome, True),
+              ("Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0.0.0 Safari/537.36",
+               False), (chrome, False)]
+    records = [{"event_type": "users.messages.email.Click", "id": f"c{n}",
+                "time": 1733400000 + 7200 + n, "campaign_id": "camp", "dispatch_id": f"d{n}",
+                "email_address": f"p{n}@example.com", "url": "https://example.com/a",
+                "user_agent": agent, "is_suspected_bot_click": flagged}
+               for n, (agent, flagged) in enumerate(clicks)]
+    records.append({"event_type": "users.messages.email.Open", "id": "o1",
+                    "time": 1733400000, "campaign_id": "camp", "dispatch_id": "d0",
+                    "email_address": "p0@example.com", "user_agent": "Mozilla/5.0",
+                    "machine_open": "true"})
+    source = tmp_path / "braze.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    db = str(tmp_path / "braze.db")
+    assert cli("import", "--esp", "braze", str(source), "--db", db).exit_code == 0
+    result = cli("report", "camp", "--db", db, "--section", "esp",
+                 "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["type"]: r for r in json.loads(result.stdout)["esp_flags"]}
+    assert rows["click"] == {"type": "click", "judged": 4, "both": 1, "esp_only": 1,
+                             "clicksift_only": 1, "neither": 1, "agreement": 0.5}
+    assert rows["open"]["both"] == 1 and rows["open"]["judged"] == 1
+    table = cli("report", "camp", "--db", db, "--section", "esp")
+    assert "clicksift only" in table.output and "50" in table.output

@@ -20,6 +20,7 @@ from clicksift.reports.model import (
     CampaignReport,
     Counts,
     DomainRow,
+    EspAgreement,
     LinkRow,
     Overview,
     Pair,
@@ -30,7 +31,7 @@ from clicksift.reports.model import (
 )
 from clicksift.storage import SqlStore
 
-SECTIONS = ("summary", "vendors", "kinds", "timeline", "links", "domains", "trust")
+SECTIONS = ("summary", "vendors", "kinds", "timeline", "links", "domains", "trust", "esp")
 
 
 def _table(*headers: str, title: str, names: Iterable[str] = ()) -> Table:
@@ -143,8 +144,11 @@ def show_campaign(result: CampaignReport, fmt: str, sections: Sequence[str]) -> 
         "links": lambda: _links_table(result.links),
         "domains": lambda: _domains_table(result.domains, result.domain_count),
         "trust": lambda: _trust_table(result.trust),
+        "esp": lambda: _esp_table(result.esp_flags),
     }
     for name in sections:
+        if name == "esp" and not result.esp_flags:
+            continue           # no ESP events: nothing to compare
         console.print(renderers[name]())
     if result.freshness.events_behind:
         console_err.print(f"{result.freshness.events_behind:,} newer events are still being "
@@ -173,10 +177,21 @@ def _trust_table(trust: Trust) -> Table:
     return table
 
 
+def _esp_table(rows: Sequence[EspAgreement]) -> Table:
+    """The ESP's own bot flags beside the verdicts."""
+    table = _table("ESP events", "judged", "both", "ESP only", "clicksift only", "neither",
+                   "agree", title="The ESP's own flags beside clicksift's verdicts "
+                                  "(machines each found)")
+    for r in rows:
+        table.add_row(f"{r.type}s", f"{r.judged:,}", f"{r.both:,}", f"{r.esp_only:,}",
+                      f"{r.clicksift_only:,}", f"{r.neither:,}", _pct(r.agreement))
+    return table
+
+
 def _json_keys(sections: Iterable[str]) -> set[str]:
     mapping = {"summary": "totals", "vendors": "vendors", "kinds": "kinds",
                "timeline": "timeline", "links": "links", "domains": "domains",
-               "trust": "trust"}
+               "trust": "trust", "esp": "esp_flags"}
     keys = {mapping[name] for name in sections}
     if "timeline" in keys:
         keys.add("days")
@@ -276,6 +291,11 @@ def _csv_section(result: CampaignReport, section: str) -> tuple[list[str], Itera
         return (["anchor", "expected", "judged", "agreed", "share"],
                 ([c.anchor, c.expected, c.judged, c.agreed, _num(c.share)]
                  for c in result.trust.checks))
+    if section == "esp":
+        return (["type", "judged", "both", "esp_only", "clicksift_only", "neither",
+                 "agreement"],
+                ([r.type, r.judged, r.both, r.esp_only, r.clicksift_only, r.neither,
+                  _num(r.agreement)] for r in result.esp_flags))
     if section == "links":
         return (["key", "url", "kind", "clicks_raw", "clicks_human", "clickers_raw",
                  "clickers_human", "honeypot_hits"],

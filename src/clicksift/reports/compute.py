@@ -17,6 +17,7 @@ from clicksift.reports.model import (
     Counts,
     DayPoint,
     DomainRow,
+    EspAgreement,
     Freshness,
     LinkRow,
     Overview,
@@ -54,7 +55,7 @@ def campaign_report(store: SqlStore, campaign_id: str, *,
                     domains: int = TOP_DOMAINS) -> CampaignReport:
     """The full report of one campaign (with its DOMAINS largest recipient domains)."""
     grid = _cells(store, campaign_id, ("total", "kind", "vendor", "vendor_kind", "timeline",
-                                       "day", "link", "currency", "anchor"))
+                                       "day", "link", "currency", "anchor", "esp"))
     if not grid:
         raise NotFoundError(f"no campaign '{campaign_id}' (see 'clicksift report' for the "
                             "list)")
@@ -73,7 +74,8 @@ def campaign_report(store: SqlStore, campaign_id: str, *,
         domains=tuple(_domain_rows(store, campaign_id, largest)),
         domain_count=len(sizes),
         freshness=freshness(store),
-        trust=_trust(grid.get("anchor", {})))
+        trust=_trust(grid.get("anchor", {})),
+        esp_flags=_esp_agreement(grid.get("esp", {})))
 
 
 def domain_report(store: SqlStore, campaign_id: str) -> list[DomainRow]:
@@ -214,6 +216,19 @@ def _totals(metrics: Metrics, currencies: Mapping[str, Metrics]) -> Totals:
         nhi_share=_divide(machine, judged),
         click_to_conversion=Pair(_divide(metrics.get("converters", 0), clickers.raw),
                                  _divide(metrics.get("converters", 0), clickers.human)))
+
+
+def _esp_agreement(types: Mapping[str, Metrics]) -> tuple[EspAgreement, ...]:
+    out = []
+    for type_ in ("open", "click"):
+        m = types.get(type_, {})
+        both, esp_only = int(m.get("machine.nhi", 0)), int(m.get("machine.human", 0))
+        ours, neither = int(m.get("person.nhi", 0)), int(m.get("person.human", 0))
+        judged = both + esp_only + ours + neither
+        if judged:
+            out.append(EspAgreement(type_, judged, both, esp_only, ours, neither,
+                                    _divide(both + neither, judged)))
+    return tuple(out)
 
 
 def _trust(anchors: Mapping[str, Metrics]) -> Trust:

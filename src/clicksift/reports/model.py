@@ -160,6 +160,22 @@ class Trust:
 
 
 @dataclass(frozen=True, slots=True)
+class EspAgreement:
+    """The ESP's own flags beside the verdicts, for one type of ESP event (opens or
+    clicks): what both call a machine, what only one of them does, and what neither
+    does. The ESP's word is its machine flags and, where it has them, its suspicions
+    (Braze's suspected bot clicks)."""
+
+    type: str
+    judged: int              # the ESP's events of this type with a verdict
+    both: int                # flagged by the ESP and judged a machine
+    esp_only: int            # flagged by the ESP, judged a person
+    clicksift_only: int      # not flagged by the ESP, judged a machine
+    neither: int
+    agreement: float | None  # (both + neither) / judged
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignReport:
     campaign: CampaignSummary
     totals: Totals
@@ -172,6 +188,7 @@ class CampaignReport:
     domain_count: int
     freshness: Freshness
     trust: Trust
+    esp_flags: tuple[EspAgreement, ...] = ()   # ESP events only, by type
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from clicksift.reports.summary import Cells, MessageSummary, Row, cells, differe
 from clicksift.storage import SqlStore
 
 #: Bump when the summary or the cells change meaning: the rollups are then rebuilt.
-ROLLUP_VERSION = "5"   # 5: anchored events (how far to trust the verdicts)
+ROLLUP_VERSION = "6"   # 6: ESP flags beside verdicts; 5: anchored events
 WATERMARK_KEY = "rollup.seq"
 VERSION_KEY = "rollup.version"
 WINDOW = 500_000            # events read per step
@@ -166,6 +166,7 @@ def _event_rows(store: SqlStore, message_ids: Sequence[str]) -> dict[str, list[R
     ip = store.json_field("e.data", "ip")
     form = store.json_field("e.data", "form")
     click_id = store.json_field("e.data", "click_id")
+    esp_flags = store.json_field("e.data", "esp_flags")
     placeholders = ", ".join("?" for _ in message_ids)
     statement = f"""
         SELECT e.message_id, e.campaign_id, e.recipient, e.type, e.ts, e.link_index,
@@ -176,7 +177,9 @@ def _event_rows(store: SqlStore, message_ids: Sequence[str]) -> dict[str, list[R
                CASE WHEN e.type = 'conversion' THEN {currency} END,
                e.id, {ip},
                CASE WHEN e.type = 'unsubscribe' THEN {form} END,
-               CASE WHEN e.type = 'conversion' THEN {click_id} END
+               CASE WHEN e.type = 'conversion' THEN {click_id} END,
+               e.source,
+               CASE WHEN e.type IN ('open', 'click') THEN {esp_flags} END
         FROM events e LEFT JOIN verdicts v ON v.event_id = e.id
         WHERE e.message_id IN ({placeholders})"""
     out: dict[str, list[Row]] = {}

@@ -30,13 +30,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from clicksift.classify.signals.esp import esp_says_machine
 from clicksift.classify.vocabulary import Kind
 from clicksift.events import loads
+from clicksift.ingest import ADAPTERS
 
 HUMAN, NHI, PENDING, NONE = "human", "nhi", "pending", "-"
 ENGAGEMENT = ("open", "click", "unsubscribe")
 MACHINE_OPEN_KINDS = frozenset({Kind.PRIVACY_PREFETCH, Kind.IMAGE_PREFETCH})
 UNIDENTIFIED = "unidentified"
+_ESPS = frozenset(ADAPTERS)
 SEP = "\x1f"   # joins the parts of a compound key or metric (vendor and kind, ...)
 
 #: Upper edges (seconds since delivery) of the timeline's buckets: roughly logarithmic.
@@ -82,6 +85,8 @@ class Row(NamedTuple):
     ip: str | None = None
     form: Any = None         # an unsubscribe's form fields (JSON text or a mapping)
     click_id: str | None = None  # a conversion's click
+    source: str | None = None    # who recorded it (an ESP's name for ESP events)
+    esp_flags: Any = None        # an ESP event's flags (JSON text or a mapping)
 
 
 #: The anchors: events whose label is known without the classifier, and the verdict
@@ -98,18 +103,23 @@ class MessageSummary:
     rows: tuple[tuple[Any, ...], ...]   # (type, class, kind, vendor, link, link_kind, bucket,
                                         #  day, value, currency, count)
     anchors: tuple[tuple[str, int, int], ...] = ()   # (anchor, judged, agreed)
+    #: ESP events judged, by what the ESP's flags and the verdict say:
+    #: (type, "machine" or "person" as the ESP counts it, verdict, events)
+    esp_verdicts: tuple[tuple[str, str, str, int], ...] = ()
 
     def dumps(self) -> str:
         from clicksift.events import dumps
         return dumps([self.campaign, self.domain, self.delivered, self.rows,
-                      self.anchors])
+                      self.anchors, self.esp_verdicts])
 
     @classmethod
     def loads(cls, text: str) -> MessageSummary:
-        campaign, domain, delivered, rows, *rest = loads(text)   # older ones: no anchors
+        campaign, domain, delivered, rows, *rest = loads(text)   # older ones: fewer parts
         anchors = tuple((str(a), int(j), int(g)) for a, j, g in rest[0]) if rest else ()
+        esp = tuple((str(t), str(e), str(v), int(n)) for t, e, v, n in rest[1]) \
+            if len(rest) > 1 else ()
         return cls(campaign, domain, bool(delivered), tuple(tuple(row) for row in rows),
-                   anchors)
+                   anchors, esp)
 
 
 def summarize(rows: Iterable[Row], delivered_hint: float | None = None) -> MessageSummary:
@@ -127,7 +137,7 @@ def summarize(rows: Iterable[Row], delivered_hint: float | None = None) -> Messa
         counted[_key(r, delivered_at)] += 1
     return MessageSummary(campaign, domain, bool(deliveries),
                           tuple(sorted((*key, n) for key, n in counted.items())),
-                          anchor_counts(events))
+                          anchor_counts(events), esp_verdicts(events))
 
 
 def anchored(events: list[Row]) -> dict[str, str]:
@@ -158,6 +168,23 @@ def anchor_counts(events: list[Row]) -> tuple[tuple[str, int, int], ...]:
             judged[anchor] += 1
             agreed[anchor] += verdict == ANCHOR_EXPECTS[anchor]
     return tuple((anchor, judged[anchor], agreed[anchor]) for anchor in sorted(judged))
+
+
+def esp_verdicts(events: list[Row]) -> tuple[tuple[str, str, str, int], ...]:
+    """How the ESP's own flags and the verdicts judged the message's ESP opens and clicks:
+    (type, the ESP's word, verdict, events); events not judged yet are left out."""
+    counted: Counter[tuple[str, str, str]] = Counter()
+    for r in events:
+        if r.type in ("open", "click") and r.source in _ESPS and r.verdict in (HUMAN, NHI):
+            flags = r.esp_flags
+            if isinstance(flags, str):
+                try:
+                    flags = loads(flags)
+                except ValueError:
+                    flags = None
+            word = "machine" if esp_says_machine(flags) else "person"
+            counted[r.type, word, r.verdict] += 1
+    return tuple(sorted((*key, n) for key, n in counted.items()))
 
 
 def _one_click(form: Any) -> bool:
@@ -234,6 +261,8 @@ def cells(summary: MessageSummary) -> Cells:
     for anchor, judged, agreed in summary.anchors:
         out["anchor", anchor, "judged"] += judged
         out["anchor", anchor, "agreed"] += agreed
+    for type_, word, verdict, n in summary.esp_verdicts:
+        out["esp", type_, f"{word}.{verdict}"] += n
     return out
 
 

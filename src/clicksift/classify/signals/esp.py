@@ -21,6 +21,18 @@ MACHINE_FLAGS: dict[str, tuple[str, str | None]] = {
     "machine": (Kind.UNKNOWN_AUTOMATION, None),
 }
 _APPLE_VALUES = frozenset({"apple", "apple_mpp", "mpp", "apple-mpp"})
+#: esp_flags keys that carry an ESP's *suspicion* of a machine (Braze's suspected bot
+#: clicks): no evidence for the classifier, but what the ESP's own reports leave out.
+SUSPICION_FLAGS = frozenset({"is_suspected_bot_click"})
+
+
+def esp_says_machine(flags: Any) -> bool:
+    """Whether an ESP's flags (esp_flags) count the event as a machine in the ESP's own
+    reports: a machine flag or a suspicion set to a true value."""
+    if not isinstance(flags, dict):
+        return False
+    return any((key in MACHINE_FLAGS or key in SUSPICION_FLAGS) and _truthy(value)
+               for key, value in flags.items())
 
 
 def _truthy(value: Any) -> bool:
