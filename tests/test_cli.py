@@ -73,6 +73,34 @@ def test_load_is_idempotent_and_reports_bad_lines(tmp_path: Path) -> None:
     assert skipped.exit_code == 0 and "skipped 1 invalid lines" in skipped.stderr
 
 
+def test_load_judges_like_import_so_a_report_straight_after_counts_people(
+        tmp_path: Path) -> None:
+    """A person's click hours after delivery, loaded: the report counts a person at once
+    (with --no-judge, only once `rescore` has run)."""
+    lines = [{"type": "delivered", "id": "d1", "message_id": "m1", "campaign_id": "c",
+              "recipient": "a@b.example", "timestamp": "2026-01-01T00:00:00Z"},
+             {"type": "click", "id": "k1", "message_id": "m1", "url": "https://x.example/",
+              "timestamp": 1767225600 + 7200, "ip": "73.1.2.3", "method": "GET",
+              "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                            "(KHTML, like Gecko) Chrome/143.0.0.0 Safari/537.36"}]
+    events = tmp_path / "e.jsonl"
+    events.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+
+    def human_clicks(db: str) -> int:
+        report = json.loads(run("report", "c", "--db", db, "--format", "json").stdout)
+        return int(report["totals"]["clicks"]["human"])
+
+    judged = str(tmp_path / "judged.db")
+    loaded = run("load", str(events), "--db", judged)
+    assert loaded.exit_code == 0 and "judged the events of 1 messages" in loaded.stderr
+    assert human_clicks(judged) == 1
+    later = str(tmp_path / "later.db")
+    assert run("load", str(events), "--db", later, "--no-judge").exit_code == 0
+    assert human_clicks(later) == 0
+    assert run("rescore", "--db", later).exit_code == 0
+    assert human_clicks(later) == 1
+
+
 def test_events_export_filters(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
     events = tmp_path / "e.jsonl"

@@ -129,17 +129,25 @@ def _progress() -> Progress:
 @click.command()
 @click.argument("files", nargs=-1, required=True, metavar="EVENTS.jsonl...")
 @click.option("--skip-invalid", is_flag=True, help="Count and skip invalid lines.")
+@click.option("--no-judge", is_flag=True,
+              help="Store only; judge later with 'clicksift rescore' (a faster bulk load).")
 @db_option
 @pass_context
-def load(ctx: Context, files: tuple[str, ...], skip_invalid: bool,
+def load(ctx: Context, files: tuple[str, ...], skip_invalid: bool, no_judge: bool,
          database: str | None) -> None:
-    """Store events in the canonical shape (from simulate, another system or an export).
+    """Store events in the canonical shape (from simulate, another system or an export),
+    and judge the messages they belong to, as `import` does.
 
     Events already stored (same id) are skipped, so loading a file twice is harmless."""
+    from clicksift.classify import engine_from_settings
+    from clicksift.classify.batch import worker_count
+    from clicksift.cli.classify import rescore_messages
+
     settings = ctx.settings(database=database)
     store = ctx.store(settings)
     stats = ReadStats()
     new = 0
+    messages: set[str] = set()
     try:
         with _progress() as progress:
             task = progress.add_task("loading", total=None)
@@ -147,20 +155,25 @@ def load(ctx: Context, files: tuple[str, ...], skip_invalid: bool,
             for event in read_events(files, skip_invalid=skip_invalid, stats=stats):
                 batch.append(event)
                 if len(batch) >= LOAD_BATCH:
-                    new += _store_batch(store, batch)
+                    new += _store_batch(store, batch, messages)
                     progress.update(task, completed=stats.events)
                     batch = []
-            new += _store_batch(store, batch)
+            new += _store_batch(store, batch, messages)
+        console_err.print(f"read {stats.events:,} events, stored {new:,} new, "
+                          f"{stats.events - new:,} already stored")
+        if new and not no_judge:
+            rescore_messages(store, engine_from_settings(settings), sorted(messages),
+                             worker_count(settings.classify_workers))
+            console_err.print(f"judged the events of {len(messages):,} messages")
     finally:
         store.close()
-    console_err.print(f"read {stats.events:,} events, stored {new:,} new, "
-                      f"{stats.events - new:,} already stored")
     _report_skipped(stats)
 
 
-def _store_batch(store: Any, batch: list[Any]) -> int:
+def _store_batch(store: Any, batch: list[Any], messages: set[str]) -> int:
     if not batch:
         return 0
+    messages.update(e.message_id for e in batch)
     with store.transaction():
         return int(store.add_events(batch))
 
