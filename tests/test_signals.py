@@ -113,11 +113,26 @@ def test_esp_flags_outside_the_list_say_nothing_and_apple_values_name_apple() ->
             ("sg_machine_open", True, "privacy_prefetch", "apple_mpp"),
             ("machine_open", True, "privacy_prefetch", None),
             ("proxy_open", "Apple-MPP", "privacy_prefetch", "apple_mpp"),
-            ("bot", "yes", "unknown_automation", None)):
+            ("bot", "yes", "unknown_automation", None),
+            ("Apple Privacy Open", True, "privacy_prefetch", "apple_mpp")):    # Klaviyo
         flags = {"campaign": "x", key: value}
         verdict = Engine().provisional(event_from_dict(event(type="open", esp_flags=flags)))
         found = [r for r in verdict.reasons if r.rule == "esp.machine-flag"]
         assert found and (found[0].kind, found[0].vendor) == (kind, vendor), (key, verdict)
+
+
+@pytest.mark.parametrize("flags", [{"Bot Click": True}, {"is_suspected_bot_click": True},
+                                   {"Apple Privacy Open": False}])
+def test_an_esps_suspicion_or_a_false_flag_is_no_evidence_but_its_report_counts_it(
+        flags: dict[str, Any]) -> None:
+    """Klaviyo's bot clicks and Braze's suspected bot clicks are the ESP's suspicion: the
+    classifier does not take them as evidence; the report's comparison counts them as
+    what the ESP calls a machine."""
+    from clicksift.classify.signals.esp import esp_says_machine
+
+    verdict = Engine().provisional(event_from_dict(event(esp_flags=flags)))
+    assert "esp.machine-flag" not in rules_of(verdict)
+    assert esp_says_machine(flags) is (True in flags.values())
 
 
 # -- calibration -----------------------------------------------------------------------------

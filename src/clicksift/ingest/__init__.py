@@ -12,6 +12,7 @@ from clicksift.ingest import (
     braze,
     brevo,
     constant_contact,
+    klaviyo,
     mailchimp,
     mailgun,
     mailjet,
@@ -26,7 +27,7 @@ from clicksift.ingest.base import Adapter, PayloadError, SignatureError
 
 ADAPTERS: dict[str, Adapter] = {module.ADAPTER.name: module.ADAPTER for module in (
     sendgrid, mailgun, postmark, amazon_ses, sparkpost, mailjet, mandrill, resend, postal,
-    brevo, mailchimp, constant_contact, braze)}
+    brevo, mailchimp, constant_contact, braze, klaviyo)}
 
 
 def get_adapter(name: str) -> Adapter:

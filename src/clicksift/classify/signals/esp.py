@@ -15,6 +15,8 @@ MACHINE_FLAGS: dict[str, tuple[str, str | None]] = {
     "apple_mpp": (Kind.PRIVACY_PREFETCH, "apple_mpp"),
     "mpp": (Kind.PRIVACY_PREFETCH, "apple_mpp"),
     "proxy_open": (Kind.PRIVACY_PREFETCH, None),                  # Brevo
+    "Apple Privacy Open": (Kind.PRIVACY_PREFETCH, "apple_mpp"),   # Klaviyo
+    "Machine Open": (Kind.PRIVACY_PREFETCH, None),                # Klaviyo
     "bot": (Kind.UNKNOWN_AUTOMATION, None),
     "is_bot": (Kind.UNKNOWN_AUTOMATION, None),
     "isBot": (Kind.UNKNOWN_AUTOMATION, None),
@@ -22,8 +24,9 @@ MACHINE_FLAGS: dict[str, tuple[str, str | None]] = {
 }
 _APPLE_VALUES = frozenset({"apple", "apple_mpp", "mpp", "apple-mpp"})
 #: esp_flags keys that carry an ESP's *suspicion* of a machine (Braze's suspected bot
-#: clicks): no evidence for the classifier, but what the ESP's own reports leave out.
-SUSPICION_FLAGS = frozenset({"is_suspected_bot_click"})
+#: clicks, Klaviyo's bot clicks): no evidence for the classifier, but what the ESP's own
+#: reports leave out.
+SUSPICION_FLAGS = frozenset({"is_suspected_bot_click", "Bot Click"})
 
 
 def esp_says_machine(flags: Any) -> bool:

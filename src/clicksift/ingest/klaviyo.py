@@ -1,0 +1,153 @@
+"""Klaviyo event exports: a file import, not a webhook.
+
+Accepted: the pages of Klaviyo's Events API (``GET /api/events?include=metric,profile``,
+JSON:API: ``data`` with each event's ``attributes`` and its ``metric`` and ``profile``
+relationships, the metrics' names and the profiles' addresses in ``included``), saved as
+they come (one page per file, or one per line); and the older v1 timeline pages (items
+with ``event_name``, ``person`` and ``event_properties``).
+
+The email metrics are mapped (Received, Opened, Clicked, Bounced Email, Marked Email as
+Spam, Unsubscribed); Klaviyo's other metrics stay ``unknown``. Klaviyo's flags are kept in
+``esp_flags``: ``Apple Privacy Open`` and ``Machine Open`` (opens without the person, taken
+as the ESP's word) and ``Bot Click`` (Klaviyo's suspicion, kept for comparison and not used
+as evidence). Klaviyo reports no client address and no user agent.
+
+Sources: https://developers.klaviyo.com/en/reference/get_events (retrieved 2026-12-06),
+https://help.klaviyo.com/hc/en-us/articles/4416791883163 (Apple Privacy Open) and
+https://help.klaviyo.com/hc/en-us/articles/11118357030555 (bot clicks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from clicksift.events import Event, dumps
+from clicksift.ingest import base
+from clicksift.ingest.base import Headers
+
+NAME = "klaviyo"
+
+#: Klaviyo metric -> canonical type; a dropped email (Klaviyo never sent it) is not one.
+TYPES = {
+    "Received Email": "delivered",
+    "Opened Email": "open",
+    "Clicked Email": "click",
+    "Bounced Email": "bounce",
+    "Marked Email as Spam": "complaint",
+    "Unsubscribed": "unsubscribe",
+    "Unsubscribed from Email Marketing": "unsubscribe",
+}
+#: Klaviyo's flags kept with the event.
+FLAGS = ("Apple Privacy Open", "Machine Open", "Bot Click")
+
+
+def _included(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(str(item.get("type")), str(item.get("id"))): item
+            for item in document.get("included") or [] if isinstance(item, dict)}
+
+
+def _related(item: dict[str, Any], name: str,
+             included: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """The attributes of ITEM's related NAME (metric, profile) from the page's included."""
+    data = base.obj(base.dig(item, "relationships", name, "data"))
+    found = included.get((str(data.get("type")), str(data.get("id"))))
+    return base.obj(found.get("attributes")) if found else {}
+
+
+def _one(item: Any, included: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """One event as a single-event page: the event and the metric and profile it names,
+    so that the stored record can be read again on its own."""
+    if not isinstance(item, dict) or "attributes" not in item:
+        return item if isinstance(item, dict) else {"data": item}
+    related = [included[key] for key in (
+        (str(base.dig(item, "relationships", name, "data", "type")),
+         str(base.dig(item, "relationships", name, "data", "id")))
+        for name in ("metric", "profile")) if key in included]
+    return {"data": [item], "included": related}
+
+
+def _pages(document: Any) -> list[dict[str, Any]]:
+    """The events of a page, each as a record that can be read alone."""
+    if isinstance(document, dict) and isinstance(document.get("data"), list):
+        included = _included(document)
+        return [_one(item, included) for item in document["data"]]
+    if isinstance(document, list):
+        return [_one(item, {}) for item in document]
+    if isinstance(document, dict):
+        return [document]
+    raise base.payload_error(f"expected a Klaviyo events page, found {type(document).__name__}")
+
+
+def _fields(record: dict[str, Any], index: int) -> tuple[str, Any, Any, dict[str, Any], Any]:
+    """(metric name, time, event id, properties, address) of one record, either form."""
+    if isinstance(record.get("data"), list) and record["data"]:
+        item = base.obj(record["data"][0])
+        included = _included(record)
+        attributes = base.obj(item.get("attributes"))
+        metric = _related(item, "metric", included).get("name") or attributes.get("metric")
+        address = _related(item, "profile", included).get("email")
+        when = attributes.get("timestamp") or attributes.get("datetime")
+        properties = base.obj(attributes.get("event_properties"))
+        return (metric, when, item.get("id") or attributes.get("uuid"), properties,
+                address or properties.get("$email"))
+    properties = base.obj(record.get("event_properties"))
+    person = base.obj(record.get("person"))
+    return (record.get("event_name"), record.get("timestamp") or record.get("datetime"),
+            record.get("id") or record.get("uuid"), properties,
+            person.get("$email") or person.get("email") or properties.get("$email"))
+
+
+def parse(body: bytes, headers: Headers) -> list[Event]:
+    events: list[Event] = []
+    for index, record in enumerate(_pages(base.decode_json(body))):
+        with base.one_record(NAME, index, record, events):
+            metric, when, event_id, properties, address = _fields(record, index)
+            if not isinstance(metric, str) or not metric:
+                raise base.payload_error("names no metric (save the pages with "
+                                         "include=metric,profile)", record=index,
+                                         field="metric")
+            if when is None:
+                raise base.payload_error("is missing", record=index, field="timestamp")
+            message = base.text_id(properties.get("$message"))
+            flags = {name: properties[name] for name in FLAGS
+                     if properties.get(name) is not None}
+            events.append(base.build(
+                NAME, metric, record, types=TYPES, index=index,
+                event_id=base.stable_id(NAME, event_id, metric, when, address),
+                message_id=base.key(message, address) if message else None,
+                timestamp=base.instant(when, index, "timestamp"), recipient=address,
+                campaign_id=base.campaign_of(properties.get("$message"),
+                                             properties.get("Campaign Name")),
+                url=properties.get("URL"), esp_flags=flags or None))
+    if not events:
+        raise base.payload_error("the page holds no events")
+    return base.readable(base.number_repeats(events))
+
+
+def render(events: Sequence[Event]) -> list[bytes]:
+    """Simulated events as Events API pages (one page a line, one event a page)."""
+    pages = []
+    for event, name in base.reported(events, base.inverse(TYPES)):
+        metric_id, profile_id = base.stable_id("m", name)[2:8], base.stable_id(
+            "p", event.recipient)[2:28]
+        properties: dict[str, Any] = {"$message": event.campaign_id or event.message_id,
+                                      "Subject": "News"}
+        if event.type == "click":
+            properties.update({"URL": event.url, "Bot Click": False})
+        if event.type == "open":
+            properties["Apple Privacy Open"] = base.apple_proxy(event)
+        pages.append(dumps({
+            "data": [{"type": "event", "id": event.id[-26:], "attributes": {
+                "timestamp": int(event.ts), "event_properties": properties,
+                "datetime": base.iso(event.ts, 0)},
+                "relationships": {"metric": {"data": {"type": "metric", "id": metric_id}},
+                                  "profile": {"data": {"type": "profile", "id": profile_id}}}}],
+            "included": [{"type": "metric", "id": metric_id, "attributes": {"name": name}},
+                         {"type": "profile", "id": profile_id,
+                          "attributes": {"email": event.recipient}}]}).encode("utf-8"))
+    return pages
+
+
+ADAPTER = base.Adapter(name=NAME, title="Klaviyo", types=TYPES, parse=parse, render=render,
+                       carries=("esp_flags",))
