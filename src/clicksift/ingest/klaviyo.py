@@ -79,7 +79,7 @@ def _pages(document: Any) -> list[dict[str, Any]]:
     raise base.payload_error(f"expected a Klaviyo events page, found {type(document).__name__}")
 
 
-def _fields(record: dict[str, Any], index: int) -> tuple[str, Any, Any, dict[str, Any], Any]:
+def _fields(record: dict[str, Any], index: int) -> tuple[Any, Any, Any, dict[str, Any], Any]:
     """(metric name, time, event id, properties, address) of one record, either form."""
     if isinstance(record.get("data"), list) and record["data"]:
         item = base.obj(record["data"][0])
