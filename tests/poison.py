@@ -41,11 +41,8 @@ def load(path: Path) -> tuple[Any, Callable[[Any], bytes], str]:
     document as the body the ESP would post, and its content type."""
     fixture = json.loads(path.read_text(encoding="utf-8"))
     content_type = fixture.get("content_type", "application/json")
-    if "body_text" in fixture:                       # Mandrill: a form with one JSON field
-        form = parse_qs(fixture["body_text"])
-        document = {name: json.loads(values[0]) for name, values in form.items()}
-        return (document, lambda d: urlencode({k: json.dumps(v) for k, v in d.items()})
-                .encode(), content_type)
+    if "body_text" in fixture:
+        return _text_body(fixture["body_text"], content_type)
     body = fixture["body"]
     if isinstance(body, dict) and isinstance(body.get("Message"), str):   # SNS envelope
         try:
@@ -57,6 +54,33 @@ def load(path: Path) -> tuple[Any, Callable[[Any], bytes], str]:
             return (document, lambda d: json.dumps({**d, "Message": json.dumps(d["Message"])})
                     .encode(), content_type)
     return body, lambda d: json.dumps(d).encode(), content_type
+
+
+def _text_body(text: str, content_type: str) -> tuple[Any, Callable[[Any], bytes], str]:
+    """A body that is not one JSON document: JSON Lines (Braze), a multipart form or an
+    urlencoded one (Mailgun's legacy webhooks), or a form with a JSON field (Mandrill)."""
+    if content_type == "application/x-ndjson":
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        return (records, lambda d: "".join(json.dumps(r) + "\n" for r in d).encode(),
+                content_type)
+    if content_type.startswith("multipart/"):
+        boundary = content_type.split("boundary=", 1)[1].strip('"')
+        fields: dict[str, Any] = {}
+        for part in text.split(f"--{boundary}")[1:-1]:
+            head, _, value = part.strip("\r\n").partition("\r\n\r\n")
+            fields[head.split('name="', 1)[1].split('"', 1)[0]] = value
+        return (fields, lambda d: "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+            for k, v in d.items()).encode("utf-8", "surrogatepass") + f"--{boundary}--\r\n"
+            .encode(), content_type)
+    form = parse_qs(text, keep_blank_values=True)
+    if all(values[0][:1] in "[{" for values in form.values()):   # Mandrill's JSON field
+        document = {name: json.loads(values[0]) for name, values in form.items()}
+        return (document, lambda d: urlencode({k: json.dumps(v) for k, v in d.items()})
+                .encode(), content_type)
+    plain = {name: values[0] if len(values) == 1 else values for name, values in form.items()}
+    return (plain, lambda d: urlencode(d, doseq=True, encoding="utf-8",
+                                       errors="surrogatepass").encode(), content_type)
 
 
 def paths(document: Any, prefix: Path_ = ()) -> list[Path_]:
