@@ -189,3 +189,27 @@ def test_the_mail_program_corpus_is_sourced_and_dated() -> None:
     for row in MAIL_PROGRAMS:
         assert row["source"].startswith("https://"), row
         date.fromisoformat(row["retrieved"])
+
+
+def test_the_fast_ipv4_origin_is_iporigins_own_answer() -> None:
+    """An IPv4 address outside the first octets the standard library holds non-global
+    networks in is looked up in iporigin's table directly: the same answer as
+    iporigin.classify, on random addresses and on the edges of the special ranges."""
+    import random
+    import socket
+
+    import iporigin
+
+    from clicksift.classify.networks import _origin_v4
+
+    rng = random.Random(20261206)
+    addresses = [socket.inet_ntoa(rng.getrandbits(32).to_bytes(4, "big"))
+                 for _ in range(20_000)]
+    addresses += ["10.1.2.3", "100.63.255.255", "100.64.0.1", "100.127.255.255",
+                  "100.128.0.0", "192.0.0.9", "192.0.0.170", "192.0.0.172", "198.18.0.1",
+                  "198.51.100.5", "203.0.113.9", "224.0.0.1", "255.255.255.255", "8.8.8.8",
+                  "3.80.1.1", "17.58.1.1", "172.225.40.5", "40.107.1.1"]
+    for address in addresses:
+        origin = iporigin.classify(address)
+        value = int.from_bytes(socket.inet_aton(address), "big")
+        assert _origin_v4(address, value) == (origin.kind, origin.provider or ""), address

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from clicksift.classify.vocabulary import Verdict
+from clicksift.classify.vocabulary import Finding, Verdict
 from clicksift.errors import StorageError, StoreDamaged
 from clicksift.events import Event, EventType, dumps
 from clicksift.storage import queries, schema
@@ -244,9 +245,7 @@ class SqlStore:
         """Store verdicts (in the caller's transaction); a final verdict replaces a
         provisional one, never the other way round."""
         now = time.time()
-        rows = [(v.id, v.verdict, v.score, v.kind, v.vendor,
-                 dumps([{"rule": f.rule, "weight": f.weight, "detail": f.detail}
-                        for f in v.reasons]),
+        rows = [(v.id, v.verdict, v.score, v.kind, v.vendor, _reasons_json(tuple(v.reasons)),
                  engine_version, 1 if v.final else 0, now) for v in verdicts]
         return self.executemany(queries.UPSERT_VERDICT, rows) if rows else 0
 
@@ -323,6 +322,13 @@ def _event_filters(campaign_id: str | None, types: Sequence[str], since: float |
         filters.append("ts < ?")
         params.append(until)
     return filters, params
+
+
+@functools.lru_cache(maxsize=4096)
+def _reasons_json(reasons: tuple[Finding, ...]) -> str:
+    """A verdict's reasons as stored (rule, weight, detail): the same few reason lists
+    recur across thousands of verdicts, so each is written once."""
+    return dumps([{"rule": f.rule, "weight": f.weight, "detail": f.detail} for f in reasons])
 
 
 class _Rows:
