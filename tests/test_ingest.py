@@ -783,3 +783,41 @@ def test_the_report_sets_the_esps_own_flags_beside_the_verdicts(tmp_path: Path,
     assert rows["open"]["both"] == 1 and rows["open"]["judged"] == 1
     table = cli("report", "camp", "--db", db, "--section", "esp")
     assert "clicksift only" in table.output and "50" in table.output
+
+
+def test_braze_unsubscribes_from_a_machines_click_are_held_and_peoples_mirrored(
+        tmp_path: Path, cli: Any) -> None:
+    """Braze processed two unsubscribes: one two seconds after a script's click (its
+    suspected bot click, fifteen seconds after delivery), one after a person's click hours
+    later. Imported, the first is held for review, the second mirrored."""
+    chrome = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+              "Gecko) Chrome/131.0.0.0 Safari/537.36")
+    sent = 1733400000
+    records = []
+    for n, (agent, after) in enumerate([("python-requests/2.32.3", 15), (chrome, 7200)]):
+        common = {"campaign_id": "camp", "dispatch_id": f"d{n}",
+                  "email_address": f"p{n}@example.com"}
+        records += [
+            {"event_type": "users.messages.email.Delivery", "id": f"dl{n}", "time": sent,
+             **common},
+            {"event_type": "users.messages.email.Click", "id": f"c{n}", "time": sent + after,
+             "url": "https://example.com/offer", "user_agent": agent,
+             "is_suspected_bot_click": n == 0, **common},
+            {"event_type": "users.messages.email.Unsubscribe", "id": f"u{n}",
+             "time": sent + after + 2, **common}]
+    source = tmp_path / "braze.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    db = str(tmp_path / "braze.db")
+    result = cli("import", "--esp", "braze", str(source), "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "1 a person's (mirrored), 1 a machine's (held for review" in result.output
+    held = json.loads(cli("reviews", "list", "--db", db, "--format", "json").stdout)
+    assert [r["recipient"] for r in held] == ["p0@example.com"]
+    with sqlite3.connect(db) as conn:
+        reasons = json.loads(conn.execute(
+            "SELECT reasons FROM verdicts WHERE event_id LIKE 'braze-%' AND event_id IN "
+            "(SELECT id FROM events WHERE type = 'unsubscribe' AND recipient = ?)",
+            ("p0@example.com",)).fetchone()[0])
+    assert "context.unsubscribe-after-machine-click" in [r["rule"] for r in reasons]
+    again = cli("import", "--esp", "braze", str(source), "--db", db)
+    assert "held for review" not in again.output                 # considered once

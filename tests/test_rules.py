@@ -143,6 +143,14 @@ def unsubscribe(form: dict[str, str]) -> list[dict[str, Any]]:
     return one(event)
 
 
+def esp_unsubscribe_after(*clicks: dict[str, Any]) -> list[dict[str, Any]]:
+    """CLICKS, then an unsubscribe an ESP recorded two seconds after the first: no address,
+    no user agent, no request of its own."""
+    unsub = {"type": "unsubscribe", "id": "e", "message_id": "m1", "url": "",
+             "timestamp": clicks[0]["timestamp"] + 2.0, "source": "braze"}
+    return [delivered(), *clicks, unsub]
+
+
 Case = Callable[[], list[dict[str, Any]]]
 #: rule -> (events that fire it on 'e', events that come close and do not). Named ids other
 #: than 'e' are noted in TARGET.
@@ -227,6 +235,11 @@ CASES: dict[str, tuple[Case, Case]] = {
         # the same request over plain http: browsers send fetch metadata to https only
         lambda: one(click("e", 2 * HOUR, headers={
             **without(BROWSER, "sec-fetch-mode", "sec-fetch-dest"), ":scheme": "http"}))),
+    "context.unsubscribe-after-machine-click": (
+        lambda: esp_unsubscribe_after(click("s", 2 * HOUR, ua="python-requests/2.32.3")),
+        # a person's browser followed the scanner's check: the unsubscribe may be theirs
+        lambda: esp_unsubscribe_after(click("s", 2 * HOUR, ua="python-requests/2.32.3"),
+                                      click("p", 2 * HOUR + 1.0))),
     "req.user-activation": (
         lambda: one(click("e", 2 * HOUR, headers={**BROWSER, "sec-fetch-user": "?1"})),
         lambda: one(click("e", 2 * HOUR, headers={**BROWSER, "sec-fetch-user": "?0"}))),

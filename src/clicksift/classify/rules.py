@@ -175,6 +175,10 @@ _RULES = [
     Rule("context.click-time-check", "context", 2.0,
          "A security network checked the link just before a person's browser followed it.",
          STRONG, ("address", "behaviour")),
+    Rule("context.unsubscribe-after-machine-click", "context", 3.0,
+         "An unsubscribe the ESP recorded (with no request of its own) seconds after a "
+         "machine's click on the message, and no other click between: the machine's click on "
+         "the unsubscribe link.", STRONG, ("behaviour",)),
     Rule("context.person-after-scanner", "context", -1.5,
          "The link was checked by a scanner moments before; this later request is the person's.",
          PERSON, ("behaviour",)),

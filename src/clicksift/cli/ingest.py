@@ -11,7 +11,7 @@ import click
 from rich.progress import TaskID
 from rich.table import Table
 
-from clicksift.classify import engine_from_settings
+from clicksift.classify import Engine, engine_from_settings
 from clicksift.classify.batch import worker_count
 from clicksift.cli.classify import rescore_messages
 from clicksift.cli.common import (
@@ -29,6 +29,8 @@ from clicksift.ingest import ADAPTERS, PayloadError, get_adapter
 from clicksift.ingest.base import FILE_HEADER, split_bodies
 from clicksift.ingest.problems import problems
 from clicksift.ingest.reparse import Reparsed, reparse
+from clicksift.protect.esp_unsubscribes import mirror_unsubscribes
+from clicksift.settings import Settings
 from clicksift.storage import SqlStore
 
 BATCH = 5000
@@ -106,11 +108,14 @@ def import_(ctx: Context, esp: str, files: tuple[str, ...], output: str | None,
         try:
             count = new = 0
             messages: set[str] = set()
+            unsubscribes: list[Event] = []
             with _progress() as progress:
                 task = progress.add_task(f"importing {esp}", total=None)
                 batch: list[Event] = []
                 for event in events:
                     batch.append(event)
+                    if event.type == "unsubscribe":
+                        unsubscribes.append(event)
                     if len(batch) >= BATCH:
                         new += _store(store, batch, messages)
                         count += len(batch)
@@ -121,15 +126,31 @@ def import_(ctx: Context, esp: str, files: tuple[str, ...], output: str | None,
             console_err.print(f"read {count:,} events, stored {new:,} new, "
                               f"{count - new:,} already stored")
             if new:
-                rescore_messages(store, engine_from_settings(settings), sorted(messages),
+                engine = engine_from_settings(settings)
+                rescore_messages(store, engine, sorted(messages),
                                  worker_count(settings.classify_workers))
                 console_err.print(f"judged the events of {len(messages):,} messages")
+                _mirror(store, unsubscribes, engine, settings)
         finally:
             store.close()
     if skipped:
         warn(f"skipped {len(skipped):,} invalid bodies; the first:")
         for line in skipped[:10]:
             console_err.print(f"  {line}", soft_wrap=True, markup=False)
+
+
+def _mirror(store: SqlStore, unsubscribes: list[Event], engine: Engine,
+            settings: Settings) -> None:
+    """The ESP's unsubscribes, as its webhooks' are: a person's mirrored into clicksift's
+    subscriptions, a machine's held for review (`clicksift reviews list`)."""
+    if not unsubscribes:
+        return
+    mirrored, held = mirror_unsubscribes(store, unsubscribes, engine, settings.audit_mode,
+                                         settings.hold_unsubscribe_score)
+    if mirrored or held:
+        console_err.print(f"unsubscribes the ESP processed: {mirrored:,} a person's "
+                          f"(mirrored), {held:,} a machine's (held for review: "
+                          "clicksift reviews list)")
 
 
 def _store(store: SqlStore, batch: list[Event], messages: set[str]) -> int:

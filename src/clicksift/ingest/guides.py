@@ -299,6 +299,11 @@ GUIDES: dict[str, Guide] = {
             "clicksift's verdicts (`clicksift report` shows both) and not used as evidence.",
             "Currents carries no client address (`ip_pool` is the sending pool): clicks are "
             "judged on the user agent, timing and the message's other requests.",
+            "Braze processes every unsubscribe, bots' included. An imported unsubscribe "
+            "recorded seconds after a machine's click on the message (and no person's click "
+            "between) is judged again: when it is a machine's it is held for review "
+            "(`clicksift reviews list`) to undo at Braze; a person's is mirrored into "
+            "clicksift's subscriptions.",
             "The message id is the dispatch id (else the send id) plus the address; the "
             "campaign is the campaign or Canvas id.",
         ),

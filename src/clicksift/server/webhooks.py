@@ -27,9 +27,7 @@ from clicksift.classify.engine import Engine
 from clicksift.events import ENGAGEMENT_TYPES, Event, loads
 from clicksift.ingest import ADAPTERS, Adapter, PayloadError, SignatureError, amazon_ses
 from clicksift.ingest.base import unreadable
-from clicksift.protect import subscriptions as subs
-from clicksift.protect.confidence import machine_for_action
-from clicksift.protect.judge import judge_in_context, judgement
+from clicksift.protect.esp_unsubscribes import mirror_unsubscribes
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
 
@@ -220,35 +218,6 @@ def store_events(store: SqlStore, events: list[Event], engine: Engine | None) ->
         verdicts = [engine.provisional(e) for e in events if e.type in ENGAGEMENT_TYPES]
         store.save_verdicts(verdicts, engine.version)
     return new
-
-
-def mirror_unsubscribes(store: SqlStore, events: list[Event], engine: Engine,
-                        audit: bool, hold_score: float = 0.9) -> int:
-    """An ESP reported unsubscribes: a person's is mirrored into clicksift's subscriptions
-    (and its suppression list); one judged non-human (a scanner that followed the ESP's
-    unsubscribe link) is held for review: the ESP has already unsubscribed that person,
-    who may want to be mailed again. Each event is considered once."""
-    done = 0
-    for event in events:
-        if event.type != "unsubscribe" or not event.recipient or event.source == "tracker":
-            continue
-        if store.execute("SELECT 1 FROM subscription_log WHERE event_id = ?",
-                         (event.id,)).fetchone():
-            continue
-        verdict = judge_in_context(store, engine, event)
-        attempt = subs.Attempt(f"esp:{event.source}", event.id, verdict.verdict,
-                               verdict.score, f"reported by {event.source}")
-        change = subs.Change(unsubscribe_all=True)
-        with store.transaction():
-            if audit or not machine_for_action(verdict.verdict, verdict.score, hold_score):
-                subs.apply(store, event.recipient, change, attempt)
-            else:
-                subs.hold(store, event.recipient, event.message_id, change, attempt,
-                          {**judgement(verdict), "note": f"{event.source} has already "
-                           "unsubscribed this address; re-subscribe it there if a person "
-                           "did not ask"})
-        done += 1
-    return done
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:

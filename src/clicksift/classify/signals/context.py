@@ -23,6 +23,13 @@ MANY_LINKS = 4            # one source on this many links over the message's lif
 CLICK_CHECK_WINDOW = 3.0  # a security network's check this shortly before a person's click
 FARM_WINDOW = 15.0        # most links fetched this fast, whatever the addresses
 DECISIVE_BURST = 5        # one source on this many links in one burst: no person does that
+UNSUB_AFTER_CLICK = 10.0  # an ESP's unsubscribe this soon after a machine's click is its own
+#: Findings that make a click a machine's on their own or nearly: what an ESP-recorded
+#: unsubscribe right after it inherits (the ESP's own record carries no request).
+_MACHINE_CLICK = frozenset({
+    "ua.known-scanner", "ua.http-library", "ua.headless-browser", "ua.link-preview",
+    "net.vendor-certain", "req.head", "req.prefetch", "context.all-links-burst",
+    "context.honeypot", "context.honeypot-source", "esp.machine-flag"})
 _SCANNER_RULES = frozenset({"context.all-links-burst", "context.honeypot",
                             "context.honeypot-source"})
 
@@ -54,6 +61,7 @@ def apply(events: list[Observed]) -> None:
     _farm_bursts(clicks, content_links)
     _scanner_sources(ordered)
     _click_time_checks(clicks)
+    _unsubscribes_after_machine_clicks(ordered)
 
 
 def _honeypots(events: list[Observed], clicks: list[Observed]) -> None:
@@ -193,3 +201,23 @@ def _click_time_checks(clicks: list[Observed]) -> None:
                                      f"{vendor or 'a security network'} checked this link "
                                      f"{gap:.1f} s earlier; this request is the person's"))
                 break
+
+
+def _unsubscribes_after_machine_clicks(events: list[Observed]) -> None:
+    """An unsubscribe an ESP recorded without a request of its own (no address, no user
+    agent: Braze's, Mailchimp's) within seconds after a click that is a machine's, with no
+    other click between them that might be the person's: the ESP processed the machine's
+    click on its unsubscribe link. A person's click in between (a time-of-click check
+    followed by the person's browser) keeps it a person's."""
+    clicks = [o for o in events if o.is_click]
+    for unsub in events:
+        event = unsub.event
+        if event.type != "unsubscribe" or event.ip or event.user_agent:
+            continue
+        at = event.ts
+        recent = [c for c in clicks if at - UNSUB_AFTER_CLICK <= c.event.ts <= at + 1.0]
+        if recent and all(c.has_any(_MACHINE_CLICK) for c in recent):
+            _add(unsub, finding(
+                "context.unsubscribe-after-machine-click", 1.0,
+                f"recorded {max(at - recent[-1].event.ts, 0.0):.0f} s after a machine's "
+                "click on the message, with no person's click between", Kind.SECURITY_SCANNER))
