@@ -198,6 +198,40 @@ def test_any_tracker_posts_canonical_events(tmp_path: Any) -> None:
         _post_canonical_events(server.base_url, key)
 
 
+def test_the_server_settles_provisional_verdicts_in_the_background(tmp_path: Any) -> None:
+    """Posted events are answered with provisional verdicts; the server's settler judges
+    their messages again with all their context soon after (settle_after_seconds) and the
+    verdicts become final, as `import` and `rescore` make them."""
+    import time
+
+    from tests.support import running_server
+
+    db = str(tmp_path / "settle.db")
+    store = open_store(Settings(database=db))
+    key = access.create_key(store, "tracker").secret
+    store.close()
+    auth = {"authorization": f"Bearer {key}"}
+    base = {"message_id": "settle-m1", "campaign_id": "settle-c",
+            "timestamp": "2026-11-02T09:00:00Z"}
+    events = [{**base, "type": "delivered", "id": "s-d1", "recipient": "zoe@example.com"},
+              {**base, "type": "click", "id": "s-c1", "url": "https://shop.example/1",
+               "timestamp": "2026-11-02T12:00:00Z", "ip": "73.1.2.3"}]
+    with running_server({"CLICKSIFT_DATABASE": db, "CLICKSIFT_SETTLE_AFTER_SECONDS": "0.3"},
+                        tmp_path) as server:
+        posted = httpx.post(f"{server.base_url}/api/v1/events", json=events, headers=auth,
+                            timeout=30)
+        assert posted.status_code == 200, posted.text
+        url = f"{server.base_url}/api/v1/messages/settle-m1/events"
+        deadline, final = time.monotonic() + 20, None
+        while time.monotonic() < deadline:
+            rows = httpx.get(url, headers=auth, timeout=30).json()["events"]
+            final = {e["id"]: e["final"] for e in rows if e["type"] == "click"}
+            if final == {"s-c1": True}:
+                break
+            time.sleep(0.2)
+        assert final == {"s-c1": True}
+
+
 def _post_canonical_events(base_url: str, key: str) -> None:
     url = f"{base_url}/api/v1/events"
     auth = {"authorization": f"Bearer {key}"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from clicksift.events import Link, event_from_dict
 from clicksift.links import load_signer
 from clicksift.settings import Settings
@@ -85,3 +87,50 @@ def test_signing_key_is_made_once_and_shared(database: str, store: SqlStore) -> 
     other.close()
     configured = load_signer("mine:0123456789abcdef0123", store)
     assert configured.key_ids == ["mine"]
+
+
+def _one_source_on_six_messages() -> list:
+    """Six recipients' messages, each clicked once a minute after delivery by one address
+    of a company's range with a current browser: provisional verdicts see one message at
+    a time; judged together, the source's reach shows."""
+    chrome = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+              "Gecko) Chrome/143.0.0.0 Safari/537.36")
+    events = []
+    for n in range(6):
+        at = 1_767_225_600 + n * 20
+        events += [event_from_dict({
+            "type": "delivered", "id": f"d{n}", "message_id": f"m{n}", "campaign_id": "c",
+            "recipient": f"p{n}@co{n % 3}.example", "timestamp": at,
+            "links": [{"url": "https://shop.example/a", "kind": "content"}]}),
+            event_from_dict({
+                "type": "click", "id": f"k{n}", "message_id": f"m{n}", "timestamp": at + 60,
+                "url": "https://shop.example/a", "link_index": 0, "ip": "68.232.130.9",
+                "user_agent": chrome, "method": "GET",
+                "headers": {"accept": "text/html", "accept-language": "en"}})]
+    return events
+
+
+def test_settling_makes_due_provisional_verdicts_final_with_shared_context(
+        store: SqlStore) -> None:
+    from clicksift.classify import Engine
+    from clicksift.server.settle import settle_due
+
+    engine = Engine()
+    events = _one_source_on_six_messages()
+    with store.transaction():
+        store.add_events(events)
+        store.save_verdicts([engine.provisional(e) for e in events if e.type == "click"],
+                            engine.version)
+    clicks = [e.id for e in events if e.type == "click"]
+    before = store.verdict_rows(clicks)
+    assert not any(v["final"] for v in before.values())
+    assert not any(r["rule"] == "crossmsg.source-many-domains"
+                   for v in before.values() for r in v["reasons"])
+    # not due yet: settled 60 s after their verdicts were computed
+    assert settle_due(store, engine, 60.0) == 0
+    assert settle_due(store, engine, 60.0, now=time.time() + 61) == 6
+    after = store.verdict_rows(clicks)
+    assert all(v["final"] for v in after.values())
+    assert all(any(r["rule"] == "crossmsg.source-many-domains" for r in v["reasons"])
+               for v in after.values())
+    assert settle_due(store, engine, 60.0, now=time.time() + 61) == 0     # nothing left

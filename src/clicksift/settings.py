@@ -102,8 +102,12 @@ class Settings:
         0, "Processes that classify large batches (clicksift classify, rescore, import) "
         "in parallel: 0 means one per CPU core.")
     online_verdicts: bool = setting(
-        True, "Store a provisional verdict with every tracked request (final verdicts come "
-        "from clicksift rescore). Off: the server only records.")
+        True, "Store a provisional verdict with every tracked request (final ones follow: "
+        "settle_after_seconds). Off: the server only records.")
+    settle_after_seconds: float = setting(
+        60.0, "The server judges again, with their message's and one another's context, the "
+        "messages whose provisional verdicts are this old, and makes them final (0: never; "
+        "clicksift rescore does it on demand).")
     knowledge_dir: str = setting(
         "", "Folder of a refreshed knowledge base (written by clicksift knowledge update). "
         "Empty: the knowledge base shipped with clicksift.")
@@ -357,6 +361,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("setting 'store_timeout_ms' must be at least 1")
     if settings.classify_workers < 0:
         raise ConfigError("setting 'classify_workers' must be 0 (one per core) or more")
+    if settings.settle_after_seconds < 0:
+        raise ConfigError("setting 'settle_after_seconds' must be 0 (never) or more")
     if settings.commit_batch_size < 1:
         raise ConfigError("setting 'commit_batch_size' must be at least 1")
     if not 0 <= settings.spool_reserve_mb <= 1 << 20:

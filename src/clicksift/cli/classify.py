@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from typing import IO
 
 import click
@@ -15,11 +14,12 @@ from clicksift import reports
 from clicksift.classify import BatchClassifier, engine_from_settings
 from clicksift.classify.batch import BatchStats, worker_count
 from clicksift.classify.engine import Engine
+from clicksift.classify.rescore import rescore
 from clicksift.cli.common import Context, console_err, db_option, pass_context, warn
 from clicksift.cli.core import _report_skipped, _time_option
 from clicksift.cli.report import refresh_with_progress
 from clicksift.errors import InputError
-from clicksift.events import Event, ReadStats, dumps, event_from_dict
+from clicksift.events import ReadStats, dumps
 from clicksift.storage import SqlStore
 
 BYTES_PER_EVENT = 350   # for estimating how many events a file holds
@@ -102,11 +102,6 @@ def classify(ctx: Context, files: tuple[str, ...], output: str | None, skip_inva
     _report_skipped(stats)
 
 
-def _stored_events(store: object, message_ids: list[str]) -> Iterator[Event]:
-    for stored in store.events_of_messages(message_ids):  # type: ignore[attr-defined]
-        yield event_from_dict(stored.raw)
-
-
 def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str],
                      workers: int = 1) -> BatchClassifier:
     """Final verdicts for every event of MESSAGE_IDS, stored; reports brought up to date."""
@@ -114,30 +109,20 @@ def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str],
         reports.mark_dirty(store, message_ids)
     with _progress(None) as progress:
         task = progress.add_task("rescoring", total=None)
-        batch = BatchClassifier(engine, workers=workers, progress=lambda stage, n:
-                                progress.update(task, description=stage, completed=n))
-        pending = []
-        for verdict in batch.classify(_stored_events(store, message_ids),
-                                      expected=len(message_ids) * 4):
-            pending.append(verdict)
-            if len(pending) >= 5000:
-                with store.transaction():
-                    store.save_verdicts(pending, engine.version)
-                pending = []
-        with store.transaction():
-            store.save_verdicts(pending, engine.version)
+        batch = rescore(store, engine, message_ids, workers=workers, progress=lambda stage, n:
+                        progress.update(task, description=stage, completed=n))
     refresh_with_progress(store)
     return batch
 
 
-@click.command()
+@click.command("rescore")
 @db_option
 @click.option("--campaign", metavar="ID", help="Only this campaign's messages.")
 @click.option("--since", metavar="TIME", help="Only messages with events at or after TIME.")
 @click.option("--until", metavar="TIME", help="Only messages with events before TIME.")
 @pass_context
-def rescore(ctx: Context, database: str | None, campaign: str | None, since: str | None,
-            until: str | None) -> None:
+def rescore_command(ctx: Context, database: str | None, campaign: str | None,
+                    since: str | None, until: str | None) -> None:
     """Recompute final verdicts for stored events (all, a campaign, or a period), with full
     message and cross-message context; each verdict records the engine version."""
     settings = ctx.settings(database=database)
@@ -156,4 +141,4 @@ def rescore(ctx: Context, database: str | None, campaign: str | None, since: str
     _summary(batch.stats, f"rescored {len(message_ids):,} messages ({engine.version})")
 
 
-COMMANDS = [classify, rescore]
+COMMANDS = [classify, rescore_command]

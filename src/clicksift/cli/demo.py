@@ -21,7 +21,8 @@ from rich.table import Table
 
 from clicksift import access, reports
 from clicksift.classify import BatchClassifier, engine_from_settings
-from clicksift.cli.classify import _stored_events, _summary
+from clicksift.classify.rescore import stored_events
+from clicksift.cli.classify import _summary
 from clicksift.cli.common import Context, console, console_err, pass_context
 from clicksift.cli.report import show_campaign
 from clicksift.demo import (
@@ -169,7 +170,7 @@ def _rescore(settings: Settings) -> None:
     try:
         ids = store.message_ids()
         batch = BatchClassifier(engine)
-        verdicts = list(batch.classify(_stored_events(store, ids), expected=len(ids) * 4))
+        verdicts = list(batch.classify(stored_events(store, ids), expected=len(ids) * 4))
         with store.transaction():
             reports.mark_dirty(store, ids)
             store.save_verdicts(verdicts, engine.version)

@@ -1,7 +1,8 @@
 """The tracking server's background work, in one process of its own at a lower priority.
 
 `clicksift serve` starts one housekeeper beside its workers. It counts new events into the
-report rollups, delivers outbound webhooks and, on SQLite, checkpoints the write-ahead log.
+report rollups, delivers outbound webhooks, settles provisional verdicts (server/settle.py)
+and, on SQLite, checkpoints the write-ahead log.
 Workers then only answer requests: a report refresh that reads many events never holds a
 worker's interpreter while clicks wait, and several workers do not each repeat the same
 background work. The housekeeper runs at a lower CPU priority, so under load the redirects
@@ -27,6 +28,7 @@ from types import FrameType
 
 from clicksift.classify import engine_from_settings
 from clicksift.protect.outbound import Dispatcher
+from clicksift.server.settle import Settler
 from clicksift.settings import Settings, load_settings
 from clicksift.storage import is_postgres, open_store
 from clicksift.storage.sqlite import Checkpointer
@@ -50,6 +52,7 @@ class Housekeeping:
         self.reports = reports if reports is not None else ReportService(settings, size=1)
         self.checkpointer: Checkpointer | None = None
         self.dispatcher: Dispatcher | None = None
+        self.settler: Settler | None = None
 
     def start(self) -> None:
         settings = self.settings
@@ -57,10 +60,13 @@ class Housekeeping:
             self.checkpointer = Checkpointer(settings.database)
             self.checkpointer.start()
         self.reports.start()
+        engine = engine_from_settings(settings)
         self.dispatcher = Dispatcher(
-            settings, lambda: open_store(settings, migrate=False, checkpoint=False),
-            engine_from_settings(settings))
+            settings, lambda: open_store(settings, migrate=False, checkpoint=False), engine)
         self.dispatcher.start()
+        self.settler = Settler(settings.settle_after_seconds, lambda: open_store(
+            settings, migrate=False, checkpoint=False), engine)
+        self.settler.start()
 
     def stop(self) -> None:
         if self.checkpointer is not None:
@@ -68,6 +74,8 @@ class Housekeeping:
         self.reports.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self.settler is not None:
+            self.settler.stop()
 
 
 def runs_elsewhere() -> bool:

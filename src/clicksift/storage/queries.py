@@ -91,3 +91,9 @@ WHERE id = ?"""
 DELETE_EVENT = "DELETE FROM events WHERE id = ?"
 
 DELETE_VERDICT = "DELETE FROM verdicts WHERE event_id = ?"
+
+# The messages whose oldest provisional verdict is older than a moment, oldest first.
+PROVISIONAL_MESSAGES = """
+SELECT e.message_id FROM verdicts v JOIN events e ON e.id = v.event_id
+WHERE v.final = 0 AND v.computed_at < ?
+GROUP BY e.message_id ORDER BY MIN(v.computed_at) LIMIT ?"""

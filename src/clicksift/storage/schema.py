@@ -160,6 +160,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             created_at {real} NOT NULL)""",
         "CREATE INDEX sessions_login ON sessions (login)",
     ]),
+    (5, "provisional verdicts found quickly (the server settles them in the background)", [
+        "CREATE INDEX verdicts_provisional ON verdicts (computed_at) WHERE final = 0",
+    ]),
 ]
 
 

@@ -215,6 +215,12 @@ class SqlStore:
                 return
             last = rows[-1][0]
 
+    def provisional_messages(self, before: float, limit: int) -> list[str]:
+        """Messages with a provisional verdict computed before BEFORE, the longest waiting
+        first (at most LIMIT)."""
+        rows = self.execute(queries.PROVISIONAL_MESSAGES, (before, limit)).fetchall()
+        return [row[0] for row in rows]
+
     def source_events(self, source: str, *, page_size: int = 1000
                       ) -> Iterator[tuple[int, dict[str, Any]]]:
         """Every stored event of SOURCE (an ESP's name) in arrival order, as (seq, event)."""

@@ -1,0 +1,55 @@
+"""Judging stored messages again with their whole context: final verdicts.
+
+`clicksift rescore`, `import`, `load` and `ingest reparse` judge the messages they touched
+this way, and the tracking server settles its provisional verdicts with it in the
+background (``settle_after_seconds``). The messages judged together share the
+cross-message context (one source on many recipients' mail), so they are judged in one
+batch. The store is anything that reads a message's stored events and saves verdicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from clicksift.classify.batch import BatchClassifier
+from clicksift.classify.engine import Engine
+from clicksift.classify.vocabulary import Verdict
+from clicksift.events import Event, event_from_dict
+
+#: Verdicts saved per transaction.
+SAVE_EVERY = 5000
+
+
+class VerdictStore(Protocol):
+    def events_of_messages(self, message_ids: Sequence[str]) -> Iterator[Any]: ...
+
+    def save_verdicts(self, verdicts: Iterable[Verdict], engine_version: str) -> int: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+
+def stored_events(store: VerdictStore, message_ids: Sequence[str]) -> Iterator[Event]:
+    """Every stored event of MESSAGE_IDS, as events again."""
+    for stored in store.events_of_messages(message_ids):
+        yield event_from_dict(stored.raw)
+
+
+def rescore(store: VerdictStore, engine: Engine, message_ids: Sequence[str], *,
+            workers: int = 1,
+            progress: Callable[[str, int], None] | None = None) -> BatchClassifier:
+    """Final verdicts for every engagement event of MESSAGE_IDS, judged together, saved
+    (a final verdict replaces a provisional one). Returns the classifier (its stats)."""
+    batch = BatchClassifier(engine, workers=workers, progress=progress)
+    pending: list[Verdict] = []
+    for verdict in batch.classify(stored_events(store, message_ids),
+                                  expected=len(message_ids) * 4):
+        pending.append(verdict)
+        if len(pending) >= SAVE_EVERY:
+            with store.transaction():
+                store.save_verdicts(pending, engine.version)
+            pending = []
+    with store.transaction():
+        store.save_verdicts(pending, engine.version)
+    return batch
