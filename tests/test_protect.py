@@ -132,8 +132,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     finally:
         store.close()
     env = {"CLICKSIFT_DATABASE": database, "CLICKSIFT_BASE_URL": BASE,
-           "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.1/32",
-           "CLICKSIFT_ACCEPT_SIMULATED_TIME": "true", "CLICKSIFT_TOPICS": TOPICS,
+           "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.1/32", "CLICKSIFT_CLICK_ID_DOMAINS":
+           "example.org", "CLICKSIFT_ACCEPT_SIMULATED_TIME": "true", "CLICKSIFT_TOPICS": TOPICS,
            "CLICKSIFT_SENDER_NAME": "Example Shop", "CLICKSIFT_BRAND_COLOR": "#0b5fff",
            "CLICKSIFT_HOOK_SETTLE_SECONDS": "1", "CLICKSIFT_HOOK_POLL_SECONDS": "0.3",
            "CLICKSIFT_HOOK_RETRY_SECONDS": "0.3"}
@@ -683,3 +683,17 @@ def test_a_form_unsubscribe_judged_a_machine_without_confidence_is_applied(
             store.close()
     assert outcomes["0.9"] == ("held", "nhi")
     assert outcomes[default] == ("applied", "nhi")
+
+
+@pytest.mark.parametrize(("base_url", "own"), [
+    ("https://t.example.com", "example.com"), ("https://t.example.co.uk/x", "example.co.uk"),
+    ("https://example.com", "example.com"), ("http://127.0.0.1:8000", None),
+    ("http://localhost:8000", None), ("https://[2001:db8::1]/", None)])
+def test_the_senders_domain_is_the_tracking_hosts_parent(base_url: str, own: str | None
+                                                         ) -> None:
+    from clicksift.protect.conversions import click_id_scope, own_domain
+
+    assert own_domain(base_url) == own
+    scope = click_id_scope([], base_url)
+    assert scope.of(b"https://www.example.com/p") is (own == "example.com")
+    assert click_id_scope(["shop.example"], base_url).of(b"https://shop.example/p")

@@ -37,7 +37,8 @@ def tracked(tmp_path_factory: pytest.TempPathFactory
     tmp = tmp_path_factory.mktemp("server")
     db = str(tmp / "track.db")
     env = {"CLICKSIFT_DATABASE": db, "CLICKSIFT_SIGNING_KEYS": KEYS,
-           "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.2"}
+           "CLICKSIFT_TRUSTED_PROXIES": "127.0.0.2",
+           "CLICKSIFT_CLICK_ID_DOMAINS": "example.org,old.example"}
     prepared = delivered_message(db, KEYS)
     with running_server(env, tmp) as server:
         yield server, prepared, db
@@ -103,6 +104,23 @@ def test_token_signed_with_a_rotated_out_key_still_works(tracked: tuple) -> None
     response = httpx.get(url)
     assert response.status_code == 302
     assert response.headers["location"].startswith("https://old.example/?csclid=")
+
+
+def test_only_the_senders_own_sites_get_the_click_id(tracked: tuple) -> None:
+    """click_id_domains: a destination on them (a subdomain included) gets the click id;
+    a third party's (or a look-alike's) is left exactly as it was."""
+    server, _, _ = tracked
+    urls = TrackingUrls(server.base_url, OLD_SIGNER)
+    for destination, gets_it in (("https://shop.example.org/a?sig=x", True),
+                                 ("https://old.example:8443/b", True),
+                                 ("https://partner.example.com/p?sig=abc", False),
+                                 ("https://notexample.org/", False),
+                                 ("https://example.org.evil.example/", False)):
+        location = httpx.get(urls.click("m-old", 0, "content", destination,
+                                        1_750_000_000)).headers["location"]
+        assert ("csclid=" in location) is gets_it, destination
+        if not gets_it:
+            assert location == destination
 
 
 def test_forged_and_altered_tokens_are_404_never_a_redirect(tracked: tuple) -> None:

@@ -150,9 +150,14 @@ class Settings:
         [], "Topics people can choose on the preference center, as 'id:Label' (for example "
         "news:Newsletter, offers:Special offers). Empty: only all mail.")
     click_id_param: str = setting(
-        "csclid", "Query parameter added to every click's destination with the click's id, "
-        "so a conversion can name the click it came from. Empty: destinations are left as "
-        "they are.")
+        "csclid", "Query parameter added to the destination of a click on the sender's own "
+        "site (click_id_domains) with the click's id, so a conversion can name the click it "
+        "came from. Empty: destinations are left as they are.")
+    click_id_domains: list[str] = setting(
+        [], "The sender's own domains: only destinations on them (or their subdomains) get "
+        "the click id, so no other site is handed it and signed or strict third-party URLs "
+        "stay whole. Empty: the domain of base_url's host (t.example.com gives example.com); "
+        "none when base_url's host is an address or a single name.")
     hook_settle_seconds: float = setting(
         120.0, "How long an event waits before it goes to outbound webhooks, so later "
         "context (a honeypot hit, a burst) can still change its verdict.")

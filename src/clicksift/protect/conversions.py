@@ -13,13 +13,15 @@ per campaign and the share of people's clicks that converted.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from clicksift.errors import InputError, NotFoundError
 from clicksift.events import Event, event_from_dict, format_timestamp, parse_time_bound
@@ -32,6 +34,47 @@ _SIGNED_CLICK_ID = re.compile(r"[0-9a-f]{52}")
 #: A conversion's own time: a date-time of this century (OCCURRED_AT_PATTERN in the API).
 OCCURRED_AT_PATTERN = r"^20[0-9]{2}-"
 _THIS_CENTURY = re.compile(OCCURRED_AT_PATTERN)
+
+
+def own_domain(base_url: str) -> str | None:
+    """The sender's domain a tracking address stands under: its host without the first
+    label when it has three or more (t.example.com: example.com; t.example.co.uk:
+    example.co.uk), the host itself with two, none for an address or a single name."""
+    host = (urlsplit(base_url).hostname or "").rstrip(".").lower()
+    labels = host.split(".")
+    if len(labels) < 2 or all(part.isdigit() for part in labels) or ":" in host:
+        return None
+    return ".".join(labels[1:]) if len(labels) > 2 else host
+
+
+class ClickIdScope:
+    """Which destinations get the click id: those on DOMAINS or their subdomains."""
+
+    def __init__(self, domains: Sequence[str]) -> None:
+        self.domains = tuple(d.strip().strip(".").lower() for d in domains if d.strip())
+        self.covers = functools.lru_cache(maxsize=4096)(self._covers)
+
+    def _covers(self, netloc: bytes) -> bool:
+        host = netloc.rsplit(b"@", 1)[-1].split(b":", 1)[0].rstrip(b".").lower().decode(
+            "ascii", "replace")
+        return any(host == d or host.endswith("." + d) for d in self.domains)
+
+    def of(self, location: bytes) -> bool:
+        """Whether the destination LOCATION (an absolute URL) is on the sender's domains."""
+        if not self.domains:
+            return False
+        rest = location.partition(b"://")[2]
+        end = min((i for i in (rest.find(b"/"), rest.find(b"?"), rest.find(b"#")) if i >= 0),
+                  default=len(rest))
+        return bool(self.covers(rest[:end]))
+
+
+def click_id_scope(domains: Sequence[str], base_url: str) -> ClickIdScope:
+    """The scope the settings give: their domains, else the domain of the tracking host."""
+    if domains:
+        return ClickIdScope(domains)
+    own = own_domain(base_url)
+    return ClickIdScope([own] if own else [])
 
 
 def add_click_id(location: bytes, param: bytes, click_id: str) -> bytes:

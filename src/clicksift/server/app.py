@@ -46,7 +46,7 @@ from clicksift.links import (
     load_signer,
 )
 from clicksift.protect import conversions
-from clicksift.protect.conversions import add_click_id
+from clicksift.protect.conversions import add_click_id, click_id_scope
 from clicksift.server import demo_pages
 from clicksift.server.housekeeping import Housekeeping, external_state, runs_elsewhere
 from clicksift.server.preferences import PreferenceCenter
@@ -105,6 +105,7 @@ class TrackingApp:
         self.started_at = time.time()
         self.engine: Engine | None = None        # made at start, in the worker
         self._click_id_param = settings.click_id_param.encode("ascii")
+        self._click_id_scope = click_id_scope(settings.click_id_domains, settings.base_url)
         self.reports = ReportService(settings)
         self.dashboard = Dashboard(self.reports)
         routes: list[BaseRoute] = [
@@ -239,7 +240,8 @@ class TrackingApp:
         info = request_info(scope, self.runtime.addresses)
         event = self._event(EventType.CLICK, claims, info, url=claims.url,
                             link_kind=claims.link_kind, link_index=claims.link_index)
-        if self._click_id_param and claims.link_kind == LinkKind.CONTENT:
+        if self._click_id_param and claims.link_kind == LinkKind.CONTENT \
+                and self._click_id_scope.of(location):
             location = add_click_id(location, self._click_id_param,
                                     self.runtime.signer.sign_click_id(event.id))
         await self.runtime.recorder.record(event)
