@@ -83,13 +83,23 @@ def test_links_left_alone() -> None:
     assert [link.kind for link in prepared.links] == ["unsubscribe"]
 
 
-def test_unsubscribe_placeholders_become_the_signed_unsubscribe_link() -> None:
+def test_unsubscribe_merge_tags_are_the_esps_unless_replacing_them_is_asked_for() -> None:
+    """An ESP needs its own unsubscribe merge tag to accept the campaign and to handle the
+    unsubscribes: it stays (with a warning that says how to replace it); the setting, or
+    data-clicksift="unsubscribe" on one link, puts clicksift's signed link there."""
     html = ('<body><a href="{{ unsubscribe_url }}">u</a><a href="*|UNSUB|*">u2</a>'
             '<a href="https://sender.example/leave" data-clicksift="unsubscribe">u3</a></body>')
-    prepared = prepare(html)
-    unsubscribe = prepared.headers["List-Unsubscribe"].strip("<>")
-    assert prepared.html.count(f'href="{unsubscribe}"') == 3
-    assert next(link for link in prepared.links if link.kind == "unsubscribe").url == unsubscribe
+    kept = prepare(html)
+    unsubscribe = kept.headers["List-Unsubscribe"].strip("<>")
+    assert 'href="{{ unsubscribe_url }}"' in kept.html and 'href="*|UNSUB|*"' in kept.html
+    assert kept.html.count(f'href="{unsubscribe}"') == 1                 # the marked link
+    assert any("*|UNSUB|*" in w and "replace_unsubscribe_merge_tags" in w
+               for w in kept.warnings)
+    replaced = prepare(html, replace_unsubscribe_merge_tags=True)
+    unsubscribe = replaced.headers["List-Unsubscribe"].strip("<>")
+    assert replaced.html.count(f'href="{unsubscribe}"') == 3
+    assert next(link for link in replaced.links
+                if link.kind == "unsubscribe").url == unsubscribe
 
 
 def test_additions_pixel_and_honeypots() -> None:
@@ -141,8 +151,11 @@ def test_warnings_name_plain_http_merge_tags_and_http_base() -> None:
 def test_text_part_links_reuse_the_html_links() -> None:
     html = '<body><a href="https://x.example/a">a</a></body>'
     text = "Read https://x.example/a. Or https://x.example/b, then {{unsubscribe_url}}\n"
-    prepared = Preparer(URLS).prepare(html, recipient="a@b.example", campaign_id="c",
-                                      text=text, message_id="m1")
+    prepared = Preparer(URLS, PrepareOptions(replace_unsubscribe_merge_tags=True)).prepare(
+        html, recipient="a@b.example", campaign_id="c", text=text, message_id="m1")
+    kept = Preparer(URLS).prepare(html, recipient="a@b.example", campaign_id="c", text=text,
+                                  message_id="m1")
+    assert kept.text.endswith("then {{unsubscribe_url}}\n")
     urls = re.findall(r"https://t\.example\.net/[cu]/[A-Za-z0-9_-]+", prepared.text)
     assert len(urls) == 3
     assert f'href="{urls[0]}"' in prepared.html

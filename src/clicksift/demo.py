@@ -8,6 +8,7 @@ server, which also shows the messages at ``/demo/`` so a person can open them an
 from __future__ import annotations
 
 import base64
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
@@ -41,6 +42,13 @@ class DemoCampaign:
 SIMULATED_CAMPAIGN = "spring-sale"
 ESP_CAMPAIGN = "autumn-digest"
 ESP_KEY_FILE = "sendgrid-demo-key.pem"
+
+
+def _demo_options(settings: Settings) -> PrepareOptions:
+    """The demo sends its mail itself, through no ESP: its template's unsubscribe merge tag
+    becomes clicksift's unsubscribe link."""
+    return dataclasses.replace(PrepareOptions.from_settings(settings),
+                               replace_unsubscribe_merge_tags=True)
 
 
 def demo_settings(folder: Path, base: Settings) -> Settings:
@@ -118,7 +126,7 @@ def build_demo(folder: Path, base: Settings) -> DemoCampaign:
     try:
         preparer = Preparer(TrackingUrls(settings.base_url,
                                          load_signer(settings.signing_keys, store)),
-                            PrepareOptions.from_settings(settings))
+                            _demo_options(settings))
         html = newsletter_html()
         messages = tuple(preparer.prepare(html, recipient=address, campaign_id=CAMPAIGN)
                          for address in AUDIENCE)
@@ -140,7 +148,7 @@ def simulated_campaign(settings: Settings, recipients: int, seed: int,
     try:
         preparer = Preparer(TrackingUrls(settings.base_url,
                                          load_signer(settings.signing_keys, store)),
-                            PrepareOptions.from_settings(settings))
+                            _demo_options(settings))
         config = SimulationConfig(recipients=recipients, seed=seed, mix="mixed",
                                   start=time.time() - days_ago * 86400)
         return prepare_campaign(store, preparer, newsletter_html(), SIMULATED_CAMPAIGN, config)

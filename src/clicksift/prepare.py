@@ -46,11 +46,15 @@ class PrepareOptions:
     honeypot_url: str = ""
     open_pixel: bool = True
     unsubscribe_mailto: str = ""
+    #: An ESP's unsubscribe merge tag used as a link ({{unsubscribe_url}}, *|UNSUB|*):
+    #: replaced with clicksift's unsubscribe link only when asked (the sending ESP needs
+    #: its own to accept the campaign and to handle its unsubscribes).
+    replace_unsubscribe_merge_tags: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PrepareOptions:
         return cls(settings.honeypot_links, settings.honeypot_url, settings.open_pixel,
-                   settings.unsubscribe_mailto)
+                   settings.unsubscribe_mailto, settings.replace_unsubscribe_merge_tags)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class _Builder:
     message_id: str
     issued_at: int
     unsubscribe_url: str
+    replace_merge_tags: bool = False
     links: list[Link] = field(default_factory=list)
     link_urls: list[str] = field(default_factory=list)      # tracking URL of each link
     tracked: dict[str, str] = field(default_factory=dict)   # content destination -> its first URL
@@ -153,7 +158,7 @@ def normalize_destination(value: str) -> str:
     return _URL_NOISE.sub("", value).strip(_C0_AND_SPACE)
 
 
-def _classify_href(tag: markup.LinkTag) -> str | None:
+def _classify_href(tag: markup.LinkTag, replace_merge_tags: bool) -> str | None:
     """The link kind to give this tag, or None to leave it alone."""
     attrs = tag.attributes
     for name, value in IGNORE_MARKS.items():
@@ -161,8 +166,8 @@ def _classify_href(tag: markup.LinkTag) -> str | None:
             return None
     href = attrs["href"].value.strip()
     marked = attrs.get("data-clicksift")
-    if UNSUBSCRIBE_PLACEHOLDERS.match(href) or (
-            marked is not None and marked.value.strip().lower() == "unsubscribe"):
+    if (marked is not None and marked.value.strip().lower() == "unsubscribe") or (
+            replace_merge_tags and UNSUBSCRIBE_PLACEHOLDERS.match(href)):
         return LinkKind.UNSUBSCRIBE.value
     if href[:7].lower() == "http://" or href[:8].lower() == "https://":
         return LinkKind.CONTENT.value
@@ -174,9 +179,14 @@ def _rewrite_html(document: str, builder: _Builder
     tags, landmarks = markup.find_links(document)
     edits = []
     for tag in tags:
-        kind = _classify_href(tag)
+        kind = _classify_href(tag, builder.replace_merge_tags)
         href = tag.href
         if kind is None or href is None:
+            if href is not None and UNSUBSCRIBE_PLACEHOLDERS.match(href.value):
+                builder.warn(f"line {document.count(chr(10), 0, tag.start) + 1}: "
+                             f"{href.value.strip()} is the ESP's unsubscribe merge tag: left "
+                             "for the ESP (set replace_unsubscribe_merge_tags to use "
+                             "clicksift's unsubscribe link there)")
             continue
         destination = normalize_destination(href.value)
         def locate(offset: int = tag.start) -> str:
@@ -205,6 +215,8 @@ def _rewrite_text(text: str, builder: _Builder) -> str:
         return builder.tracked[url] + trailing
 
     text = _TEXT_URL.sub(replace, text)
+    if not builder.replace_merge_tags:
+        return text
     return _PLACEHOLDER_IN_TEXT.sub(lambda _: builder.track("", LinkKind.UNSUBSCRIBE), text)
 
 
@@ -246,7 +258,8 @@ class Preparer:
         prepared_at = time.time() if now is None else now
         issued_at = int(prepared_at)
         builder = _Builder(self.urls, message_id, issued_at,
-                           self.urls.unsubscribe(message_id, issued_at))
+                           self.urls.unsubscribe(message_id, issued_at),
+                           self.options.replace_unsubscribe_merge_tags)
         if not self.urls.is_https:
             builder.warn(f"the tracking base URL {self.urls.base_url} is not https; set "
                          "base_url to an https address before sending real mail")

@@ -153,6 +153,11 @@ class Settings:
         "csclid", "Query parameter added to the destination of a click on the sender's own "
         "site (click_id_domains) with the click's id, so a conversion can name the click it "
         "came from. Empty: destinations are left as they are.")
+    replace_unsubscribe_merge_tags: bool = setting(
+        False, "Replace an ESP's unsubscribe merge tag used as a link ({{unsubscribe_url}}, "
+        "*|UNSUB|*, %unsubscribe_url%...) with clicksift's unsubscribe link. Off: it is left "
+        "for the ESP (which needs it to accept the campaign and handle its unsubscribes); "
+        "data-clicksift=\"unsubscribe\" on a link asks for clicksift's link either way.")
     click_id_domains: list[str] = setting(
         [], "The sender's own domains: only destinations on them (or their subdomains) get "
         "the click id, so no other site is handed it and signed or strict third-party URLs "
