@@ -231,3 +231,69 @@ def test_every_command_is_documented_in_the_readme_or_docs(command: str) -> None
     docs = "".join(p.read_text() for p in (Path(__file__).parent.parent / "docs").glob("*.md"))
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert f"clicksift {command}" in readme + docs
+
+
+def _gone(group: int, timeout: float = 25.0) -> bool:
+    """Whether every process of the process group GROUP has ended within TIMEOUT."""
+    import os
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_serve_stops_with_its_children_when_the_terminal_hangs_up(
+        tmp_path: Path, server: str) -> None:
+    """A closed terminal (SIGHUP) stops the server, its workers and its housekeeper, as
+    Ctrl-C does (granian alone would restart its workers and run on)."""
+    import os
+    import signal as signals
+
+    from tests.support import start_server
+
+    running = start_server({"CLICKSIFT_DATABASE": str(tmp_path / "hup.db")}, tmp_path,
+                           server=server)
+    try:
+        os.kill(running.process.pid, signals.SIGHUP)
+        assert running.process.wait(timeout=25) is not None
+        assert _gone(running.process.pid), running.log()
+    finally:
+        running.kill()
+
+
+def test_the_demo_stops_its_server_when_the_terminal_hangs_up(tmp_path: Path) -> None:
+    import os
+    import signal as signals
+    import time
+
+    import httpx
+
+    from tests.support import free_port
+
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "clicksift", "demo", "--dir", str(tmp_path / "demo"),
+         "--recipients", "0", "--port", str(port)], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        os.kill(demo.pid, signals.SIGHUP)
+        assert demo.wait(timeout=30) == 0
+        with pytest.raises(httpx.HTTPError):         # its server went with it
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signals.SIGKILL)

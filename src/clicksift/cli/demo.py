@@ -50,10 +50,14 @@ def _check_port_free(host: str, port: int) -> None:
                               "another") from None
 
 
-def _start_server(settings: Settings) -> subprocess.Popen[bytes]:
+def _start_server(settings: Settings, started: list[subprocess.Popen[bytes]]
+                  ) -> subprocess.Popen[bytes]:
+    """Start `clicksift serve` and wait until it answers; the process is put in STARTED at
+    once, so that an interruption while it starts still stops it."""
     env = {**os.environ, **settings_to_env(settings), "CLICKSIFT_LOG_LEVEL": "warning"}
     process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=env,
                                start_new_session=True)
+    started.append(process)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -222,15 +226,19 @@ def demo(ctx: Context, folder: str, host: str, port: int, recipients: int,
     Open the printed /demo/ address in a browser and click: every request is recorded."""
     base = ctx.settings(host=host, port=port)
     _check_port_free(host, port)
-    # A plain kill stops the demo like Ctrl-C does: the server goes with it.
+    # A plain kill, or the terminal closing (a hang-up), stops the demo like Ctrl-C does:
+    # the server goes with it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, lambda *_: sys.exit(0))
     campaign = build_demo(Path(folder), base)
     settings = campaign.settings
     console.print(f"[bold]clicksift demo[/]: campaign [cyan]{CAMPAIGN}[/] prepared for "
                   f"{len(campaign.messages)} recipients; store [cyan]{settings.database}[/]")
     _show_links(campaign, folder)
-    server = _start_server(settings)
+    started: list[subprocess.Popen[bytes]] = []
     try:
+        server = _start_server(settings, started)
         if recipients:
             simulated = simulated_campaign(settings, recipients, seed=7)
             console_err.print(f"sending the traffic of [cyan]{SIMULATED_CAMPAIGN}[/] "
@@ -274,6 +282,7 @@ def demo(ctx: Context, folder: str, host: str, port: int, recipients: int,
     except KeyboardInterrupt:
         pass
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=15)
+        for process in started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=15)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+from typing import Any
 
 from clicksift.server.housekeeping import Supervisor
 from clicksift.settings import Settings, settings_to_env
@@ -32,16 +34,32 @@ def run(settings: Settings) -> None:
         supervisor.stop()
 
 
+def _hangups_ignored() -> bool:
+    """Whether hang-ups are ignored here (`nohup`, a service manager): then a closed
+    terminal must not stop the server."""
+    return signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+
+
 def _run_granian(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
 
+    ignored = _hangups_ignored()
+
+    class Server(Granian):  # type: ignore[misc,valid-type]
+        """Granian, stopping on a hang-up (a closed terminal) as on Ctrl-C, where granian
+        itself would restart its workers and keep running with no terminal."""
+
+        def signal_handler_reload(self, *args: Any, **kwargs: Any) -> None:
+            if not ignored:
+                self.signal_handler_interrupt(*args, **kwargs)
+
     # A worker can deadlock in granian's runtime teardown when a thread hands work back to
     # the loop as it stops (emmett-framework/granian#875; seen here once in 13 SIGINTs):
     # past this many seconds granian kills it. Nothing answered is lost by that (every
     # answered event is durable), and the recorder's own drain takes at most 10 s.
-    Granian(APP_FACTORY, factory=True, address=settings.host, port=settings.port,
+    Server(APP_FACTORY, factory=True, address=settings.host, port=settings.port,
             interface=Interfaces.ASGI, workers=settings.workers, loop=Loops.uvloop,
             log_level=LogLevels(settings.log_level), log_access=False, backlog=2048,
             workers_kill_timeout=WORKER_KILL_SECONDS).serve()
@@ -49,6 +67,9 @@ def _run_granian(settings: Settings) -> None:
 
 def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
+
+    if not _hangups_ignored():   # a hang-up stops the server as SIGTERM does
+        signal.signal(signal.SIGHUP, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
 
     uvicorn.run(APP_FACTORY, factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, loop="uvloop", http="httptools", lifespan="on",
