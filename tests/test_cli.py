@@ -297,3 +297,27 @@ def test_the_demo_stops_its_server_when_the_terminal_hangs_up(tmp_path: Path) ->
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signals.SIGKILL)
+
+
+def test_reports_fit_an_80_column_terminal_and_say_what_is_not_judged(tmp_path: Path) -> None:
+    """Every line of the overview and of a campaign report fits 80 columns; events not
+    judged yet show as "not judged", never as a people's rate of 0.0 %."""
+    import os
+
+    db = _judged_store(tmp_path)
+    env = {**os.environ, "COLUMNS": "80"}
+    for args in (["report"], ["report", "sim4-c1"]):
+        shown = subprocess.run([sys.executable, "-m", "clicksift", *args, "--db", db],
+                               capture_output=True, text=True, env=env, timeout=60, check=True)
+        wide = [line for line in shown.stdout.splitlines() if len(line) > 80]
+        assert not wide, "\n".join(wide)
+    events = tmp_path / "later.jsonl"
+    events.write_text(json.dumps({"type": "click", "id": "later-1", "message_id": "m-later",
+                                  "campaign_id": "later", "url": "https://x.example/",
+                                  "timestamp": 1767225600}) + "\n")
+    assert run("load", str(events), "--db", db, "--no-judge").exit_code == 0
+    overview = subprocess.run([sys.executable, "-m", "clicksift", "report", "--db", db],
+                              capture_output=True, text=True, env=env, timeout=60, check=True)
+    later = next(line for line in overview.stdout.splitlines() if "later" in line)
+    assert "not judged" in later and "0.0%" not in later.split("│")[4]
+    assert "1 opens, clicks and unsubscribes are not judged yet" in overview.stderr

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import click
 import httpx
-from rich.table import Table
 
 from clicksift import access, reports
 from clicksift.classify import BatchClassifier, engine_from_settings
@@ -72,13 +71,14 @@ def _start_server(settings: Settings, started: list[subprocess.Popen[bytes]]
 
 
 def _show_links(campaign: object, folder: str) -> None:
+    """The first message's links, each tracking link whole on a line of its own (so it can
+    be clicked or copied in any terminal), under what it leads to."""
     first = campaign.messages[0]  # type: ignore[attr-defined]
-    table = Table("kind", "destination", "tracking link", title=f"links for {first.recipient}",
-                  title_justify="left")
+    console.print(f"[bold]links for {first.recipient}[/]")
     for link, url in zip(first.links, first.tracking_urls, strict=True):
-        table.add_row(link.kind, link.url if link.kind != "unsubscribe" else "(preferences)",
-                      url)
-    console.print(table, soft_wrap=True)
+        target = link.url if link.kind != "unsubscribe" else "the preference page"
+        console.print(f"  [cyan]{link.kind}[/] {target}", soft_wrap=True, highlight=False)
+        console.print(f"    {url}", soft_wrap=True, highlight=False)
     unsubscribe = first.headers["List-Unsubscribe"].split(",")[0].strip("<> ")
     console.print(f"open pixel:        {first.open_url}", soft_wrap=True)
     console.print(f"one-click unsubscribe: curl -X POST -d List-Unsubscribe=One-Click "

@@ -108,16 +108,34 @@ def _show_overview(view: Overview, fmt: str) -> None:
         console.print("No campaigns yet: load events ('clicksift load') or run the tracking "
                       "server ('clicksift serve').")
         return
-    table = _table("campaign", "first day", "delivered", "open rate raw", "open rate human",
-                   "click rate raw", "click rate human", "machine share",
-                   title="Campaigns (newest first)", names=(c.id for c in view.campaigns))
+    narrow = console.width < 130
+    headers = (("campaign", "sent", "opens", "people", "clicks", "people", "mach.")
+               if narrow else
+               ("campaign", "first day", "delivered", "open rate raw", "open rate human",
+                "click rate raw", "click rate human", "machine share"))
+    table = _table(*headers, title="Campaigns (newest first)" + (
+        ": rates of delivered, raw and people's" if narrow else ""),
+        names=(c.id for c in view.campaigns))
     for c in view.campaigns:
-        table.add_row(c.id, c.first_day or "-", f"{c.delivered:,}", _pct(c.open_rate.raw),
-                      _pct(c.open_rate.human), _pct(c.click_rate.raw),
-                      _pct(c.click_rate.human), _pct(c.nhi_share))
+        cells = [c.id] + ([] if narrow else [c.first_day or "-"]) + [
+            f"{c.delivered:,}", _pct(c.open_rate.raw), _people(c.open_rate.human, c.pending),
+            _pct(c.click_rate.raw), _people(c.click_rate.human, c.pending),
+            _pct(c.nhi_share)]
+        table.add_row(*cells)
     console.print(table)
+    pending = sum(c.pending for c in view.campaigns)
+    if pending:
+        console_err.print(f"{pending:,} opens, clicks and unsubscribes are not judged yet: "
+                          "their people are not counted until they are (the server settles "
+                          "them within a minute; 'clicksift rescore' judges them now).")
     console.print(_totals_table(view.totals, "All campaigns"))
     console.print(_shares_table(view.vendors, "Machines by vendor (all campaigns)"))
+
+
+def _people(rate: float | None, pending: int) -> str:
+    """A people's rate, or "not judged" while events wait for their verdicts and none of
+    them is known to be a person's yet (never a 0.0 % that is not one)."""
+    return "not judged" if pending and not rate else _pct(rate)
 
 
 # -- one campaign --------------------------------------------------------------------------------
@@ -225,21 +243,33 @@ def _totals_table(t: Totals, title: str) -> Table:
 
 
 def _shares_table(shares: Sequence[Share], title: str) -> Table:
-    table = _table("", "opens", "clicks", "unsubscribes", "share", "", title=title)
+    narrow = console.width < 100
+    table = _table("", "opens", "clicks", "unsubs" if narrow else "unsubscribes", "share", "",
+                   title=title)
+    width = _bar_width(max((len(s.name) for s in shares), default=10) + 46)
     for share in shares:
-        bar = "█" * max(1, round(share.share * 30))
+        bar = "█" * max(1, round(share.share * width))
         table.add_row(share.name.replace("_", " "), f"{share.opens:,}", f"{share.clicks:,}",
                       f"{share.unsubscribes:,}", _pct(share.share), f"[magenta]{bar}[/]")
     return table
 
 
+def _bar_width(fixed: int) -> int:
+    """How wide a bar column may be beside FIXED columns' characters, so that no bar wraps
+    (30 on wide terminals, at least 8)."""
+    return max(8, min(30, console.width - fixed))
+
+
 def _timeline_table(points: Sequence[TimelinePoint]) -> Table:
-    table = _table("after delivery", "clicks raw", "clicks human", "opens raw", "opens human",
-                  "", title="Timeline (clicks: magenta machines, green people)")
+    narrow = console.width < 100
+    headers = (("after", "clicks", "people", "opens", "people") if narrow else
+               ("after delivery", "clicks raw", "clicks human", "opens raw", "opens human"))
+    table = _table(*headers, "", title="Timeline (clicks: magenta machines, green people)")
+    width = _bar_width(52 if narrow else 76)
     peak = max((p.clicks.raw for p in points), default=0) or 1
     for p in points:
-        machines = "█" * round(p.clicks.nhi / peak * 30)
-        people = "█" * round(p.clicks.human / peak * 30) or ("▏" if p.clicks.human else "")
+        machines = "█" * round(p.clicks.nhi / peak * width)
+        people = "█" * round(p.clicks.human / peak * width) or ("▏" if p.clicks.human else "")
         table.add_row(p.bucket, f"{p.clicks.raw:,}", f"{p.clicks.human:,}",
                       f"{p.opens.raw:,}", f"{p.opens.human:,}",
                       f"[magenta]{machines}[/][green]{people}[/]")

@@ -252,7 +252,9 @@ def _summary(campaign_id: str, name: str | None, totals: Totals,
              first_day: str | None) -> CampaignSummary:
     return CampaignSummary(campaign_id, name, first_day, totals.delivered, totals.openers,
                            totals.clickers, totals.open_rate, totals.click_rate,
-                           totals.unsubscribers, totals.nhi_share)
+                           totals.unsubscribers, totals.nhi_share,
+                           totals.opens.pending + totals.clicks.pending
+                           + totals.unsubscribes.pending)
 
 
 def _first_day(days: Mapping[str, Metrics]) -> str | None:

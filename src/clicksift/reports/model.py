@@ -132,6 +132,8 @@ class CampaignSummary:
     click_rate: Pair
     unsubscribers: Pair
     nhi_share: float | None
+    #: Opens, clicks and unsubscribes not judged yet: their human numbers are not known.
+    pending: int = 0
 
 
 @dataclass(frozen=True, slots=True)
