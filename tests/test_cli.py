@@ -321,3 +321,66 @@ def test_reports_fit_an_80_column_terminal_and_say_what_is_not_judged(tmp_path: 
     later = next(line for line in overview.stdout.splitlines() if "later" in line)
     assert "not judged" in later and "0.0%" not in later.split("│")[4]
     assert "1 opens, clicks and unsubscribes are not judged yet" in overview.stderr
+
+
+#: Commands that read or write the store, as a user would type them (--db is added).
+STORE_COMMANDS = [
+    ["events"], ["report"], ["rescore"], ["load", "{events}"],
+    ["import", "--esp", "sendgrid", "{events}"], ["ingest", "problems"],
+    ["ingest", "reparse"], ["keys", "list"], ["users", "list"], ["reviews", "list"],
+    ["subscriptions", "a@b.example"], ["suppressions"], ["sunset", "--days", "30"],
+    ["hooks", "list"],
+    ["prepare", "{html}", "--recipient", "a@b.example", "--campaign", "c"]]
+
+
+def _one_line_error(args: list[str], env: dict[str, str] | None = None) -> str:
+    """Run the installed command; it must fail with one line on stderr and no traceback."""
+    import os
+
+    done = subprocess.run([sys.executable, "-m", "clicksift", *args], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **(env or {})})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode in (1, 2), (args, done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and len(lines) == 1, (args, done.stderr)
+    assert lines[0].startswith("error: "), (args, lines)
+    return lines[0]
+
+
+@pytest.mark.parametrize("store", ["damaged", "unreachable"])
+@pytest.mark.parametrize("command", STORE_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_every_store_command_fails_in_one_line_on_a_bad_store(
+        tmp_path: Path, command: list[str], store: str) -> None:
+    """A damaged SQLite file or an unreachable PostgreSQL: one line that says what and
+    where, never a traceback."""
+    events = tmp_path / "e.jsonl"
+    events.write_text(json.dumps({"type": "open", "id": "x", "message_id": "m",
+                                  "timestamp": 1}) + "\n")
+    html = tmp_path / "e.html"
+    html.write_text("<html><body><a href='https://x.example/'>x</a></body></html>")
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"not a database, only text " * 20)
+    database = (str(damaged) if store == "damaged"
+                else "postgresql://nobody:x@127.0.0.1:1/none")
+    args = [part.format(events=events, html=html) for part in command]
+    line = _one_line_error([*args, "--db", database])
+    assert ("damaged.db" in line) if store == "damaged" else ("PostgreSQL" in line)
+
+
+@pytest.mark.parametrize(("args", "env", "names"), [
+    (["report"], {"CLICKSIFT_WORKERS": "zero"}, "CLICKSIFT_WORKERS"),
+    (["--config", "{bad}", "report"], {}, "port"),
+    (["load", "{missing}"], {}, "missing.jsonl"),
+    (["classify", "{missing}"], {}, "missing.jsonl"),
+    (["import", "--esp", "braze", "{missing}"], {}, "missing.jsonl"),
+    (["prepare", "{missing}", "--recipient", "a@b.example", "--campaign", "c"], {},
+     "missing.jsonl"),
+])
+def test_bad_settings_and_missing_files_fail_in_one_line(
+        tmp_path: Path, args: list[str], env: dict[str, str], names: str) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('port = "eighty"\n')
+    values = {"bad": bad, "missing": tmp_path / "missing.jsonl"}
+    line = _one_line_error([part.format(**values) for part in args] + (
+        ["--db", str(tmp_path / "ok.db")] if args[0] != "classify" and args[0] != "--config"
+        else []), env)
+    assert names in line

@@ -30,7 +30,9 @@ class ClicksiftGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ClicksiftError as error:
-            console_err.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+            # one line, whatever a driver's message holds (PostgreSQL's spans two)
+            message = " ".join(str(error).split())
+            console_err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
             sys.exit(2 if isinstance(error, USER_ERRORS) else 1)
         except BrokenPipeError:
             sys.stderr.close()
