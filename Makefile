@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py $(SOURCES) | cks
 # The modules setup.py compiles are tested as plain Python too (the same source, uncompiled).
 PURE_TESTS := tests/test_classify.py tests/test_events.py tests/test_simulate.py
 
-.PHONY: demo test check lint types docs bench mutation clean
+.PHONY: demo test check lint types layers docs bench mutation clean
 
 $(STAMP): pyproject.toml setup.py $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,13 +32,17 @@ test:
 		$(PY) -m pytest
 	PYTHONPATH=src $(PY) -m pytest -q -p no:cacheprovider $(PURE_TESTS)
 
-check: lint types
+check: lint types layers
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 
 types: $(STAMP)
 	$(VENV)/bin/mypy
+
+# The layer contract in pyproject.toml ([tool.importlinter]), over the source tree.
+layers: $(STAMP)
+	PYTHONPATH=src $(VENV)/bin/lint-imports --no-cache
 
 ## docs: regenerate the reference pages in docs/ from the code
 docs: $(STAMP)

@@ -104,10 +104,17 @@ def test_every_esp_has_documented_fixtures_and_a_guide() -> None:
 
 def test_allow_unsigned_webhooks_names_real_esps() -> None:
     from clicksift.errors import ConfigError
+    from clicksift.ingest import check_settings
+    from clicksift.server.app import create_app
     from clicksift.settings import load_settings
 
+    settings = load_settings(env={"CLICKSIFT_ALLOW_UNSIGNED_WEBHOOKS": "sendgird"}).settings
     with pytest.raises(ConfigError, match="not an ESP"):
-        load_settings(env={"CLICKSIFT_ALLOW_UNSIGNED_WEBHOOKS": "sendgird"})
+        check_settings(settings)
+    with pytest.raises(ConfigError, match="not an ESP"):        # the server checks them
+        create_app(settings)
+    check_settings(load_settings(env={"CLICKSIFT_ALLOW_UNSIGNED_WEBHOOKS": "sendgrid"})
+                   .settings)
 
 
 def test_parsing_twice_gives_the_same_ids() -> None:

@@ -383,12 +383,6 @@ def validate(settings: Settings) -> None:
         except ValueError:
             raise ConfigError(f"setting 'trusted_proxies': {entry!r} is not an address or "
                               "network (CIDR)") from None
-    from clicksift.ingest import ADAPTERS
-
-    for name in settings.allow_unsigned_webhooks:
-        if name != "all" and name not in ADAPTERS:
-            raise ConfigError(f"setting 'allow_unsigned_webhooks': {name!r} is not an ESP; "
-                              f"use 'all' or some of {', '.join(ADAPTERS)}")
     import re
 
     if not re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", settings.brand_color):
@@ -416,3 +410,9 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
         else:
             out[info.env_var] = str(value)
     return out
+
+
+def topic_table(settings: Settings) -> list[tuple[str, str]]:
+    """The preference center's topics: (id, label) of each 'id:Label' in ``topics``."""
+    return [(entry.partition(":")[0], entry.partition(":")[2].strip())
+            for entry in settings.topics]

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from clicksift.events import minute_text
+from clicksift.ingest import check_settings
 from clicksift.settings import LoadedSettings, Settings, load_settings
 from clicksift.storage import SqlStore, open_store
 
@@ -24,7 +25,9 @@ class Context:
         self.config_file = config_file
 
     def load(self, **overrides: Any) -> LoadedSettings:
-        return load_settings(self.config_file, overrides=overrides)
+        loaded = load_settings(self.config_file, overrides=overrides)
+        check_settings(loaded.settings)
+        return loaded
 
     def settings(self, **overrides: Any) -> Settings:
         return self.load(**overrides).settings

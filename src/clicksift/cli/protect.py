@@ -16,7 +16,7 @@ from clicksift.errors import InputError
 from clicksift.protect import outbound
 from clicksift.protect import subscriptions as subs
 from clicksift.protect.sunset import Sunset, sunset_list
-from clicksift.server.preferences import topic_table
+from clicksift.settings import topic_table
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
                       show_default=True)

@@ -24,10 +24,19 @@ from clicksift.ingest import (
     sparkpost,
 )
 from clicksift.ingest.base import Adapter, PayloadError, SignatureError
+from clicksift.settings import Settings
 
 ADAPTERS: dict[str, Adapter] = {module.ADAPTER.name: module.ADAPTER for module in (
     sendgrid, mailgun, postmark, amazon_ses, sparkpost, mailjet, mandrill, resend, postal,
     brevo, mailchimp, constant_contact, braze, klaviyo)}
+
+
+def check_settings(settings: Settings) -> None:
+    """The ingest settings' ESP names are real (ConfigError naming the known ones)."""
+    for name in settings.allow_unsigned_webhooks:
+        if name != "all" and name not in ADAPTERS:
+            raise ConfigError(f"setting 'allow_unsigned_webhooks': {name!r} is not an ESP; "
+                              f"use 'all' or some of {', '.join(ADAPTERS)}")
 
 
 def get_adapter(name: str) -> Adapter:
@@ -38,4 +47,5 @@ def get_adapter(name: str) -> Adapter:
             from None
 
 
-__all__ = ["ADAPTERS", "Adapter", "PayloadError", "SignatureError", "get_adapter"]
+__all__ = ["ADAPTERS", "Adapter", "PayloadError", "SignatureError", "check_settings",
+           "get_adapter"]

@@ -37,6 +37,7 @@ from clicksift.events import (
     parse_timestamp,
 )
 from clicksift.ids import new_event_id
+from clicksift.ingest import check_settings
 from clicksift.links import (
     CLICK_PREFIX,
     OPEN_PREFIX,
@@ -393,4 +394,6 @@ async def _read_form(request: Request) -> dict[str, str] | None:
 
 def create_app(settings: Settings | None = None) -> TrackingApp:
     """The ASGI app; without SETTINGS it reads them from the environment (server workers)."""
-    return TrackingApp(settings if settings is not None else load_settings().settings)
+    chosen = settings if settings is not None else load_settings().settings
+    check_settings(chosen)
+    return TrackingApp(chosen)

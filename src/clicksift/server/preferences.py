@@ -29,7 +29,7 @@ from clicksift.events import Event
 from clicksift.protect import subscriptions as subs
 from clicksift.protect.confidence import machine_for_action
 from clicksift.protect.judge import judge_in_context, judgement
-from clicksift.settings import Settings
+from clicksift.settings import Settings, topic_table
 
 NO_STORE = {"cache-control": "no-store"}
 FREQUENCY_LABELS = (("all", "Everything we send"), ("weekly", "At most once a week"),
@@ -37,11 +37,6 @@ FREQUENCY_LABELS = (("all", "Everything we send"), ("weekly", "At most once a we
 
 _templates = Environment(loader=PackageLoader("clicksift", "web/templates"),
                          autoescape=select_autoescape(["html"]))
-
-
-def topic_table(settings: Settings) -> list[tuple[str, str]]:
-    return [(entry.partition(":")[0], entry.partition(":")[2].strip())
-            for entry in settings.topics]
 
 
 class PreferenceCenter:

@@ -37,6 +37,7 @@ from clicksift.protect import outbound, subscriptions
 from clicksift.reports.explorer import VERDICTS, EventQuery
 from clicksift.reports.model import CampaignReport, Overview
 from clicksift.reports.summary import DELAY_LABELS
+from clicksift.settings import topic_table
 from clicksift.web import charts
 from clicksift.web.api import campaign_export, domain_page
 from clicksift.web.service import ReportService
@@ -270,8 +271,6 @@ class Dashboard:
 
     async def subscriptions(self, request: Request) -> Response:
         """One recipient's subscriptions and history, or everyone whose changed."""
-        from clicksift.server.preferences import topic_table
-
         topics = topic_table(self.service.settings)
         address = request.query_params.get("address", "").strip()
         states, history = await self.service.run(_subscriptions, address,
