@@ -33,7 +33,7 @@ import orjson
 from clicksift.classify.engine import Engine
 from clicksift.classify.observe import Summary, shared_missing
 from clicksift.classify.signals.crossmessage import CrossMessage
-from clicksift.classify.signals.request import READ_HEADERS
+from clicksift.classify.signals.request import PRESENCE_ONLY, READ_HEADERS
 from clicksift.classify.vocabulary import Finding, Verdict
 from clicksift.errors import InputError, InvalidEventError
 from clicksift.events import (
@@ -137,7 +137,8 @@ def _flat_event(e: Event) -> tuple[Any, ...]:
     raw = {key: e.raw[key] for key in _RAW_KEYS if key in e.raw}
     if "headers" in raw:
         raw["headers"] = True  # e.headers has them; the classifier asks only whether any came
-    headers = {name: value for name, value in e.headers.items() if name in READ_HEADERS}
+    headers = {name: "" if name in PRESENCE_ONLY else value
+               for name, value in e.headers.items() if name in READ_HEADERS}
     return (e.type, e.id, e.message_id, e.ts, e.campaign_id, e.recipient, links, e.url,
             e.link_kind, e.ip, e.user_agent, e.method, headers, e.form, e.source,
             e.esp_flags, raw)

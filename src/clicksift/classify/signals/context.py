@@ -209,12 +209,13 @@ def _unsubscribes_after_machine_clicks(events: list[Observed]) -> None:
     other click between them that might be the person's: the ESP processed the machine's
     click on its unsubscribe link. A person's click in between (a time-of-click check
     followed by the person's browser) keeps it a person's."""
+    bare = [o for o in events if o.event.type == "unsubscribe" and not o.event.ip
+            and not o.event.user_agent]
+    if not bare:
+        return
     clicks = [o for o in events if o.is_click]
-    for unsub in events:
-        event = unsub.event
-        if event.type != "unsubscribe" or event.ip or event.user_agent:
-            continue
-        at = event.ts
+    for unsub in bare:
+        at = unsub.event.ts
         recent = [c for c in clicks if at - UNSUB_AFTER_CLICK <= c.event.ts <= at + 1.0]
         if recent and all(c.has_any(_MACHINE_CLICK) for c in recent):
             _add(unsub, finding(

@@ -12,6 +12,9 @@ _FETCH_METADATA = ("sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fe
 #: Every request header these signals read (batches spill no others).
 READ_HEADERS = frozenset((*_PURPOSE_HEADERS, *_FETCH_METADATA, SCHEME_HEADER, "accept-language",
                           "accept"))
+#: Of those, the headers whose presence alone the signals read (batches spill them empty).
+PRESENCE_ONLY = frozenset(("accept-language", "sec-fetch-site", "sec-fetch-mode",
+                           "sec-fetch-dest"))
 #: Browser families -> the first major version that sends fetch metadata on navigations
 #: (MDN browser-compat-data, http.headers.Sec-Fetch-*: Chrome 76 / Dest 80, Edge 79 / 80,
 #: Firefox 90, Safari 16.4, taken as 17). Chrome and Firefox on iOS are WebKit underneath,
