@@ -205,6 +205,11 @@ def test_a_person_clicking_just_after_a_farm_scanned_the_message_is_not_in_the_f
     # near miss: the same address fetching a link nobody had fetched yet is part of it
     fetcher = judged(*clicks, link_click("p", 66.0, 4, "73.1.2.3"))
     assert "context.all-links-burst" in rules_of(fetcher["p"])
+    # a rescan hours later, from other addresses, over the links the scan had fetched: a
+    # farm again (following is seconds, not hours)
+    rescan = [link_click(f"r{n}", 7200.0 + n, n, f"203.0.{n}.9") for n in range(4)]
+    again = judged(*clicks, *rescan)
+    assert all("context.all-links-burst" in rules_of(again[f"r{n}"]) for n in range(4))
 
 
 SECURE = {**BROWSER, ":scheme": "https"}

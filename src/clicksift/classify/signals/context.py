@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
 
 from clicksift.classify.observe import Observed
 from clicksift.classify.vocabulary import Finding, Kind, finding
@@ -137,7 +137,7 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
     if len(machine_like) < needed or len({o.link_key for o in machine_like}) < needed:
         return
     times = [o.event.ts for o in machine_like]
-    farming = _first_fetchers(machine_like)
+    following = _followers(machine_like)
     for position, obs in enumerate(machine_like):
         window = machine_like[position:bisect.bisect_right(times, obs.event.ts + FARM_WINDOW)]
         links = {o.link_key for o in window}
@@ -154,18 +154,30 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
                         f"message were fetched within {FARM_WINDOW:.0f} s {where}",
                         Kind.SECURITY_SCANNER, evidence="farm")
         for member in window:
-            if member.source in farming:
+            if id(member) not in following:
                 _add(member, burst)
 
 
-def _first_fetchers(clicks: list[Observed]) -> set[str | None]:
-    """The sources that fetched some link of the message first. A source that only followed
-    links other addresses had fetched already (a person clicking just after the scan) is not
-    part of a farm."""
-    first: dict[str | None, str | None] = {}
-    for obs in clicks:
-        first.setdefault(obs.link_key, obs.source)
-    return set(first.values())
+def _followers(clicks: list[Observed]) -> set[int]:
+    """The clicks (by id) that followed a link another address had fetched in the
+    FARM_WINDOW seconds before (a person's browser going where the scan had just been):
+    they are not part of the scan's farm. A rescan hours later leads again."""
+    recent: dict[str | None, deque[tuple[float, str | None]]] = defaultdict(deque)
+    counts: dict[str | None, Counter[str | None]] = defaultdict(Counter)
+    out: set[int] = set()
+    for obs in clicks:                      # in time order
+        at, link = obs.event.ts, obs.link_key
+        fetched, sources = recent[link], counts[link]
+        while fetched and at - fetched[0][0] > FARM_WINDOW:
+            _, gone = fetched.popleft()
+            sources[gone] -= 1
+            if not sources[gone]:
+                del sources[gone]
+        if len(sources) > 1 or (sources and obs.source not in sources):
+            out.add(id(obs))
+        fetched.append((at, obs.source))
+        sources[obs.source] += 1
+    return out
 
 
 def _scanner_sources(events: list[Observed]) -> None:
