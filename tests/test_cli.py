@@ -384,3 +384,18 @@ def test_bad_settings_and_missing_files_fail_in_one_line(
         ["--db", str(tmp_path / "ok.db")] if args[0] != "classify" and args[0] != "--config"
         else []), env)
     assert names in line
+
+
+def test_cli_modules_share_helpers_through_common_only() -> None:
+    """No CLI module reaches into another's private helpers: shared ones live in
+    cli/common.py."""
+    import ast
+
+    from tests.support import SOURCE
+
+    for path in sorted((SOURCE / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "clicksift.cli."):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"

@@ -7,50 +7,37 @@ import sys
 from typing import IO
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from clicksift import reports
 from clicksift.classify import BatchClassifier, engine_from_settings
-from clicksift.classify.batch import BatchStats, worker_count
+from clicksift.classify.batch import worker_count
 from clicksift.classify.engine import Engine
 from clicksift.classify.rescore import rescore
-from clicksift.cli.common import Context, console_err, db_option, pass_context, warn
-from clicksift.cli.core import _report_skipped, _time_option
+from clicksift.cli.common import (
+    Context,
+    db_option,
+    event_progress,
+    pass_context,
+    report_skipped,
+    time_option,
+    verdict_summary,
+    warn,
+)
 from clicksift.cli.report import refresh_with_progress
 from clicksift.errors import InputError
 from clicksift.events import ReadStats, dumps
 from clicksift.storage import SqlStore
 
-BYTES_PER_EVENT = 350   # for estimating how many events a file holds
 
-
-def _estimate(files: tuple[str, ...]) -> int | None:
-    total = 0
+def _check_files(files: tuple[str, ...]) -> None:
+    """Name a missing input file before any output is opened."""
     for path in files:
-        if path == "-":
-            return None
-        try:
-            total += os.path.getsize(path)
-        except OSError:
-            raise InputError("cannot read: no such file", source=path) from None
-    return total // BYTES_PER_EVENT + 1
+        if path != "-" and not os.path.exists(path):
+            raise InputError("cannot read: no such file", source=path)
 
 
-def _progress(total: int | None) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(),
-                    TextColumn("{task.completed:,} events"), TimeElapsedColumn(),
-                    console=console_err, transient=True, disable=not console_err.is_terminal)
 
 
-def _summary(stats: BatchStats, title: str) -> None:
-    table = Table("type", "events", "human", "nhi", "nhi share", title=title,
-                  title_justify="left")
-    for kind, row in sorted(stats.by_type.items()):
-        total = row["human"] + row["nhi"]
-        table.add_row(kind, f"{total:,}", f"{row['human']:,}", f"{row['nhi']:,}",
-                      f"{row['nhi'] / total:.1%}" if total else "-")
-    console_err.print(table)
 
 
 def _line(verdict_json: dict[str, object], explain: bool, engine: str,
@@ -77,11 +64,11 @@ def classify(ctx: Context, files: tuple[str, ...], output: str | None, skip_inva
     settings = ctx.settings()
     engine = engine_from_settings(settings)
     stats = ReadStats()
-    expected = _estimate(files)
+    _check_files(files)
     out: IO[str] = (sys.stdout if output is None or output == "-"
                     else open(output, "w", encoding="utf-8"))  # noqa: SIM115
     try:
-        with _progress(expected) as progress:
+        with event_progress() as progress:
             task = progress.add_task("classifying", total=None)
             batch = BatchClassifier(engine, workers=worker_count(settings.classify_workers),
                                     progress=lambda stage, n: progress.update(
@@ -97,9 +84,9 @@ def classify(ctx: Context, files: tuple[str, ...], output: str | None, skip_inva
             out.close()
         else:
             out.flush()
-    _summary(batch.stats, f"{batch.stats.classified:,} verdicts from "
+    verdict_summary(batch.stats.by_type, f"{batch.stats.classified:,} verdicts from "
              f"{stats.events:,} events ({engine.version})")
-    _report_skipped(stats)
+    report_skipped(stats)
 
 
 def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str],
@@ -107,7 +94,7 @@ def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str],
     """Final verdicts for every event of MESSAGE_IDS, stored; reports brought up to date."""
     with store.transaction():   # reports count these messages again
         reports.mark_dirty(store, message_ids)
-    with _progress(None) as progress:
+    with event_progress() as progress:
         task = progress.add_task("rescoring", total=None)
         batch = rescore(store, engine, message_ids, workers=workers, progress=lambda stage, n:
                         progress.update(task, description=stage, completed=n))
@@ -126,7 +113,7 @@ def rescore_command(ctx: Context, database: str | None, campaign: str | None,
     """Recompute final verdicts for stored events (all, a campaign, or a period), with full
     message and cross-message context; each verdict records the engine version."""
     settings = ctx.settings(database=database)
-    start, end = _time_option(since, "--since"), _time_option(until, "--until")
+    start, end = time_option(since, "--since"), time_option(until, "--until")
     engine = engine_from_settings(settings)
     store = ctx.store(settings)
     try:
@@ -138,7 +125,8 @@ def rescore_command(ctx: Context, database: str | None, campaign: str | None,
                                  worker_count(settings.classify_workers))
     finally:
         store.close()
-    _summary(batch.stats, f"rescored {len(message_ids):,} messages ({engine.version})")
+    verdict_summary(batch.stats.by_type,
+                    f"rescored {len(message_ids):,} messages ({engine.version})")
 
 
 COMMANDS = [classify, rescore_command]

@@ -7,8 +7,10 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from clicksift.events import minute_text
+from clicksift.events import ReadStats, minute_text, parse_timestamp
 from clicksift.ingest import check_settings
 from clicksift.settings import LoadedSettings, Settings, load_settings
 from clicksift.storage import SqlStore, open_store
@@ -51,3 +53,39 @@ def warn(text: str) -> None:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def event_progress() -> Progress:
+    """A progress display for long work over events (hidden when stderr is no terminal)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.completed:,} events"), TimeElapsedColumn(),
+                    console=console_err, transient=True, disable=not console_err.is_terminal)
+
+
+def report_skipped(stats: ReadStats) -> None:
+    """Say how many invalid lines were skipped, and show the first of them."""
+    if stats.skipped:
+        warn(f"skipped {stats.skipped:,} invalid lines; the first:")
+        for line in stats.first_errors:
+            console_err.print(f"  {line}", soft_wrap=True, markup=False)
+
+
+def time_option(value: str | None, name: str) -> float | None:
+    """A --since/--until value as Unix seconds; a usage error naming NAME otherwise."""
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+def verdict_summary(by_type: dict[str, dict[str, int]], title: str) -> None:
+    """Verdicts per event type: events, human, nhi and the machine share."""
+    table = Table("type", "events", "human", "nhi", "nhi share", title=title,
+                  title_justify="left")
+    for kind, row in sorted(by_type.items()):
+        total = row["human"] + row["nhi"]
+        table.add_row(kind, f"{total:,}", f"{row['human']:,}", f"{row['nhi']:,}",
+                      f"{row['nhi'] / total:.1%}" if total else "-")
+    console_err.print(table)

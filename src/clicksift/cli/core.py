@@ -9,12 +9,21 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from clicksift.cli.common import Context, console, console_err, db_option, pass_context, warn
+from clicksift.cli.common import (
+    Context,
+    console,
+    console_err,
+    db_option,
+    event_progress,
+    pass_context,
+    report_skipped,
+    time_option,
+    warn,
+)
 from clicksift.errors import InputError
-from clicksift.events import ReadStats, dumps, parse_timestamp, read_events
+from clicksift.events import ReadStats, dumps, read_events
 from clicksift.links import TrackingUrls, load_signer
 from clicksift.prepare import PrepareOptions, Preparer
 from clicksift.settings import SETTINGS_TABLE
@@ -120,10 +129,6 @@ def prepare(ctx: Context, email: str, recipient: str, campaign: str, message_id:
         f"unsubscribe {'in body' if 'unsubscribe' in kinds else 'in headers'}")
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
-        "{task.completed:,} events"), TimeElapsedColumn(), console=console_err,
-        transient=True, disable=not console_err.is_terminal)
 
 
 @click.command()
@@ -149,7 +154,7 @@ def load(ctx: Context, files: tuple[str, ...], skip_invalid: bool, no_judge: boo
     new = 0
     messages: set[str] = set()
     try:
-        with _progress() as progress:
+        with event_progress() as progress:
             task = progress.add_task("loading", total=None)
             batch = []
             for event in read_events(files, skip_invalid=skip_invalid, stats=stats):
@@ -167,7 +172,7 @@ def load(ctx: Context, files: tuple[str, ...], skip_invalid: bool, no_judge: boo
             console_err.print(f"judged the events of {len(messages):,} messages")
     finally:
         store.close()
-    _report_skipped(stats)
+    report_skipped(stats)
 
 
 def _store_batch(store: Any, batch: list[Any], messages: set[str]) -> int:
@@ -178,20 +183,8 @@ def _store_batch(store: Any, batch: list[Any], messages: set[str]) -> int:
         return int(store.add_events(batch))
 
 
-def _report_skipped(stats: ReadStats) -> None:
-    if stats.skipped:
-        warn(f"skipped {stats.skipped:,} invalid lines; the first:")
-        for line in stats.first_errors:
-            console_err.print(f"  {line}", soft_wrap=True, markup=False)
 
 
-def _time_option(value: str | None, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=name) from None
 
 
 @click.command()
@@ -206,7 +199,7 @@ def events(ctx: Context, database: str | None, output: str | None, campaign: str
            types: tuple[str, ...], since: str | None, until: str | None) -> None:
     """Export stored events in the canonical shape (JSON Lines)."""
     settings = ctx.settings(database=database)
-    start, end = _time_option(since, "--since"), _time_option(until, "--until")
+    start, end = time_option(since, "--since"), time_option(until, "--until")
     store = ctx.store(settings)
     count = 0
     to_file = output not in {None, "-"}

@@ -21,8 +21,7 @@ import httpx
 from clicksift import access, reports
 from clicksift.classify import BatchClassifier, engine_from_settings
 from clicksift.classify.rescore import stored_events
-from clicksift.cli.classify import _summary
-from clicksift.cli.common import Context, console, console_err, pass_context
+from clicksift.cli.common import Context, console, console_err, pass_context, verdict_summary
 from clicksift.cli.report import show_campaign
 from clicksift.demo import (
     CAMPAIGN,
@@ -181,7 +180,8 @@ def _rescore(settings: Settings) -> None:
         reports.refresh(store)
     finally:
         store.close()
-    _summary(batch.stats, f"final verdicts for {len(ids):,} messages ({engine.version})")
+    verdict_summary(batch.stats.by_type,
+                    f"final verdicts for {len(ids):,} messages ({engine.version})")
 
 
 def _show_report(settings: Settings) -> None:

@@ -19,10 +19,10 @@ from clicksift.cli.common import (
     console,
     console_err,
     db_option,
+    event_progress,
     pass_context,
     warn,
 )
-from clicksift.cli.core import _progress
 from clicksift.errors import InputError
 from clicksift.events import Event, dumps
 from clicksift.ingest import ADAPTERS, PayloadError, get_adapter
@@ -109,7 +109,7 @@ def import_(ctx: Context, esp: str, files: tuple[str, ...], output: str | None,
             count = new = 0
             messages: set[str] = set()
             unsubscribes: list[Event] = []
-            with _progress() as progress:
+            with event_progress() as progress:
                 task = progress.add_task(f"importing {esp}", total=None)
                 batch: list[Event] = []
                 for event in events:
@@ -211,7 +211,7 @@ def ingest_reparse(ctx: Context, esp: str | None, fmt: str, database: str | None
     store = ctx.store(settings)
     results: list[Reparsed] = []
     try:
-        with _progress() as progress:
+        with event_progress() as progress:
             for name in [esp] if esp else sorted(ADAPTERS):
                 task = progress.add_task(f"reading {name} again", total=None)
 

@@ -9,8 +9,7 @@ from typing import IO
 
 import click
 
-from clicksift.cli.common import console_err
-from clicksift.cli.core import _time_option
+from clicksift.cli.common import console_err, time_option
 from clicksift.events import dumps
 from clicksift.simulate import PRESETS, SimulationConfig, events_and_truth, simulate
 from clicksift.simulate.worlds import STRESS_WORLDS, behaviour_for
@@ -36,7 +35,7 @@ def simulate_command(output: str | None, truth: str | None, recipients: int, cam
                      links: int) -> None:
     """Write realistic, labelled engagement traffic: events in the shape of docs/events.md
     and a truth file saying which are people and which machines (kind, vendor, actor)."""
-    first_send = _time_option(start, "--start")
+    first_send = time_option(start, "--start")
     try:
         behaviour_for(world)
     except ValueError as error:
