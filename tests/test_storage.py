@@ -134,3 +134,14 @@ def test_settling_makes_due_provisional_verdicts_final_with_shared_context(
     assert all(any(r["rule"] == "crossmsg.source-many-domains" for r in v["reasons"])
                for v in after.values())
     assert settle_due(store, engine, 60.0, now=time.time() + 61) == 0     # nothing left
+
+
+def test_a_store_is_a_context_manager_that_closes(database: str) -> None:
+    import pytest
+
+    from clicksift.errors import StorageError
+
+    with open_store(Settings(database=database)) as store:
+        assert store.schema_version() == LATEST
+    with pytest.raises(StorageError):
+        store.schema_version()                 # closed on leaving the block

@@ -22,11 +22,8 @@ def keys() -> None:
 @pass_context
 def keys_create(ctx: Context, name: str, database: str | None) -> None:
     """Make a key called NAME and print it (it is shown once; the store keeps a hash)."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         made = access.create_key(store, name)
-    finally:
-        store.close()
     console_err.print(f"API key '{name}' (id {made.key.id}); keep it now, it is not shown "
                       "again. Send it as 'Authorization: Bearer KEY'.")
     print(made.secret)
@@ -37,11 +34,8 @@ def keys_create(ctx: Context, name: str, database: str | None) -> None:
 @pass_context
 def keys_list(ctx: Context, database: str | None) -> None:
     """List keys (never their secrets)."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         found = access.list_keys(store)
-    finally:
-        store.close()
     table = Table("id", "name", "created", "last used", "state")
     for key in found:
         table.add_row(key.id, key.name, when(key.created_at), when(key.last_used_at),
@@ -55,11 +49,8 @@ def keys_list(ctx: Context, database: str | None) -> None:
 @pass_context
 def keys_revoke(ctx: Context, key_id: str, database: str | None) -> None:
     """Stop key ID from working (at once, on every server of the store)."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         access.revoke_key(store, key_id)
-    finally:
-        store.close()
     console_err.print(f"key {key_id} revoked")
 
 
@@ -80,11 +71,8 @@ def users_create(ctx: Context, name: str, database: str | None, password_stdin: 
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         access.set_password(store, name, password)
-    finally:
-        store.close()
     console_err.print(f"user '{name}' can log in to the dashboard at /dashboard/")
 
 
@@ -92,11 +80,8 @@ def users_create(ctx: Context, name: str, database: str | None, password_stdin: 
 @db_option
 @pass_context
 def users_list(ctx: Context, database: str | None) -> None:
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         found = access.list_users(store)
-    finally:
-        store.close()
     table = Table("user", "created")
     for name, created in found:
         table.add_row(name, when(created))
@@ -108,11 +93,8 @@ def users_list(ctx: Context, database: str | None) -> None:
 @db_option
 @pass_context
 def users_delete(ctx: Context, name: str, database: str | None) -> None:
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         access.delete_user(store, name)
-    finally:
-        store.close()
     console_err.print(f"user '{name}' deleted")
 
 

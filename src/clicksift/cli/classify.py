@@ -115,16 +115,13 @@ def rescore_command(ctx: Context, database: str | None, campaign: str | None,
     settings = ctx.settings(database=database)
     start, end = time_option(since, "--since"), time_option(until, "--until")
     engine = engine_from_settings(settings)
-    store = ctx.store(settings)
-    try:
+    with ctx.store(settings) as store:
         message_ids = store.message_ids(campaign_id=campaign, since=start, until=end)
         if not message_ids:
             warn("no stored events match; nothing to rescore")
             return
         batch = rescore_messages(store, engine, message_ids,
                                  worker_count(settings.classify_workers))
-    finally:
-        store.close()
     verdict_summary(batch.stats.by_type,
                     f"rescored {len(message_ids):,} messages ({engine.version})")
 

@@ -46,9 +46,8 @@ def serve(ctx: Context, database: str | None, host: str | None, port: int | None
 
     settings = ctx.settings(database=database, host=host, port=port, workers=workers,
                             server=server)
-    store = ctx.store(settings)  # create and migrate before the workers start
-    load_signer(settings.signing_keys, store)
-    store.close()
+    with ctx.store(settings) as store:  # create and migrate before the workers start
+        load_signer(settings.signing_keys, store)
     console_err.print(f"clicksift tracking server on http://{settings.host}:{settings.port} "
                       f"({settings.server}, {settings.workers} worker(s), store "
                       f"{settings.database}); Ctrl-C stops it")
@@ -100,8 +99,7 @@ def prepare(ctx: Context, email: str, recipient: str, campaign: str, message_id:
     settings = ctx.settings(database=database)
     html = _read_text_file(email, encoding)
     text = _read_text_file(text_file, encoding) if text_file else None
-    store = ctx.store(settings)
-    try:
+    with ctx.store(settings) as store:
         signer = load_signer(settings.signing_keys, store)
         preparer = Preparer(TrackingUrls(settings.base_url, signer),
                             PrepareOptions.from_settings(settings))
@@ -110,8 +108,6 @@ def prepare(ctx: Context, email: str, recipient: str, campaign: str, message_id:
         from clicksift.events import event_from_dict
         with store.transaction():
             store.add_events([event_from_dict(prepared.delivered_event())])
-    finally:
-        store.close()
     for text_warning in prepared.warnings:
         warn(text_warning)
     _write_text(output, prepared.html)
@@ -149,11 +145,10 @@ def load(ctx: Context, files: tuple[str, ...], skip_invalid: bool, no_judge: boo
     from clicksift.cli.classify import rescore_messages
 
     settings = ctx.settings(database=database)
-    store = ctx.store(settings)
     stats = ReadStats()
     new = 0
     messages: set[str] = set()
-    try:
+    with ctx.store(settings) as store:
         with event_progress() as progress:
             task = progress.add_task("loading", total=None)
             batch = []
@@ -170,8 +165,6 @@ def load(ctx: Context, files: tuple[str, ...], skip_invalid: bool, no_judge: boo
             rescore_messages(store, engine_from_settings(settings), sorted(messages),
                              worker_count(settings.classify_workers))
             console_err.print(f"judged the events of {len(messages):,} messages")
-    finally:
-        store.close()
     report_skipped(stats)
 
 
@@ -200,29 +193,28 @@ def events(ctx: Context, database: str | None, output: str | None, campaign: str
     """Export stored events in the canonical shape (JSON Lines)."""
     settings = ctx.settings(database=database)
     start, end = time_option(since, "--since"), time_option(until, "--until")
-    store = ctx.store(settings)
-    count = 0
-    to_file = output not in {None, "-"}
-    # A file is written beside its destination and moved into place only when complete:
-    # a failed export leaves no empty or partial file where the old one was.
-    partial = f"{output}.partial" if to_file else None
-    out: IO[str] = (open(partial, "w", encoding="utf-8") if partial  # noqa: SIM115
-                    else sys.stdout)
-    done = False
-    try:
-        for stored in store.iter_events(campaign_id=campaign, types=types, since=start,
-                                        until=end):
-            out.write(dumps(stored.raw) + "\n")
-            count += 1
-        done = True
-    finally:
-        store.close()
-        if partial:
-            out.close()
-            if done:
-                os.replace(partial, str(output))
-            else:
-                os.unlink(partial)
+    with ctx.store(settings) as store:
+        count = 0
+        to_file = output not in {None, "-"}
+        # A file is written beside its destination and moved into place only when complete:
+        # a failed export leaves no empty or partial file where the old one was.
+        partial = f"{output}.partial" if to_file else None
+        out: IO[str] = (open(partial, "w", encoding="utf-8") if partial  # noqa: SIM115
+                        else sys.stdout)
+        done = False
+        try:
+            for stored in store.iter_events(campaign_id=campaign, types=types, since=start,
+                                            until=end):
+                out.write(dumps(stored.raw) + "\n")
+                count += 1
+            done = True
+        finally:
+            if partial:
+                out.close()
+                if done:
+                    os.replace(partial, str(output))
+                else:
+                    os.unlink(partial)
     if to_file:
         console_err.print(f"wrote {count:,} events to {output}")
 

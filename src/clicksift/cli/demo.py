@@ -128,26 +128,20 @@ def _start_receiver(settings: Settings, folder: Path) -> str:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/automation"
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         hook = outbound.create_hook(store, url, ["click", "unsubscribe", "conversion"],
                                     from_now=False)
-    finally:
-        store.close()
     _Receiver.secret, _Receiver.path_out = hook.secret, folder / "webhook-deliveries.jsonl"
     return url
 
 
 def _convert(settings: Settings, key: str, count: int = 5) -> int:
     """The demo shop reports purchases for a few of people's clicks (POST /api/v1/conversions)."""
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         clicks = [row[0] for row in store.execute(
             "SELECT e.id FROM events e JOIN verdicts v ON v.event_id = e.id WHERE "
             "e.type = 'click' AND e.link_kind = 'content' AND v.verdict = 'human' "
             "AND e.source = 'tracker' ORDER BY e.seq LIMIT ?", (count,)).fetchall()]
-    finally:
-        store.close()
     done = 0
     with httpx.Client(timeout=30) as client:
         for number, click_id in enumerate(clicks):
@@ -160,17 +154,13 @@ def _convert(settings: Settings, key: str, count: int = 5) -> int:
 
 
 def _held(settings: Settings) -> int:
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         return len(subs.reviews(store))
-    finally:
-        store.close()
 
 
 def _rescore(settings: Settings) -> None:
     engine = engine_from_settings(settings)
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         ids = store.message_ids()
         batch = BatchClassifier(engine)
         verdicts = list(batch.classify(stored_events(store, ids), expected=len(ids) * 4))
@@ -178,30 +168,22 @@ def _rescore(settings: Settings) -> None:
             reports.mark_dirty(store, ids)
             store.save_verdicts(verdicts, engine.version)
         reports.refresh(store)
-    finally:
-        store.close()
     verdict_summary(batch.stats.by_type,
                     f"final verdicts for {len(ids):,} messages ({engine.version})")
 
 
 def _show_report(settings: Settings) -> None:
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         result = reports.campaign_report(store, SIMULATED_CAMPAIGN)
-    finally:
-        store.close()
     show_campaign(result, "table", ("summary", "vendors", "timeline"))
 
 
 def _make_logins(settings: Settings, folder: str) -> tuple[str, str]:
     """A dashboard user 'demo' and an API key, written to FOLDER/logins.txt too."""
     password = secrets.token_urlsafe(12)
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         access.set_password(store, "demo", password)
         key = access.create_key(store, "demo").secret
-    finally:
-        store.close()
     (Path(folder) / "logins.txt").write_text(
         f"dashboard user: demo\ndashboard password: {password}\nAPI key: {key}\n")
     return password, key

@@ -104,8 +104,7 @@ def import_(ctx: Context, esp: str, files: tuple[str, ...], output: str | None,
         console_err.print(f"wrote {count:,} events from {len(files)} file(s)")
     else:
         settings = ctx.settings(database=database)
-        store = ctx.store(settings)
-        try:
+        with ctx.store(settings) as store:
             count = new = 0
             messages: set[str] = set()
             unsubscribes: list[Event] = []
@@ -131,8 +130,6 @@ def import_(ctx: Context, esp: str, files: tuple[str, ...], output: str | None,
                                  worker_count(settings.classify_workers))
                 console_err.print(f"judged the events of {len(messages):,} messages")
                 _mirror(store, unsubscribes, engine, settings)
-        finally:
-            store.close()
     if skipped:
         warn(f"skipped {len(skipped):,} invalid bodies; the first:")
         for line in skipped[:10]:
@@ -176,11 +173,8 @@ def ingest_problems(ctx: Context, esp: str | None, fmt: str, database: str | Non
     """Records kept whole because they could not be read, and fields left out of events,
     counted per ESP and problem, with examples (the events keep the ESP's record in
     esp_payload: clicksift events shows them whole)."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         found = problems(store, esp)
-    finally:
-        store.close()
     if fmt == "json":
         print(json.dumps([p.to_json() for p in found], indent=2))
         return
@@ -208,9 +202,8 @@ def ingest_reparse(ctx: Context, esp: str | None, fmt: str, database: str | None
     read differently now are rewritten and judged again. Running it twice changes
     nothing the second time."""
     settings = ctx.settings(database=database)
-    store = ctx.store(settings)
     results: list[Reparsed] = []
-    try:
+    with ctx.store(settings) as store:
         with event_progress() as progress:
             for name in [esp] if esp else sorted(ADAPTERS):
                 task = progress.add_task(f"reading {name} again", total=None)
@@ -224,8 +217,6 @@ def ingest_reparse(ctx: Context, esp: str | None, fmt: str, database: str | None
         if messages:
             rescore_messages(store, engine_from_settings(settings), messages,
                              worker_count(settings.classify_workers))
-    finally:
-        store.close()
     results = [r for r in results if r.read]
     if fmt == "json":
         print(json.dumps([r.to_json() for r in results], indent=2))

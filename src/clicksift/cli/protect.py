@@ -37,8 +37,7 @@ def subscriptions(ctx: Context, address: str | None, fmt: str, database: str | N
     its full history, or of everyone whose subscriptions changed."""
     settings = ctx.settings(database=database)
     topic_ids = [t for t, _ in topic_table(settings)]
-    store = ctx.store(settings)
-    try:
+    with ctx.store(settings) as store:
         if address:
             state = subs.get_state(store, address, topic_ids)
             log = subs.history(store, address)
@@ -46,8 +45,6 @@ def subscriptions(ctx: Context, address: str | None, fmt: str, database: str | N
         else:
             states = [subs.get_state(store, r, topic_ids) for r in subs.changed_recipients(store)]
             log = []
-    finally:
-        store.close()
     if fmt == "json":
         if address:
             _json({**states[0].to_json(), "history": [e.to_json() for e in log]})
@@ -83,11 +80,8 @@ def subscriptions(ctx: Context, address: str | None, fmt: str, database: str | N
 def suppressions(ctx: Context, output: IO[str], fmt: str, database: str | None) -> None:
     """The suppression list: everyone unsubscribed from all mail or suppressed (sunset), for
     the sending system to skip."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         rows = subs.suppression_list(store)
-    finally:
-        store.close()
     if fmt == "json":
         json.dump([{"recipient": r.recipient, "reason": r.reason, "since": when(r.at),
                     "detail": r.detail} for r in rows], output, indent=2)
@@ -114,11 +108,8 @@ def reviews() -> None:
 @pass_context
 def reviews_list(ctx: Context, status: str, fmt: str, database: str | None) -> None:
     """Held attempts with the reasons they were judged non-human."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         found = subs.reviews(store, None if status == "all" else status)
-    finally:
-        store.close()
     if fmt == "json":
         _json([r.to_json() for r in found])
         return
@@ -137,14 +128,11 @@ def reviews_list(ctx: Context, status: str, fmt: str, database: str | None) -> N
 
 def _decide(ctx: Context, event_ids: tuple[str, ...], database: str | None,
             apply_it: bool) -> None:
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         for event_id in event_ids:
             with store.transaction():
                 review = subs.decide(store, event_id, apply_it=apply_it, operator="cli")
             console_err.print(f"{review.status}: {review.recipient}: {review.change.describe()}")
-    finally:
-        store.close()
 
 
 @reviews.command("apply")
@@ -182,8 +170,7 @@ def sunset(ctx: Context, days: int | None, sends: int | None, output: str | None
     if (days is None) == (sends is None):
         raise InputError("give either --days N or --sends N")
     settings = ctx.settings(database=database)
-    store = ctx.store(settings)
-    try:
+    with ctx.store(settings) as store:
         result = sunset_list(store, days=days, sends=sends, audit=settings.audit_mode,
                              machine_score=settings.sunset_machine_score)
         _show_sunset(result)
@@ -207,8 +194,6 @@ def sunset(ctx: Context, days: int | None, sends: int | None, output: str | None
         elif result.human:
             console_err.print("dry run: nothing changed; --suppress adds them to the "
                               "suppression list")
-    finally:
-        store.close()
 
 
 def _show_sunset(result: Sunset) -> None:
@@ -262,13 +247,10 @@ def hooks() -> None:
 def hooks_create(ctx: Context, url: str, events: str, all_traffic: bool,
                  include_stored: bool, database: str | None) -> None:
     """Send events to URL as signed POSTs; prints the signing secret (shown once)."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         hook = outbound.create_hook(store, url, [e.strip() for e in events.split(",")
                                                  if e.strip()],
                                     humans_only=not all_traffic, from_now=not include_stored)
-    finally:
-        store.close()
     console_err.print(f"webhook {hook.id} -> {hook.url} ({', '.join(hook.events)}; "
                       f"{'people only' if hook.humans_only else 'all traffic'}). Verify each "
                       "POST's Clicksift-Signature with this secret (docs/protect.md):")
@@ -281,11 +263,8 @@ def hooks_create(ctx: Context, url: str, events: str, all_traffic: bool,
 @pass_context
 def hooks_list(ctx: Context, fmt: str, database: str | None) -> None:
     """Webhooks and the state of their deliveries."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         found, counts = outbound.list_hooks(store), outbound.delivery_counts(store)
-    finally:
-        store.close()
     if fmt == "json":
         _json([{"id": h.id, "url": h.url, "events": list(h.events),
                 "humans_only": h.humans_only, "deliveries": dict(counts.get(h.id, {}))}
@@ -310,11 +289,8 @@ def hooks_list(ctx: Context, fmt: str, database: str | None) -> None:
 def hooks_deliveries(ctx: Context, hook_id: str | None, status: str | None, limit: int,
                      fmt: str, database: str | None) -> None:
     """Recent deliveries, newest first, with their attempts and last error."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         rows = outbound.deliveries(store, hook_id=hook_id, status=status, limit=limit)
-    finally:
-        store.close()
     if fmt == "json":
         _json([d.to_json() for d in rows])
         return
@@ -348,11 +324,8 @@ def hooks_deliver(ctx: Context, database: str | None) -> None:
 @pass_context
 def hooks_retry(ctx: Context, deliveries: tuple[int, ...], database: str | None) -> None:
     """Send failed deliveries again."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         done = outbound.retry(store, deliveries)
-    finally:
-        store.close()
     console_err.print(f"{done} deliveries queued again")
 
 
@@ -362,11 +335,8 @@ def hooks_retry(ctx: Context, deliveries: tuple[int, ...], database: str | None)
 @pass_context
 def hooks_delete(ctx: Context, hook_id: str, database: str | None) -> None:
     """Stop a webhook (its pending deliveries are dropped; the history stays)."""
-    store = ctx.store(ctx.settings(database=database))
-    try:
+    with ctx.store(ctx.settings(database=database)) as store:
         outbound.delete_hook(store, hook_id)
-    finally:
-        store.close()
     console_err.print(f"webhook {hook_id} stopped")
 
 

@@ -71,8 +71,7 @@ def report(ctx: Context, campaign: str | None, database: str | None, fmt: str,
     """Raw and human opens, clicks and unsubscribes: every campaign, or one CAMPAIGN with
     machines by vendor and kind, the timeline after delivery, links and recipient domains."""
     settings = ctx.settings(database=database)
-    store = ctx.store(settings)
-    try:
+    with ctx.store(settings) as store:
         try:
             with store.waiting_at_most(0.5):
                 refresh_with_progress(store)
@@ -84,8 +83,6 @@ def report(ctx: Context, campaign: str | None, database: str | None, fmt: str,
             return
         result = reports.campaign_report(store, campaign, domains=25 if fmt == "table"
                                          else 1_000_000)
-    finally:
-        store.close()
     show_campaign(result, fmt, section or SECTIONS)
 
 

@@ -47,8 +47,8 @@ class PostgresStore(SqlStore):
         self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
     def executemany(self, statement: str, rows: Any) -> int:
-        cursor = self.connection.cursor()
         try:
+            cursor = self.connection.cursor()
             cursor.executemany(self.sql(statement), rows)
         except self.driver_errors as exc:
             raise self.failure(exc) from None

@@ -39,16 +39,16 @@ class SqlStore:
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         """Run STATEMENT; the rows come through a cursor whose failures are StorageError."""
-        cursor = self.connection.cursor()
         try:
+            cursor = self.connection.cursor()
             cursor.execute(self.sql(statement), params)
         except self.driver_errors as exc:
             raise self.failure(exc) from None
         return _Rows(cursor, self)
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
-        cursor = self.connection.cursor()
         try:
+            cursor = self.connection.cursor()
             cursor.executemany(self.sql(statement), rows)
         except self.driver_errors as exc:
             raise self.failure(exc) from None
@@ -98,6 +98,12 @@ class SqlStore:
             self.connection.commit()
         except self.driver_errors as exc:
             raise self.failure(exc) from None
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.connection.close()
