@@ -339,3 +339,46 @@ def test_the_esp_problems_page_shows_what_the_api_counts(
         refused = site.api("/ingest/problems", esp="hotmail")
         assert refused.status_code == 400 and refused.json()["error"]["field"] == "esp"
         page.close()
+
+
+def test_the_campaign_page_sets_the_esps_flags_beside_the_verdicts(
+        browser: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Braze events imported and judged: the campaign page's table of the ESP's own bot
+    flags beside the verdicts shows what the API reports."""
+    import json
+
+    from click.testing import CliRunner
+
+    from clicksift import access
+    from clicksift.cli import main
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+    from tests.support import running_server
+
+    folder = tmp_path_factory.mktemp("espflags")
+    database = str(folder / "braze.db")
+    records = [{"event_type": "users.messages.email.Click", "id": f"c{n}",
+                "time": 1733407200 + n, "campaign_id": "braze-camp", "dispatch_id": f"d{n}",
+                "email_address": f"p{n}@example.com", "url": "https://example.com/a",
+                "user_agent": agent, "is_suspected_bot_click": flagged}
+               for n, (agent, flagged) in enumerate([("python-requests/2.32.3", True),
+                                                     ("Mozilla/5.0 (Windows NT 10.0)", True),
+                                                     ("curl/8.5.0", False)])]
+    source = folder / "braze.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    imported = CliRunner().invoke(main, ["import", "--esp", "braze", str(source), "--db",
+                                         database])
+    assert imported.exit_code == 0, imported.output
+    with open_store(Settings(database=database)) as store:
+        key = access.create_key(store, "tests").secret
+        access.set_password(store, "ann", "a long enough password")
+    with running_server({"CLICKSIFT_DATABASE": database}, folder) as server:
+        site = ReportSite(server, database, key, "ann", "a long enough password")
+        api = site.api("/campaigns/braze-camp").json()["esp_flags"]
+        assert [row["type"] for row in api] == ["click"]
+        page = _login(browser, site, "/dashboard/campaigns/braze-camp")
+        shown = _values(page, "#esp-flags tr[data-type='click'] td[data-metric]")
+        for metric in ("judged", "both", "esp_only", "clicksift_only", "neither"):
+            assert _number(shown[metric]) == api[0][metric], metric
+        assert api[0]["judged"] == 3 and api[0]["clicksift_only"] == 1
+        page.close()
