@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,12 +43,13 @@ def wait_for(url: str, timeout: float = 30) -> None:
 
 
 @contextmanager
-def clicksift_server(env: dict[str, str]) -> Iterator[str]:
+def clicksift_server(env: dict[str, str], prefix: Sequence[str] = ()) -> Iterator[str]:
     """`clicksift serve` on a free port of 127.0.0.1 with the CLICKSIFT_* settings in ENV,
-    quiet; yields its base URL once /healthz answers, and stops it afterwards."""
+    quiet (PREFIX before the command: `taskset -c 1` pins it and its children to a core);
+    yields its base URL once /healthz answers, and stops it afterwards."""
     port = free_port()
     full = {**os.environ, "CLICKSIFT_PORT": str(port), "CLICKSIFT_LOG_LEVEL": "warning", **env}
-    process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=full,
+    process = subprocess.Popen([*prefix, sys.executable, "-m", "clicksift", "serve"], env=full,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"

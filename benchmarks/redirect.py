@@ -11,7 +11,13 @@ with Debian's wrk at 64 connections over loopback, rotating through 1,000 distin
 click tokens. After each clicksift run it checks that the store holds at least as many
 click events as wrk received responses.
 
+With --pin, wrk runs on core 0 and every server under test (nginx with one worker, the bare
+granian app, clicksift with its workers and housekeeper) on core 1 (taskset), so each figure
+is what one core of server does; --runs repeats each measurement and prints the minimum,
+median and maximum.
+
     python benchmarks/redirect.py [--seconds 10] [--connections 64] [--servers granian,uvicorn]
+                                  [--pin] [--runs 3]
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import os
 import re
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,6 +79,8 @@ def lua_script(paths: list[str], folder: Path) -> Path:
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+#: Command prefixes that pin the load generator and the servers (--pin), else empty.
+PIN: dict[str, list[str]] = {"client": [], "server": []}
 
 
 def _ms(text: str) -> float:
@@ -81,7 +90,7 @@ def _ms(text: str) -> float:
 
 def run_wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict[str, Any]:
     wrk = need("wrk", "wrk")
-    args = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    args = [*PIN["client"], wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script is not None:
         args += ["-s", str(script)]
     output = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
@@ -101,8 +110,8 @@ def run_wrk(url: str, seconds: int, connections: int, script: Path | None) -> di
 def bench_static(command: list[str], port: int, seconds: int,
                  connections: int) -> dict[str, Any]:
     """Start COMMAND (a server answering a static 302 on PORT), measure it, stop it."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen([*PIN["server"], *command], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}/c/x"
         wait_for(url)
@@ -166,7 +175,7 @@ def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
     env = {"CLICKSIFT_DATABASE": str(db), "CLICKSIFT_SERVER": server,
            "CLICKSIFT_WORKERS": str(workers), "CLICKSIFT_SQLITE_SYNCHRONOUS": synchronous,
            "CLICKSIFT_ONLINE_VERDICTS": "true" if online_verdicts else "false"}
-    with clicksift_server(env) as base:
+    with clicksift_server(env, PIN["server"]) as base:
         run_wrk(base + paths[0], 2, connections, script)  # warm-up
         with sqlite3.connect(db) as connection:
             before = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
@@ -186,7 +195,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--servers", default="granian,uvicorn")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--pin", action="store_true",
+                        help="wrk on core 0, the servers on core 1 (taskset)")
+    parser.add_argument("--runs", type=int, default=1, help="repeat each measurement")
     args = parser.parse_args()
+    if args.pin:
+        if (os.cpu_count() or 1) < 2:
+            sys.exit("--pin needs two cores: one for wrk, one for the server")
+        taskset = need("taskset", "util-linux")
+        PIN.update(client=[taskset, "-c", "0"], server=[taskset, "-c", "1"])
     servers = args.servers.split(",")
     # (name, server, SQLite synchronous, online verdicts); the first is the default set-up.
     runs = [(f"clicksift_{servers[0]}", servers[0], "normal", True),
@@ -194,29 +211,49 @@ def main() -> int:
             (f"clicksift_{servers[0]}_synchronous_full", servers[0], "full", True)]
     runs += [(f"clicksift_{name}", name, "normal", True) for name in servers[1:]]
     results: dict[str, Any] = {"machine": machine(), "connections": args.connections,
-                               "seconds": args.seconds}
+                               "seconds": args.seconds, "pinned": args.pin, "runs": args.runs}
+    samples: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
         folder = Path(tmp)
-        print(f"nginx static 302 (reference), {args.connections} connections ...", flush=True)
-        results["nginx"] = bench_nginx(folder, args.seconds, args.connections)
-        print("granian with a bare ASGI app answering a static 302 (floor) ...", flush=True)
-        results["granian_static_302"] = bench_floor(args.seconds, args.connections)
-        for name, server, level, verdicts in runs:
-            print(f"{name}: {server}, {args.workers} worker(s), SQLite synchronous={level}, "
-                  f"online verdicts {'on' if verdicts else 'off'} ...", flush=True)
-            results[name] = bench_clicksift(folder, server, args.seconds, args.connections,
-                                            args.workers, level, verdicts)
+        for number in range(args.runs):
+            print(f"run {number + 1} of {args.runs}: nginx static 302 (reference), "
+                  f"{args.connections} connections ...", flush=True)
+            samples.setdefault("nginx", []).append(
+                bench_nginx(folder, args.seconds, args.connections))
+            print("granian with a bare ASGI app answering a static 302 (floor) ...", flush=True)
+            samples.setdefault("granian_static_302", []).append(
+                bench_floor(args.seconds, args.connections))
+            run_folder = folder / f"run{number}"        # a fresh store for each run
+            run_folder.mkdir()
+            for name, server, level, verdicts in runs:
+                print(f"{name}: {server}, {args.workers} worker(s), SQLite "
+                      f"synchronous={level}, online verdicts {'on' if verdicts else 'off'} ...",
+                      flush=True)
+                samples.setdefault(name, []).append(bench_clicksift(
+                    run_folder, server, args.seconds, args.connections, args.workers, level,
+                    verdicts))
+    for name, rows in samples.items():
+        results[name] = _median_row(rows)
     reference = results["nginx"]["requests_per_second"]
+    floor = results["granian_static_302"]["requests_per_second"]
     names = [name for name, *_ in runs]
-    print(f"\n{'server':<38}{'req/s':>10}{'% nginx':>9}{'p50 ms':>9}{'p99 ms':>9}  stored")
+    print(f"\n{'pinned: one core of server' if args.pin else 'unpinned'}, median of "
+          f"{args.runs} run(s){' (min-max req/s)' if args.runs > 1 else ''}")
+    print(f"{'server':<38}{'req/s':>10}{'% nginx':>9}{'% floor':>9}{'p50 ms':>8}"
+          f"{'p99 ms':>8}  stored")
     for name in ["nginx", "granian_static_302", *names]:
         row = results[name]
         share = 100 * row["requests_per_second"] / reference
         row["share_of_nginx"] = round(share / 100, 4)
+        row["share_of_floor"] = round(row["requests_per_second"] / floor, 4)
         stored = "-" if "events_stored" not in row else (
             f"{row['events_stored']:,} ({'all' if row['every_answer_stored'] else 'MISSING'})")
         print(f"{name:<38}{row['requests_per_second']:>10,.0f}{share:>8.1f}%"
-              f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}  {stored}")
+              f"{100 * row['share_of_floor']:>8.1f}%{row['p50_ms']:>8.2f}"
+              f"{row['p99_ms']:>8.2f}  {stored}")
+        if args.runs > 1:
+            print(f"{'':<38}({row['min_requests_per_second']:,.0f}-"
+                  f"{row['max_requests_per_second']:,.0f})")
     for name in names:
         print(f"{name}: the SQLite WAL peaked at {results[name]['wal_peak_mb']:,.1f} MB")
     default = results[names[0]]  # the default server at the default durability
@@ -226,6 +263,19 @@ def main() -> int:
           f"{'met' if results['target_met'] else 'NOT met'}")
     emit(results)
     return 0
+
+
+def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median requests per second, with the minimum and maximum beside it
+    (and every answer stored only if it was in every run)."""
+    ordered = sorted(rows, key=lambda row: row["requests_per_second"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    rates = [r["requests_per_second"] for r in ordered]
+    row.update(min_requests_per_second=rates[0], max_requests_per_second=rates[-1],
+               median_requests_per_second=statistics.median(rates))
+    if "every_answer_stored" in row:
+        row["every_answer_stored"] = all(r["every_answer_stored"] for r in rows)
+    return row
 
 
 if __name__ == "__main__":
