@@ -54,7 +54,7 @@ class ServerProcess:
 
 
 def start_server(env_overrides: dict[str, str], tmp: Path, *, server: str = "granian",
-                 timeout: float = 20.0) -> ServerProcess:
+                 timeout: float = 20.0, tls: bool = False) -> ServerProcess:
     port = free_port()
     env = {**os.environ, "CLICKSIFT_PORT": str(port), "CLICKSIFT_HOST": "127.0.0.1",
            "CLICKSIFT_SERVER": server, "CLICKSIFT_LOG_LEVEL": "warning", **env_overrides}
@@ -62,13 +62,15 @@ def start_server(env_overrides: dict[str, str], tmp: Path, *, server: str = "gra
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "clicksift", "serve"], env=env,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server_process = ServerProcess(process, f"http://127.0.0.1:{port}", env, log_path)
+    scheme = "https" if tls else "http"
+    server_process = ServerProcess(process, f"{scheme}://127.0.0.1:{port}", env, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server_process.log()}")
         try:
-            if httpx.get(f"{server_process.base_url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{server_process.base_url}/healthz", timeout=1,
+                         verify=not tls).status_code == 200:
                 return server_process
         except httpx.HTTPError:
             pass
@@ -79,8 +81,8 @@ def start_server(env_overrides: dict[str, str], tmp: Path, *, server: str = "gra
 
 @contextlib.contextmanager
 def running_server(env_overrides: dict[str, str], tmp: Path,
-                   server: str = "granian") -> Iterator[ServerProcess]:
-    proc = start_server(env_overrides, tmp, server=server)
+                   server: str = "granian", tls: bool = False) -> Iterator[ServerProcess]:
+    proc = start_server(env_overrides, tmp, server=server, tls=tls)
     try:
         yield proc
     except BaseException:

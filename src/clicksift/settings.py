@@ -73,6 +73,10 @@ class Settings:
         "granian", "ASGI server that runs the tracking app: 'granian' (faster, see "
         "benchmarks/redirect.py) or 'uvicorn'.", choices=("granian", "uvicorn"))
     workers: int = setting(1, "Server worker processes.")
+    tls_certificate: str = setting(
+        "", "PEM certificate (chain) for serving HTTPS directly, without a TLS proxy in "
+        "front (with tls_key). Answers over HTTPS carry HSTS.")
+    tls_key: str = setting("", "PEM private key file of tls_certificate.")
     trusted_proxies: list[str] = setting(
         [], "Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For header is "
         "believed. Requests from anywhere else are recorded with their own address.")
@@ -214,6 +218,14 @@ class Settings:
     brevo_credentials: str = setting(
         "", "'user:password' of the Brevo webhook URL, or the bearer token configured with "
         "the webhook.", secret=True)
+    nameserver: str = setting(
+        "", "DNS resolver for clicksift doctor and clicksift gateways, as HOST or HOST:PORT "
+        "(empty: the machine's resolvers).")
+    mx_lookups: bool = setting(
+        True, "clicksift gateways may look recipient domains' MX records up in DNS (off: it "
+        "answers from the cache in the store only, as with --offline).")
+    mx_lookup_rate: float = setting(
+        20.0, "MX lookups per second at most (clicksift gateways).")
     log_level: str = setting(
         "info", "Server log level.", choices=("debug", "info", "warning", "error"))
 
@@ -356,6 +368,12 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
     return LoadedSettings(settings, sources, unknown)
 
 
+def _check_nameserver(text: str) -> None:
+    host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "53")
+    if not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"setting 'nameserver': {text!r} is not HOST or HOST:PORT")
+
+
 def validate(settings: Settings) -> None:
     """Check values that have a shape beyond their type."""
     if not settings.base_url.startswith(("http://", "https://")):
@@ -375,6 +393,17 @@ def validate(settings: Settings) -> None:
         raise ConfigError("setting 'settle_after_seconds' must be 0 (never) or more")
     if settings.commit_batch_size < 1:
         raise ConfigError("setting 'commit_batch_size' must be at least 1")
+    if bool(settings.tls_certificate) != bool(settings.tls_key):
+        raise ConfigError("settings 'tls_certificate' and 'tls_key' go together: give both "
+                          "files, or neither")
+    for name in ("tls_certificate", "tls_key"):
+        value = getattr(settings, name)
+        if value and not os.path.isfile(value):
+            raise ConfigError(f"setting '{name}': {value} is not a file")
+    if settings.mx_lookup_rate <= 0:
+        raise ConfigError("setting 'mx_lookup_rate' must be above 0 (lookups a second)")
+    if settings.nameserver:
+        _check_nameserver(settings.nameserver)
     if not 0 <= settings.spool_reserve_mb <= 1 << 20:
         raise ConfigError("setting 'spool_reserve_mb' must be between 0 and 1048576 (1 TB)")
     for entry in settings.trusted_proxies:

@@ -62,6 +62,7 @@ def _register() -> None:
         classify,
         core,
         demo,
+        doctor,
         ingest,
         knowledge,
         protect,
@@ -71,7 +72,7 @@ def _register() -> None:
 
     for command in [*core.COMMANDS, *classify.COMMANDS, *simulate.COMMANDS,
                     *knowledge.COMMANDS, *report.COMMANDS, *access.COMMANDS, *ingest.COMMANDS,
-                    *protect.COMMANDS,
+                    *protect.COMMANDS, *doctor.COMMANDS,
                     demo.demo]:
         main.add_command(command)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 from clicksift.server.housekeeping import Supervisor
@@ -62,7 +63,13 @@ def _run_granian(settings: Settings) -> None:
     Server(APP_FACTORY, factory=True, address=settings.host, port=settings.port,
             interface=Interfaces.ASGI, workers=settings.workers, loop=Loops.uvloop,
             log_level=LogLevels(settings.log_level), log_access=False, backlog=2048,
-            workers_kill_timeout=WORKER_KILL_SECONDS).serve()
+            workers_kill_timeout=WORKER_KILL_SECONDS, **_granian_tls(settings)).serve()
+
+
+def _granian_tls(settings: Settings) -> dict[str, Any]:
+    if not settings.tls_certificate:
+        return {}
+    return {"ssl_cert": Path(settings.tls_certificate), "ssl_key": Path(settings.tls_key)}
 
 
 def _run_uvicorn(settings: Settings) -> None:
@@ -73,4 +80,6 @@ def _run_uvicorn(settings: Settings) -> None:
 
     uvicorn.run(APP_FACTORY, factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, loop="uvloop", http="httptools", lifespan="on",
-                log_level=settings.log_level, access_log=False, backlog=2048)
+                log_level=settings.log_level, access_log=False, backlog=2048,
+                ssl_certfile=settings.tls_certificate or None,
+                ssl_keyfile=settings.tls_key or None)

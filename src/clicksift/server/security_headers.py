@@ -11,7 +11,10 @@ keep the page to itself where the handler did not say otherwise:
   forms post only to this server), ``x-frame-options: DENY`` for browsers without CSP, and
   ``referrer-policy: no-referrer`` (the page's URL holds the recipient's token);
 - JSON (the API): ``cache-control: no-store`` (campaign figures and recipients' addresses
-  stay out of shared caches) and a policy that lets the answer run nothing.
+  stay out of shared caches) and a policy that lets the answer run nothing;
+- answers over HTTPS (the server's own TLS, ``tls_certificate``):
+  ``strict-transport-security`` for a year, so a browser never fetches the tracking host in
+  the clear again (a TLS proxy in front sets its own).
 
 The dashboard sets its own, stricter-for-it headers; a header the handler set is kept.
 """
@@ -29,11 +32,15 @@ _HTML = ((b"content-security-policy", HTML_POLICY), (b"x-frame-options", b"DENY"
 _JSON = ((b"cache-control", b"no-store"), (b"content-security-policy", DATA_POLICY))
 
 
-def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+_HSTS = ((b"strict-transport-security", b"max-age=31536000"),)
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]], *, https: bool = False
+                          ) -> list[tuple[bytes, bytes]]:
     """HEADERS with the security headers their content type calls for, where absent."""
     present = {name.lower() for name, _ in headers}
     kind = next((value for name, value in headers if name.lower() == b"content-type"), b"")
-    extra = list(_ALWAYS)
+    extra = list(_ALWAYS) + (list(_HSTS) if https else [])
     if kind.startswith(b"text/html"):
         extra += _HTML
     elif kind.startswith((b"application/json", b"application/problem+json")):
@@ -52,10 +59,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        https = scope.get("scheme") == "https"
+
         async def send_secured(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message = {**message,
-                           "headers": with_security_headers(list(message.get("headers", [])))}
+                message = {**message, "headers": with_security_headers(
+                    list(message.get("headers", [])), https=https)}
             await send(message)
 
         await self.app(scope, receive, send_secured)

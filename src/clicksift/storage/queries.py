@@ -97,3 +97,21 @@ PROVISIONAL_MESSAGES = """
 SELECT e.message_id FROM verdicts v JOIN events e ON e.id = v.event_id
 WHERE v.final = 0 AND v.computed_at < ?
 GROUP BY e.message_id ORDER BY MIN(v.computed_at) LIMIT ?"""
+
+# Recipient domains' mail exchangers (`clicksift gateways`), and the sender doctor's reports.
+SELECT_MX_RECORDS = """
+SELECT domain, hosts, status, looked_up_at, expires_at FROM mx_records
+WHERE domain IN ({placeholders})"""
+SELECT_ALL_MX_RECORDS = "SELECT domain, hosts, status, looked_up_at, expires_at FROM mx_records"
+UPSERT_MX_RECORD = """
+INSERT INTO mx_records (domain, hosts, status, looked_up_at, expires_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (domain) DO UPDATE SET hosts = excluded.hosts, status = excluded.status,
+    looked_up_at = excluded.looked_up_at, expires_at = excluded.expires_at"""
+RECIPIENT_DOMAINS = """
+SELECT recipient_domain, COUNT(*) FROM messages
+WHERE recipient_domain IS NOT NULL {campaign} GROUP BY recipient_domain
+ORDER BY COUNT(*) DESC, recipient_domain"""
+UPSERT_DOCTOR_REPORT = """
+INSERT INTO doctor_reports (domain, checked_at, report) VALUES (?, ?, ?)
+ON CONFLICT (domain) DO UPDATE SET checked_at = excluded.checked_at, report = excluded.report"""
+SELECT_DOCTOR_REPORT = "SELECT domain, checked_at, report FROM doctor_reports WHERE domain = ?"

@@ -52,6 +52,29 @@ class StoredEvent:
     received_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class MxRecord:
+    """A domain's mail exchangers as last looked up."""
+
+    domain: str
+    hosts: tuple[str, ...]       # preference order
+    status: str                  # ok, no_mx, null_mx, no_domain or failed
+    looked_up_at: float
+    expires_at: float
+
+    def fresh(self, now: float) -> bool:
+        return self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorReport:
+    """The last `clicksift doctor` report of a sending domain (its JSON document)."""
+
+    domain: str
+    checked_at: float
+    report: dict[str, Any]
+
+
 def event_row(event: Event, received_at: float) -> tuple[Any, ...]:
     """The column values of EVENT in the order of ``queries.INSERT_EVENT``."""
     return (event.id, event.type, event.message_id, event.campaign_id, event.recipient,

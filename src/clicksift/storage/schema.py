@@ -163,6 +163,21 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "provisional verdicts found quickly (the server settles them in the background)", [
         "CREATE INDEX verdicts_provisional ON verdicts (computed_at) WHERE final = 0",
     ]),
+    (6, "recipient domains' mail exchangers (with their TTL) and the sender doctor's findings", [
+        # One row per looked-up domain: its MX hosts in preference order (a JSON list), how
+        # the lookup went (ok, no_mx, null_mx, no_domain, failed) and until when it holds.
+        """CREATE TABLE mx_records (
+            domain TEXT PRIMARY KEY,
+            hosts TEXT NOT NULL,
+            status TEXT NOT NULL,
+            looked_up_at {real} NOT NULL,
+            expires_at {real} NOT NULL)""",
+        # The last `clicksift doctor` run per sending domain (its JSON report).
+        """CREATE TABLE doctor_reports (
+            domain TEXT PRIMARY KEY,
+            checked_at {real} NOT NULL,
+            report TEXT NOT NULL)""",
+    ]),
 ]
 
 

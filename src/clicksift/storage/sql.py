@@ -13,7 +13,13 @@ from clicksift.classify.vocabulary import Finding, Verdict
 from clicksift.errors import StorageError, StoreDamaged
 from clicksift.events import Event, EventType, dumps
 from clicksift.storage import queries, schema
-from clicksift.storage.records import MessageRecord, StoredEvent, event_row
+from clicksift.storage.records import (
+    DoctorReport,
+    MessageRecord,
+    MxRecord,
+    StoredEvent,
+    event_row,
+)
 
 
 class SqlStore:
@@ -311,6 +317,50 @@ class SqlStore:
                     found[seq] = StoredEvent(seq, json.loads(data), campaign, recipient,
                                              received_at)
         return [found[seq] for seq in sorted(found)]
+
+    # -- recipient domains' mail exchangers, the doctor's reports ------------------------------
+
+    def mx_records(self, domains: Sequence[str] | None = None) -> dict[str, MxRecord]:
+        """The cached MX records of DOMAINS (every cached domain when None)."""
+        rows: list[Any] = []
+        if domains is None:
+            rows = self.execute(queries.SELECT_ALL_MX_RECORDS).fetchall()
+        else:
+            unique = sorted(set(domains))
+            for start in range(0, len(unique), 500):
+                chunk = unique[start:start + 500]
+                statement = queries.SELECT_MX_RECORDS.format(
+                    placeholders=", ".join("?" for _ in chunk))
+                rows.extend(self.execute(statement, tuple(chunk)).fetchall())
+        return {row[0]: MxRecord(row[0], tuple(json.loads(row[1])), row[2], float(row[3]),
+                                 float(row[4])) for row in rows}
+
+    def save_mx_records(self, records: Iterable[MxRecord]) -> None:
+        """Store (or replace) looked-up MX records, in a transaction of their own."""
+        rows = [(r.domain, dumps(list(r.hosts)), r.status, r.looked_up_at, r.expires_at)
+                for r in records]
+        if rows:
+            with self.transaction():
+                self.executemany(queries.UPSERT_MX_RECORD, rows)
+
+    def recipient_domains(self, campaign_id: str | None = None) -> list[tuple[str, int]]:
+        """Recipient domains of the stored messages (of CAMPAIGN_ID) with their message
+        counts, most messages first."""
+        statement = queries.RECIPIENT_DOMAINS.format(
+            campaign="" if campaign_id is None else "AND campaign_id = ?")
+        params = () if campaign_id is None else (campaign_id,)
+        return [(row[0], int(row[1])) for row in self.execute(statement, params).fetchall()]
+
+    def save_doctor_report(self, report: DoctorReport) -> None:
+        with self.transaction():
+            self.execute(queries.UPSERT_DOCTOR_REPORT,
+                         (report.domain, report.checked_at, dumps(report.report)))
+
+    def doctor_report(self, domain: str) -> DoctorReport | None:
+        row = self.execute(queries.SELECT_DOCTOR_REPORT, (domain.lower(),)).fetchone()
+        if row is None:
+            return None
+        return DoctorReport(row[0], float(row[1]), json.loads(row[2]))
 
     def event_counts(self) -> dict[str, int]:
         return {row[0]: int(row[1]) for row in self.execute(queries.COUNT_EVENTS).fetchall()}
