@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, machine
 from baselines import BASELINES, Seen
 from clicksift.classify import BatchClassifier, ClassifierConfig, Engine
+from clicksift.classify.gateways import load_gateways
 from clicksift.events import Event, event_from_dict, parse_timestamp
 from clicksift.ingest import ADAPTERS
 from clicksift.ingest.base import with_context
@@ -76,13 +77,32 @@ WORLD_MEASURES = (("click_fp", True), ("open_fp", True), ("click_recall", False)
                   ("one_click_fp", True))
 
 
-def judge_world(world: str, recipients: int, seed: int) -> dict[str, Any]:
+def mx_priors_of(campaigns: list[Any]) -> dict[str, tuple[str, float]]:
+    """What `clicksift gateways` would cache for the simulated companies: the domain of
+    every company behind a gateway the knowledge table knows by its MX (a vendor no list
+    knows has an MX no table matches), with that gateway's scanning window."""
+    table = load_gateways()
+    priors = {}
+    for campaign in campaigns:
+        for message in campaign.messages:
+            company = message.recipient.company
+            entry = table.by_vendor(company.gateway) if company and company.gateway else None
+            if entry is not None and entry.scans_links:
+                priors[company.domain] = (entry.vendor, entry.scan_window)
+    return priors
+
+
+def judge_world(world: str, recipients: int, seed: int, mx: bool = False) -> dict[str, Any]:
     """One world, judged by clicksift: the headline measures, its slices, and the scores
-    (for the reliability table)."""
+    (for the reliability table). MX: with recipient domains' gateways known from MX."""
     config = SimulationConfig(recipients=recipients, campaigns=1, seed=seed, world=world)
-    events, truth = events_and_truth(simulate(config))
+    campaigns = simulate(config)
+    events, truth = events_and_truth(campaigns)
     campaign_of = {e["message_id"]: e["campaign_id"] for e in events if e["type"] == "delivered"}
-    verdicts = {v.id: v for v in BatchClassifier().classify(
+    engine = Engine()
+    if mx:
+        engine.mx_gateways = mx_priors_of(campaigns)
+    verdicts = {v.id: v for v in BatchClassifier(engine).classify(
         [event_from_dict(e) for e in events], expected=len(events))}
     judged = {key: v.verdict == "nhi" for key, v in verdicts.items()}
     result = score(truth, judged, campaign_of, Counter(campaign_of.values()))
@@ -123,14 +143,14 @@ def log_loss(scores: list[tuple[float, bool]]) -> float:
     return round(total / max(1, len(scores)), 5)
 
 
-def run_worlds(count: int, recipients: int, tuning: bool) -> dict[str, Any]:
+def run_worlds(count: int, recipients: int, tuning: bool, mx: bool = False) -> dict[str, Any]:
     seeds = (TUNING_SEEDS if tuning else HELD_OUT_SEEDS)[:count]
     names = [f"random:{seed}" for seed in seeds]
     if not tuning:
         names += [f"stress:{name}" for name in STRESS_WORLDS]
     worlds = []
     for number, name in enumerate(names):
-        worlds.append(judge_world(name, recipients, seed=number + 1))
+        worlds.append(judge_world(name, recipients, seed=number + 1, mx=mx))
         m = worlds[-1]["measures"]
         print(f"  {name:<22} click fp {m['click_fp']:.4f}  open fp {m['open_fp']:.4f}  "
               f"click rec {m['click_recall']:.4f}  unsub rec {m['unsubscribe_recall']:.4f}  "
@@ -157,13 +177,14 @@ def run_worlds(count: int, recipients: int, tuning: bool) -> dict[str, Any]:
     raw = [pair for world in worlds for pair in world["raw_scores"]]
     for world in worlds:            # the JSON line keeps each world's headline measures
         del world["scores"], world["raw_scores"], world["slices"]
-    return {"tuning": tuning, "worlds": worlds, "worst": worst, "worst_slices": slices,
+    return {"tuning": tuning, "mx": mx, "worlds": worlds, "worst": worst, "worst_slices": slices,
             "reliability": reliability(pooled), "reliability_uncalibrated": reliability(raw),
             "log_loss": log_loss(pooled), "log_loss_uncalibrated": log_loss(raw)}
 
 
 def _print_worlds(result: dict[str, Any]) -> None:
     which = "TUNING worlds (for tuning only)" if result["tuning"] else "held-out worlds"
+    which += ", gateways known from MX" if result.get("mx") else ""
     print(f"\n== {len(result['worlds'])} {which}: the worst world per measure")
     for key, cell in result["worst"].items():
         target = {"click_fp": 0.01, "open_fp": 0.02, "click_recall": 0.98,
@@ -358,9 +379,12 @@ def main() -> int:
                         help="only the randomised and stress worlds")
     parser.add_argument("--tuning", action="store_true",
                         help="the worlds on the tuning seeds (to tune on; never reported)")
+    parser.add_argument("--mx", action="store_true",
+                        help="with recipient domains' gateways known from MX "
+                        "(crossmsg.mx-gateway), as `clicksift gateways` caches them")
     args = parser.parse_args()
     if args.worlds_only or args.tuning:
-        worlds = run_worlds(args.worlds, args.world_recipients, args.tuning)
+        worlds = run_worlds(args.worlds, args.world_recipients, args.tuning, args.mx)
         _print_worlds(worlds)
         emit({"benchmark": "accuracy_worlds", "machine": machine(), **worlds})
         return 0

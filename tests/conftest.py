@@ -99,6 +99,27 @@ class ReportSite:
                          headers={"authorization": f"Bearer {self.api_key}"}, timeout=30)
 
 
+#: The report site's recipient domains with a cached MX (companies first) and its doctor
+#: report: the gateways section, the domains' MX column and the doctor's advice show.
+MX_HOSTS = ("mx0a-0001.pphosted.com", "us-smtp-inbound-1.mimecast.com")
+
+
+def _gateways_and_doctor(store: SqlStore) -> None:
+    import time
+
+    from clicksift.storage.records import DoctorReport, MxRecord
+
+    now = time.time()
+    domains = sorted((d for d, _ in store.recipient_domains()),
+                     key=lambda d: (d.endswith((".com", ".net")), d))
+    store.save_mx_records(MxRecord(domain, (host,), "ok", now, now + 86400)
+                          for domain, host in zip(domains, MX_HOSTS, strict=False))
+    store.save_doctor_report(DoctorReport("news.example", now, {
+        "domain": "news.example", "findings": [
+            {"check": "dmarc", "status": "warn", "message": "DMARC policy is p=none",
+             "fix": "set p=quarantine"}]}))
+
+
 @pytest.fixture(scope="session")
 def report_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportSite]:
     from clicksift import access
@@ -119,6 +140,7 @@ def report_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportSite
             store.save_verdicts(verdicts, "test-engine")
         key = access.create_key(store, "tests").secret
         access.set_password(store, "ann", "a long enough password")
+        _gateways_and_doctor(store)
     finally:
         store.close()
     with running_server({"CLICKSIFT_DATABASE": database,

@@ -82,6 +82,19 @@ def test_campaign_page_shows_the_api_numbers(browser: Any, report_site: ReportSi
     domains = page.eval_on_selector_all("#domains tbody tr[data-domain]",
                                         "rows => rows.map(r => r.dataset.domain)")
     assert domains == [d["domain"] for d in api["domains"]]
+    # Recipients by the gateway their MX names, and the gateway from MX per domain.
+    gateways = page.eval_on_selector_all(
+        "#mx-gateways tbody tr", "rows => rows.map(r => [r.dataset.vendor, "
+        "r.querySelector('[data-metric=\"recipients\"]').dataset.value])")
+    assert [(v, int(n)) for v, n in gateways] == [
+        (g["vendor"] or "", g["recipients"]) for g in api["mx_gateways"]]
+    assert {"proofpoint", "mimecast"} <= {v for v, _ in gateways}
+    mx_cells = page.eval_on_selector_all("#domains td[data-cell=mx_gateway]",
+                                         "cells => cells.map(c => c.textContent.trim())")
+    assert mx_cells == [(d["mx_gateway"] or "–").replace("_", " ") for d in api["domains"]]
+    # Machines make most of the simulated clicks: the doctor's kept findings are shown.
+    if api["doctor"] is not None:
+        assert page.locator("#doctor li[data-check=dmarc]").count() == 1
     # The charts are there, with the same figures in their marks.
     for chart in ("chart-rates", "chart-timeline", "chart-timeline-opens", "chart-vendors"):
         assert page.locator(f"svg#{chart}").count() == 1, chart

@@ -318,3 +318,56 @@ def test_a_simulated_campaign_s_honeypot_fetchers_are_anchored(store: SqlStore,
     assert trust.machine_recall > 0.9
     assert [c.anchor for c in trust.checks] == ["honeypot_source", "one_click",
                                                 "converting_click"]
+
+
+def test_recipients_by_mx_gateway_and_the_doctor_beside_machine_clicks(
+        store: SqlStore, simulated: Any) -> None:
+    """Recipient domains' cached MX give each domain's gateway beside the one seen in its
+    traffic and the campaign's recipients per gateway; a campaign whose clicks are mostly
+    machines' points to the doctor's kept findings."""
+    import time
+
+    from clicksift.storage.records import DoctorReport, MxRecord
+
+    events, verdicts = simulated
+    _load(store, events, verdicts)
+    reports.refresh(store)
+    campaign = events[0].campaign_id
+    assert reports.campaign_report(store, campaign).mx_gateways == ()   # nothing looked up
+    domains = store.recipient_domains(campaign)
+    companies = [d for d, _ in domains if d not in ("gmail.com", "yahoo.com", "outlook.com",
+                                                     "gmx.net", "icloud.com")]
+    now = time.time()
+    store.save_mx_records([MxRecord(companies[0], ("mx0a-1.pphosted.com",), "ok", now,
+                                    now + 3600),
+                           MxRecord("gmail.com", ("gmail-smtp-in.l.google.com",), "ok", now,
+                                    now + 3600),
+                           MxRecord(companies[1], ("mail.example.net",), "ok", now,
+                                    now + 3600)])
+    report = reports.campaign_report(store, campaign, domains=1000)
+    by_name = {row.name: row for row in report.mx_gateways}
+    recipients = dict(domains)
+    assert by_name["Proofpoint Email Protection"].recipients == recipients[companies[0]]
+    assert by_name["Proofpoint Email Protection"].scans_links
+    assert by_name["Gmail"].recipients == recipients.get("gmail.com", 0)
+    assert by_name["unknown"].domains == 1
+    assert sum(row.recipients for row in report.mx_gateways) == 150
+    assert sum(row.share for row in report.mx_gateways) == pytest.approx(1.0)
+    row = next(d for d in report.domains if d.domain == companies[0])
+    assert row.mx_gateway == "proofpoint"
+    # The simulated campaign's clicks are largely machines': the report points to the doctor.
+    totals = report.totals
+    assert totals.clicks.nhi / (totals.clicks.nhi + totals.clicks.human) >= \
+        reports.compute.DOCTOR_SHARE
+    assert report.doctor is not None and report.doctor.domain is None
+    store.save_doctor_report(DoctorReport("news.example", now, {
+        "domain": "news.example", "findings": [
+            {"check": "spf", "status": "ok", "message": "fine", "fix": ""},
+            {"check": "tracking_host", "status": "warn", "message": "shared host",
+             "fix": "use click.news.example"}]}))
+    advice = reports.campaign_report(store, campaign).doctor
+    assert advice is not None and advice.domain == "news.example"
+    assert [f["check"] for f in advice.findings] == ["tracking_host"]
+    data = reports.to_json(reports.campaign_report(store, campaign))
+    assert data["doctor"]["findings"][0]["fix"] == "use click.news.example"
+    assert {row["name"] for row in data["mx_gateways"]} >= {"Proofpoint Email Protection"}

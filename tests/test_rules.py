@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from clicksift.classify import BatchClassifier
+from clicksift.classify import BatchClassifier, Engine
 from clicksift.classify.rules import (
     BASES,
     DECISIVE,
@@ -295,6 +295,13 @@ CASES: dict[str, tuple[Case, Case]] = {
     "crossmsg.domain-gateway-pattern": (
         # Two messages to the domain in all: too few to learn its gateway from.
         lambda: gateway_domain(3, 60.0), lambda: gateway_domain(1, 60.0)),
+    # A click 5 minutes after delivery to a domain whose MX is a scanning gateway; the near
+    # miss comes after the gateway's window.
+    "crossmsg.mx-gateway": (
+        lambda: [delivered("m1", "ann@gatewayed.example"),
+                 click("e", 300.0, 0, HOME_2, message="m1")],
+        lambda: [delivered("m1", "ann@gatewayed.example"),
+                 click("e", 1200.0, 0, HOME_2, message="m1")]),
     "esp.machine-flag": (
         lambda: one({**open_("e", 2 * HOUR), "esp_flags": {"sg_machine_open": True}}),
         lambda: one({**open_("e", 2 * HOUR), "esp_flags": {"sg_machine_open": False}})),
@@ -315,9 +322,15 @@ TARGET = {"context.click-time-check": "check", "context.all-links-burst": "b4"}
 NEAR_TARGET = {"context.click-time-check": "check", "context.all-links-burst": "b3"}
 
 
+#: The engine of the cases: one recipient domain's MX is known to point to Proofpoint (what
+#: `clicksift gateways` caches); every other case's domain is unknown to it.
+ENGINE = Engine()
+ENGINE.mx_gateways = {"gatewayed.example": ("proofpoint", 900.0)}
+
+
 def judge(events: list[dict[str, Any]]) -> dict[str, Any]:
     parsed = [event_from_dict(e) for e in events]
-    return {v.id: v for v in BatchClassifier().classify(parsed, expected=len(parsed))}
+    return {v.id: v for v in BatchClassifier(ENGINE).classify(parsed, expected=len(parsed))}
 
 
 def test_every_rule_has_a_case() -> None:

@@ -319,7 +319,7 @@ _FORKED: dict[str, Any] = {}
 
 def _first_pass_worker(folder: Path, index: int) -> tuple[CrossMessage, int]:
     engine: Engine = _FORKED["engine"]
-    cross = CrossMessage()
+    cross = CrossMessage(engine.mx_gateways)
     messages, done = _observe(engine, _read_bucket(folder, index), cross)
     _write_summaries(folder / f"summaries-{index}.bin", messages)
     return cross, done
@@ -511,7 +511,7 @@ class BatchClassifier:
         return buckets
 
     def _in_memory(self, buckets: _Buckets, render: Render | None) -> Iterator[Any]:
-        cross = CrossMessage()
+        cross = CrossMessage(self.engine.mx_gateways)
         messages, done = _observe(self.engine, buckets.read(0), cross)
         self.progress("classifying", done)
         for _, verdict in _judge(self.engine, cross, messages, self.stats):
@@ -519,7 +519,7 @@ class BatchClassifier:
 
     def _spilled(self, buckets: _Buckets, folder: Path, render: Render | None
                  ) -> Iterator[Any]:
-        cross = CrossMessage()
+        cross = CrossMessage(self.engine.mx_gateways)
         done = 0
         for index in range(buckets.count):
             messages, count = _observe(self.engine, buckets.read(index), cross)
@@ -540,7 +540,7 @@ class BatchClassifier:
         context = multiprocessing.get_context("fork")
         _FORKED["engine"], _FORKED["render"] = self.engine, render
         try:
-            cross = CrossMessage()
+            cross = CrossMessage(self.engine.mx_gateways)
             done = 0
             with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
                 # Merged as they come, in bucket order: only a few partials wait at a time.

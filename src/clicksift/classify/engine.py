@@ -90,6 +90,9 @@ class Engine:
                  knowledge: Knowledge | None = None) -> None:
         self.config = config or ClassifierConfig()
         self.knowledge = knowledge or load_knowledge()
+        #: Recipient domain -> (vendor, scanning window) of the link-scanning gateway its MX
+        #: points to (the store's MX cache: classify/gateways.py); empty when unknown.
+        self.mx_gateways: dict[str, tuple[str, float]] = {}
         self.version = f"{ENGINE} (knowledge {self.knowledge.version})"
         self.agents = AgentAnalyzer(self.knowledge)
         self.networks = NetworkAnalyzer(self.knowledge)

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from clicksift.classify.knowledge import _read
 
@@ -59,6 +60,24 @@ class GatewayTable:
             if entry.vendor == vendor:
                 return entry
         return None
+
+
+class HasHosts(Protocol):
+    domain: str
+    hosts: tuple[str, ...]
+
+
+def mx_priors(records: Iterable[HasHosts], table: GatewayTable | None = None
+              ) -> dict[str, tuple[str, float]]:
+    """Recipient domain -> (vendor, scanning window) for the domains whose MX points to a
+    link-scanning gateway: what the classifier's ``crossmsg.mx-gateway`` reads."""
+    table = table or load_gateways()
+    priors = {}
+    for record in records:
+        entry = table.match(record.hosts)
+        if entry is not None and entry.scans_links:
+            priors[record.domain] = (entry.vendor, entry.scan_window)
+    return priors
 
 
 def _entry(raw: dict[str, object]) -> GatewayEntry:

@@ -9,12 +9,13 @@ batch. The store is anything that reads a message's stored events and saves verd
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from clicksift.classify.batch import BatchClassifier
 from clicksift.classify.engine import Engine
+from clicksift.classify.gateways import mx_priors
 from clicksift.classify.vocabulary import Verdict
 from clicksift.events import Event, event_from_dict
 
@@ -29,6 +30,8 @@ class VerdictStore(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]: ...
 
+    def mx_records(self, domains: Sequence[str] | None = None) -> Mapping[str, Any]: ...
+
 
 def stored_events(store: VerdictStore, message_ids: Sequence[str]) -> Iterator[Event]:
     """Every stored event of MESSAGE_IDS, as events again."""
@@ -40,7 +43,10 @@ def rescore(store: VerdictStore, engine: Engine, message_ids: Sequence[str], *,
             workers: int = 1,
             progress: Callable[[str, int], None] | None = None) -> BatchClassifier:
     """Final verdicts for every engagement event of MESSAGE_IDS, judged together, saved
-    (a final verdict replaces a provisional one). Returns the classifier (its stats)."""
+    (a final verdict replaces a provisional one). Returns the classifier (its stats).
+    Recipient domains' gateways known from their MX (the store's cache) are the
+    classifier's prior for domains whose traffic has not shown its pattern yet."""
+    engine.mx_gateways = mx_priors(store.mx_records().values())
     batch = BatchClassifier(engine, workers=workers, progress=progress)
     pending: list[Verdict] = []
     for verdict in batch.classify(stored_events(store, message_ids),

@@ -198,6 +198,12 @@ _RULES = [
          "Mail to this recipient domain is scanned at delivery; this request fits that pattern "
          "(a statement about time since delivery, so it is timing evidence).",
          WEAK, ("timing",)),
+    Rule("crossmsg.mx-gateway", "cross_message", 0.6,
+         "The recipient domain's MX points to a link-scanning gateway (clicksift gateways) "
+         "and this request came within that gateway's scanning window; prior evidence for "
+         "a domain whose own traffic has not shown its pattern yet (timing evidence, as "
+         "the pattern rule).",
+         WEAK, ("timing",)),
     # ESP hints
     Rule("esp.machine-flag", "esp", 3.0, "The ESP marked the event as machine-generated.",
          DECISIVE, ("esp",)),

@@ -12,15 +12,24 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clicksift import reports
-from clicksift.cli.common import Context, console, console_err, db_option, pass_context
+from clicksift.cli.common import (
+    Context,
+    console,
+    console_err,
+    db_option,
+    pass_context,
+    when,
+)
 from clicksift.csvcells import safe_row
 from clicksift.errors import StoreBusy
 from clicksift.events import dumps
 from clicksift.reports.model import (
     CampaignReport,
     Counts,
+    DoctorAdvice,
     DomainRow,
     EspAgreement,
+    GatewayShare,
     LinkRow,
     Overview,
     Pair,
@@ -31,7 +40,8 @@ from clicksift.reports.model import (
 )
 from clicksift.storage import SqlStore
 
-SECTIONS = ("summary", "vendors", "kinds", "timeline", "links", "domains", "trust", "esp")
+SECTIONS = ("summary", "vendors", "kinds", "timeline", "links", "domains", "gateways", "trust",
+            "esp")
 
 
 def _table(*headers: str, title: str, names: Iterable[str] = ()) -> Table:
@@ -140,7 +150,7 @@ def _people(rate: float | None, pending: int) -> str:
 def show_campaign(result: CampaignReport, fmt: str, sections: Sequence[str]) -> None:
     if fmt == "json":
         data = reports.to_json(result)
-        keep = {"campaign", "freshness", "domain_count", *_json_keys(sections)}
+        keep = {"campaign", "freshness", "domain_count", "doctor", *_json_keys(sections)}
         print(dumps({key: value for key, value in data.items() if key in keep}))
         return
     if fmt == "csv":
@@ -160,11 +170,16 @@ def show_campaign(result: CampaignReport, fmt: str, sections: Sequence[str]) -> 
         "domains": lambda: _domains_table(result.domains, result.domain_count),
         "trust": lambda: _trust_table(result.trust),
         "esp": lambda: _esp_table(result.esp_flags),
+        "gateways": lambda: _gateways_table(result.mx_gateways),
     }
     for name in sections:
         if name == "esp" and not result.esp_flags:
             continue           # no ESP events: nothing to compare
+        if name == "gateways" and not result.mx_gateways:
+            continue           # no recipient domain looked up (clicksift gateways)
         console.print(renderers[name]())
+    if result.doctor is not None:
+        _doctor_advice(result.doctor)
     if result.freshness.events_behind:
         console_err.print(f"{result.freshness.events_behind:,} newer events are still being "
                           "counted")
@@ -203,10 +218,39 @@ def _esp_table(rows: Sequence[EspAgreement]) -> Table:
     return table
 
 
+def _gateways_table(rows: Sequence[GatewayShare]) -> Table:
+    """Recipients by the gateway or provider their domain's MX names."""
+    table = _table("behind", "scans links", "domains", "recipients", "share",
+                   title="Recipients by their domain's mail gateway (from MX)")
+    for r in rows:
+        table.add_row(r.name, "yes" if r.scans_links else "-", f"{r.domains:,}",
+                      f"{r.recipients:,}", _pct(r.share))
+    return table
+
+
+def _doctor_advice(advice: DoctorAdvice) -> None:
+    console.print(f"\n[bold]Machines made {_pct(advice.machine_click_share)} of the judged "
+                  "clicks.[/] What in your set-up draws scans:")
+    if advice.domain is None:
+        console.print("  run [bold]clicksift doctor YOUR-DOMAIN[/] (SPF, DKIM, DMARC, the "
+                      "tracking host, one-click unsubscribe)")
+        return
+    if not advice.findings:
+        console.print(f"  clicksift doctor found nothing to fix for {advice.domain} "
+                      f"({when(advice.checked_at)})")
+        return
+    console.print(f"  clicksift doctor {advice.domain} ({when(advice.checked_at)}):")
+    for finding in advice.findings[:8]:
+        console.print(f"  {finding['status']:<4} {finding['check']}: {finding['message']}",
+                      soft_wrap=False)
+        if finding.get("fix"):
+            console.print(f"       [dim]fix: {finding['fix']}[/]")
+
+
 def _json_keys(sections: Iterable[str]) -> set[str]:
     mapping = {"summary": "totals", "vendors": "vendors", "kinds": "kinds",
                "timeline": "timeline", "links": "links", "domains": "domains",
-               "trust": "trust", "esp": "esp_flags"}
+               "trust": "trust", "esp": "esp_flags", "gateways": "mx_gateways"}
     keys = {mapping[name] for name in sections}
     if "timeline" in keys:
         keys.add("days")
@@ -288,9 +332,11 @@ def _domains_table(domains: Sequence[DomainRow], count: int) -> Table:
                   "gateway", "typical delay", title=f"Recipient domains ({len(domains)} of "
                   f"{count:,}, most messages first)", names=(d.domain for d in domains))
     for d in domains:
+        gateway = (d.gateway or "-").replace("_", " ")
+        if d.mx_gateway and d.mx_gateway != d.gateway:
+            gateway += f"\n[dim]MX: {d.mx_gateway.replace('_', ' ')}[/]"
         table.add_row(d.domain, f"{d.messages:,}", _pct(d.nhi_share), f"{d.clicks.raw:,}",
-                      f"{d.clicks.human:,}", (d.gateway or "-").replace("_", " "),
-                      d.typical_delay or "-")
+                      f"{d.clicks.human:,}", gateway, d.typical_delay or "-")
     return table
 
 
@@ -318,6 +364,10 @@ def _csv_section(result: CampaignReport, section: str) -> tuple[list[str], Itera
         return (["anchor", "expected", "judged", "agreed", "share"],
                 ([c.anchor, c.expected, c.judged, c.agreed, _num(c.share)]
                  for c in result.trust.checks))
+    if section == "gateways":
+        return (["vendor", "name", "scans_links", "domains", "recipients", "share"],
+                ([r.vendor, r.name, r.scans_links, r.domains, r.recipients, _num(r.share)]
+                 for r in result.mx_gateways))
     if section == "esp":
         return (["type", "judged", "both", "esp_only", "clicksift_only", "neither",
                  "agreement"],
@@ -329,9 +379,11 @@ def _csv_section(result: CampaignReport, section: str) -> tuple[list[str], Itera
                 ([k.key, k.url, k.kind, k.clicks.raw, k.clicks.human, k.clickers.raw,
                   k.clickers.human, k.honeypot_hits] for k in result.links))
     return (["domain", "messages", "delivered", "events", "nhi_events", "nhi_share",
-             "clicks_raw", "clicks_human", "gateway", "gateway_share", "typical_delay"],
+             "clicks_raw", "clicks_human", "gateway", "gateway_share", "typical_delay",
+             "mx_gateway"],
             ([d.domain, d.messages, d.delivered, d.events, d.nhi_events, _num(d.nhi_share),
-              d.clicks.raw, d.clicks.human, d.gateway, _num(d.gateway_share), d.typical_delay]
+              d.clicks.raw, d.clicks.human, d.gateway, _num(d.gateway_share), d.typical_delay,
+              d.mx_gateway]
              for d in result.domains))
 
 

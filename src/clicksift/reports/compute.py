@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
+from clicksift.classify.gateways import GatewayEntry, load_gateways
 from clicksift.errors import NotFoundError
 from clicksift.reports import rollup
 from clicksift.reports.model import (
@@ -16,9 +19,11 @@ from clicksift.reports.model import (
     CampaignSummary,
     Counts,
     DayPoint,
+    DoctorAdvice,
     DomainRow,
     EspAgreement,
     Freshness,
+    GatewayShare,
     LinkRow,
     Overview,
     Pair,
@@ -43,6 +48,10 @@ from clicksift.storage import SqlStore
 Metrics = dict[str, float]
 #: Domains a campaign report lists (the API's /domains pages through all of them).
 TOP_DOMAINS = 25
+#: A campaign whose clicks are at least this share machines' (and at least DOCTOR_CLICKS of
+#: them) points to the sender doctor's findings.
+DOCTOR_SHARE = 0.2
+DOCTOR_CLICKS = 10
 TIMELINE_ORDER = (BEFORE_DELIVERY, *DELAY_LABELS, NO_DELIVERY)
 
 
@@ -62,6 +71,7 @@ def campaign_report(store: SqlStore, campaign_id: str, *,
     totals = _totals(grid["total"].get("", {}), grid.get("currency", {}))
     sizes = _domain_sizes(store, campaign_id)
     largest = sorted(sizes, key=lambda name: (-sizes[name], name))[:domains]
+    behind = mx_entries(store, campaign_id)
     return CampaignReport(
         campaign=_summary(campaign_id, _names(store).get(campaign_id), totals,
                           _first_day(grid.get("day", {}))),
@@ -71,11 +81,67 @@ def campaign_report(store: SqlStore, campaign_id: str, *,
         timeline=_timeline(grid.get("timeline", {})),
         days=_days(grid.get("day", {})),
         links=_links(store, campaign_id, grid.get("link", {})),
-        domains=tuple(_domain_rows(store, campaign_id, largest)),
+        domains=tuple(_with_mx(_domain_rows(store, campaign_id, largest), behind)),
         domain_count=len(sizes),
         freshness=freshness(store),
         trust=_trust(grid.get("anchor", {})),
-        esp_flags=_esp_agreement(grid.get("esp", {})))
+        esp_flags=_esp_agreement(grid.get("esp", {})),
+        mx_gateways=gateway_shares(store, campaign_id, behind),
+        doctor=doctor_advice(store, totals))
+
+
+def mx_entries(store: SqlStore, campaign_id: str | None = None
+               ) -> dict[str, GatewayEntry | None]:
+    """Recipient domain -> the vendor its cached MX points to (None: unknown MX); domains
+    never looked up are left out."""
+    domains = [domain for domain, _ in store.recipient_domains(campaign_id)]
+    table = load_gateways()
+    return {domain: table.match(record.hosts)
+            for domain, record in store.mx_records(domains).items()}
+
+
+def _with_mx(rows: list[DomainRow], behind: Mapping[str, GatewayEntry | None]
+             ) -> list[DomainRow]:
+    return [replace(row, mx_gateway=entry.vendor) if (entry := behind.get(row.domain))
+            else row for row in rows]
+
+
+def gateway_shares(store: SqlStore, campaign_id: str,
+                   behind: Mapping[str, GatewayEntry | None]) -> tuple[GatewayShare, ...]:
+    """The campaign's recipients by the gateway or provider their domain's MX names."""
+    counts: dict[str, list[Any]] = {}
+    total = 0
+    for domain, recipients in store.recipient_domains(campaign_id):
+        total += recipients
+        if domain not in behind:
+            key, name, vendor, scans = "-", "not looked up", None, False
+        elif behind[domain] is None:
+            key, name, vendor, scans = "?", "unknown", None, False
+        else:
+            entry = behind[domain]
+            assert entry is not None
+            key, name, vendor, scans = entry.id, entry.name, entry.vendor, entry.scans_links
+        cell = counts.setdefault(key, [vendor, name, scans, 0, 0])
+        cell[3] += 1
+        cell[4] += recipients
+    if set(counts) <= {"-"}:
+        return ()                  # nothing looked up: no section
+    rows = [GatewayShare(vendor, name, scans, domains, recipients, recipients / total)
+            for vendor, name, scans, domains, recipients in counts.values()]
+    return tuple(sorted(rows, key=lambda r: (-r.recipients, r.name)))
+
+
+def doctor_advice(store: SqlStore, totals: Totals) -> DoctorAdvice | None:
+    clicks = totals.clicks
+    judged = clicks.human + clicks.nhi
+    if clicks.nhi < DOCTOR_CLICKS or not judged or clicks.nhi / judged < DOCTOR_SHARE:
+        return None
+    kept = store.doctor_report()
+    if kept is None:
+        return DoctorAdvice(clicks.nhi / judged, None, None, ())
+    findings = tuple(f for f in kept.report.get("findings", [])
+                     if f.get("status") in ("warn", "fail"))
+    return DoctorAdvice(clicks.nhi / judged, kept.domain, kept.checked_at, findings)
 
 
 def domain_report(store: SqlStore, campaign_id: str) -> list[DomainRow]:

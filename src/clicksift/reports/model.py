@@ -118,6 +118,7 @@ class DomainRow:
     gateway_share: float | None   # its share of the domain's machine events
     typical_delay: str | None     # median delay of machine clicks after delivery
     machine_clicks_first_minute: float | None   # share of machine clicks within 60 s
+    mx_gateway: str | None = None  # the gateway or provider its MX points to (gateways)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,29 @@ class EspAgreement:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayShare:
+    """Recipients behind one gateway or mailbox provider, known from their domains' MX."""
+
+    vendor: str | None            # None: MX known but no vendor matched, or not looked up
+    name: str                     # "Proofpoint Email Protection", "unknown", "not looked up"
+    scans_links: bool
+    domains: int
+    recipients: int
+    share: float                  # of the campaign's recipients
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorAdvice:
+    """The sender doctor's findings that would reduce machine clicks, beside a campaign
+    whose clicks are largely machines' (the last `clicksift doctor` report kept)."""
+
+    machine_click_share: float
+    domain: str | None            # None: no doctor report kept yet
+    checked_at: float | None
+    findings: tuple[dict[str, str], ...]   # warn and fail findings (check, status, message, fix)
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignReport:
     campaign: CampaignSummary
     totals: Totals
@@ -191,6 +215,8 @@ class CampaignReport:
     freshness: Freshness
     trust: Trust
     esp_flags: tuple[EspAgreement, ...] = ()   # ESP events only, by type
+    mx_gateways: tuple[GatewayShare, ...] = ()  # recipients by the gateway their MX names
+    doctor: DoctorAdvice | None = None          # when machines make many of the clicks
 
 
 @dataclass(frozen=True, slots=True)

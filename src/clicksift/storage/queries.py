@@ -115,3 +115,5 @@ UPSERT_DOCTOR_REPORT = """
 INSERT INTO doctor_reports (domain, checked_at, report) VALUES (?, ?, ?)
 ON CONFLICT (domain) DO UPDATE SET checked_at = excluded.checked_at, report = excluded.report"""
 SELECT_DOCTOR_REPORT = "SELECT domain, checked_at, report FROM doctor_reports WHERE domain = ?"
+LATEST_DOCTOR_REPORT = """
+SELECT domain, checked_at, report FROM doctor_reports ORDER BY checked_at DESC LIMIT 1"""

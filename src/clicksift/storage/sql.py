@@ -356,8 +356,12 @@ class SqlStore:
             self.execute(queries.UPSERT_DOCTOR_REPORT,
                          (report.domain, report.checked_at, dumps(report.report)))
 
-    def doctor_report(self, domain: str) -> DoctorReport | None:
-        row = self.execute(queries.SELECT_DOCTOR_REPORT, (domain.lower(),)).fetchone()
+    def doctor_report(self, domain: str | None = None) -> DoctorReport | None:
+        """The kept doctor report of DOMAIN (None: the latest of any domain)."""
+        if domain is None:
+            row = self.execute(queries.LATEST_DOCTOR_REPORT).fetchone()
+        else:
+            row = self.execute(queries.SELECT_DOCTOR_REPORT, (domain.lower(),)).fetchone()
         if row is None:
             return None
         return DoctorReport(row[0], float(row[1]), json.loads(row[2]))

@@ -79,7 +79,10 @@ class _DomainProfile:
 
 
 class CrossMessage:
-    def __init__(self) -> None:
+    def __init__(self, mx_gateways: dict[str, tuple[str, float]] | None = None) -> None:
+        # recipient domain -> (vendor, scanning window) of the link-scanning gateway its MX
+        # points to (clicksift gateways): prior evidence before the domain's traffic is seen
+        self._mx_gateways: dict[str, tuple[str, float]] = mx_gateways or {}
         # address -> the (at most two, smallest) ids of messages it scanned: enough to tell
         # whether it scanned a message other than any given one, whatever the order seen
         self._scanner_addresses: dict[str, tuple[str, ...]] = {}
@@ -197,6 +200,14 @@ class CrossMessage:
                     f"within {window:.0f} s of delivery"
                     f"{f' (by {vendor})' if vendor else ''}; this came {delta:.0f} s after",
                     Kind.SECURITY_SCANNER, vendor))
+            elif (profile is None and obs.is_click and domain in self._mx_gateways
+                  and not obs.has_any(_PERSON_RULES)):
+                vendor, window = self._mx_gateways[domain]
+                if 0 <= delta <= window:
+                    obs.add(finding(
+                        "crossmsg.mx-gateway", 1.0, f"{domain}'s MX points to {vendor}'s "
+                        f"gateway, which scans links within {window:.0f} s of delivery; "
+                        f"this came {delta:.0f} s after", Kind.SECURITY_SCANNER, vendor))
 
     def _address_findings(self, obs: Summary) -> None:
         if obs.address is None or obs.address not in self._scanner_addresses:
