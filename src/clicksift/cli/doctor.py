@@ -92,6 +92,9 @@ def doctor(ctx: Context, domain: str, tracking_host: str | None, selectors: tupl
         click.echo(json.dumps(document, indent=1))
     else:
         _render(report)
+        if store is not None:
+            console.print("Kept in the store: `clicksift report CAMPAIGN` shows these "
+                          "findings beside a campaign whose clicks are largely machines'.")
     ctx_exit = click.get_current_context()
     ctx_exit.exit(1 if report.failed else 0)
 

@@ -146,7 +146,7 @@ def doctor_advice(store: SqlStore, totals: Totals) -> DoctorAdvice | None:
 
 def domain_report(store: SqlStore, campaign_id: str) -> list[DomainRow]:
     """Every recipient domain of a campaign, the most messages first."""
-    rows = _domain_rows(store, campaign_id, None)
+    rows = _with_mx(_domain_rows(store, campaign_id, None), mx_entries(store, campaign_id))
     if not rows and not _cells(store, campaign_id, ("total",)):
         raise NotFoundError(f"no campaign '{campaign_id}'")
     rows.sort(key=lambda row: (-row.messages, row.domain))
