@@ -30,6 +30,8 @@ class GatewayEntry:
     scans_links: bool
     scan_window: float          # seconds after delivery its first fetches are usually seen
     suffixes: tuple[str, ...]
+    source: str = ""
+    date: str = ""
 
 
 class GatewayTable:
@@ -87,7 +89,8 @@ def _entry(raw: dict[str, object]) -> GatewayEntry:
     assert isinstance(window, int | float)
     return GatewayEntry(str(raw["id"]), str(raw["vendor"]), str(raw["name"]), str(raw["role"]),
                         bool(raw["scans_links"]), float(window),
-                        tuple(str(s).lower() for s in suffixes))
+                        tuple(str(s).lower() for s in suffixes), str(raw.get("source", "")),
+                        str(raw.get("date", "")))
 
 
 @functools.lru_cache(maxsize=4)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from clicksift.classify.gateways import load_gateways
 from clicksift.classify.knowledge import load_knowledge
 from clicksift.classify.refresh import SOURCES, refresh
 from clicksift.cli.common import Context, console, console_err, pass_context, warn
@@ -35,6 +36,10 @@ def show(ctx: Context) -> None:
         table.add_row(entry["id"], f"network: {entry['role']} ({len(entry['cidrs'])} blocks)",
                       entry.get("vendor") or "", entry["certainty"], entry["date"],
                       entry["source"][:60])
+    for gateway in load_gateways(Path(settings.knowledge_dir) if settings.knowledge_dir
+                                 else None).entries:
+        table.add_row(gateway.id, f"MX: {gateway.role.replace('_', ' ')}", gateway.vendor,
+                      "certain", gateway.date, gateway.source[:60])
     console.print(table)
 
 
