@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import json
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from clicksift.classify import BatchClassifier, Engine
+from clicksift.classify.gateways import load_gateways
 from clicksift.classify.knowledge import load_knowledge
 from clicksift.events import event_from_dict
 from tests.support import FIXTURES
@@ -213,3 +216,21 @@ def test_the_fast_ipv4_origin_is_iporigins_own_answer() -> None:
         origin = iporigin.classify(address)
         value = int.from_bytes(socket.inet_aton(address), "big")
         assert _origin_v4(address, value) == (origin.kind, origin.provider or ""), address
+
+
+def test_every_gateway_entry_is_sourced_and_its_examples_match() -> None:
+    table = load_gateways()
+    assert {"microsoft_defender", "proofpoint", "mimecast", "barracuda", "cisco",
+            "trend_micro", "forcepoint", "symantec", "sophos", "google_workspace",
+            "gmail", "yahoo"} <= {entry.vendor for entry in table.entries}
+    raw = json.loads((Path(__file__).parents[1] / "src/clicksift/data/knowledge/"
+                      "gateways.json").read_text())
+    for entry in raw["entries"]:
+        assert entry["source"] and entry["date"] >= "2026-01-01", entry["id"]
+        assert entry["role"] in ("gateway", "mailbox_provider")
+        for host in entry["examples"]:
+            matched = table.match_host(host)
+            assert matched is not None and matched.id == entry["id"], (entry["id"], host)
+        for host in entry["counter_examples"]:
+            matched = table.match_host(host)
+            assert matched is None or matched.id != entry["id"], (entry["id"], host)
