@@ -34,6 +34,23 @@ from redirect import lua_script, run_wrk
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _short(frame: str) -> str:
+    """'name (path/to/clicksift/module.py:12)' -> 'name (module.py)'."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({Path(where.split(':')[0]).name})" if where else name
+
+
+def _role(frames: list[str], main_pid: int) -> str:
+    """Which of the server's processes a stack was sampled in (py-spy names the processes
+    from the root down: the last such frame is the one sampled)."""
+    process = [frame for frame in frames if frame.startswith("process ")][-1]
+    if "housekeeping" in process:
+        return "housekeeper (rollups, outbound webhooks, settling)"
+    if process.startswith(f"process {main_pid}:"):
+        return "supervisor (granian's main process)"
+    return "worker (granian's I/O in Rust, the app, the writer thread)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -79,23 +96,36 @@ def main() -> int:
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait()
-        own, total = collections.Counter[str](), 0
-        for line in raw.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            frames = stack.split(";")
-            total += int(count)
-            for frame in set(frames):
-                own[frame.split(" (")[0].strip()] += int(count)
-    print(f"{load['requests_per_second']:,.0f} requests/s while sampled; flame graph: "
-          f"{args.output}")
-    print("functions on the most sampled stacks (share of all samples):")
-    top = [(name, n / total) for name, n in own.most_common(40)
-           if not name.startswith(("<module>", "process ", "thread "))][:20]
-    for name, share in top:
-        print(f"  {share:6.1%}  {name[:68]}")
+        stacks = raw.read_text().splitlines()
+    processes, leaves, inclusive = (collections.Counter[str](), collections.Counter[str](),
+                                    collections.Counter[str]())
+    total = 0
+    for line in stacks:
+        stack, _, count = line.rpartition(" ")
+        frames = [frame.strip() for frame in stack.split(";")]
+        samples = int(count)
+        total += samples
+        processes[_role(frames, server.pid)] += samples
+        leaves[_short(frames[-1])] += samples
+        for frame in {_short(f) for f in frames
+                      if "clicksift" in f and not f.startswith("process ")}:
+            inclusive[frame] += samples
+    print(f"{load['requests_per_second']:,.0f} requests/s while sampled (py-spy slows the "
+          f"server); flame graph: {args.output}")
+    print("where the busy samples are, by process:")
+    for role, n in processes.most_common():
+        print(f"  {n / total:6.1%}  {role}")
+    print("clicksift functions on the stack (inclusive):")
+    for name, n in inclusive.most_common(15):
+        print(f"  {n / total:6.1%}  {name[:68]}")
+    print("innermost frames (self time):")
+    for name, n in leaves.most_common(12):
+        print(f"  {n / total:6.1%}  {name[:68]}")
     emit({"benchmark": "profile_redirect", "machine": machine(), "samples": total,
           "requests_per_second": load["requests_per_second"], "svg": args.output,
-          "top": [{"function": n, "share": round(s, 4)} for n, s in top]})
+          "processes": {r: round(n / total, 4) for r, n in processes.items()},
+          "inclusive": {f: round(n / total, 4) for f, n in inclusive.most_common(15)},
+          "self": {f: round(n / total, 4) for f, n in leaves.most_common(12)}})
     return 0
 
 

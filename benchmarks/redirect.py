@@ -44,6 +44,9 @@ from clicksift.links import TrackingUrls, load_signer
 from clicksift.settings import Settings
 from clicksift.storage import open_store
 
+#: Settings every clicksift run gets (--setting), as CLICKSIFT_* variables.
+EXTRA_SETTINGS: dict[str, str] = {}
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -174,7 +177,8 @@ def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
     script = lua_script(paths, folder)
     env = {"CLICKSIFT_DATABASE": str(db), "CLICKSIFT_SERVER": server,
            "CLICKSIFT_WORKERS": str(workers), "CLICKSIFT_SQLITE_SYNCHRONOUS": synchronous,
-           "CLICKSIFT_ONLINE_VERDICTS": "true" if online_verdicts else "false"}
+           "CLICKSIFT_ONLINE_VERDICTS": "true" if online_verdicts else "false",
+           **EXTRA_SETTINGS}
     with clicksift_server(env, PIN["server"]) as base:
         run_wrk(base + paths[0], 2, connections, script)  # warm-up
         with sqlite3.connect(db) as connection:
@@ -198,7 +202,15 @@ def main() -> int:
     parser.add_argument("--pin", action="store_true",
                         help="wrk on core 0, the servers on core 1 (taskset)")
     parser.add_argument("--runs", type=int, default=1, help="repeat each measurement")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a clicksift setting for every clicksift run (repeat), e.g. "
+                        "report_refresh_seconds=0")
     args = parser.parse_args()
+    for item in args.setting:
+        name, sep, value = item.partition("=")
+        if not sep:
+            sys.exit(f"--setting {item!r}: use NAME=VALUE")
+        EXTRA_SETTINGS[f"CLICKSIFT_{name.upper()}"] = value
     if args.pin:
         if (os.cpu_count() or 1) < 2:
             sys.exit("--pin needs two cores: one for wrk, one for the server")
@@ -211,7 +223,8 @@ def main() -> int:
             (f"clicksift_{servers[0]}_synchronous_full", servers[0], "full", True)]
     runs += [(f"clicksift_{name}", name, "normal", True) for name in servers[1:]]
     results: dict[str, Any] = {"machine": machine(), "connections": args.connections,
-                               "seconds": args.seconds, "pinned": args.pin, "runs": args.runs}
+                               "seconds": args.seconds, "pinned": args.pin, "runs": args.runs,
+                               "settings": args.setting}
     samples: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
         folder = Path(tmp)
