@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections import Counter
 from typing import IO
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from clicksift.cli.common import Context, console, console_err, db_option, pass_context, warn, when
 from clicksift.csvcells import safe_row
 from clicksift.errors import InputError
-from clicksift.protect import outbound
+from clicksift.protect import erasure, outbound
 from clicksift.protect import subscriptions as subs
 from clicksift.protect.sunset import Sunset, sunset_list
 from clicksift.settings import topic_table
@@ -341,3 +343,28 @@ def hooks_delete(ctx: Context, hook_id: str, database: str | None) -> None:
 
 
 COMMANDS.append(hooks)
+
+
+@click.command()
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@db_option
+@pass_context
+def erase(ctx: Context, addresses: tuple[str, ...], yes: bool, database: str | None) -> None:
+    """Remove each ADDRESS from everything stored (events, verdicts, messages, subscriptions
+    and their log, held unsubscribes, outbound deliveries); a hash of it stays suppressed,
+    so it is not mailed again (docs/privacy.md). Campaign counts stay."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("erasing cannot be undone: add --yes to confirm")
+        click.confirm(f"Erase {len(addresses)} address(es)? This cannot be undone",
+                      abort=True)
+    with ctx.store(ctx.settings(database=database)) as store:
+        removed = erasure.erase(store, addresses)
+    for address, counts in removed.items():
+        parts = ", ".join(f"{n:,} {label}" for label, n in counts.items()) or "nothing stored"
+        console.print(f"{escape(address)}: removed {escape(parts)}; a hash stays suppressed",
+                      soft_wrap=True)
+
+
+COMMANDS.append(erase)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from clicksift.errors import InputError, NotFoundError
+from clicksift.protect.erasure import erased_key
 from clicksift.storage import SqlStore
 
 ALL = ""
@@ -152,8 +153,8 @@ def get_state(store: SqlStore, recipient: str, topic_ids: Sequence[str] = ()) ->
         else:
             state.topics[topic] = value
         state.updated_at = max(state.updated_at or 0.0, updated)
-    row = store.execute("SELECT reason FROM suppressions WHERE recipient = ?",
-                        (recipient,)).fetchone()
+    row = store.execute("SELECT reason FROM suppressions WHERE recipient IN (?, ?)",
+                        (recipient, erased_key(recipient))).fetchone()
     state.suppressed = row[0] if row else None
     return state
 
@@ -189,7 +190,8 @@ def apply(store: SqlStore, recipient: str, change: Change, attempt: Attempt,
         _set(store, recipient, ALL, UNSUBSCRIBED, now)
     elif change.resubscribe:
         _set(store, recipient, ALL, SUBSCRIBED, now)
-        store.execute("DELETE FROM suppressions WHERE recipient = ?", (recipient,))
+        store.execute("DELETE FROM suppressions WHERE recipient IN (?, ?)",
+                      (recipient, erased_key(recipient)))
     else:
         for topic, keep in change.topics.items():
             _set(store, recipient, topic, SUBSCRIBED if keep else UNSUBSCRIBED, now)

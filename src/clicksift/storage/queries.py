@@ -117,3 +117,31 @@ ON CONFLICT (domain) DO UPDATE SET checked_at = excluded.checked_at, report = ex
 SELECT_DOCTOR_REPORT = "SELECT domain, checked_at, report FROM doctor_reports WHERE domain = ?"
 LATEST_DOCTOR_REPORT = """
 SELECT domain, checked_at, report FROM doctor_reports ORDER BY checked_at DESC LIMIT 1"""
+
+# `clicksift erase`: one recipient out of every table that names them (docs/privacy.md).
+ERASE_FIND_MESSAGES = "SELECT id FROM messages WHERE lower(recipient) = ?"
+ERASE_FIND_EVENTS = """
+SELECT id FROM events WHERE lower(recipient) = ? OR message_id IN ({placeholders})"""
+#: (label, statement over event ids); then (label, statement over message ids); then
+#: (label, statement over the address).
+ERASE_BY_EVENT = (
+    ("verdicts", "DELETE FROM verdicts WHERE event_id IN ({placeholders})"),
+    ("outbound webhook deliveries", "DELETE FROM outbox WHERE event_id IN ({placeholders})"),
+    ("held unsubscribes", "DELETE FROM unsubscribe_reviews WHERE event_id IN ({placeholders})"),
+    ("events", "DELETE FROM events WHERE id IN ({placeholders})"),
+)
+ERASE_BY_MESSAGE = (
+    ("report summaries (the campaign counts stay)",
+     "DELETE FROM rollup_messages WHERE message_id IN ({placeholders})"),
+    ("report recounts pending", "DELETE FROM rollup_dirty WHERE message_id IN ({placeholders})"),
+    ("messages", "DELETE FROM messages WHERE id IN ({placeholders})"),
+)
+ERASE_BY_ADDRESS = (
+    ("held unsubscribes", "DELETE FROM unsubscribe_reviews WHERE lower(recipient) = ?"),
+    ("subscriptions", "DELETE FROM subscriptions WHERE lower(recipient) = ?"),
+    ("subscription log entries", "DELETE FROM subscription_log WHERE lower(recipient) = ?"),
+    ("suppressions", "DELETE FROM suppressions WHERE lower(recipient) = ?"),
+)
+INSERT_ERASED_SUPPRESSION = """
+INSERT INTO suppressions (recipient, reason, at, detail) VALUES (?, 'erased', ?, NULL)
+ON CONFLICT (recipient) DO NOTHING"""

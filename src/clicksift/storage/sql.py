@@ -366,6 +366,38 @@ class SqlStore:
             return None
         return DoctorReport(row[0], float(row[1]), json.loads(row[2]))
 
+    # -- erasure ---------------------------------------------------------------------------------
+
+    def erase_recipient(self, address: str, suppression_key: str, now: float
+                        ) -> dict[str, int]:
+        """Remove ADDRESS (lower case) from every table that names it, in one transaction,
+        and keep SUPPRESSION_KEY in the suppressions so the address is not mailed again.
+        Returns what was removed, by what it was."""
+        removed: dict[str, int] = {}
+
+        def run(label: str, statement: str, params: Sequence[Any]) -> None:
+            count = self.execute(statement, params).rowcount
+            removed[label] = removed.get(label, 0) + max(0, count)
+
+        with self.transaction():
+            messages = [row[0] for row in
+                        self.execute(queries.ERASE_FIND_MESSAGES, (address,)).fetchall()]
+            events: list[str] = []
+            for chunk in _chunks(messages or [""]):
+                statement = queries.ERASE_FIND_EVENTS.format(placeholders=_marks(chunk))
+                events.extend(row[0] for row in
+                              self.execute(statement, (address, *chunk)).fetchall())
+            for label, statement in queries.ERASE_BY_EVENT:
+                for chunk in _chunks(sorted(set(events))):
+                    run(label, statement.format(placeholders=_marks(chunk)), chunk)
+            for label, statement in queries.ERASE_BY_MESSAGE:
+                for chunk in _chunks(messages):
+                    run(label, statement.format(placeholders=_marks(chunk)), chunk)
+            for label, statement in queries.ERASE_BY_ADDRESS:
+                run(label, statement, (address,))
+            self.execute(queries.INSERT_ERASED_SUPPRESSION, (suppression_key, now))
+        return {label: n for label, n in removed.items() if n}
+
     def event_counts(self) -> dict[str, int]:
         return {row[0]: int(row[1]) for row in self.execute(queries.COUNT_EVENTS).fetchall()}
 
@@ -388,6 +420,15 @@ def _event_filters(campaign_id: str | None, types: Sequence[str], since: float |
         filters.append("ts < ?")
         params.append(until)
     return filters, params
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _marks(chunk: Sequence[str]) -> str:
+    return ", ".join("?" for _ in chunk)
 
 
 @functools.lru_cache(maxsize=4096)
