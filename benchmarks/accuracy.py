@@ -39,7 +39,7 @@ from _common import emit, machine
 from baselines import BASELINES, Seen
 from clicksift.classify import BatchClassifier, ClassifierConfig, Engine
 from clicksift.classify.gateways import load_gateways
-from clicksift.events import Event, event_from_dict, parse_timestamp
+from clicksift.events import Event, event_from_dict, parse_timestamp, redacted_address
 from clicksift.ingest import ADAPTERS
 from clicksift.ingest.base import with_context
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
@@ -92,12 +92,21 @@ def mx_priors_of(campaigns: list[Any]) -> dict[str, tuple[str, float]]:
     return priors
 
 
+#: Address retention applied to every event before it is judged (--ip-retention): what a
+#: re-judgement (rescore after a knowledge update) sees once addresses are truncated or
+#: hashed.
+RETENTION = {"mode": "keep"}
+
+
 def judge_world(world: str, recipients: int, seed: int, mx: bool = False) -> dict[str, Any]:
     """One world, judged by clicksift: the headline measures, its slices, and the scores
     (for the reliability table). MX: with recipient domains' gateways known from MX."""
     config = SimulationConfig(recipients=recipients, campaigns=1, seed=seed, world=world)
     campaigns = simulate(config)
     events, truth = events_and_truth(campaigns)
+    if RETENTION["mode"] != "keep":
+        for event in events:
+            redacted_address(event, RETENTION["mode"], b"benchmark key")
     campaign_of = {e["message_id"]: e["campaign_id"] for e in events if e["type"] == "delivered"}
     engine = Engine()
     if mx:
@@ -185,6 +194,7 @@ def run_worlds(count: int, recipients: int, tuning: bool, mx: bool = False) -> d
 def _print_worlds(result: dict[str, Any]) -> None:
     which = "TUNING worlds (for tuning only)" if result["tuning"] else "held-out worlds"
     which += ", gateways known from MX" if result.get("mx") else ""
+    which += f", addresses {RETENTION['mode']}" if RETENTION["mode"] != "keep" else ""
     print(f"\n== {len(result['worlds'])} {which}: the worst world per measure")
     for key, cell in result["worst"].items():
         target = {"click_fp": 0.01, "open_fp": 0.02, "click_recall": 0.98,
@@ -379,10 +389,14 @@ def main() -> int:
                         help="only the randomised and stress worlds")
     parser.add_argument("--tuning", action="store_true",
                         help="the worlds on the tuning seeds (to tune on; never reported)")
+    parser.add_argument("--ip-retention", choices=("keep", "truncate", "hash"),
+                        default="keep", help="judge the worlds' events with their addresses "
+                        "truncated or hashed, as a rescore after ip_retention sees them")
     parser.add_argument("--mx", action="store_true",
                         help="with recipient domains' gateways known from MX "
                         "(crossmsg.mx-gateway), as `clicksift gateways` caches them")
     args = parser.parse_args()
+    RETENTION["mode"] = args.ip_retention
     if args.worlds_only or args.tuning:
         worlds = run_worlds(args.worlds, args.world_recipients, args.tuning, args.mx)
         _print_worlds(worlds)

@@ -102,3 +102,73 @@ def test_erase_command(tmp_path: Path) -> None:
 def test_bad_addresses_are_refused(address: str, store: Any) -> None:
     with pytest.raises(Exception, match="not an email address"):
         erasure.erase(store, [address])
+
+
+@pytest.mark.parametrize("mode", ["truncate", "hash"])
+def test_addresses_are_truncated_or_hashed_once_verdicts_are_final(store: SqlStore,
+                                                                  mode: str) -> None:
+    import ipaddress
+
+    from clicksift.classify.rescore import rescore
+
+    raw, _ = events_and_truth(simulate(SimulationConfig(recipients=30, campaigns=1, seed=5)))
+    raw[5].setdefault("headers", {})["X-Forwarded-For"] = "198.51.100.7"
+    events = [event_from_dict(item) for item in raw]
+    with store.transaction():
+        store.add_events(events)
+    original = {e.id: e.ip for e in events if e.ip}
+    engine = Engine()
+    engine.ip_retention = mode
+    messages = sorted({e.message_id for e in events})
+    rescore(store, engine, messages)
+    stored = {s.raw["id"]: s.raw for s in store.events_of_messages(messages)}
+    assert original and all(stored[i].get("headers", {}).get("X-Forwarded-For") is None
+                            for i in stored)
+    hashes: dict[str, str] = {}
+    for event_id, ip in original.items():
+        now = stored[event_id]
+        if mode == "truncate":
+            address = ipaddress.ip_address(now["ip"])
+            prefix = 24 if address.version == 4 else 48
+            assert now["ip"] == str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+                                    .network_address)
+        else:
+            assert "ip" not in now and now["ip_hash"].startswith("hmac-sha256:")
+            assert hashes.setdefault(ip, now["ip_hash"]) == now["ip_hash"]   # stable
+            assert ip not in now["ip_hash"]
+    if mode == "hash":
+        assert len(set(hashes.values())) == len(hashes)
+    # The events stay valid events: judging them again works, and nothing changes twice.
+    verdicts = rescore(store, engine, messages)
+    assert verdicts.stats.classified > 0
+    assert store.redact_addresses(messages, mode) == 0
+
+
+def test_keep_leaves_addresses_alone(store: SqlStore) -> None:
+    raw, _ = events_and_truth(simulate(SimulationConfig(recipients=10, campaigns=1, seed=6)))
+    events = [event_from_dict(item) for item in raw]
+    with store.transaction():
+        store.add_events(events)
+    messages = sorted({e.message_id for e in events})
+    assert store.redact_addresses(messages, "keep") == 0
+    stored = {s.raw["id"]: s.raw.get("ip") for s in store.events_of_messages(messages)}
+    assert stored == {e.id: e.ip for e in events if e.ip} | {
+        e.id: None for e in events if not e.ip}
+
+
+@pytest.mark.parametrize(("ip", "mode", "expected"), [
+    ("203.0.113.77", "truncate", "203.0.113.0"),
+    ("203.0.113.0", "truncate", "203.0.113.0"),            # already a /24: unchanged
+    ("2001:db8:1234:5678::9", "truncate", "2001:db8:1234::"),
+    ("not an address", "truncate", None),                  # nothing worth keeping
+    ("203.0.113.77", "keep", "203.0.113.77"),
+])
+def test_one_address_under_each_mode(ip: str, mode: str, expected: str | None) -> None:
+    from clicksift.events import redacted_address
+
+    raw = {"ip": ip, "headers": {"X-Real-IP": ip, "User-Agent": "x"}}
+    changed = redacted_address(raw, mode, b"key")
+    assert raw.get("ip") == expected
+    assert raw["headers"] == ({"User-Agent": "x"} if mode != "keep" else
+                              {"X-Real-IP": ip, "User-Agent": "x"})
+    assert changed == (mode != "keep")

@@ -8,6 +8,7 @@ unknown fields included, which is what the store keeps and exports write.
 from __future__ import annotations
 
 import functools
+import hmac
 import io
 import ipaddress
 import json
@@ -245,6 +246,44 @@ def _object(obj: dict[str, Any], name: str) -> dict[str, Any] | None:
 def normalize_ip(text: str) -> str:
     """The canonical spelling of an IPv4 or IPv6 address (raises ValueError)."""
     return str(ipaddress.ip_address(text.strip()))
+
+
+#: Request headers that carry the client's address (what address retention removes too).
+ADDRESS_HEADERS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded", "true-client-ip",
+                             "cf-connecting-ip"})
+
+
+def redacted_address(raw: dict[str, Any], mode: str, key: bytes) -> bool:
+    """Apply address retention MODE to the event object RAW in place: 'truncate' keeps the
+    /24 (IPv4) or /48 (IPv6) network, 'hash' replaces the address with a keyed hash in
+    ``ip_hash`` (the same address, the same hash). Headers that carry addresses go.
+    Returns whether RAW changed; 'keep' changes nothing."""
+    if mode == "keep":
+        return False
+    changed = False
+    headers = raw.get("headers")
+    if isinstance(headers, dict):
+        for name in [n for n in headers if n.lower() in ADDRESS_HEADERS]:
+            del headers[name]
+            changed = True
+    ip = raw.get("ip")
+    if not isinstance(ip, str) or not ip:
+        return changed
+    if mode == "truncate":
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:  # not an address: nothing to keep of it
+            del raw["ip"]
+            return True
+        prefix = 24 if address.version == 4 else 48
+        short = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+        raw["ip"] = short
+        return changed or short != ip
+    if mode == "hash":
+        del raw["ip"]
+        raw["ip_hash"] = "hmac-sha256:" + hmac.new(key, ip.encode(), "sha256").hexdigest()[:32]
+        return True
+    return changed
 
 
 #: Fields that must be strings when present (the required ones are checked apart).

@@ -218,6 +218,11 @@ class Settings:
     brevo_credentials: str = setting(
         "", "'user:password' of the Brevo webhook URL, or the bearer token configured with "
         "the webhook.", secret=True)
+    ip_retention: str = setting(
+        "keep", "What becomes of a request's address once its verdict is final: keep it, "
+        "truncate it to its /24 (IPv4) or /48 (IPv6) network, or hash it with a key kept "
+        "in the store (docs/privacy.md says what each costs in accuracy).",
+        choices=("keep", "truncate", "hash"))
     nameserver: str = setting(
         "", "DNS resolver for clicksift doctor and clicksift gateways, as HOST or HOST:PORT "
         "(empty: the machine's resolvers).")

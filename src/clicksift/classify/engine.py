@@ -93,6 +93,9 @@ class Engine:
         #: Recipient domain -> (vendor, scanning window) of the link-scanning gateway its MX
         #: points to (the store's MX cache: classify/gateways.py); empty when unknown.
         self.mx_gateways: dict[str, tuple[str, float]] = {}
+        #: What becomes of stored request addresses once their verdicts are final
+        #: (setting ip_retention: keep, truncate or hash); rescore applies it.
+        self.ip_retention: str = "keep"
         self.version = f"{ENGINE} (knowledge {self.knowledge.version})"
         self.agents = AgentAnalyzer(self.knowledge)
         self.networks = NetworkAnalyzer(self.knowledge)
@@ -254,5 +257,7 @@ def rule_summary(rule: str) -> str:
 
 def engine_from_settings(settings: Settings) -> Engine:
     """The engine the settings describe (weights, switched-off rules, knowledge folder)."""
-    return Engine(ClassifierConfig.from_settings(settings),
-                  load_knowledge(settings.knowledge_dir or None))
+    engine = Engine(ClassifierConfig.from_settings(settings),
+                    load_knowledge(settings.knowledge_dir or None))
+    engine.ip_retention = settings.ip_retention
+    return engine

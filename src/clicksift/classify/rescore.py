@@ -32,6 +32,8 @@ class VerdictStore(Protocol):
 
     def mx_records(self, domains: Sequence[str] | None = None) -> Mapping[str, Any]: ...
 
+    def redact_addresses(self, message_ids: Sequence[str], mode: str) -> int: ...
+
 
 def stored_events(store: VerdictStore, message_ids: Sequence[str]) -> Iterator[Event]:
     """Every stored event of MESSAGE_IDS, as events again."""
@@ -45,7 +47,9 @@ def rescore(store: VerdictStore, engine: Engine, message_ids: Sequence[str], *,
     """Final verdicts for every engagement event of MESSAGE_IDS, judged together, saved
     (a final verdict replaces a provisional one). Returns the classifier (its stats).
     Recipient domains' gateways known from their MX (the store's cache) are the
-    classifier's prior for domains whose traffic has not shown its pattern yet."""
+    classifier's prior for domains whose traffic has not shown its pattern yet. Once the
+    verdicts are final, the events' addresses are kept, truncated or hashed
+    (``ip_retention``)."""
     engine.mx_gateways = mx_priors(store.mx_records().values())
     batch = BatchClassifier(engine, workers=workers, progress=progress)
     pending: list[Verdict] = []
@@ -58,4 +62,5 @@ def rescore(store: VerdictStore, engine: Engine, message_ids: Sequence[str], *,
             pending = []
     with store.transaction():
         store.save_verdicts(pending, engine.version)
+    store.redact_addresses(message_ids, engine.ip_retention)   # the verdicts are final now
     return batch

@@ -145,3 +145,6 @@ ERASE_BY_ADDRESS = (
 INSERT_ERASED_SUPPRESSION = """
 INSERT INTO suppressions (recipient, reason, at, detail) VALUES (?, 'erased', ?, NULL)
 ON CONFLICT (recipient) DO NOTHING"""
+
+# Address retention after the final verdict (setting ip_retention).
+UPDATE_EVENT_DATA = "UPDATE events SET data = ? WHERE id = ?"

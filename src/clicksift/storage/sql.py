@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from typing import Any, ClassVar
 
 from clicksift.classify.vocabulary import Finding, Verdict
 from clicksift.errors import StorageError, StoreDamaged
-from clicksift.events import Event, EventType, dumps
+from clicksift.events import Event, EventType, dumps, redacted_address
 from clicksift.storage import queries, schema
 from clicksift.storage.records import (
     DoctorReport,
@@ -365,6 +366,25 @@ class SqlStore:
         if row is None:
             return None
         return DoctorReport(row[0], float(row[1]), json.loads(row[2]))
+
+    # -- address retention -----------------------------------------------------------------------
+
+    def redact_addresses(self, message_ids: Sequence[str], mode: str) -> int:
+        """Apply address retention MODE ('truncate' or 'hash', docs/privacy.md) to the
+        stored events of MESSAGE_IDS; the hash key is made once and kept in meta. Returns
+        how many events changed."""
+        if mode == "keep":
+            return 0
+        key = bytes.fromhex(self.put_meta_if_absent("ip_hash_key", secrets.token_hex(32)))
+        changed: list[tuple[str, str]] = []
+        for stored in self.events_of_messages(message_ids):
+            raw = stored.raw
+            if redacted_address(raw, mode, key):
+                changed.append((dumps(raw), str(raw["id"])))
+        for start in range(0, len(changed), 1000):
+            with self.transaction():
+                self.executemany(queries.UPDATE_EVENT_DATA, changed[start:start + 1000])
+        return len(changed)
 
     # -- erasure ---------------------------------------------------------------------------------
 
