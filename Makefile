@@ -29,6 +29,7 @@ test:
 	scripts/system-deps
 	$(MAKE) --no-print-directory $(STAMP) check
 	CLICKSIFT_REQUIRE_COMPILED=1 CLICKSIFT_REQUIRE_CHROMIUM=1 CLICKSIFT_REQUIRE_POSTGRES=1 \
+		CLICKSIFT_REQUIRE_SPARK=1 \
 		$(PY) -m pytest
 	PYTHONPATH=src $(PY) -m pytest -q -p no:cacheprovider $(PURE_TESTS)
 

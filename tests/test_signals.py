@@ -262,11 +262,14 @@ def test_a_finding_is_added_once_however_many_patterns_find_it() -> None:
 def test_a_domains_gateway_window_is_half_again_its_95th_percentile_delay() -> None:
     from clicksift.classify.signals.crossmessage import _DomainProfile
 
-    assert _DomainProfile(delays=[300.0]).window() == 120.0        # too few delays: 2 min
-    assert _DomainProfile(delays=[200.0, 200.0]).window() == 300.0
-    assert _DomainProfile(delays=[10.0, 20.0]).window() == 120.0   # never under 2 min
+    def profile(*delays: float) -> Any:
+        return _DomainProfile(delays=[(n, delay) for n, delay in enumerate(delays)])
+
+    assert profile(300.0).window() == 120.0        # too few delays: 2 min
+    assert profile(200.0, 200.0).window() == 300.0
+    assert profile(10.0, 20.0).window() == 120.0   # never under 2 min
     # 1..100 s: the 95th percentile (exclusive method) is 95.95 s, the window 143.925 s.
-    wide = _DomainProfile(delays=[float(n) for n in range(1, 101)]).window()
+    wide = profile(*[float(n) for n in range(1, 101)]).window()
     assert wide == pytest.approx(143.925)
 
 
@@ -282,6 +285,8 @@ def test_a_domains_gateway_vendor_needs_half_of_its_scans() -> None:
     assert vendor(proofpoint=2, mimecast=1, cisco=1) == "proofpoint"     # exactly half
     assert vendor(proofpoint=1, mimecast=1, cisco=1) is None
     assert vendor(cisco=1, proofpoint=3) == "proofpoint"
+    # a tie at half each: the first name in order, whichever was counted first
+    assert vendor(proofpoint=2, mimecast=2) == vendor(mimecast=2, proofpoint=2) == "mimecast"
 
 
 def recipients(count: int, at: float, ip: str = "68.232.130.9", domains: int = 1,
@@ -404,16 +409,28 @@ def aggregator(*events: Any) -> Any:
     return cross
 
 
-def test_merging_two_halves_equals_seeing_everything() -> None:
-    """Buckets classified apart merge into what one pass would have seen, the memory caps
-    (64 delays per source window, 500 per domain) included."""
+@pytest.mark.parametrize("split", ["halves", "reversed", "shuffled thirds"])
+def test_merging_any_split_equals_seeing_everything(split: str) -> None:
+    """Messages aggregated apart, in any order and any split (buckets, processes, Spark
+    partitions), merge into what one pass would have seen, the memory caps (64 delays per
+    source window, 500 per domain) included."""
+    import random
     events = [scan(n, 5.0 + n % 40, vendor=("proofpoint", "mimecast")[n % 2],
                    rules=(("context.all-links-burst", "req.user-activation") if n % 7 == 0
                           else ("context.all-links-burst",)),
                    address=f"198.51.100.{n % 200}") for n in range(1200)]
-    whole, first, second = aggregator(*events), aggregator(*events[:600]), aggregator(
-        *events[600:])
-    first.merge(second)
+    whole = aggregator(*events)
+    if split == "halves":
+        parts = [events[:600], events[600:]]
+    elif split == "reversed":
+        parts = [events[600:][::-1], events[:600][::-1]]
+    else:
+        shuffled = events[:]
+        random.Random(7).shuffle(shuffled)
+        parts = [shuffled[:350], shuffled[350:900], shuffled[900:]][::-1]
+    first = aggregator(*parts[0])
+    for part in parts[1:]:
+        first.merge(aggregator(*part))
     state = ("_scanner_addresses", "_person_addresses")
     for name in state:
         assert getattr(first, name) == getattr(whole, name), name

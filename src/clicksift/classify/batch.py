@@ -108,22 +108,22 @@ def _read_chunks(path: Path) -> Iterator[Any]:
 
 # Summaries, findings and verdicts travel through spill files as plain arrays, and come back
 # as lists: the readers rebuild the tuples.
-def _flat_summary(s: Summary) -> tuple[Any, ...]:
+def flat_summary(s: Summary) -> tuple[Any, ...]:
     return (s.seq, s.event_id, s.type, s.ts, s.message_id, s.domain, s.source, s.address,
             s.delta, s.findings, s.missing)
 
 
-def _summary(row: list[Any]) -> Summary:
+def summary_of_row(row: list[Any]) -> Summary:
     seq, event_id, kind, ts, message_id, domain, source, address, delta, flat = row[:10]
     return Summary(seq, event_id, kind, ts, message_id, domain, source, address, delta,
                    flat, shared_missing(tuple(row[10])))
 
 
-def _flat_verdict(v: Verdict) -> tuple[Any, ...]:
+def flat_verdict(v: Verdict) -> tuple[Any, ...]:
     return (v.id, v.verdict, v.score, v.kind, v.vendor, [tuple(f) for f in v.reasons], v.final)
 
 
-def _verdict(row: list[Any]) -> Verdict:
+def verdict_of_row(row: list[Any]) -> Verdict:
     reasons = tuple(tuple.__new__(Finding, f) for f in row[5])
     return Verdict(row[0], row[1], row[2], row[3], row[4], reasons, row[6])
 
@@ -265,7 +265,7 @@ def _judge(engine: Engine, cross: CrossMessage, messages: Iterable[list[Summary]
 def _write_summaries(path: Path, messages: list[list[Summary]]) -> Path:
     writer = _ChunkWriter(path)
     for message in messages:
-        writer.add([_flat_summary(s) for s in message])
+        writer.add([flat_summary(s) for s in message])
     writer.close()
     return path
 
@@ -277,7 +277,7 @@ def _write_verdicts(path: Path, rows: list[tuple[int, Verdict]], render: Render 
     if render is None:
         writer = _ChunkWriter(path)
         for _, verdict in rows:
-            writer.add(_flat_verdict(verdict))
+            writer.add(flat_verdict(verdict))
         writer.close()
         return path
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
@@ -310,7 +310,7 @@ def _read_order(folder: Path) -> Iterator[int]:
 
 def _read_summaries(path: Path) -> Iterator[list[Summary]]:
     for message in _read_chunks(path):
-        yield [_summary(row) for row in message]
+        yield [summary_of_row(row) for row in message]
 
 
 #: What worker processes inherit when they are forked (the engine, then the aggregator).
@@ -567,7 +567,7 @@ class BatchClassifier:
         """The buckets' verdicts (or lines) back in input order."""
         paths = [folder / f"verdicts-{index}.bin" for index in range(count)]
         outputs = [_read_lines(path) if render is not None else
-                   (_verdict(row) for row in _read_chunks(path)) for path in paths]
+                   (verdict_of_row(row) for row in _read_chunks(path)) for path in paths]
         for index in _read_order(folder):
             yield next(outputs[index])
 

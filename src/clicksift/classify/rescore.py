@@ -52,15 +52,25 @@ def rescore(store: VerdictStore, engine: Engine, message_ids: Sequence[str], *,
     (``ip_retention``)."""
     engine.mx_gateways = mx_priors(store.mx_records().values())
     batch = BatchClassifier(engine, workers=workers, progress=progress)
+    save_final(store, batch.classify(stored_events(store, message_ids),
+                                     expected=len(message_ids) * 4),
+               engine.version, message_ids, engine.ip_retention)
+    return batch
+
+
+def save_final(store: VerdictStore, verdicts: Iterable[Verdict], engine_version: str,
+               message_ids: Sequence[str], ip_retention: str) -> int:
+    """Save VERDICTS, the final verdicts on MESSAGE_IDS (in transactions of SAVE_EVERY),
+    then apply IP_RETENTION to the messages' addresses. Returns how many were saved."""
     pending: list[Verdict] = []
-    for verdict in batch.classify(stored_events(store, message_ids),
-                                  expected=len(message_ids) * 4):
+    saved = 0
+    for verdict in verdicts:
         pending.append(verdict)
         if len(pending) >= SAVE_EVERY:
             with store.transaction():
-                store.save_verdicts(pending, engine.version)
+                saved += store.save_verdicts(pending, engine_version)
             pending = []
     with store.transaction():
-        store.save_verdicts(pending, engine.version)
-    store.redact_addresses(message_ids, engine.ip_retention)   # the verdicts are final now
-    return batch
+        saved += store.save_verdicts(pending, engine_version)
+    store.redact_addresses(message_ids, ip_retention)   # the verdicts are final now
+    return saved

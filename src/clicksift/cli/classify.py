@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO
+from types import ModuleType
+from typing import IO, Any
 
 import click
 
@@ -15,6 +16,7 @@ from clicksift.classify.engine import Engine
 from clicksift.classify.rescore import rescore
 from clicksift.cli.common import (
     Context,
+    console_err,
     db_option,
     event_progress,
     pass_context,
@@ -26,18 +28,40 @@ from clicksift.cli.common import (
 from clicksift.cli.report import refresh_with_progress
 from clicksift.errors import InputError
 from clicksift.events import ReadStats, dumps
+from clicksift.settings import Settings
 from clicksift.storage import SqlStore
 
 
 def _check_files(files: tuple[str, ...]) -> None:
-    """Name a missing input file before any output is opened."""
+    """Name a missing input file before any output is opened (URLs are the engine's)."""
     for path in files:
-        if path != "-" and not os.path.exists(path):
+        if path != "-" and "://" not in path and not os.path.exists(path):
             raise InputError("cannot read: no such file", source=path)
 
 
+def _spark() -> ModuleType:
+    """The Spark engine, or a one-line error saying how to install it."""
+    try:
+        import clicksift.spark as spark
+    except ImportError as error:
+        raise click.ClickException(
+            f"the Spark engine needs PySpark ({error.name} is missing): "
+            "pip install 'clicksift[spark]', and Java 17 or newer") from None
+    return spark
 
 
+def _spark_session(spark: ModuleType, master: str | None) -> Any:
+    try:
+        return spark.spark_session(master)
+    except Exception as error:   # the JVM did not start: PySpark's own error types
+        first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise click.ClickException(f"Spark did not start ({first}); is Java 17 or newer "
+                                   "installed (JAVA_HOME)?") from None
+
+
+def _engine_spec(spark: ModuleType, settings: Settings, engine: Engine) -> Any:
+    return spark.EngineSpec(engine.config, settings.knowledge_dir or None,
+                            dict(engine.mx_gateways))
 
 
 def _line(verdict_json: dict[str, object], explain: bool, engine: str,
@@ -56,15 +80,32 @@ def _line(verdict_json: dict[str, object], explain: bool, engine: str,
               help="Count and skip invalid lines instead of stopping at the first.")
 @click.option("--explain", is_flag=True,
               help="Add each reason's weight and the engine version to the verdicts.")
+@click.option("--engine", "engine_name", type=click.Choice(["local", "spark"]),
+              default="local", show_default=True,
+              help="Judge on this machine, or on Apache Spark (clicksift[spark]).")
+@click.option("--master", metavar="URL",
+              help="Spark master (default: local[*], or spark-submit's).")
+@click.option("--input-format", type=click.Choice(["auto", "jsonl", "parquet"]),
+              default="auto", show_default=True,
+              help="Spark: the event logs' format (auto: Parquet by name).")
+@click.option("--output-format", type=click.Choice(["jsonl", "parquet"]), default="jsonl",
+              show_default=True, help="Spark: verdicts as JSON Lines or Parquet.")
 @pass_context
 def classify(ctx: Context, files: tuple[str, ...], output: str | None, skip_invalid: bool,
-             explain: bool) -> None:
+             explain: bool, engine_name: str, master: str | None, input_format: str,
+             output_format: str) -> None:
     """Judge every open, click and unsubscribe in EVENTS.jsonl ('-' is standard input):
-    one verdict line each (docs/events.md), in input order."""
+    one verdict line each (docs/events.md), in input order. With --engine spark, EVENTS
+    are JSON Lines or Parquet files, folders or URLs, and -o names the folder that gets
+    the verdicts (docs/scale.md)."""
     settings = ctx.settings()
     engine = engine_from_settings(settings)
     stats = ReadStats()
     _check_files(files)
+    if engine_name == "spark":
+        _classify_on_spark(settings, engine, files, output, skip_invalid, explain, master,
+                           input_format, output_format)
+        return
     out: IO[str] = (sys.stdout if output is None or output == "-"
                     else open(output, "w", encoding="utf-8"))  # noqa: SIM115
     try:
@@ -89,6 +130,28 @@ def classify(ctx: Context, files: tuple[str, ...], output: str | None, skip_inva
     report_skipped(stats)
 
 
+def _classify_on_spark(settings: Settings, engine: Engine, files: tuple[str, ...],
+                       output: str | None, skip_invalid: bool, explain: bool,
+                       master: str | None, input_format: str, output_format: str) -> None:
+    if not output or output == "-" or "-" in files:
+        raise click.UsageError("--engine spark reads files and writes a folder: give "
+                               "EVENTS as paths and -o FOLDER")
+    spark = _spark()
+    version = engine.version
+    render = (lambda verdict: _line(verdict.to_json(), True, version,
+                                    [f.weight for f in verdict.reasons])) if explain else None
+    session = _spark_session(spark, master)
+    with console_err.status("starting Spark") as status:
+        run = spark.judge_on_spark(
+            session, list(files), output, _engine_spec(spark, settings, engine),
+            input_format=input_format, output_format=output_format, render=render,
+            skip_invalid=skip_invalid, progress=lambda stage: status.update(stage))
+    verdict_summary(run.stats.by_type, f"{run.stats.classified:,} verdicts from "
+                    f"{run.events - run.invalid:,} events on Spark ({version}), in {output}")
+    report_skipped(ReadStats(lines=run.events, events=run.events - run.invalid,
+                             skipped=run.invalid, first_errors=run.first_errors))
+
+
 def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str],
                      workers: int = 1) -> BatchClassifier:
     """Final verdicts for every event of MESSAGE_IDS, stored; reports brought up to date."""
@@ -107,9 +170,17 @@ def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str],
 @click.option("--campaign", metavar="ID", help="Only this campaign's messages.")
 @click.option("--since", metavar="TIME", help="Only messages with events at or after TIME.")
 @click.option("--until", metavar="TIME", help="Only messages with events before TIME.")
+@click.option("--engine", "engine_name", type=click.Choice(["local", "spark"]),
+              default="local", show_default=True,
+              help="Judge on this machine, or on Apache Spark (clicksift[spark]).")
+@click.option("--master", metavar="URL",
+              help="Spark master (default: local[*], or spark-submit's).")
+@click.option("--work-dir", metavar="DIR", help="Spark: a folder the executors read, "
+              "for the events (default: a temporary folder on this machine).")
 @pass_context
 def rescore_command(ctx: Context, database: str | None, campaign: str | None,
-                    since: str | None, until: str | None) -> None:
+                    since: str | None, until: str | None, engine_name: str,
+                    master: str | None, work_dir: str | None) -> None:
     """Recompute final verdicts for stored events (all, a campaign, or a period), with full
     message and cross-message context; each verdict records the engine version."""
     settings = ctx.settings(database=database)
@@ -120,10 +191,33 @@ def rescore_command(ctx: Context, database: str | None, campaign: str | None,
         if not message_ids:
             warn("no stored events match; nothing to rescore")
             return
-        batch = rescore_messages(store, engine, message_ids,
-                                 worker_count(settings.classify_workers))
-    verdict_summary(batch.stats.by_type,
+        if engine_name == "spark":
+            by_type = _rescore_on_spark(settings, store, engine, message_ids, master,
+                                        work_dir)
+        else:
+            by_type = rescore_messages(store, engine, message_ids,
+                                       worker_count(settings.classify_workers)).stats.by_type
+    verdict_summary(by_type,
                     f"rescored {len(message_ids):,} messages ({engine.version})")
+
+
+def _rescore_on_spark(settings: Settings, store: SqlStore, engine: Engine,
+                      message_ids: list[str], master: str | None, work_dir: str | None
+                      ) -> dict[str, dict[str, int]]:
+    spark = _spark()
+    from clicksift.spark.rescore import rescore_on_spark
+
+    session = _spark_session(spark, master)
+    with store.transaction():   # reports count these messages again
+        reports.mark_dirty(store, message_ids)
+    with console_err.status("starting Spark") as status:
+        run = rescore_on_spark(session, store, _engine_spec(spark, settings, engine),
+                               message_ids, engine_version=engine.version,
+                               ip_retention=engine.ip_retention, work_dir=work_dir,
+                               progress=lambda stage: status.update(stage))
+    refresh_with_progress(store)
+    by_type: dict[str, dict[str, int]] = run.stats.by_type
+    return by_type
 
 
 COMMANDS = [classify, rescore_command]

@@ -13,6 +13,8 @@ recipient domains, not with the number of events.
 from __future__ import annotations
 
 import statistics
+import zlib
+from bisect import insort
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -33,6 +35,27 @@ _SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.ven
                          "ua.known-scanner", "context.honeypot-source"})
 
 
+#: Samples of delays kept per source window and per domain. Which ones are kept depends only
+#: on the messages (a hash of their ids), never on the order the messages are seen in, so
+#: any split of the input (buckets, worker processes, Spark partitions) gives the same
+#: aggregates and the same verdicts.
+WINDOW_SAMPLE = 64
+DOMAIN_SAMPLE = 500
+
+
+def _sample_key(message_id: str, delay: float) -> tuple[int, float]:
+    return (zlib.crc32(message_id.encode()), delay)
+
+
+def _keep_sample(sample: list[tuple[int, float]], item: tuple[int, float], cap: int) -> None:
+    """Add ITEM to SAMPLE, the CAP smallest items seen (sorted)."""
+    if len(sample) < cap:
+        insort(sample, item)
+    elif item < sample[-1]:
+        insort(sample, item)
+        sample.pop()
+
+
 def _window_keys(source: str, ts: float) -> tuple[tuple[str, int, int], ...]:
     """The two WINDOW-long slots a request at TS falls in: one on the clock's ten minutes,
     one shifted by half a window (so actions either side of a slot's edge still meet)."""
@@ -44,12 +67,12 @@ class _SourceWindow:
     messages: set[str] = field(default_factory=set)
     domains: set[str] = field(default_factory=set)
     people: set[str] = field(default_factory=set)    # messages people navigated in from it
-    deltas: list[float] = field(default_factory=list)
+    deltas: list[tuple[int, float]] = field(default_factory=list)   # a sample, by message
     _median: float | None = None
 
     def median(self) -> float:
         if self._median is None:
-            self._median = statistics.median(self.deltas)
+            self._median = statistics.median([delta for _, delta in self.deltas])
         return self._median
 
 
@@ -57,7 +80,7 @@ class _SourceWindow:
 class _DomainProfile:
     messages: int = 0
     scanned: int = 0
-    delays: list[float] = field(default_factory=list)
+    delays: list[tuple[int, float]] = field(default_factory=list)   # a sample, by message
     vendors: Counter[str] = field(default_factory=Counter)
 
     def active(self) -> bool:
@@ -68,13 +91,15 @@ class _DomainProfile:
         """How long after delivery this domain's gateway is seen to act."""
         if len(self.delays) < 2:
             return 120.0
-        high = statistics.quantiles(self.delays, n=20)[-1]  # 95th percentile
+        # the 95th percentile
+        high = statistics.quantiles([delay for _, delay in self.delays], n=20)[-1]
         return max(120.0, 1.5 * high)
 
     def vendor(self) -> str | None:
         if not self.vendors:
             return None
-        name, count = self.vendors.most_common(1)[0]
+        # the most counted; a tie goes to the first name in order, whatever was seen first
+        name, count = min(self.vendors.items(), key=lambda item: (-item[1], item[0]))
         return name if count >= 0.5 * sum(self.vendors.values()) else None
 
 
@@ -116,8 +141,8 @@ class CrossMessage:
                         window.people.add(obs.message_id)
                     if domain:
                         window.domains.add(domain)
-                    if len(window.deltas) < 64:
-                        window.deltas.append(delta)
+                    _keep_sample(window.deltas, _sample_key(obs.message_id, delta),
+                                 WINDOW_SAMPLE)
             if obs.is_click and obs.has_any(_SCAN_RULES):
                 scan_delays.append(delta)
                 profile = self._domains[domain] if domain else None
@@ -131,8 +156,8 @@ class CrossMessage:
             early = [d for d in scan_delays if d <= NEAR_DELIVERY]
             if early:
                 profile.scanned += 1
-                if len(profile.delays) < 500:
-                    profile.delays.append(min(early))
+                _keep_sample(profile.delays, _sample_key(events[0].message_id, min(early)),
+                             DOMAIN_SAMPLE)
 
     def _note_scanner(self, address: str, messages: tuple[str, ...]) -> None:
         known = self._scanner_addresses.get(address)
@@ -149,8 +174,8 @@ class CrossMessage:
             self._scanner_addresses[address] = known
 
     def merge(self, other: CrossMessage) -> None:
-        """Add what OTHER saw (of later buckets): merging buckets' aggregators in bucket
-        order gives exactly what one aggregator would have seen bucket after bucket."""
+        """Add what OTHER saw: merging the aggregators of any split of the messages, in any
+        order, gives exactly what one aggregator would have seen of them all."""
         for address, messages in other._scanner_addresses.items():
             self._note_scanner(address, messages)
         self._person_addresses |= other._person_addresses
@@ -159,13 +184,15 @@ class CrossMessage:
             mine.messages |= theirs.messages
             mine.domains |= theirs.domains
             mine.people |= theirs.people
-            mine.deltas.extend(theirs.deltas[:max(0, 64 - len(mine.deltas))])
+            for item in theirs.deltas:
+                _keep_sample(mine.deltas, item, WINDOW_SAMPLE)
         for domain, profile in other._domains.items():
             ours = self._domains[domain]
             ours.messages += profile.messages
             ours.scanned += profile.scanned
             ours.vendors.update(profile.vendors)
-            ours.delays.extend(profile.delays[:max(0, 500 - len(ours.delays))])
+            for item in profile.delays:
+                _keep_sample(ours.delays, item, DOMAIN_SAMPLE)
         self._profiles = None
 
     # -- second pass ------------------------------------------------------------------------
