@@ -9,16 +9,23 @@ same file (the floor any classifier pays), and the online path: a provisional ve
 request as the tracking server computes it.
 
     python benchmarks/classify.py [--events 10000000] [--keep FILE | --reuse FILE]
+
+With --engine spark (clicksift[spark] and Java), the same stream (default a million events)
+is judged on Spark in local mode on one core and on two, beside the single-machine engine on
+one process and on two in the same run; the verdict lines of every run are compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import hashlib
 import os
 import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,14 +75,91 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def fingerprint(lines: Iterable[str]) -> tuple[int, str]:
+    """How many lines, and a digest of them that does not depend on their order."""
+    total, count = 0, 0
+    for line in lines:
+        total = (total + int.from_bytes(hashlib.blake2b(line.encode(), digest_size=16)
+                                        .digest(), "big")) % (1 << 128)
+        count += 1
+    return count, f"{total:032x}"
+
+
+def local_run(path: Path, workers: int) -> tuple[float, tuple[int, str]]:
+    start = time.perf_counter()
+    lines = list(BatchClassifier(workers=workers).render_files([str(path)]))
+    seconds = time.perf_counter() - start
+    return seconds, fingerprint(lines)
+
+
+def spark_run(path: Path, cores: int, out: Path) -> tuple[float, float, tuple[int, str]]:
+    """Seconds to start Spark, seconds to judge, and the verdict lines' fingerprint."""
+    from clicksift.spark import EngineSpec, judge_on_spark, spark_session
+
+    start = time.perf_counter()
+    spark = spark_session(f"local[{cores}]")
+    spark.range(1).count()                     # the JVM and its first job are up
+    startup = time.perf_counter() - start
+    start = time.perf_counter()
+    judge_on_spark(spark, [str(path)], str(out), EngineSpec(), partitions=cores * 4)
+    seconds = time.perf_counter() - start
+    spark.stop()
+
+    def lines() -> Iterator[str]:
+        for part in sorted(glob.glob(str(out / "part-*"))):
+            with open(part, encoding="utf-8") as handle:
+                yield from handle
+    return startup, seconds, fingerprint(lines())
+
+
+def compare_spark(path: Path, count: int, tmp: str) -> int:
+    rows = []
+    reference = None
+    for workers in (1, 2):
+        seconds, print_ = local_run(path, workers)
+        reference = reference or print_
+        rows.append(("single machine", workers, 0.0, seconds, print_ == reference))
+        print(f"  single machine, {workers} process(es): {count / seconds * 60:,.0f} events/min")
+    for cores in (1, 2):
+        startup, seconds, print_ = spark_run(path, cores, Path(tmp) / f"spark-{cores}")
+        rows.append(("spark local", cores, startup, seconds, print_ == reference))
+        print(f"  spark local[{cores}]: {count / seconds * 60:,.0f} events/min "
+              f"(start-up {startup:.0f} s apart)")
+    print(f"\n{'engine':<16}{'cores':>6}{'events/min':>13}{'per core':>12}"
+          f"{'start s':>9}  same verdicts")
+    for name, cores, startup, seconds, same in rows:
+        rate = count / seconds * 60
+        print(f"{name:<16}{cores:>6}{rate:>13,.0f}{rate / cores:>12,.0f}{startup:>9.0f}  "
+              f"{'yes' if same else 'NO'}")
+    emit({"benchmark": "classify_spark", "machine": machine(), "events": count,
+          "runs": [{"engine": name, "cores": cores, "startup_seconds": round(startup, 1),
+                    "seconds": round(seconds, 1),
+                    "events_per_minute": round(count / seconds * 60),
+                    "same_verdicts": same} for name, cores, startup, seconds, same in rows],
+          "all_same": all(row[4] for row in rows)})
+    return 0 if all(row[4] for row in rows) else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--events", type=int)
+    parser.add_argument("--engine", choices=("local", "spark"), default="local",
+                        help="spark: Spark in local mode beside the single machine")
     parser.add_argument("--keep", help="write the event stream here and keep it")
     parser.add_argument("--reuse", help="classify this stream (kept by an earlier --keep run)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes, as clicksift classify uses (default: CPU cores)")
     args = parser.parse_args()
+    args.events = args.events or (1_000_000 if args.engine == "spark" else 10_000_000)
+    if args.engine == "spark":
+        with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
+            path = Path(args.reuse or Path(tmp) / "events.jsonl")
+            if args.reuse:
+                with open(path, "rb") as stream:
+                    count = sum(1 for _ in stream)
+            else:
+                count = write_stream(path, args.events)
+            return compare_spark(path, count, tmp)
     if args.workers == 1 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one process: one core
     with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:

@@ -161,6 +161,8 @@ def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str],
         task = progress.add_task("rescoring", total=None)
         batch = rescore(store, engine, message_ids, workers=workers, progress=lambda stage, n:
                         progress.update(task, description=stage, completed=n))
+    with store.transaction():   # a server's refresh may have counted them meanwhile
+        reports.mark_dirty(store, message_ids)
     refresh_with_progress(store)
     return batch
 
@@ -215,6 +217,8 @@ def _rescore_on_spark(settings: Settings, store: SqlStore, engine: Engine,
                                message_ids, engine_version=engine.version,
                                ip_retention=engine.ip_retention, work_dir=work_dir,
                                progress=lambda stage: status.update(stage))
+    with store.transaction():   # a server's refresh may have counted them meanwhile
+        reports.mark_dirty(store, message_ids)
     refresh_with_progress(store)
     by_type: dict[str, dict[str, int]] = run.stats.by_type
     return by_type

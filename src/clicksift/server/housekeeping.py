@@ -31,6 +31,7 @@ from clicksift.protect.outbound import Dispatcher
 from clicksift.server.settle import Settler
 from clicksift.settings import Settings, load_settings
 from clicksift.storage import is_postgres, open_store
+from clicksift.storage.lease import BackgroundLease, holder_name
 from clicksift.storage.sqlite import Checkpointer
 from clicksift.web.service import ReportService
 
@@ -42,10 +43,16 @@ HOUSEKEEPER_ENV = "_CLICKSIFT_HOUSEKEEPER_PIDFILE"
 #: How much lower than the workers the housekeeper runs (Unix nice increment).
 NICE = 10
 RESTART_SECONDS = 5.0
+#: How often a server without the background lease tries for it (and the holder checks it).
+LEASE_SECONDS = 2.0
 
 
 class Housekeeping:
-    """The background jobs of one tracking server: started and stopped together."""
+    """The background jobs of one tracking server: started and stopped together.
+
+    Several servers on one PostgreSQL share the work out by a lease (storage/lease.py):
+    only the holder runs the jobs; the others try for the lease every LEASE_SECONDS and
+    take the jobs over when the holder is gone."""
 
     def __init__(self, settings: Settings, reports: ReportService | None = None) -> None:
         self.settings = settings
@@ -53,12 +60,40 @@ class Housekeeping:
         self.checkpointer: Checkpointer | None = None
         self.dispatcher: Dispatcher | None = None
         self.settler: Settler | None = None
+        self.lease = BackgroundLease(settings.database)
+        self._running = False
+        self._stop = threading.Event()
+        self._watch: threading.Thread | None = None
 
     def start(self) -> None:
-        settings = self.settings
-        if not is_postgres(settings.database):
-            self.checkpointer = Checkpointer(settings.database)
+        if not is_postgres(self.settings.database):
+            self.checkpointer = Checkpointer(self.settings.database)
             self.checkpointer.start()
+            self._start_jobs()
+            return
+        self._follow_lease()
+        self._watch = threading.Thread(target=self._lease_loop, name="clicksift-lease",
+                                       daemon=True)
+        self._watch.start()
+
+    def _lease_loop(self) -> None:
+        while not self._stop.wait(LEASE_SECONDS):
+            self._follow_lease()
+
+    def _follow_lease(self) -> None:
+        held = self.lease.renew()
+        if held and not self._running:
+            log.info("this server does the background work (rollups, outbound webhooks, "
+                     "settling): it holds the lease as %r", holder_name())
+            self._start_jobs()
+        elif not held and self._running:
+            log.warning("the background lease was lost (the database went away); another "
+                        "server takes the work over")
+            self._stop_jobs()
+
+    def _start_jobs(self) -> None:
+        settings = self.settings
+        self._running = True
         self.reports.start()
         engine = engine_from_settings(settings)
         self.dispatcher = Dispatcher(
@@ -68,14 +103,25 @@ class Housekeeping:
             settings, migrate=False, checkpoint=False), engine)
         self.settler.start()
 
-    def stop(self) -> None:
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
-        self.reports.stop()
+    def _stop_jobs(self) -> None:
+        self._running = False
+        self.reports.stop_refresh()
         if self.dispatcher is not None:
             self.dispatcher.stop()
+            self.dispatcher = None
         if self.settler is not None:
             self.settler.stop()
+            self.settler = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.join(10)
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+        self._stop_jobs()
+        self.reports.stop()
+        self.lease.release()
 
 
 def runs_elsewhere() -> bool:

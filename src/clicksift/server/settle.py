@@ -41,6 +41,8 @@ def settle_due(store: SqlStore, engine: Engine, settle_after: float,
     with store.transaction():   # the reports count these messages again
         reports.mark_dirty(store, due)
     rescore(store, engine, due)
+    with store.transaction():   # and again if a refresh counted them while they were judged
+        reports.mark_dirty(store, due)
     return len(due)
 
 

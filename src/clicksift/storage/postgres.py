@@ -17,7 +17,8 @@ class PostgresStore(SqlStore):
         "serial": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION", "blob": "BYTEA"}
 
     @classmethod
-    def open(cls, url: str, *, timeout: float = 5.0) -> PostgresStore:
+    def open(cls, url: str, *, timeout: float = 5.0, application_name: str = "clicksift"
+             ) -> PostgresStore:
         try:
             import psycopg
         except ImportError:
@@ -28,7 +29,7 @@ class PostgresStore(SqlStore):
             millis = max(1, int(timeout * 1000))
             connection = psycopg.connect(
                 url, autocommit=False, connect_timeout=max(1, round(timeout)),
-                options=f"-c lock_timeout={millis}")
+                options=f"-c lock_timeout={millis}", application_name=application_name)
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {exc}".strip()) from None
         return cls(connection, _redact(url))

@@ -148,3 +148,16 @@ ON CONFLICT (recipient) DO NOTHING"""
 
 # Address retention after the final verdict (setting ip_retention).
 UPDATE_EVENT_DATA = "UPDATE events SET data = ? WHERE id = ?"
+
+
+# -- the background lease (storage/lease.py, PostgreSQL) -------------------------------------
+
+#: Take the session advisory lock of the background work if it is free: true when held.
+HOLD_ADVISORY_LOCK = "SELECT pg_try_advisory_lock(?)"
+#: A held lease's connection is alive.
+PING = "SELECT 1"
+#: Who holds an advisory lock (the application name of its connection).
+ADVISORY_LOCK_HOLDER = """
+SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objid::bigint = ?
+"""

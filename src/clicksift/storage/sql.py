@@ -99,7 +99,10 @@ class SqlStore:
         try:
             yield
         except BaseException:
-            self.connection.rollback()
+            try:
+                self.connection.rollback()
+            except self.driver_errors:   # the connection is gone: the error says why
+                pass
             raise
         try:
             self.connection.commit()
@@ -113,7 +116,10 @@ class SqlStore:
         self.close()
 
     def close(self) -> None:
-        self.connection.close()
+        try:
+            self.connection.close()
+        except self.driver_errors as exc:
+            raise self.failure(exc) from None
 
     # -- schema -------------------------------------------------------------------------------
 

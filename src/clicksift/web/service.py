@@ -92,27 +92,36 @@ class ReportService:
     # -- background refresh --------------------------------------------------------------------
 
     def start(self) -> None:
+        """Count new events into the rollups in the background (again after
+        :meth:`stop_refresh`)."""
         interval = self.settings.report_refresh_seconds
-        if interval > 0:
-            self._refresher = threading.Thread(target=self._refresh_loop, args=(interval,),
+        if interval > 0 and self._refresher is None:
+            self._stop = threading.Event()
+            self._refresher = threading.Thread(target=self._refresh_loop,
+                                               args=(interval, self._stop),
                                                name="clicksift-rollups", daemon=True)
             self._refresher.start()
 
-    def stop(self) -> None:
+    def stop_refresh(self) -> None:
+        """Stop counting in the background; the stores stay open."""
         self._stop.set()
         if self._refresher is not None:
             self._refresher.join(10)
+            self._refresher = None
+
+    def stop(self) -> None:
+        self.stop_refresh()
         while True:
             try:
                 _close(self._pool.get_nowait())
             except queue.Empty:
                 return
 
-    def _refresh_loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
+    def _refresh_loop(self, interval: float, stop: threading.Event) -> None:
+        while not stop.wait(interval):
             try:
                 with self.store() as store:
-                    reports.refresh(store, budget=interval, cancelled=self._stop.is_set)
+                    reports.refresh(store, budget=interval, cancelled=stop.is_set)
             except Exception as exc:   # keep refreshing; the next round may succeed
                 log.warning("counting events into the report rollups failed: %s", exc)
 
