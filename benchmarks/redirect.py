@@ -16,8 +16,12 @@ granian app, clicksift with its workers and housekeeper) on core 1 (taskset), so
 is what one core of server does; --runs repeats each measurement and prints the minimum,
 median and maximum.
 
+A last row runs the default clicksift on PostgreSQL (--postgres URL, or a throwaway cluster
+started here with Debian's initdb and pg_ctl when they are installed; --no-postgres skips
+it). Under --pin the PostgreSQL server shares the server core.
+
     python benchmarks/redirect.py [--seconds 10] [--connections 64] [--servers granian,uvicorn]
-                                  [--pin] [--runs 3]
+                                  [--pin] [--runs 3] [--postgres URL | --no-postgres]
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import contextlib
 import os
 import re
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -164,10 +167,48 @@ def wal_watch(wal: Path) -> Iterator[dict[str, int]]:
         watcher.join()
 
 
+def _stored_events(database: str) -> int:
+    store = open_store(Settings(database=database), migrate=False)
+    try:
+        return int(store.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def postgres_database(url: str | None, folder: Path) -> Iterator[str | None]:
+    """A database URL on PostgreSQL: URL, a throwaway cluster, or None without one."""
+    if url:
+        yield url
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.support import PostgresCluster
+
+    if not PostgresCluster.available():
+        print("PostgreSQL is not installed (initdb, pg_ctl): no PostgreSQL row")
+        yield None
+        return
+    import psycopg
+
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        database = cluster.fresh_database("redirect_bench")
+        with psycopg.connect(database, autocommit=True) as connection:
+            # the test cluster starts without fsync; a benchmark of durable clicks needs it
+            connection.execute("ALTER SYSTEM SET fsync = on")
+            connection.execute("SELECT pg_reload_conf()")
+        yield database
+    finally:
+        cluster.stop()
+
+
 def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
-                    workers: int, synchronous: str, online_verdicts: bool) -> dict[str, Any]:
+                    workers: int, synchronous: str, online_verdicts: bool,
+                    database: str | None = None) -> dict[str, Any]:
     db = folder / f"{server}-{workers}-{synchronous}-{online_verdicts}.db"
-    store = open_store(Settings(database=str(db)))
+    database = database or str(db)
+    store = open_store(Settings(database=database))
     urls = TrackingUrls("http://127.0.0.1", load_signer("", store))
     store.close()
     now = int(time.time())
@@ -175,19 +216,17 @@ def bench_clicksift(folder: Path, server: str, seconds: int, connections: int,
                                 f"https://shop.example.com/p/{i}?utm_source=email", now)
              .rsplit("/c/", 1)[1] for i in range(1000)]
     script = lua_script(paths, folder)
-    env = {"CLICKSIFT_DATABASE": str(db), "CLICKSIFT_SERVER": server,
+    env = {"CLICKSIFT_DATABASE": database, "CLICKSIFT_SERVER": server,
            "CLICKSIFT_WORKERS": str(workers), "CLICKSIFT_SQLITE_SYNCHRONOUS": synchronous,
            "CLICKSIFT_ONLINE_VERDICTS": "true" if online_verdicts else "false",
            **EXTRA_SETTINGS}
     with clicksift_server(env, PIN["server"]) as base:
         run_wrk(base + paths[0], 2, connections, script)  # warm-up
-        with sqlite3.connect(db) as connection:
-            before = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        before = _stored_events(database)
         with wal_watch(Path(f"{db}-wal")) as wal:
             result = run_wrk(base + paths[0], seconds, connections, script)
         result["wal_peak_mb"] = round(wal["peak"] / 2**20, 1)
-    with sqlite3.connect(db) as connection:
-        stored = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0] - before
+    stored = _stored_events(database) - before
     result["events_stored"] = stored
     result["every_answer_stored"] = stored >= result["requests"] - result["bad_responses"]
     return result
@@ -202,6 +241,10 @@ def main() -> int:
     parser.add_argument("--pin", action="store_true",
                         help="wrk on core 0, the servers on core 1 (taskset)")
     parser.add_argument("--runs", type=int, default=1, help="repeat each measurement")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="the PostgreSQL database of the PostgreSQL row (default: a "
+                        "throwaway cluster)")
+    parser.add_argument("--no-postgres", action="store_true", help="no PostgreSQL row")
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                         help="a clicksift setting for every clicksift run (repeat), e.g. "
                         "report_refresh_seconds=0")
@@ -226,8 +269,12 @@ def main() -> int:
                                "seconds": args.seconds, "pinned": args.pin, "runs": args.runs,
                                "settings": args.setting}
     samples: dict[str, list[dict[str, Any]]] = {}
-    with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp, \
+            (contextlib.nullcontext(None) if args.no_postgres
+             else postgres_database(args.postgres, Path(tmp))) as postgres:
         folder = Path(tmp)
+        if postgres:
+            runs.append((f"clicksift_{servers[0]}_postgres", servers[0], "normal", True))
         for number in range(args.runs):
             print(f"run {number + 1} of {args.runs}: nginx static 302 (reference), "
                   f"{args.connections} connections ...", flush=True)
@@ -239,12 +286,13 @@ def main() -> int:
             run_folder = folder / f"run{number}"        # a fresh store for each run
             run_folder.mkdir()
             for name, server, level, verdicts in runs:
-                print(f"{name}: {server}, {args.workers} worker(s), SQLite "
-                      f"synchronous={level}, online verdicts {'on' if verdicts else 'off'} ...",
-                      flush=True)
+                on_postgres = name.endswith("_postgres")
+                print(f"{name}: {server}, {args.workers} worker(s), "
+                      f"{'PostgreSQL' if on_postgres else f'SQLite synchronous={level}'}, "
+                      f"online verdicts {'on' if verdicts else 'off'} ...", flush=True)
                 samples.setdefault(name, []).append(bench_clicksift(
                     run_folder, server, args.seconds, args.connections, args.workers, level,
-                    verdicts))
+                    verdicts, postgres if on_postgres else None))
     for name, rows in samples.items():
         results[name] = _median_row(rows)
     reference = results["nginx"]["requests_per_second"]
@@ -268,7 +316,8 @@ def main() -> int:
             print(f"{'':<38}({row['min_requests_per_second']:,.0f}-"
                   f"{row['max_requests_per_second']:,.0f})")
     for name in names:
-        print(f"{name}: the SQLite WAL peaked at {results[name]['wal_peak_mb']:,.1f} MB")
+        if not name.endswith("_postgres"):
+            print(f"{name}: the SQLite WAL peaked at {results[name]['wal_peak_mb']:,.1f} MB")
     default = results[names[0]]  # the default server at the default durability
     results["default"] = names[0]
     results["target_met"] = default["share_of_nginx"] >= 0.20 and default["p99_ms"] < 20
