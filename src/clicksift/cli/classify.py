@@ -155,14 +155,10 @@ def _classify_on_spark(settings: Settings, engine: Engine, files: tuple[str, ...
 def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str],
                      workers: int = 1) -> BatchClassifier:
     """Final verdicts for every event of MESSAGE_IDS, stored; reports brought up to date."""
-    with store.transaction():   # reports count these messages again
-        reports.mark_dirty(store, message_ids)
-    with event_progress() as progress:
+    with reports.counted_again(store, message_ids), event_progress() as progress:
         task = progress.add_task("rescoring", total=None)
         batch = rescore(store, engine, message_ids, workers=workers, progress=lambda stage, n:
                         progress.update(task, description=stage, completed=n))
-    with store.transaction():   # a server's refresh may have counted them meanwhile
-        reports.mark_dirty(store, message_ids)
     refresh_with_progress(store)
     return batch
 
@@ -210,15 +206,12 @@ def _rescore_on_spark(settings: Settings, store: SqlStore, engine: Engine,
     from clicksift.spark.rescore import rescore_on_spark
 
     session = _spark_session(spark, master)
-    with store.transaction():   # reports count these messages again
-        reports.mark_dirty(store, message_ids)
-    with console_err.status("starting Spark") as status:
+    with reports.counted_again(store, message_ids), \
+            console_err.status("starting Spark") as status:
         run = rescore_on_spark(session, store, _engine_spec(spark, settings, engine),
                                message_ids, engine_version=engine.version,
                                ip_retention=engine.ip_retention, work_dir=work_dir,
                                progress=lambda stage: status.update(stage))
-    with store.transaction():   # a server's refresh may have counted them meanwhile
-        reports.mark_dirty(store, message_ids)
     refresh_with_progress(store)
     by_type: dict[str, dict[str, int]] = run.stats.by_type
     return by_type

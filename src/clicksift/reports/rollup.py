@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from clicksift.reports.summary import Cells, MessageSummary, Row, cells, difference, summarize
@@ -142,6 +143,19 @@ def mark_dirty(store: SqlStore, message_ids: Iterable[str]) -> None:
     """Have the next refresh count MESSAGE_IDS again (in the caller's transaction)."""
     now = time.time()
     store.executemany(MARK_DIRTY, [(message_id, now) for message_id in message_ids])
+
+
+@contextmanager
+def counted_again(store: SqlStore, message_ids: Sequence[str]) -> Iterator[None]:
+    """Around judging MESSAGE_IDS again, with verdicts saved in transactions of their own:
+    the messages are marked before (reports read meanwhile count them anew) and again
+    after (a refresh that counted them while their verdicts were being saved, in another
+    thread or server, counts them once more)."""
+    with store.transaction():
+        mark_dirty(store, message_ids)
+    yield
+    with store.transaction():
+        mark_dirty(store, message_ids)
 
 
 # -- SQL ----------------------------------------------------------------------------------------

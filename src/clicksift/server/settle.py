@@ -38,11 +38,8 @@ def settle_due(store: SqlStore, engine: Engine, settle_after: float,
     due = store.provisional_messages(moment - settle_after, limit)
     if not due:
         return 0
-    with store.transaction():   # the reports count these messages again
-        reports.mark_dirty(store, due)
-    rescore(store, engine, due)
-    with store.transaction():   # and again if a refresh counted them while they were judged
-        reports.mark_dirty(store, due)
+    with reports.counted_again(store, due):
+        rescore(store, engine, due)
     return len(due)
 
 
