@@ -233,7 +233,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _observe(engine: Engine, items: Iterable[tuple[int, Event]], cross: CrossMessage
+def observe_messages(engine: Engine, items: Iterable[tuple[int, Event]], cross: CrossMessage
              ) -> tuple[list[list[Summary]], int]:
     """First pass over one bucket: each message's summaries, shown to CROSS."""
     messages: list[list[Summary]] = []
@@ -320,7 +320,7 @@ _FORKED: dict[str, Any] = {}
 def _first_pass_worker(folder: Path, index: int) -> tuple[CrossMessage, int]:
     engine: Engine = _FORKED["engine"]
     cross = CrossMessage(engine.mx_gateways)
-    messages, done = _observe(engine, _read_bucket(folder, index), cross)
+    messages, done = observe_messages(engine, _read_bucket(folder, index), cross)
     _write_summaries(folder / f"summaries-{index}.bin", messages)
     return cross, done
 
@@ -512,7 +512,7 @@ class BatchClassifier:
 
     def _in_memory(self, buckets: _Buckets, render: Render | None) -> Iterator[Any]:
         cross = CrossMessage(self.engine.mx_gateways)
-        messages, done = _observe(self.engine, buckets.read(0), cross)
+        messages, done = observe_messages(self.engine, buckets.read(0), cross)
         self.progress("classifying", done)
         for _, verdict in _judge(self.engine, cross, messages, self.stats):
             yield verdict if render is None else render(verdict)
@@ -522,7 +522,7 @@ class BatchClassifier:
         cross = CrossMessage(self.engine.mx_gateways)
         done = 0
         for index in range(buckets.count):
-            messages, count = _observe(self.engine, buckets.read(index), cross)
+            messages, count = observe_messages(self.engine, buckets.read(index), cross)
             _write_summaries(folder / f"summaries-{index}.bin", messages)
             done += count
             self.progress("classifying", done)

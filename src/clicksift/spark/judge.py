@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ from clicksift.classify.batch import (
     BatchStats,
     flat_summary,
     flat_verdict,
+    observe_messages,
     summary_of_row,
     verdict_of_row,
 )
@@ -154,33 +154,29 @@ def read_events(spark: SparkSession, paths: Sequence[str], input_format: str = "
 def _first_pass(spec: bytes) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         engine = _engine(spec)
-        messages: dict[str, list[tuple[int, Event]]] = defaultdict(list)
+        items: list[tuple[int, Event]] = []
         bad: list[tuple[str, str]] = []
         for batch in batches:
             for value, source, seq in zip(batch.column("value").to_pylist(),
                                           batch.column("source").to_pylist(),
                                           batch.column("seq").to_pylist(), strict=True):
                 try:
-                    event = event_from_dict(loads(value))
+                    items.append((seq, event_from_dict(loads(value))))
                 except (InputError, ValueError) as error:   # invalid, or not JSON at all
                     bad.append((source, str(error)))
-                    continue
-                messages[event.message_id].append((seq, event))
+        items.sort(key=lambda item: item[0])     # the input's order, as on one machine
         cross = CrossMessage(engine.mx_gateways)
+        messages, _ = observe_messages(engine, items, cross)
         rows: list[tuple[str, str | None, bytes]] = []
-        for message_id, items in messages.items():
-            items.sort(key=lambda item: item[0])     # the input's order, as on one machine
-            seqs = {id(event): seq for seq, event in items}
-            observed = engine.observe([event for _, event in items])
-            message = [obs.summary(seqs[id(obs.event)]) for obs in observed]
-            cross.observe_message(message)
+        for message in messages:
             if message:
-                rows.append(("m", message_id,
+                rows.append(("m", message[0].message_id,
                              dumps([flat_summary(s) for s in message]).encode()))
             if len(rows) >= BATCH_ROWS:
                 yield _first_rows(rows)
                 rows = []
         rows.append(("x", None, pickle.dumps(cross)))
+        rows.append(("n", None, str(len(items) + len(bad)).encode()))
         rows += [("bad", source, reason.encode()) for source, reason in bad]
         yield _first_rows(rows)
     return run
@@ -258,6 +254,8 @@ def judge_frame(spark: SparkSession, events: DataFrame, spec: EngineSpec, *,
     for row in first.where(F.col("kind") != "m").toLocalIterator():
         if row.kind == "x":
             cross.merge(pickle.loads(row.payload))   # noqa: S301 (this job's)
+        elif row.kind == "n":                        # records this partition read
+            run.events += int(bytes(row.payload))
         else:
             run.invalid += 1
             reason = bytes(row.payload).decode()
@@ -278,7 +276,6 @@ def judge_frame(spark: SparkSession, events: DataFrame, spec: EngineSpec, *,
         mine[row.verdict] += row["count"]
         if row.verdict == "nhi":
             run.stats.nhi += row["count"]
-    run.events = events.count()
     first.unpersist()
     return verdicts, run
 
