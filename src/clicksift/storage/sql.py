@@ -8,7 +8,7 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from clicksift.classify.vocabulary import Finding, Verdict
 from clicksift.errors import StorageError, StoreDamaged
@@ -21,6 +21,8 @@ from clicksift.storage.records import (
     StoredEvent,
     event_row,
 )
+
+T = TypeVar("T")
 
 
 class SqlStore:
@@ -277,10 +279,8 @@ class SqlStore:
     def verdict_rows(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Stored verdicts of EVENT_IDS by id."""
         out: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(event_ids), 500):
-            chunk = event_ids[start:start + 500]
-            statement = queries.SELECT_VERDICTS.format(
-                placeholders=", ".join("?" for _ in chunk))
+        for chunk in _chunks(event_ids):
+            statement = queries.SELECT_VERDICTS.format(placeholders=_marks(chunk))
             for row in self.execute(statement, tuple(chunk)).fetchall():
                 out[row[0]] = {"id": row[0], "verdict": row[1], "score": row[2],
                                "kind": row[3], "vendor": row[4], "reasons": json.loads(row[5]),
@@ -297,10 +297,8 @@ class SqlStore:
         return [row[0] for row in rows]
 
     def events_of_messages(self, message_ids: Sequence[str]) -> Iterator[StoredEvent]:
-        for start in range(0, len(message_ids), 500):
-            chunk = message_ids[start:start + 500]
-            statement = queries.SELECT_MESSAGE_EVENTS.format(
-                placeholders=", ".join("?" for _ in chunk))
+        for chunk in _chunks(message_ids):
+            statement = queries.SELECT_MESSAGE_EVENTS.format(placeholders=_marks(chunk))
             for seq, data, campaign, recipient, received_at in self.execute(
                     statement, tuple(chunk)).fetchall():
                 yield StoredEvent(seq, json.loads(data), campaign, recipient, received_at)
@@ -333,11 +331,8 @@ class SqlStore:
         if domains is None:
             rows = self.execute(queries.SELECT_ALL_MX_RECORDS).fetchall()
         else:
-            unique = sorted(set(domains))
-            for start in range(0, len(unique), 500):
-                chunk = unique[start:start + 500]
-                statement = queries.SELECT_MX_RECORDS.format(
-                    placeholders=", ".join("?" for _ in chunk))
+            for chunk in _chunks(sorted(set(domains))):
+                statement = queries.SELECT_MX_RECORDS.format(placeholders=_marks(chunk))
                 rows.extend(self.execute(statement, tuple(chunk)).fetchall())
         return {row[0]: MxRecord(row[0], tuple(json.loads(row[1])), row[2], float(row[3]),
                                  float(row[4])) for row in rows}
@@ -387,9 +382,9 @@ class SqlStore:
             raw = stored.raw
             if redacted_address(raw, mode, key):
                 changed.append((dumps(raw), str(raw["id"])))
-        for start in range(0, len(changed), 1000):
+        for rows in _chunks(changed, 1000):
             with self.transaction():
-                self.executemany(queries.UPDATE_EVENT_DATA, changed[start:start + 1000])
+                self.executemany(queries.UPDATE_EVENT_DATA, rows)
         return len(changed)
 
     # -- erasure ---------------------------------------------------------------------------------
@@ -448,12 +443,13 @@ def _event_filters(campaign_id: str | None, types: Sequence[str], since: float |
     return filters, params
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+def _chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    """ITEMS in slices of SIZE (statements with one placeholder per item stay short)."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
-def _marks(chunk: Sequence[str]) -> str:
+def _marks(chunk: Sequence[Any]) -> str:
     return ", ".join("?" for _ in chunk)
 
 
