@@ -18,7 +18,7 @@ def test_one_holder_at_a_time_and_the_next_takes_over(database: str) -> None:
         assert not second.renew() and first.renew()        # held, and still held
         with open_store(Settings(database=database), migrate=False) as store:
             assert lease_holder(store) == holder_name()
-        first.release()                                    # as a killed server's would
+        first.release()                                    # a server stopping
         assert second.renew() and not first.renew()
     finally:
         first.release()
@@ -28,3 +28,10 @@ def test_one_holder_at_a_time_and_the_next_takes_over(database: str) -> None:
 def test_an_unreachable_database_holds_no_lease() -> None:
     lease = BackgroundLease("postgresql://nobody@127.0.0.1:9/none", timeout=1)
     assert not lease.renew() and not lease.held
+
+
+def test_the_holder_name_keeps_the_process_id() -> None:
+    import os
+
+    name = holder_name()
+    assert name.endswith(f":{os.getpid()}") and len(name.encode()) <= 63

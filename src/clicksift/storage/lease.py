@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING
 
 from clicksift.errors import StorageError
 from clicksift.storage import is_postgres
-from clicksift.storage.queries import ADVISORY_LOCK_HOLDER, HOLD_ADVISORY_LOCK, PING
+from clicksift.storage.queries import (
+    ADVISORY_LOCK_HOLDER,
+    HOLD_ADVISORY_LOCK,
+    PING,
+    RELEASE_ADVISORY_LOCK,
+)
 from clicksift.storage.sql import SqlStore
 
 if TYPE_CHECKING:
@@ -29,7 +34,8 @@ BACKGROUND_LOCK = 0x0C11C5B6
 
 def holder_name() -> str:
     """How the lease connection names this process in ``pg_stat_activity``."""
-    return f"clicksift background {socket.gethostname()}:{os.getpid()}"[:63]
+    # PostgreSQL keeps 63 bytes of it: shorten the host name, never the process id
+    return f"clicksift background {socket.gethostname()[:30]}:{os.getpid()}"
 
 
 class BackgroundLease:
@@ -65,10 +71,19 @@ class BackgroundLease:
         return self.held
 
     def release(self) -> None:
-        """Give the lease up (closing its connection releases the lock)."""
+        """Give the lease up: unlocked at once, and its connection closed (which releases
+        the lock too, once PostgreSQL notices, if the unlock could not be sent)."""
         store, self._store = self._store, None
-        self.held = False
-        if store is not None:
+        held, self.held = self.held, False
+        if store is None:
+            return
+        try:
+            if held:
+                with store.transaction():
+                    store.execute(RELEASE_ADVISORY_LOCK, (self.key,)).fetchone()
+        except StorageError:
+            pass
+        finally:
             try:
                 store.close()
             except StorageError:

@@ -154,6 +154,8 @@ UPDATE_EVENT_DATA = "UPDATE events SET data = ? WHERE id = ?"
 
 #: Take the session advisory lock of the background work if it is free: true when held.
 HOLD_ADVISORY_LOCK = "SELECT pg_try_advisory_lock(?)"
+#: Give the lock up at once (closing the connection gives it up too, once the server sees it).
+RELEASE_ADVISORY_LOCK = "SELECT pg_advisory_unlock(?)"
 #: A held lease's connection is alive.
 PING = "SELECT 1"
 #: Who holds an advisory lock (the application name of its connection).
