@@ -181,3 +181,99 @@ def test_rescore_on_spark_saves_what_rescore_saves(spark: Any, store: SqlStore,
 
     assert {i: fields(r) for i, r in on_spark.items()} == {i: fields(r)
                                                            for i, r in local.items()}
+
+
+def _archived_store(tmp_path: Path, campaign: list[dict[str, Any]]) -> tuple[str, Any]:
+    """A SQLite store whose judged campaign has moved to its archive."""
+    from clicksift import reports
+    from clicksift.archive import Archive, archive_before
+    from clicksift.reports.rollup import WATERMARK_KEY
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+
+    database = str(tmp_path / "store.db")
+    events = [event_from_dict(e) for e in campaign]
+    with open_store(Settings(database=database)) as store:
+        with store.transaction():
+            store.add_events(events)
+        rescore(store, Engine(), sorted({e.message_id for e in events}))
+        reports.refresh(store)
+        archive = Archive(tmp_path / "store.archive")
+        archive_before(store, archive, max(e.ts for e in events) + 1,
+                       int(store.get_meta(WATERMARK_KEY) or 0))
+        assert store.event_counts() == {}
+    return database, archive
+
+
+def test_spark_judges_an_archive_as_the_store_did(spark: Any, campaign: list[dict[str, Any]],
+                                                  tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from clicksift.spark import EngineSpec, judge_on_spark
+
+    _, archive = _archived_store(tmp_path, campaign)
+    stored = {row.id: row for row in archive.read() if row.verdict is not None}
+    out = tmp_path / "verdicts"
+    run = judge_on_spark(spark, [str(archive.root)], str(out), EngineSpec(),
+                         output_format="parquet")
+    got = {row["id"]: row for row in pq.read_table(out).to_pylist()}
+    assert run.events == len(campaign) and got.keys() == stored.keys()
+    for event_id, row in stored.items():
+        assert (got[event_id]["verdict"], got[event_id]["score"], got[event_id]["kind"],
+                got[event_id]["vendor"]) == (row.verdict, row.score, row.kind, row.vendor)
+
+
+def test_rescoring_the_archive_rewrites_its_files(spark: Any, campaign: list[dict[str, Any]],
+                                                  tmp_path: Path) -> None:
+    from clicksift import reports
+    from clicksift.archive.move import REPLACING_KEY
+    from clicksift.settings import Settings
+    from clicksift.storage import open_store
+
+    database, archive = _archived_store(tmp_path, campaign)
+    before = {row.id: row for row in archive.read()}
+    old_files = archive.files()
+    with open_store(Settings(database=database)) as store:
+        kept = reports.campaign_report(store, campaign[0]["campaign_id"]).totals
+        # Mark every verdict a machine's in the files: the rescore must put them right.
+        for path in old_files:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+            table = pq.read_table(path)
+            verdicts = pa.array(["nhi" if v else None for v in table["verdict"].to_pylist()])
+            pq.write_table(table.set_column(table.schema.get_field_index("verdict"),
+                                            "verdict", verdicts), path)
+        with store.transaction():
+            reports.mark_dirty(store, store.archived_message_ids())
+        reports.refresh(store)
+        spoiled = reports.campaign_report(store, campaign[0]["campaign_id"]).totals
+        assert spoiled.clicks.human == 0 != kept.clicks.human
+    env = {"CLICKSIFT_DATABASE": database, "COLUMNS": "80"}
+    result = CliRunner().invoke(main, ["rescore", "--archive"], env=env)
+    assert result.exit_code == 2 and "--engine spark" in result.output
+    result = CliRunner().invoke(main, ["rescore", "--engine", "spark", "--archive"], env=env)
+    assert result.exit_code == 0, result.output
+    after = {row.id: row for row in archive.read()}
+    assert after.keys() == before.keys()
+    for event_id, row in before.items():
+        new = after[event_id]
+        assert (new.verdict, new.score, new.kind, new.vendor, new.reasons, new.final,
+                new.event, new.ts, new.campaign_id) == \
+            (row.verdict, row.score, row.kind, row.vendor, row.reasons, row.final,
+             row.event, row.ts, row.campaign_id)
+    assert not set(archive.files()) & set(old_files)            # every file replaced
+    assert {p.parent for p in archive.files()} == {p.parent for p in old_files}
+    assert not [p for p in archive.root.iterdir() if p.name.startswith(".rescore")]
+    with open_store(Settings(database=database)) as store:
+        assert store.get_meta(REPLACING_KEY) is None
+        assert reports.campaign_report(store, campaign[0]["campaign_id"]).totals == kept
+
+
+def test_archive_folders_are_named_as_spark_names_them(spark: Any, tmp_path: Path) -> None:
+    from clicksift.archive import escape_value
+
+    names = ["plain", "spring sale", "a/b", "50%=off?", "x:y#z", "ünïcode", "q'\"*[]^{}\\"]
+    frame = spark.createDataFrame([(n, 1) for n in names], "campaign string, n int")
+    frame.write.partitionBy("campaign").parquet(str(tmp_path / "spark"))
+    written = sorted(p.name for p in (tmp_path / "spark").iterdir() if p.is_dir())
+    assert written == sorted(f"campaign={escape_value(n)}" for n in names)

@@ -45,6 +45,14 @@ class Settings:
         "clicksift crashes or is killed; 'full' also through a power loss or OS crash, at "
         "about a third less tracking throughput (benchmarks/redirect.py).",
         choices=("full", "normal"))
+    archive_dir: str = setting(
+        "", "Folder of the Parquet archive that clicksift archive (and keep_events_days) "
+        "moves old events into (docs/archive.md). Empty: NAME.archive beside a SQLite "
+        "database; PostgreSQL needs one set.")
+    keep_events_days: int = setting(
+        0, "Days of events the store keeps: the tracking server moves messages whose events "
+        "are all older into the archive once an hour, and the reports keep counting them. "
+        "0 keeps every event in the store.")
     store_timeout_ms: int = setting(
         5000, "How long a write waits for a busy store before the tracking server spools the "
         "events and answers anyway.")
@@ -398,6 +406,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError("setting 'settle_after_seconds' must be 0 (never) or more")
     if settings.commit_batch_size < 1:
         raise ConfigError("setting 'commit_batch_size' must be at least 1")
+    if settings.keep_events_days < 0:
+        raise ConfigError("setting 'keep_events_days' must be 0 (keep every event) or more")
+    if (settings.keep_events_days and not settings.archive_dir
+            and settings.database.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError("setting 'keep_events_days' moves events into the archive: on "
+                          "PostgreSQL, set 'archive_dir' to a folder as well")
     if bool(settings.tls_certificate) != bool(settings.tls_key):
         raise ConfigError("settings 'tls_certificate' and 'tls_key' go together: give both "
                           "files, or neither")

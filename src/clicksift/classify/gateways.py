@@ -65,8 +65,11 @@ class GatewayTable:
 
 
 class HasHosts(Protocol):
-    domain: str
-    hosts: tuple[str, ...]
+    @property
+    def domain(self) -> str: ...
+
+    @property
+    def hosts(self) -> tuple[str, ...]: ...
 
 
 def mx_priors(records: Iterable[HasHosts], table: GatewayTable | None = None

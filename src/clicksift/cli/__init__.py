@@ -59,6 +59,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 def _register() -> None:
     from clicksift.cli import (
         access,
+        archive,
         classify,
         core,
         demo,
@@ -72,7 +73,7 @@ def _register() -> None:
 
     for command in [*core.COMMANDS, *classify.COMMANDS, *simulate.COMMANDS,
                     *knowledge.COMMANDS, *report.COMMANDS, *access.COMMANDS, *ingest.COMMANDS,
-                    *protect.COMMANDS, *doctor.COMMANDS,
+                    *protect.COMMANDS, *doctor.COMMANDS, *archive.COMMANDS,
                     demo.demo]:
         main.add_command(command)
 

@@ -10,6 +10,7 @@ from typing import IO, Any
 import click
 
 from clicksift import reports
+from clicksift.archive import open_archive
 from clicksift.classify import BatchClassifier, engine_from_settings
 from clicksift.classify.batch import worker_count
 from clicksift.classify.engine import Engine
@@ -175,15 +176,27 @@ def rescore_messages(store: SqlStore, engine: Engine, message_ids: list[str],
               help="Spark master (default: local[*], or spark-submit's).")
 @click.option("--work-dir", metavar="DIR", help="Spark: a folder the executors read, "
               "for the events (default: a temporary folder on this machine).")
+@click.option("--archive", "in_archive", is_flag=True,
+              help="Judge the archive's events instead (all, or --campaign's) and rewrite "
+                   "its files; needs --engine spark (docs/archive.md).")
 @pass_context
 def rescore_command(ctx: Context, database: str | None, campaign: str | None,
                     since: str | None, until: str | None, engine_name: str,
-                    master: str | None, work_dir: str | None) -> None:
+                    master: str | None, work_dir: str | None, in_archive: bool) -> None:
     """Recompute final verdicts for stored events (all, a campaign, or a period), with full
     message and cross-message context; each verdict records the engine version."""
     settings = ctx.settings(database=database)
     start, end = time_option(since, "--since"), time_option(until, "--until")
     engine = engine_from_settings(settings)
+    if in_archive:
+        if engine_name != "spark":
+            raise click.UsageError("rescoring the archive runs on Spark: add --engine spark "
+                                   "(local[*] runs it on this machine's cores)")
+        if since or until:
+            raise click.UsageError("--archive rescores whole campaigns: leave out --since "
+                                   "and --until")
+        _rescore_archive(ctx, settings, engine, campaign, master)
+        return
     with ctx.store(settings) as store:
         message_ids = store.message_ids(campaign_id=campaign, since=start, until=end)
         if not message_ids:
@@ -215,6 +228,29 @@ def _rescore_on_spark(settings: Settings, store: SqlStore, engine: Engine,
     refresh_with_progress(store)
     by_type: dict[str, dict[str, int]] = run.stats.by_type
     return by_type
+
+
+def _rescore_archive(ctx: Context, settings: Settings, engine: Engine, campaign: str | None,
+                     master: str | None) -> None:
+    spark = _spark()
+    from clicksift.spark.archive import rescore_archive_on_spark
+
+    with ctx.store(settings) as store:
+        archive = open_archive(store)
+        if archive is None:
+            warn("this store has no archive yet ('clicksift archive --before DATE' makes "
+                 "one); nothing to rescore")
+            return
+        session = _spark_session(spark, master)
+        with reports.counted_again(store, store.archived_message_ids(campaign)), \
+                console_err.status("starting Spark") as status:
+            run = rescore_archive_on_spark(
+                session, store, archive, _engine_spec(spark, settings, engine),
+                engine_version=engine.version, campaign_id=campaign,
+                progress=lambda stage: status.update(stage))
+        refresh_with_progress(store)
+    verdict_summary(run.stats.by_type, f"rescored {run.events:,} archived events on Spark "
+                    f"({engine.version}), in {archive.root}")
 
 
 COMMANDS = [classify, rescore_command]

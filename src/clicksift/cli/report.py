@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -12,12 +14,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clicksift import reports
+from clicksift.archive import Archive, locate, open_archive
 from clicksift.cli.common import (
     Context,
     console,
     console_err,
     db_option,
+    event_progress,
     pass_context,
+    warn,
     when,
 )
 from clicksift.csvcells import safe_row
@@ -38,7 +43,10 @@ from clicksift.reports.model import (
     Totals,
     Trust,
 )
+from clicksift.reports.recounted import recount_into
+from clicksift.settings import Settings
 from clicksift.storage import SqlStore
+from clicksift.storage.sqlite import SqliteStore
 
 SECTIONS = ("summary", "vendors", "kinds", "timeline", "links", "domains", "gateways", "trust",
             "esp")
@@ -75,12 +83,18 @@ def refresh_with_progress(store: SqlStore) -> None:
               show_default=True, help="Tables for people; JSON or CSV for programs.")
 @click.option("--section", type=click.Choice(SECTIONS), multiple=True,
               help="Only these parts of a campaign report (repeatable; CSV prints the first).")
+@click.option("--archive", "from_archive", is_flag=True,
+              help="Recount from the events themselves, the archive's Parquet files "
+                   "included, instead of the kept counts (docs/archive.md).")
 @pass_context
 def report(ctx: Context, campaign: str | None, database: str | None, fmt: str,
-           section: tuple[str, ...]) -> None:
+           section: tuple[str, ...], from_archive: bool) -> None:
     """Raw and human opens, clicks and unsubscribes: every campaign, or one CAMPAIGN with
     machines by vendor and kind, the timeline after delivery, links and recipient domains."""
     settings = ctx.settings(database=database)
+    if from_archive:
+        _report_recounted(ctx, settings, campaign, fmt, section)
+        return
     with ctx.store(settings) as store:
         try:
             with store.waiting_at_most(0.5):
@@ -88,12 +102,38 @@ def report(ctx: Context, campaign: str | None, database: str | None, fmt: str,
         except StoreBusy:            # another process writes: report what is counted so far
             console_err.print("warning: another process is writing to the store; these "
                               "figures leave out events it has not counted yet")
-        if campaign is None:
-            _show_overview(reports.overview(store), fmt)
-            return
-        result = reports.campaign_report(store, campaign, domains=25 if fmt == "table"
-                                         else 1_000_000)
+        _show(store, campaign, fmt, section)
+
+
+def _show(store: SqlStore, campaign: str | None, fmt: str, section: Sequence[str]) -> None:
+    """Every campaign, or the report of CAMPAIGN, from STORE's rollups."""
+    if campaign is None:
+        _show_overview(reports.overview(store), fmt)
+        return
+    result = reports.campaign_report(store, campaign, domains=25 if fmt == "table"
+                                     else 1_000_000)
     show_campaign(result, fmt, section or SECTIONS)
+
+
+def _report_recounted(ctx: Context, settings: Settings, campaign: str | None, fmt: str,
+                      section: tuple[str, ...]) -> None:
+    """The report recounted from the store's events and the archive's files."""
+    with ctx.store(settings) as store, tempfile.TemporaryDirectory(
+            prefix="clicksift-recount-") as folder:
+        found = open_archive(store)
+        location = locate(store, settings.archive_dir, settings.database)
+        if found is None and location and Archive(location).files():
+            found = Archive(location)    # an archive whose store is new (or was rebuilt)
+        if found is None:
+            warn("this store has no archive yet: the recount reads the store alone")
+        with SqliteStore.open(os.path.join(folder, "recount.db"),
+                              synchronous="normal") as scratch:
+            scratch.migrate()
+            with event_progress() as progress:
+                task = progress.add_task("recounting", total=None)
+                recount_into(scratch, found, store, campaign_id=campaign,
+                             progress=lambda n: progress.update(task, completed=n))
+            _show(scratch, campaign, fmt, section)
 
 
 # -- overview -----------------------------------------------------------------------------------

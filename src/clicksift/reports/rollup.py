@@ -13,14 +13,20 @@ A report then reads a few thousand cells instead of millions of events.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from clicksift.archive import open_archive
+from clicksift.errors import StorageError
+from clicksift.events import loads
 from clicksift.reports.summary import Cells, MessageSummary, Row, cells, difference, summarize
-from clicksift.storage import SqlStore
+from clicksift.storage import ArchivedEvent, SqlStore
+
+log = logging.getLogger(__name__)
 
 #: Bump when the summary or the cells change meaning: the rollups are then rebuilt.
 ROLLUP_VERSION = "6"   # 6: ESP flags beside verdicts; 5: anchored events
@@ -101,8 +107,16 @@ def recount(store: SqlStore, message_ids: Sequence[str]) -> None:
     The events are read and summarized before any write transaction; each transaction then
     only reads the old summaries of WRITE_CHUNK messages and writes the differences, so
     writers (the tracking server) never wait while a busy message's events are read. Events
-    stored meanwhile come after the watermark the caller read: the next refresh counts them."""
+    stored meanwhile come after the watermark the caller read: the next refresh counts them.
+
+    A message with events in the archive is counted with them (read back from its files);
+    when the archive cannot be read, its summary stays as it was."""
     rows = _event_rows(store, message_ids)
+    archived, unreadable = _archived_rows(store, message_ids)
+    for message_id, events in archived.items():
+        rows.setdefault(message_id, []).extend(events)
+    if unreadable:
+        message_ids = [m for m in message_ids if m not in unreadable]
     new = {}
     for message_id, events in rows.items():
         summary = summarize(events)
@@ -167,6 +181,9 @@ ON CONFLICT (message_id) DO UPDATE SET campaign_id = excluded.campaign_id,
 ADD_CELL = """
 INSERT INTO rollup_cells (campaign_id, dim, key, metric, n) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (campaign_id, dim, key, metric) DO UPDATE SET n = rollup_cells.n + excluded.n"""
+MARK_ARCHIVED_DIRTY = """
+INSERT INTO rollup_dirty (message_id, marked_at) SELECT message_id, ? FROM archived_messages
+WHERE true ON CONFLICT (message_id) DO NOTHING"""
 MARK_DIRTY = """
 INSERT INTO rollup_dirty (message_id, marked_at) VALUES (?, ?)
 ON CONFLICT (message_id) DO UPDATE SET marked_at = excluded.marked_at"""
@@ -200,6 +217,47 @@ def _event_rows(store: SqlStore, message_ids: Sequence[str]) -> dict[str, list[R
     for record in store.execute(statement, tuple(message_ids)).fetchall():
         out.setdefault(record[0], []).append(Row(*record))
     return out
+
+
+def _archived_rows(store: SqlStore, message_ids: Sequence[str]
+                   ) -> tuple[dict[str, list[Row]], set[str]]:
+    """The archived events of those of MESSAGE_IDS that have some, and the messages whose
+    archive could not be read."""
+    known = store.archived_messages(message_ids)
+    if not known:
+        return {}, set()
+    try:
+        archive = open_archive(store)
+        if archive is None:
+            raise StorageError("the store names no archive folder")
+        partitions = {p for record in known.values() for p in record.partitions}
+        out: dict[str, list[Row]] = {}
+        for archived in archive.read(partitions=partitions, message_ids=known):
+            out.setdefault(archived.message_id, []).append(row_of_archived(archived))
+    except StorageError as error:
+        log.warning("%d archived messages keep their report counts unchanged: %s",
+                    len(known), error)
+        return {}, set(known)
+    return out, set()
+
+
+def row_of_archived(archived: ArchivedEvent) -> Row:
+    """An archived event as the rollup reads one from the store (:func:`_event_rows`)."""
+    raw = loads(archived.event)
+    kind = archived.type
+    return Row(
+        archived.message_id, archived.campaign_id, archived.recipient, kind, archived.ts,
+        archived.link_index, archived.link_kind, archived.verdict, archived.kind,
+        archived.vendor,
+        raw.get("url") if kind == "click" and archived.link_index is None else None,
+        raw.get("prepared_at") if kind != "delivered" else None,
+        raw.get("value") if kind == "conversion" else None,
+        raw.get("currency") if kind == "conversion" else None,
+        archived.id, raw.get("ip"),
+        raw.get("form") if kind == "unsubscribe" else None,
+        raw.get("click_id") if kind == "conversion" else None,
+        archived.source,
+        raw.get("esp_flags") if kind in ("open", "click") else None)
 
 
 def _summaries(store: SqlStore, message_ids: Sequence[str]) -> dict[str, MessageSummary]:
@@ -258,5 +316,7 @@ def _reset(store: SqlStore) -> None:
         for table in ("rollup_cells", "rollup_messages", "rollup_dirty"):
             store.execute(f"DELETE FROM {table}")
         _set_watermark(store, 0)
+        # Archived messages have no events in the store to be found by: mark them.
+        store.execute(MARK_ARCHIVED_DIRTY, (time.time(),))
         store.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
                       "SET value = excluded.value", (VERSION_KEY, ROLLUP_VERSION))

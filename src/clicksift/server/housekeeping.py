@@ -1,8 +1,9 @@
 """The tracking server's background work, in one process of its own at a lower priority.
 
 `clicksift serve` starts one housekeeper beside its workers. It counts new events into the
-report rollups, delivers outbound webhooks, settles provisional verdicts (server/settle.py)
-and, on SQLite, checkpoints the write-ahead log.
+report rollups, delivers outbound webhooks, settles provisional verdicts (server/settle.py),
+moves events older than keep_events_days into the archive (server/retention.py) and, on
+SQLite, checkpoints the write-ahead log.
 Workers then only answer requests: a report refresh that reads many events never holds a
 worker's interpreter while clicks wait, and several workers do not each repeat the same
 background work. The housekeeper runs at a lower CPU priority, so under load the redirects
@@ -28,6 +29,7 @@ from types import FrameType
 
 from clicksift.classify import engine_from_settings
 from clicksift.protect.outbound import Dispatcher
+from clicksift.server.retention import Retention
 from clicksift.server.settle import Settler
 from clicksift.settings import Settings, load_settings
 from clicksift.storage import is_postgres, open_store
@@ -60,6 +62,7 @@ class Housekeeping:
         self.checkpointer: Checkpointer | None = None
         self.dispatcher: Dispatcher | None = None
         self.settler: Settler | None = None
+        self.retention: Retention | None = None
         self.lease = BackgroundLease(settings.database)
         self._running = False
         self._stop = threading.Event()
@@ -102,6 +105,9 @@ class Housekeeping:
         self.settler = Settler(settings.settle_after_seconds, lambda: open_store(
             settings, migrate=False, checkpoint=False), engine)
         self.settler.start()
+        self.retention = Retention(settings, lambda: open_store(
+            settings, migrate=False, checkpoint=False))
+        self.retention.start()
 
     def _stop_jobs(self) -> None:
         self._running = False
@@ -112,6 +118,9 @@ class Housekeeping:
         if self.settler is not None:
             self.settler.stop()
             self.settler = None
+        if self.retention is not None:
+            self.retention.stop()
+            self.retention = None
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,6 +1,7 @@
 """The batch classifier's two passes as Spark stages.
 
-1. Events (JSON Lines or Parquet, local paths or any URL Spark's file systems read) become
+1. Events (JSON Lines or Parquet, local paths or any URL Spark's file systems read; the
+   folder of a clicksift archive, whose rows keep each event as JSON text) become
    one JSON text each, keyed by message id and by their place in the input, and are
    repartitioned by message so that all of a message's events meet in one partition.
 2. First pass, ``mapInArrow`` over each partition's Arrow record batches: the engine's
@@ -27,7 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clicksift.classify.batch import (
@@ -45,6 +46,7 @@ from clicksift.classify.signals.crossmessage import CrossMessage
 from clicksift.classify.vocabulary import Verdict
 from clicksift.errors import InputError
 from clicksift.events import Event, dumps, event_from_dict, loads
+from clicksift.storage.sql import reasons_json
 
 # The stages pass this job's own values between them (the engine's specification, the
 # partitions' aggregators) pickled, as Spark passes its closures: nothing read from outside.
@@ -60,6 +62,9 @@ Render = Callable[[Verdict], str]
 _FIRST_SCHEMA = "kind string, message_id string, payload binary"
 _LINE_SCHEMA = "type string, verdict string, line string"
 _FLAT_SCHEMA = "type string, verdict string, flat string"
+#: The verdict columns of an archive file (docs/archive.md; reasons as the store keeps them).
+_ARCHIVE_SCHEMA = ("type string, id string, verdict string, score double, kind string, "
+                   "vendor string, reasons string, final boolean")
 _PARQUET_SCHEMA = ("type string, id string, verdict string, score double, kind string, "
                    "vendor string, final boolean, "
                    "reasons array<struct<rule: string, detail: string, weight: double>>")
@@ -140,11 +145,24 @@ def read_events(spark: SparkSession, paths: Sequence[str], input_format: str = "
     if kind == "parquet":
         # files written at different times carry different columns: read them all
         frame = spark.read.option("mergeSchema", "true").parquet(*paths)
-        texts = frame.select(F.to_json(F.struct(*[F.col(f"`{c}`") for c in frame.columns]))
-                             .alias("value"), F.col("_metadata.file_path").alias("source"))
+        texts = frame.select(event_text(frame).alias("value"),
+                             F.col("_metadata.file_path").alias("source"))
     else:
         texts = spark.read.text(list(paths)).select(
             "value", F.col("_metadata.file_path").alias("source"))
+    return keyed(texts)
+
+
+def event_text(frame: DataFrame) -> Column:
+    """Each row of a Parquet FRAME as its event's JSON text: an archive's rows keep it
+    whole (column ``event``, docs/archive.md); other files' columns are the event's fields."""
+    if {"event", "message_id", "verdict"} <= set(frame.columns):
+        return F.col("event")
+    return F.to_json(F.struct(*[F.col(f"`{c}`") for c in frame.columns]))
+
+
+def keyed(texts: DataFrame) -> DataFrame:
+    """Event texts (``value``, ``source``) with their place in the input and message id."""
     return (texts.where(F.trim("value") != "")
             .withColumn("seq", F.monotonically_increasing_id())
             .withColumn("message_id",
@@ -216,6 +234,15 @@ def _verdict_rows(verdicts: list[tuple[str, Verdict]], output: str, render: Rend
         flat = pa.array([dumps(flat_verdict(v)) for _, v in verdicts], pa.string())
         return pa.RecordBatch.from_arrays([types, labels, flat],
                                           names=["type", "verdict", "flat"])
+    if output == "archive":
+        return pa.RecordBatch.from_pydict({
+            "type": types, "id": pa.array([v.id for _, v in verdicts], pa.string()),
+            "verdict": labels, "score": pa.array([v.score for _, v in verdicts], pa.float64()),
+            "kind": pa.array([v.kind for _, v in verdicts], pa.string()),
+            "vendor": pa.array([v.vendor for _, v in verdicts], pa.string()),
+            "reasons": pa.array([reasons_json(tuple(v.reasons)) for _, v in verdicts],
+                                pa.string()),
+            "final": pa.array([v.final for _, v in verdicts], pa.bool_())})
     if output == "jsonl":
         show = render or Verdict.json_line
         lines = pa.array([show(v).rstrip("\n") for _, v in verdicts], pa.string())
@@ -266,7 +293,8 @@ def judge_frame(spark: SparkSession, events: DataFrame, spec: EngineSpec, *,
                 run.first_errors.append(f"{row.message_id}: {reason}")
     say("second pass: cross-message findings and verdicts")
     shared = spark.sparkContext.broadcast(pickle.dumps(cross))
-    schema = {"jsonl": _LINE_SCHEMA, "flat": _FLAT_SCHEMA}.get(output_format, _PARQUET_SCHEMA)
+    schema = {"jsonl": _LINE_SCHEMA, "flat": _FLAT_SCHEMA,
+              "archive": _ARCHIVE_SCHEMA}.get(output_format, _PARQUET_SCHEMA)
     verdicts = (first.where(F.col("kind") == "m").select("payload")
                 .mapInArrow(_second_pass(blob, shared, output_format, render), schema)
                 .persist(StorageLevel.MEMORY_AND_DISK))

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from clicksift.errors import StorageError
 from clicksift.settings import Settings
-from clicksift.storage.records import MessageRecord, StoredEvent
+from clicksift.storage.records import ArchivedEvent, ArchivedMessage, MessageRecord, StoredEvent
 from clicksift.storage.sql import SqlStore
 
-__all__ = ["MessageRecord", "SqlStore", "StoredEvent", "is_postgres", "open_store"]
+__all__ = ["ArchivedEvent", "ArchivedMessage", "MessageRecord", "SqlStore", "StoredEvent",
+           "is_postgres", "open_store"]
 
 
 def is_postgres(database: str) -> bool:

@@ -22,6 +22,7 @@ ON CONFLICT (id) DO UPDATE SET
 INSERT_CAMPAIGN = """
 INSERT INTO campaigns (id, name, created_at) VALUES (?, ?, ?)
 ON CONFLICT (id) DO NOTHING"""
+SELECT_CAMPAIGNS = "SELECT id, name, created_at FROM campaigns ORDER BY id"
 
 # Events that arrived before their message was known get its campaign and recipient.
 BACKFILL_EVENTS = """
@@ -43,6 +44,10 @@ COUNT_EVENTS = "SELECT type, COUNT(*) FROM events GROUP BY type ORDER BY type"
 
 GET_META = "SELECT value FROM meta WHERE key = ?"
 INSERT_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+SET_META = """
+INSERT INTO meta (key, value) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value"""
+DELETE_META = "DELETE FROM meta WHERE key = ?"
 
 SELECT_MIGRATIONS = "SELECT version FROM schema_migrations"
 INSERT_MIGRATION = "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"
@@ -134,6 +139,8 @@ ERASE_BY_MESSAGE = (
     ("report summaries (the campaign counts stay)",
      "DELETE FROM rollup_messages WHERE message_id IN ({placeholders})"),
     ("report recounts pending", "DELETE FROM rollup_dirty WHERE message_id IN ({placeholders})"),
+    ("archived message records",
+     "DELETE FROM archived_messages WHERE message_id IN ({placeholders})"),
     ("messages", "DELETE FROM messages WHERE id IN ({placeholders})"),
 )
 ERASE_BY_ADDRESS = (
@@ -145,6 +152,45 @@ ERASE_BY_ADDRESS = (
 INSERT_ERASED_SUPPRESSION = """
 INSERT INTO suppressions (recipient, reason, at, detail) VALUES (?, 'erased', ?, NULL)
 ON CONFLICT (recipient) DO NOTHING"""
+
+# `clicksift archive` (docs/archive.md): messages whose events are all older than a moment,
+# counted by the rollups (seq at or below their watermark, not waiting for a recount),
+# with every engagement event's verdict final and no unsubscribe held for review.
+ARCHIVABLE_MESSAGES = """
+SELECT e.message_id FROM events e LEFT JOIN verdicts v ON v.event_id = e.id
+WHERE e.message_id NOT IN (SELECT message_id FROM rollup_dirty)
+  AND e.message_id NOT IN (SELECT message_id FROM unsubscribe_reviews
+                           WHERE status = 'held' AND message_id IS NOT NULL)
+GROUP BY e.message_id
+HAVING MAX(e.ts) < ? AND MAX(e.seq) <= ?
+   AND SUM(CASE WHEN e.type IN ('open', 'click', 'unsubscribe')
+                 AND (v.final IS NULL OR v.final = 0) THEN 1 ELSE 0 END) = 0
+ORDER BY MIN(e.seq) LIMIT ?"""
+#: A message's events with their verdicts, as the archive keeps them.
+ARCHIVE_ROWS = """
+SELECT e.id, e.type, e.message_id, e.campaign_id, e.recipient, e.ts, e.received_at,
+       e.link_index, e.link_kind, e.source, e.data, v.verdict, v.score, v.kind, v.vendor,
+       v.reasons, v.engine_version, v.final, v.computed_at
+FROM events e LEFT JOIN verdicts v ON v.event_id = e.id
+WHERE e.message_id IN ({placeholders}) ORDER BY e.seq"""
+SELECT_ARCHIVED = """
+SELECT message_id, campaign_id, partitions, events, batch, archived_at FROM archived_messages
+WHERE message_id IN ({placeholders})"""
+SELECT_ARCHIVED_IDS = "SELECT message_id FROM archived_messages ORDER BY message_id"
+SELECT_ARCHIVED_OF_CAMPAIGN = """
+SELECT message_id FROM archived_messages WHERE campaign_id = ? ORDER BY message_id"""
+UPSERT_ARCHIVED = """
+INSERT INTO archived_messages (message_id, campaign_id, partitions, events, batch, archived_at)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (message_id) DO UPDATE SET campaign_id = excluded.campaign_id,
+    partitions = excluded.partitions, events = archived_messages.events + excluded.events,
+    batch = excluded.batch, archived_at = excluded.archived_at"""
+COUNT_MESSAGE_EVENTS = "SELECT COUNT(*) FROM events WHERE message_id IN ({placeholders})"
+CAMPAIGNS_OF_MESSAGES = """
+SELECT DISTINCT campaign_id FROM events WHERE message_id IN ({placeholders})"""
+ARCHIVE_TOTALS = "SELECT COUNT(*), COALESCE(SUM(events), 0) FROM archived_messages"
+DELETE_EVENTS = "DELETE FROM events WHERE id IN ({placeholders})"
+DELETE_VERDICTS = "DELETE FROM verdicts WHERE event_id IN ({placeholders})"
 
 # Address retention after the final verdict (setting ip_retention).
 UPDATE_EVENT_DATA = "UPDATE events SET data = ? WHERE id = ?"

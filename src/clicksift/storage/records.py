@@ -75,6 +75,45 @@ class DoctorReport:
     report: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivedEvent:
+    """An event with its verdict as the archive keeps them (docs/archive.md): the store's
+    columns, the event's object as JSON text (``event``) and the verdict's columns (None
+    for events without a verdict)."""
+
+    id: str
+    type: str
+    message_id: str
+    campaign_id: str | None
+    recipient: str | None
+    ts: float
+    received_at: float
+    link_index: int | None
+    link_kind: str | None
+    source: str | None
+    event: str
+    verdict: str | None = None
+    score: float | None = None
+    kind: str | None = None
+    vendor: str | None = None
+    reasons: str | None = None           # JSON text: [{rule, weight, detail}, ...]
+    engine_version: str | None = None
+    final: bool | None = None
+    computed_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedMessage:
+    """A message whose events (some or all) moved to the archive."""
+
+    message_id: str
+    campaign_id: str | None
+    partitions: tuple[str, ...]  # the archive's folders holding its events
+    events: int
+    batch: str                   # the archive run that last moved some of its events
+    archived_at: float
+
+
 def event_row(event: Event, received_at: float) -> tuple[Any, ...]:
     """The column values of EVENT in the order of ``queries.INSERT_EVENT``."""
     return (event.id, event.type, event.message_id, event.campaign_id, event.recipient,

@@ -1,14 +1,52 @@
 """Numbered schema migrations, one list for SQLite and PostgreSQL.
 
 Each migration is a list of statements with three dialect words filled in:
-``{serial}`` (an auto-numbered primary key), ``{real}`` (a double) and ``{blob}``.
+``{serial}`` (an auto-numbered primary key), ``{real}`` (a double) and ``{blob}``; an entry
+that is a mapping holds statements for one dialect only (``{"sqlite": [...]}``).
 Applied migrations are recorded in ``schema_migrations``; a store applies what is missing
 when it opens. Never edit a released migration: add the next number.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
+Statement = str | dict[str, list[str]]
+
+#: SQLite's events table numbered with AUTOINCREMENT (migration 7): a plain INTEGER PRIMARY
+#: KEY hands the highest number out again once its row is deleted (archived, erased), and a
+#: number at or below the rollups' watermark would never be counted.
+_EVENTS_AUTOINCREMENT = [
+    """CREATE TABLE events_v7 (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        campaign_id TEXT,
+        recipient TEXT,
+        ts REAL NOT NULL,
+        received_at REAL NOT NULL,
+        link_index INTEGER,
+        link_kind TEXT,
+        source TEXT,
+        data TEXT NOT NULL)""",
+    """INSERT INTO events_v7 (seq, id, type, message_id, campaign_id, recipient, ts,
+                              received_at, link_index, link_kind, source, data)
+       SELECT seq, id, type, message_id, campaign_id, recipient, ts, received_at,
+              link_index, link_kind, source, data FROM events ORDER BY seq""",
+    "DROP TABLE events",
+    "ALTER TABLE events_v7 RENAME TO events",
+    "CREATE INDEX events_message ON events (message_id, ts)",
+    "CREATE INDEX events_campaign ON events (campaign_id, seq)",
+    # Numbers already counted by the rollups are never handed out again.
+    """INSERT INTO sqlite_sequence (name, seq)
+       SELECT 'events', COALESCE((SELECT CAST(value AS INTEGER) FROM meta
+                                  WHERE key = 'rollup.seq'), 0)
+       WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events')""",
+    """UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE(
+           (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup.seq'), 0))
+       WHERE name = 'events'""",
+]
+
+MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     (1, "campaigns, messages, events, verdicts, meta", [
         """CREATE TABLE meta (
             key TEXT PRIMARY KEY,
@@ -178,13 +216,34 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             checked_at {real} NOT NULL,
             report TEXT NOT NULL)""",
     ]),
+    (7, "messages whose events moved to the Parquet archive (clicksift archive)", [
+        # One row per archived message: its campaign, the archive's folders (campaign and
+        # month partitions) holding its events, how many events moved and the archive
+        # run that last moved some. The message's row in messages stays, so a late event
+        # still finds its campaign.
+        """CREATE TABLE archived_messages (
+            message_id TEXT PRIMARY KEY,
+            campaign_id TEXT,
+            partitions TEXT NOT NULL,
+            events INTEGER NOT NULL,
+            batch TEXT NOT NULL,
+            archived_at {real} NOT NULL)""",
+        "CREATE INDEX archived_messages_campaign ON archived_messages (campaign_id)",
+        {"sqlite": _EVENTS_AUTOINCREMENT},
+    ]),
 ]
 
 
-def statements(dialect_words: dict[str, str], version: int) -> list[str]:
+def statements(dialect: str, dialect_words: dict[str, str], version: int) -> list[str]:
     for number, _title, body in MIGRATIONS:
         if number == version:
-            return [statement.format(**dialect_words) for statement in body]
+            out: list[str] = []
+            for entry in body:
+                if isinstance(entry, dict):
+                    out.extend(entry.get(dialect, []))
+                else:
+                    out.append(entry.format(**dialect_words))
+            return out
     raise KeyError(version)
 
 

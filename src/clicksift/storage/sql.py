@@ -12,9 +12,11 @@ from typing import Any, ClassVar, TypeVar
 
 from clicksift.classify.vocabulary import Finding, Verdict
 from clicksift.errors import StorageError, StoreDamaged
-from clicksift.events import Event, EventType, dumps, redacted_address
+from clicksift.events import Event, EventType, dumps, event_from_dict, redacted_address
 from clicksift.storage import queries, schema
 from clicksift.storage.records import (
+    ArchivedEvent,
+    ArchivedMessage,
     DoctorReport,
     MessageRecord,
     MxRecord,
@@ -142,7 +144,7 @@ class SqlStore:
             for version, _title, _body in schema.MIGRATIONS:
                 if version in done:
                     continue
-                for statement in schema.statements(self.dialect_words, version):
+                for statement in schema.statements(self.dialect, self.dialect_words, version):
                     self.execute(statement)
                 self.execute(queries.INSERT_MIGRATION, (version, time.time()))
                 applied.append(version)
@@ -179,6 +181,14 @@ class SqlStore:
         stored = self.get_meta(key)
         assert stored is not None
         return stored
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store VALUE under KEY (in the caller's transaction)."""
+        self.execute(queries.SET_META, (key, value))
+
+    def delete_meta(self, key: str) -> None:
+        """Forget KEY (in the caller's transaction)."""
+        self.execute(queries.DELETE_META, (key,))
 
     # -- messages and events --------------------------------------------------------------------
 
@@ -272,7 +282,7 @@ class SqlStore:
         """Store verdicts (in the caller's transaction); a final verdict replaces a
         provisional one, never the other way round."""
         now = time.time()
-        rows = [(v.id, v.verdict, v.score, v.kind, v.vendor, _reasons_json(tuple(v.reasons)),
+        rows = [(v.id, v.verdict, v.score, v.kind, v.vendor, reasons_json(tuple(v.reasons)),
                  engine_version, 1 if v.final else 0, now) for v in verdicts]
         return self.executemany(queries.UPSERT_VERDICT, rows) if rows else 0
 
@@ -368,6 +378,119 @@ class SqlStore:
             return None
         return DoctorReport(row[0], float(row[1]), json.loads(row[2]))
 
+    # -- the archive (docs/archive.md) --------------------------------------------------------
+
+    def archivable_messages(self, before: float, counted_through: int, limit: int
+                            ) -> list[str]:
+        """Up to LIMIT messages ready to move to the archive: every event older than BEFORE
+        and counted by the rollups (seq at most COUNTED_THROUGH), every verdict final, no
+        unsubscribe held for review. Oldest first."""
+        rows = self.execute(queries.ARCHIVABLE_MESSAGES,
+                            (before, counted_through, limit)).fetchall()
+        return [row[0] for row in rows]
+
+    def archive_rows(self, message_ids: Sequence[str]) -> list[ArchivedEvent]:
+        """The stored events of MESSAGE_IDS with their verdicts, in arrival order."""
+        out: list[ArchivedEvent] = []
+        for chunk in _chunks(message_ids):
+            statement = queries.ARCHIVE_ROWS.format(placeholders=_marks(chunk))
+            out.extend(_archived_event(row) for row in
+                       self.execute(statement, tuple(chunk)).fetchall())
+        return out
+
+    def forget_archived(self, rows: Sequence[ArchivedEvent], batch: str,
+                        partitions: dict[str, tuple[str, ...]], now: float) -> None:
+        """Delete the archived ROWS' events and verdicts and record their messages (in the
+        caller's transaction). PARTITIONS: each message's archive folders, old and new."""
+        ids = [row.id for row in rows]
+        for chunk in _chunks(ids):
+            self.execute(queries.DELETE_VERDICTS.format(placeholders=_marks(chunk)),
+                         tuple(chunk))
+            self.execute(queries.DELETE_EVENTS.format(placeholders=_marks(chunk)), tuple(chunk))
+        counts: dict[str, int] = {}
+        campaigns: dict[str, str | None] = {}
+        for row in rows:
+            counts[row.message_id] = counts.get(row.message_id, 0) + 1
+            campaigns[row.message_id] = row.campaign_id or campaigns.get(row.message_id)
+        self.executemany(queries.UPSERT_ARCHIVED, [
+            (message_id, campaigns[message_id], dumps(list(partitions[message_id])), n, batch,
+             now)
+            for message_id, n in counts.items()])
+
+    def restore_archived(self, rows: Sequence[ArchivedEvent]) -> int:
+        """Store archived ROWS again, events and verdicts (in the caller's transaction);
+        a delivery records its message as :meth:`add_events` does. Returns how many events
+        were new."""
+        delivered = [MessageRecord.from_event(event_from_dict(json.loads(row.event)))
+                     for row in rows if row.type == EventType.DELIVERED]
+        if delivered:
+            self.save_messages(delivered)
+        added = self._insert_event_rows([
+            (row.id, row.type, row.message_id, row.campaign_id, row.recipient, row.ts,
+             row.received_at, row.link_index, row.link_kind, row.source, row.event,
+             row.message_id) for row in rows])
+        judged = [(row.id, row.verdict, row.score, row.kind, row.vendor, row.reasons,
+                   row.engine_version, 1 if row.final else 0, row.computed_at)
+                  for row in rows if row.verdict is not None]
+        if judged:
+            self.executemany(queries.UPSERT_VERDICT, judged)
+        return added
+
+    def campaigns(self) -> list[tuple[str, str | None, float]]:
+        """Every campaign: (id, name, created_at)."""
+        return [(row[0], row[1], float(row[2]))
+                for row in self.execute(queries.SELECT_CAMPAIGNS).fetchall()]
+
+    def save_campaigns(self, campaigns: Iterable[tuple[str, str | None, float]]) -> None:
+        """Record campaigns (id, name, created_at) not yet known (caller's transaction)."""
+        rows = list(campaigns)
+        if rows:
+            self.executemany(queries.INSERT_CAMPAIGN, rows)
+
+    def archived_messages(self, message_ids: Sequence[str]) -> dict[str, ArchivedMessage]:
+        """The archive's records of those of MESSAGE_IDS that have events in it."""
+        out: dict[str, ArchivedMessage] = {}
+        for chunk in _chunks(message_ids):
+            statement = queries.SELECT_ARCHIVED.format(placeholders=_marks(chunk))
+            for row in self.execute(statement, tuple(chunk)).fetchall():
+                out[row[0]] = ArchivedMessage(row[0], row[1], tuple(json.loads(row[2])),
+                                              int(row[3]), row[4], float(row[5]))
+        return out
+
+    def archived_message_ids(self, campaign_id: str | None = None) -> list[str]:
+        """Messages with events in the archive (of CAMPAIGN_ID)."""
+        if campaign_id is None:
+            rows = self.execute(queries.SELECT_ARCHIVED_IDS).fetchall()
+        else:
+            rows = self.execute(queries.SELECT_ARCHIVED_OF_CAMPAIGN, (campaign_id,)).fetchall()
+        return [row[0] for row in rows]
+
+    def count_message_events(self, message_ids: Sequence[str]) -> int:
+        """How many events of MESSAGE_IDS the store holds."""
+        total = 0
+        for chunk in _chunks(message_ids):
+            statement = queries.COUNT_MESSAGE_EVENTS.format(placeholders=_marks(chunk))
+            total += int(self.execute(statement, tuple(chunk)).fetchone()[0])
+        return total
+
+    def campaigns_of_messages(self, message_ids: Sequence[str]) -> set[str | None]:
+        """The campaigns of MESSAGE_IDS' stored events."""
+        found: set[str | None] = set()
+        for chunk in _chunks(message_ids):
+            statement = queries.CAMPAIGNS_OF_MESSAGES.format(placeholders=_marks(chunk))
+            found.update(row[0] for row in self.execute(statement, tuple(chunk)).fetchall())
+        return found
+
+    def archive_totals(self) -> tuple[int, int]:
+        """(messages, events) moved to the archive so far."""
+        row = self.execute(queries.ARCHIVE_TOTALS).fetchone()
+        return int(row[0]), int(row[1])
+
+    def recipient_message_ids(self, address: str) -> list[str]:
+        """The messages sent to ADDRESS (lower case)."""
+        return [row[0] for row in
+                self.execute(queries.ERASE_FIND_MESSAGES, (address,)).fetchall()]
+
     # -- address retention -----------------------------------------------------------------------
 
     def redact_addresses(self, message_ids: Sequence[str], mode: str) -> int:
@@ -423,6 +546,20 @@ class SqlStore:
         return {row[0]: int(row[1]) for row in self.execute(queries.COUNT_EVENTS).fetchall()}
 
 
+def _archived_event(row: Sequence[Any]) -> ArchivedEvent:
+    """A row of ``queries.ARCHIVE_ROWS``."""
+    (event_id, kind_of_event, message_id, campaign_id, recipient, ts, received_at,
+     link_index, link_kind, source, data, verdict, score, kind, vendor, reasons,
+     engine_version, final, computed_at) = row
+    return ArchivedEvent(
+        id=event_id, type=kind_of_event, message_id=message_id, campaign_id=campaign_id,
+        recipient=recipient, ts=float(ts), received_at=float(received_at),
+        link_index=link_index, link_kind=link_kind, source=source, event=data,
+        verdict=verdict, score=score, kind=kind, vendor=vendor, reasons=reasons,
+        engine_version=engine_version, final=None if final is None else bool(final),
+        computed_at=computed_at)
+
+
 def _event_filters(campaign_id: str | None, types: Sequence[str], since: float | None,
                    until: float | None) -> tuple[list[str], list[Any]]:
     """SQL conditions on the events table (to be joined with AND) and their parameters."""
@@ -454,7 +591,7 @@ def _marks(chunk: Sequence[Any]) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _reasons_json(reasons: tuple[Finding, ...]) -> str:
+def reasons_json(reasons: tuple[Finding, ...]) -> str:
     """A verdict's reasons as stored (rule, weight, detail): the same few reason lists
     recur across thousands of verdicts, so each is written once."""
     return dumps([{"rule": f.rule, "weight": f.weight, "detail": f.detail} for f in reasons])
