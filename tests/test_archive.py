@@ -25,7 +25,7 @@ from clicksift.events import event_from_dict
 from clicksift.protect import erasure
 from clicksift.reports.model import to_json
 from clicksift.reports.recounted import recount_into
-from clicksift.reports.rollup import ROLLUP_VERSION, VERSION_KEY, WATERMARK_KEY
+from clicksift.reports.rollup import ROLLUP_VERSION, VERSION_KEY, recount
 from clicksift.server.retention import archive_old
 from clicksift.settings import Settings
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
@@ -52,8 +52,9 @@ def _recount(store: SqlStore) -> None:
     reports.refresh(store)
 
 
-def _counted(store: SqlStore) -> int:
-    return int(store.get_meta(WATERMARK_KEY) or 0)
+def _counted(store: SqlStore) -> Any:
+    """What archive_before calls to have the rollups count messages again."""
+    return lambda ids: recount(store, ids)
 
 
 def _reports(store: SqlStore) -> dict[str, Any]:
@@ -104,14 +105,13 @@ def test_archived_messages_leave_the_store_and_the_reports_keep_their_counts(
     assert archive.files() == files
 
 
-def test_only_what_is_old_final_counted_and_not_held_moves(store: SqlStore,
-                                                            tmp_path: Path) -> None:
+def test_only_what_is_old_final_and_not_held_moves(store: SqlStore, tmp_path: Path) -> None:
     raw = _load(store, seed=4)
     ids = sorted({e["message_id"] for e in raw})
     judged = [e for e in raw if e["type"] in ("open", "click")]
-    provisional, late, held, uncounted = (judged[0]["message_id"], judged[-1]["message_id"],
-                                          ids[1], ids[2])
-    assert len({provisional, late, held, uncounted}) == 4
+    provisional, late, held, dirty = (judged[0]["message_id"], judged[-1]["message_id"],
+                                      ids[1], ids[2])
+    assert len({provisional, late, held, dirty}) == 4
     cutoff = _after(raw)
     with store.transaction():
         store.execute("UPDATE verdicts SET final = 0 WHERE event_id = ?", (judged[0]["id"],))
@@ -120,21 +120,19 @@ def test_only_what_is_old_final_counted_and_not_held_moves(store: SqlStore,
                       "request, judgement, created_at, status) VALUES ('u1', 'x@example.com',"
                       " ?, '{}', '{}', 0, 'held')", (held,))
     _recount(store)
-    # A message counted after the watermark was read is not counted yet.
-    seq = store.execute("SELECT MAX(seq) FROM events WHERE message_id = ?",
-                        (uncounted,)).fetchone()[0]
-    counted = min(_counted(store), seq - 1)
     before = _reports(store)
+    with store.transaction():                  # a re-score is under way: its recount waits
+        reports.mark_dirty(store, [dirty])
 
-    archive_before(store, _folder(store, tmp_path), cutoff, counted)
+    archive_before(store, _folder(store, tmp_path), cutoff, _counted(store))
 
     left = set(store.message_ids())
-    assert {provisional, late, held, uncounted} <= left
+    assert {provisional, late, held, dirty} <= left
     moved = set(store.archived_message_ids())
-    assert moved and not moved & {provisional, late, held, uncounted}
+    assert moved and not moved & {provisional, late, held, dirty}
     assert _reports(store) == before
     # Near misses: with the verdict final, the event old, the review decided and the
-    # rollups caught up, each of them moves too.
+    # recount done, each of them moves too.
     with store.transaction():
         store.execute("UPDATE verdicts SET final = 1")
         store.execute("UPDATE events SET ts = ? WHERE id = ?", (cutoff - 5, judged[-1]["id"]))
@@ -144,6 +142,25 @@ def test_only_what_is_old_final_counted_and_not_held_moves(store: SqlStore,
     archive_before(store, _folder(store, tmp_path), cutoff, _counted(store))
     assert not set(store.message_ids())
     assert _reports(store) == before
+
+
+def test_events_not_counted_yet_are_counted_before_they_move(store: SqlStore,
+                                                            tmp_path: Path) -> None:
+    raw = _load(store, seed=14, campaigns=1)
+    extra = [dict(e, id=e["id"] + "-again") for e in raw if e["type"] == "click"][:5]
+    with store.transaction():                       # stored after the last refresh
+        store.add_events([event_from_dict(e) for e in extra])
+    with store.transaction():
+        store.save_verdicts([Engine().provisional(event_from_dict(e)) for e in extra], "t")
+        store.execute("UPDATE verdicts SET final = 1")
+    with open_store(Settings(database=str(tmp_path / "whole.db"))) as whole:
+        recount_into(whole, None, store)             # every event counted, nothing archived
+        expected = _reports(whole)
+    # Archived before any refresh counted the new events: the recount before the rows
+    # leave the store counts them (without it, they would be lost to the reports).
+    archive_before(store, _folder(store, tmp_path), _after(raw), _counted(store))
+    assert store.event_counts() == {}
+    assert _reports(store) == expected
 
 
 def test_a_late_event_and_a_rebuild_count_the_archived_events_too(store: SqlStore,

@@ -1,12 +1,17 @@
 """Moving messages out of the store into the archive, crash-safe (docs/archive.md).
 
-A run takes messages whose events are all older than a moment, whose verdicts are final,
-and which the report rollups have counted. For each chunk of messages:
+A run takes messages whose events are all older than a moment and whose verdicts are
+final. For each chunk of messages:
 
-1. their events and verdicts are written to staged (hidden) files of a new batch;
-2. one transaction deletes them from the store, records the messages in
+1. their events and verdicts are read, and the report rollups count the messages again
+   (the caller's RECOUNT), so each message's summary holds at least the rows that move;
+2. the rows are written to staged (hidden) files of a new batch;
+3. one transaction deletes exactly those rows from the store, records the messages in
    ``archived_messages`` and notes the batch as pending in ``meta``;
-3. the staged files are published (renamed), and the pending note is cleared.
+4. the staged files are published (renamed), and the pending note is cleared.
+
+An event that arrives for a message meanwhile stays in the store: the rollups count it
+with the message's archived rows, as any late event.
 
 A crash before 2 leaves the rows in the store and a staged file nobody publishes (deleted
 later as stale); a crash after 2 leaves a pending batch that :func:`recover`, run before
@@ -38,6 +43,7 @@ REPLACING_KEY = "archive.replacing"
 CHUNK_MESSAGES = 2_000
 
 Progress = Callable[[int, int], None]   # (messages moved, events moved)
+Recount = Callable[[Sequence[str]], None]   # the rollups count these messages again
 
 
 @dataclass
@@ -117,18 +123,17 @@ def _finish_replacing(store: SqlStore, archive: Archive, plan: dict[str, Any]) -
         store.delete_meta(REPLACING_KEY)
 
 
-def archive_before(store: SqlStore, archive: Archive, before: float, counted_through: int,
-                   *, limit: int | None = None, progress: Progress | None = None,
+def archive_before(store: SqlStore, archive: Archive, before: float, recount: Recount, *,
+                   limit: int | None = None, progress: Progress | None = None,
                    dry_run: bool = False) -> ArchiveRun:
-    """Move every message whose events are all older than BEFORE (Unix seconds) and counted
-    by the rollups (seq at most COUNTED_THROUGH) into ARCHIVE, at most LIMIT messages.
-    With DRY_RUN, count what would move and move nothing."""
+    """Move every message whose events are all older than BEFORE (Unix seconds) into
+    ARCHIVE, at most LIMIT messages; RECOUNT has the report rollups count each chunk again
+    before its rows leave the store. With DRY_RUN, count what would move and move nothing."""
     with archive.locked():
-        return _archive_before(store, archive, before, counted_through, limit, progress,
-                               dry_run)
+        return _archive_before(store, archive, before, recount, limit, progress, dry_run)
 
 
-def _archive_before(store: SqlStore, archive: Archive, before: float, counted_through: int,
+def _archive_before(store: SqlStore, archive: Archive, before: float, recount: Recount,
                     limit: int | None, progress: Progress | None, dry_run: bool
                     ) -> ArchiveRun:
     started = time.monotonic()
@@ -138,16 +143,21 @@ def _archive_before(store: SqlStore, archive: Archive, before: float, counted_th
     if not dry_run:
         with store.transaction():
             store.set_meta(LOCATION_KEY, str(archive.root.absolute()))
+    # One scan finds the candidates; each chunk is checked again as it moves (a message
+    # that got an event meanwhile stays for the next run).
+    candidates = store.archivable_messages(before, limit or 2**62)
     if dry_run:
-        ids = store.archivable_messages(before, counted_through, limit or 2**62)
-        run.messages, run.events = len(ids), store.count_message_events(ids)
-        run.campaigns.update(store.campaigns_of_messages(ids))
-    while not dry_run and (limit is None or run.messages < limit):
-        size = CHUNK_MESSAGES if limit is None else min(CHUNK_MESSAGES, limit - run.messages)
-        ids = store.archivable_messages(before, counted_through, size)
+        run.messages = len(candidates)
+        run.events = store.count_message_events(candidates)
+        run.campaigns.update(store.campaigns_of_messages(candidates))
+        candidates = []
+    for start in range(0, len(candidates), CHUNK_MESSAGES):
+        ids = store.archivable_messages(before, CHUNK_MESSAGES,
+                                        among=candidates[start:start + CHUNK_MESSAGES])
         if not ids:
-            break
+            continue
         rows = store.archive_rows(ids)
+        recount(ids)
         run.messages += len(ids)
         run.events += len(rows)
         run.campaigns.update(row.campaign_id for row in rows)

@@ -12,9 +12,8 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 from clicksift.archive import Archive, ArchiveRun, archive_before, locate, recover
 from clicksift.cli.common import Context, console, console_err, db_option, pass_context
-from clicksift.cli.report import refresh_with_progress
 from clicksift.events import dumps, parse_timestamp
-from clicksift.reports.rollup import WATERMARK_KEY
+from clicksift.reports.rollup import recount
 from clicksift.storage import SqlStore
 
 _DAYS_AGO = re.compile(r"(\d+)\s*d(ays?)?", re.IGNORECASE)
@@ -74,14 +73,13 @@ def archive(ctx: Context, before: str | None, folder: str | None, dry_run: bool,
                 recover(store, where)
             _show_status(store, where, fmt)
             return
-        refresh_with_progress(store)       # only counted messages move
-        counted = int(store.get_meta(WATERMARK_KEY) or 0)
         with Progress(TextColumn("archiving"), TextColumn("{task.fields[messages]:,} "
                                                           "messages, {task.completed:,} events"),
                       TimeElapsedColumn(), console=console_err, transient=True,
                       disable=not console_err.is_terminal) as progress:
             task = progress.add_task("archive", total=None, messages=0)
-            run = archive_before(store, where, cutoff, counted, dry_run=dry_run,
+            run = archive_before(store, where, cutoff, lambda ids: recount(store, ids),
+                                 dry_run=dry_run,
                                  progress=lambda m, e: progress.update(task, completed=e,
                                                                        messages=m))
         kept = sum(store.event_counts().values())

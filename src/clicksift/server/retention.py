@@ -2,8 +2,8 @@
 
 Once an hour the housekeeper moves the messages whose events are all older than the
 setting's days into the Parquet archive (docs/archive.md), as `clicksift archive --before`
-does; the reports keep counting them. Only messages the rollups have counted, with final
-verdicts and no unsubscribe held for review, move: the others wait for the next round.
+does; the reports keep counting them. Only messages with final verdicts and no unsubscribe
+held for review move: the others wait for the next round.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from clicksift.archive import Archive, ArchiveRun, archive_before, locate
 from clicksift.errors import StorageError
-from clicksift.reports.rollup import WATERMARK_KEY
+from clicksift.reports.rollup import recount
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
 
@@ -37,9 +37,8 @@ def archive_old(store: SqlStore, settings: Settings, now: float | None = None
     location = locate(store, settings.archive_dir, settings.database)
     if location is None:
         raise StorageError("keep_events_days needs an archive folder: set archive_dir")
-    counted = int(store.get_meta(WATERMARK_KEY) or 0)
     return archive_before(store, Archive(location), moment - settings.keep_events_days * DAY,
-                          counted)
+                          lambda ids: recount(store, ids))
 
 
 class Retention:

@@ -154,15 +154,15 @@ INSERT INTO suppressions (recipient, reason, at, detail) VALUES (?, 'erased', ?,
 ON CONFLICT (recipient) DO NOTHING"""
 
 # `clicksift archive` (docs/archive.md): messages whose events are all older than a moment,
-# counted by the rollups (seq at or below their watermark, not waiting for a recount),
-# with every engagement event's verdict final and no unsubscribe held for review.
+# not waiting for a recount, with every engagement event's verdict final and no
+# unsubscribe held for review.
 ARCHIVABLE_MESSAGES = """
 SELECT e.message_id FROM events e LEFT JOIN verdicts v ON v.event_id = e.id
-WHERE e.message_id NOT IN (SELECT message_id FROM rollup_dirty)
+WHERE {among} e.message_id NOT IN (SELECT message_id FROM rollup_dirty)
   AND e.message_id NOT IN (SELECT message_id FROM unsubscribe_reviews
                            WHERE status = 'held' AND message_id IS NOT NULL)
 GROUP BY e.message_id
-HAVING MAX(e.ts) < ? AND MAX(e.seq) <= ?
+HAVING MAX(e.ts) < ?
    AND SUM(CASE WHEN e.type IN ('open', 'click', 'unsubscribe')
                  AND (v.final IS NULL OR v.final = 0) THEN 1 ELSE 0 END) = 0
 ORDER BY MIN(e.seq) LIMIT ?"""

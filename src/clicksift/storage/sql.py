@@ -380,14 +380,21 @@ class SqlStore:
 
     # -- the archive (docs/archive.md) --------------------------------------------------------
 
-    def archivable_messages(self, before: float, counted_through: int, limit: int
-                            ) -> list[str]:
-        """Up to LIMIT messages ready to move to the archive: every event older than BEFORE
-        and counted by the rollups (seq at most COUNTED_THROUGH), every verdict final, no
-        unsubscribe held for review. Oldest first."""
-        rows = self.execute(queries.ARCHIVABLE_MESSAGES,
-                            (before, counted_through, limit)).fetchall()
-        return [row[0] for row in rows]
+    def archivable_messages(self, before: float, limit: int,
+                            among: Sequence[str] | None = None) -> list[str]:
+        """Up to LIMIT messages (of AMONG) ready to move to the archive: every event older
+        than BEFORE, every verdict final, no unsubscribe held for review, no recount
+        pending. Oldest first."""
+        if among is None:
+            statement = queries.ARCHIVABLE_MESSAGES.format(among="")
+            return [row[0] for row in self.execute(statement, (before, limit)).fetchall()]
+        found: list[str] = []
+        for chunk in _chunks(among):
+            statement = queries.ARCHIVABLE_MESSAGES.format(
+                among=f"e.message_id IN ({_marks(chunk)}) AND")
+            found.extend(row[0] for row in self.execute(
+                statement, (*chunk, before, limit)).fetchall())
+        return found[:limit]
 
     def archive_rows(self, message_ids: Sequence[str]) -> list[ArchivedEvent]:
         """The stored events of MESSAGE_IDS with their verdicts, in arrival order."""
