@@ -12,7 +12,10 @@ request as the tracking server computes it.
 
 With --engine spark (clicksift[spark] and Java), the same stream (default a million events)
 is judged on Spark in local mode on one core and on two, beside the single-machine engine on
-one process and on two in the same run; the verdict lines of every run are compared.
+one process and on two in the same run; the verdict lines of every run are compared. Each
+run is a process of its own pinned to as many cores as it is given (the JVM, its threads
+and Spark's Python workers inherit the pinning), so "one core" means one core for
+everything the run does, not one task thread beside a JVM using the other core.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from __future__ import annotations
 import argparse
 import glob
 import hashlib
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -112,30 +117,57 @@ def spark_run(path: Path, cores: int, out: Path) -> tuple[float, float, tuple[in
     return startup, seconds, fingerprint(lines())
 
 
+def _pinned(kind: str, cores: int, path: Path, out: Path
+            ) -> tuple[float, float, tuple[int, str]]:
+    """Run one measurement in a process of its own, pinned to CORES cores: seconds to
+    judge, seconds to start, the verdict lines' fingerprint."""
+    command = [sys.executable, __file__, "--child", kind, str(cores), str(path), str(out)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    count, digest = result["fingerprint"]
+    return float(result["seconds"]), float(result["startup"]), (int(count), str(digest))
+
+
+def _child(kind: str, cores: int, path: Path, out: Path) -> None:
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < cores:
+        sys.exit(f"this machine has {len(available)} cores; the run needs {cores}")
+    os.sched_setaffinity(0, set(available[:cores]))
+    if kind == "local":
+        seconds, print_ = local_run(path, cores)
+        startup = 0.0
+    else:
+        startup, seconds, print_ = spark_run(path, cores, out)
+    print(json.dumps({"seconds": seconds, "startup": startup, "fingerprint": list(print_)}))
+
+
 def compare_spark(path: Path, count: int, tmp: str) -> int:
     rows = []
     reference = None
-    for workers in (1, 2):
-        seconds, print_ = local_run(path, workers)
+    for kind, cores in (("local", 1), ("local", 2), ("spark", 1), ("spark", 2)):
+        seconds, startup, print_ = _pinned(kind, cores, path, Path(tmp) / f"{kind}-{cores}")
         reference = reference or print_
-        rows.append(("single machine", workers, 0.0, seconds, print_ == reference))
-        print(f"  single machine, {workers} process(es): {count / seconds * 60:,.0f} events/min")
-    for cores in (1, 2):
-        startup, seconds, print_ = spark_run(path, cores, Path(tmp) / f"spark-{cores}")
-        rows.append(("spark local", cores, startup, seconds, print_ == reference))
-        print(f"  spark local[{cores}]: {count / seconds * 60:,.0f} events/min "
-              f"(start-up {startup:.0f} s apart)")
+        name = "single machine" if kind == "local" else "spark local"
+        rows.append((name, cores, startup, seconds, print_ == reference))
+        print(f"  {name}, {cores} core(s): {count / seconds * 60:,.0f} events/min"
+              + (f" (start-up {startup:.0f} s apart)" if kind == "spark" else ""))
     print(f"\n{'engine':<16}{'cores':>6}{'events/min':>13}{'per core':>12}"
           f"{'start s':>9}  same verdicts")
     for name, cores, startup, seconds, same in rows:
         rate = count / seconds * 60
         print(f"{name:<16}{cores:>6}{rate:>13,.0f}{rate / cores:>12,.0f}{startup:>9.0f}  "
               f"{'yes' if same else 'NO'}")
+    rate = {(name, cores): count / seconds * 60 for name, cores, _, seconds, _ in rows}
+    per_core = rate["spark local", 1] / rate["single machine", 1]
+    scaling = rate["spark local", 2] / rate["spark local", 1]
+    print(f"\nSpark per core / single machine per core: {per_core:.2f} (target 0.5); "
+          f"Spark 2 cores / 1 core: {scaling:.2f}x (target 1.6x)")
     emit({"benchmark": "classify_spark", "machine": machine(), "events": count,
           "runs": [{"engine": name, "cores": cores, "startup_seconds": round(startup, 1),
                     "seconds": round(seconds, 1),
                     "events_per_minute": round(count / seconds * 60),
                     "same_verdicts": same} for name, cores, startup, seconds, same in rows],
+          "spark_per_core_ratio": round(per_core, 3), "spark_scaling": round(scaling, 3),
           "all_same": all(row[4] for row in rows)})
     return 0 if all(row[4] for row in rows) else 1
 
@@ -149,7 +181,13 @@ def main() -> int:
     parser.add_argument("--reuse", help="classify this stream (kept by an earlier --keep run)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes, as clicksift classify uses (default: CPU cores)")
+    parser.add_argument("--child", nargs=4, metavar=("KIND", "CORES", "PATH", "OUT"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        kind, cores, path, out = args.child
+        _child(kind, int(cores), Path(path), Path(out))
+        return 0
     args.events = args.events or (1_000_000 if args.engine == "spark" else 10_000_000)
     if args.engine == "spark":
         with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
