@@ -33,7 +33,7 @@ from clicksift.archive import Archive, archive_before
 from clicksift.protect import erasure
 from clicksift.reports.model import to_json
 from clicksift.reports.recounted import recount_into
-from clicksift.reports.rollup import recount
+from clicksift.reports.rollup import recount_uncounted
 from clicksift.settings import Settings
 from clicksift.storage import open_store
 from report import CAMPAIGN, build
@@ -68,9 +68,9 @@ def main() -> None:
 
         archive = Archive(os.path.join(folder, "bench.archive"))
         started = time.perf_counter()
-        run = archive_before(store, archive, time.time(), lambda ids: recount(store, ids))
+        run = archive_before(store, archive, 4e9, lambda ids: recount_uncounted(store, ids))
         archive_seconds = time.perf_counter() - started
-        assert run.events == events and store.event_counts() == {}
+        assert run.events == events and store.event_counts() == {}, (run, store.event_counts())
         files, archive_bytes = archive.size()
         same = _report(store) == before
 
@@ -89,7 +89,7 @@ def main() -> None:
     moved_rate = events / archive_seconds
     read_rate = events / read_seconds
     print(f"\n{events:,} events of {args.messages:,} messages, one campaign "
-          f"({machine()['cores']} cores)")
+          f"({machine()['cpus']} cpus)")
     print(f"  {'':34} {'seconds':>9} {'events/s':>11}")
     print(f"  {'reference: read rows from store':34} {read_seconds:9.2f} {read_rate:11,.0f}")
     print(f"  {'archive (write, sync, delete)':34} {archive_seconds:9.2f} {moved_rate:11,.0f}")

@@ -25,7 +25,7 @@ from clicksift.events import event_from_dict
 from clicksift.protect import erasure
 from clicksift.reports.model import to_json
 from clicksift.reports.recounted import recount_into
-from clicksift.reports.rollup import ROLLUP_VERSION, VERSION_KEY, recount
+from clicksift.reports.rollup import ROLLUP_VERSION, VERSION_KEY, recount_uncounted
 from clicksift.server.retention import archive_old
 from clicksift.settings import Settings
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
@@ -54,7 +54,7 @@ def _recount(store: SqlStore) -> None:
 
 def _counted(store: SqlStore) -> Any:
     """What archive_before calls to have the rollups count messages again."""
-    return lambda ids: recount(store, ids)
+    return lambda ids: recount_uncounted(store, ids)
 
 
 def _reports(store: SqlStore) -> dict[str, Any]:

@@ -187,7 +187,7 @@ def _archived_store(tmp_path: Path, campaign: list[dict[str, Any]]) -> tuple[str
     """A SQLite store whose judged campaign has moved to its archive."""
     from clicksift import reports
     from clicksift.archive import Archive, archive_before
-    from clicksift.reports.rollup import recount
+    from clicksift.reports.rollup import recount_uncounted
     from clicksift.settings import Settings
     from clicksift.storage import open_store
 
@@ -200,7 +200,7 @@ def _archived_store(tmp_path: Path, campaign: list[dict[str, Any]]) -> tuple[str
         reports.refresh(store)
         archive = Archive(tmp_path / "store.archive")
         archive_before(store, archive, max(e.ts for e in events) + 1,
-                       lambda ids: recount(store, ids))
+                       lambda ids: recount_uncounted(store, ids))
         assert store.event_counts() == {}
     return database, archive
 

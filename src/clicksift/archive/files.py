@@ -26,7 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
@@ -244,11 +244,8 @@ class Archive:
 
 
 def _table(rows: Sequence[ArchivedEvent]) -> pa.Table:
-    columns: dict[str, list[object]] = {name: [] for name in SCHEMA.names}
-    for row in rows:
-        for name, value in asdict(row).items():
-            columns[name].append(value)
-    return pa.Table.from_pydict(columns, schema=SCHEMA)
+    return pa.Table.from_pydict({name: [getattr(row, name) for row in rows]
+                                 for name in SCHEMA.names}, schema=SCHEMA)
 
 
 def _write(table: pa.Table, path: Path) -> None:

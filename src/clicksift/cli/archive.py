@@ -13,7 +13,7 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from clicksift.archive import Archive, ArchiveRun, archive_before, locate, recover
 from clicksift.cli.common import Context, console, console_err, db_option, pass_context
 from clicksift.events import dumps, parse_timestamp
-from clicksift.reports.rollup import recount
+from clicksift.reports.rollup import recount_uncounted
 from clicksift.storage import SqlStore
 
 _DAYS_AGO = re.compile(r"(\d+)\s*d(ays?)?", re.IGNORECASE)
@@ -78,7 +78,7 @@ def archive(ctx: Context, before: str | None, folder: str | None, dry_run: bool,
                       TimeElapsedColumn(), console=console_err, transient=True,
                       disable=not console_err.is_terminal) as progress:
             task = progress.add_task("archive", total=None, messages=0)
-            run = archive_before(store, where, cutoff, lambda ids: recount(store, ids),
+            run = archive_before(store, where, cutoff, lambda ids: recount_uncounted(store, ids),
                                  dry_run=dry_run,
                                  progress=lambda m, e: progress.update(task, completed=e,
                                                                        messages=m))

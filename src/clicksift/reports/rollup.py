@@ -125,6 +125,20 @@ def recount(store: SqlStore, message_ids: Sequence[str]) -> None:
         _write_summaries(store, message_ids[start:start + WRITE_CHUNK], new)
 
 
+def recount_uncounted(store: SqlStore, message_ids: Sequence[str]) -> None:
+    """Recount those of MESSAGE_IDS that have events the rollups may not have counted yet
+    (after the watermark; on PostgreSQL, within POSTGRES_LOOKBACK of it): what archiving
+    needs before a message's rows leave the store."""
+    counted = _watermark(store)
+    if store.dialect == "postgresql":
+        counted = max(0, counted - POSTGRES_LOOKBACK)
+    placeholders = ", ".join("?" for _ in message_ids)
+    rows = store.execute(f"SELECT DISTINCT message_id FROM events WHERE message_id IN "
+                         f"({placeholders}) AND seq > ?", (*message_ids, counted)).fetchall()
+    if rows:
+        recount(store, sorted(row[0] for row in rows))
+
+
 def _write_summaries(store: SqlStore, message_ids: Sequence[str],
                      new: dict[str, tuple[MessageSummary, Cells, str]]) -> None:
     with store.transaction():
@@ -243,7 +257,12 @@ def _archived_rows(store: SqlStore, message_ids: Sequence[str]
 
 def row_of_archived(archived: ArchivedEvent) -> Row:
     """An archived event as the rollup reads one from the store (:func:`_event_rows`)."""
-    raw = loads(archived.event)
+    try:
+        raw = loads(archived.event)
+    except ValueError:
+        raw = None
+    if not isinstance(raw, dict):     # kept as it came; the columns still count
+        raw = {}
     kind = archived.type
     return Row(
         archived.message_id, archived.campaign_id, archived.recipient, kind, archived.ts,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from clicksift.archive import Archive, ArchiveRun, archive_before, locate
 from clicksift.errors import StorageError
-from clicksift.reports.rollup import recount
+from clicksift.reports.rollup import recount_uncounted
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
 
@@ -38,7 +38,7 @@ def archive_old(store: SqlStore, settings: Settings, now: float | None = None
     if location is None:
         raise StorageError("keep_events_days needs an archive folder: set archive_dir")
     return archive_before(store, Archive(location), moment - settings.keep_events_days * DAY,
-                          lambda ids: recount(store, ids))
+                          lambda ids: recount_uncounted(store, ids))
 
 
 class Retention:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 from clicksift.classify.vocabulary import Finding, Verdict
-from clicksift.errors import StorageError, StoreDamaged
+from clicksift.errors import InputError, StorageError, StoreDamaged
 from clicksift.events import Event, EventType, dumps, event_from_dict, redacted_address
 from clicksift.storage import queries, schema
 from clicksift.storage.records import (
@@ -428,8 +428,7 @@ class SqlStore:
         """Store archived ROWS again, events and verdicts (in the caller's transaction);
         a delivery records its message as :meth:`add_events` does. Returns how many events
         were new."""
-        delivered = [MessageRecord.from_event(event_from_dict(json.loads(row.event)))
-                     for row in rows if row.type == EventType.DELIVERED]
+        delivered = [_message_of(row) for row in rows if row.type == EventType.DELIVERED]
         if delivered:
             self.save_messages(delivered)
         added = self._insert_event_rows([
@@ -551,6 +550,17 @@ class SqlStore:
 
     def event_counts(self) -> dict[str, int]:
         return {row[0]: int(row[1]) for row in self.execute(queries.COUNT_EVENTS).fetchall()}
+
+
+def _message_of(delivery: ArchivedEvent) -> MessageRecord:
+    """The message an archived delivery records: from its columns, with the links its
+    event names when the event still reads as one."""
+    try:
+        links = event_from_dict(json.loads(delivery.event)).links
+    except (ValueError, InputError):
+        links = None
+    return MessageRecord(delivery.message_id, delivery.campaign_id, delivery.recipient,
+                         delivery.ts, links, delivery.source)
 
 
 def _archived_event(row: Sequence[Any]) -> ArchivedEvent:
