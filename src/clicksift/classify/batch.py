@@ -218,7 +218,7 @@ def _group(items: Iterable[tuple[int, Event]]) -> dict[str, list[tuple[int, Even
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Batch classification makes millions of small objects that live until the second
     pass; Python's cycle collector would walk them again and again (an eighth of the run
     time). They form no cycles (a test checks that a batch leaves nothing for the
@@ -430,7 +430,7 @@ class BatchClassifier:
                   ) -> Iterator[Any]:
         spill = expected is None or expected > self.in_memory_events
         with tempfile.TemporaryDirectory(prefix="clicksift-classify-") as tmp, \
-                _collector_paused():
+                collector_paused():
             folder = Path(tmp) if spill else None
             buckets = self._deal(events, folder, expected)
             if folder is None:
@@ -472,7 +472,7 @@ class BatchClassifier:
                                                   stats=stats), expected, render)
             return
         with tempfile.TemporaryDirectory(prefix="clicksift-classify-") as tmp, \
-                _collector_paused():
+                collector_paused():
             folder = Path(tmp)
             count = max(8, min(512, (expected or 0) // EVENTS_PER_BUCKET + 1))
             tasks = _ranges(files, max(self.workers * 4, size // RANGE_BYTES + 1),

@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 
 from clicksift.classify.batch import (
     BatchStats,
+    collector_paused,
     flat_summary,
     flat_verdict,
     observe_messages,
@@ -171,6 +172,10 @@ def keyed(texts: DataFrame) -> DataFrame:
 
 def _first_pass(spec: bytes) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        with collector_paused():      # as on one machine: the passes make no cycles
+            yield from observed(batches)
+
+    def observed(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         engine = _engine(spec)
         items: list[tuple[int, Event]] = []
         bad: list[tuple[str, str]] = []
@@ -210,6 +215,10 @@ def _first_rows(rows: list[tuple[str, str | None, bytes]]) -> pa.RecordBatch:
 def _second_pass(spec: bytes, cross_blob: Any, output: str, render: Render | None
                  ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        with collector_paused():
+            yield from judged(batches)
+
+    def judged(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         engine = _engine(spec)
         cross: CrossMessage = pickle.loads(cross_blob.value)   # noqa: S301 (our own)
         verdicts: list[tuple[str, Verdict]] = []
