@@ -172,3 +172,32 @@ def test_one_address_under_each_mode(ip: str, mode: str, expected: str | None) -
     assert raw["headers"] == ({"User-Agent": "x"} if mode != "keep" else
                               {"X-Real-IP": ip, "User-Agent": "x"})
     assert changed == (mode != "keep")
+
+
+@pytest.mark.parametrize("mode", ["hash", "truncate"])
+def test_hashed_events_keep_their_verdicts_when_judged_again(store: SqlStore,
+                                                             mode: str) -> None:
+    from clicksift.classify.rescore import rescore
+
+    raw, _ = events_and_truth(simulate(SimulationConfig(recipients=30, campaigns=1, seed=8)))
+    for item in [e for e in raw if e["type"] == "click"][:3]:   # an ESP's, say: no address
+        item.pop("ip", None)
+        item.get("headers", {}).pop("X-Forwarded-For", None)
+    events = [event_from_dict(item) for item in raw]
+    with store.transaction():
+        store.add_events(events)
+    engine = Engine()
+    engine.ip_retention = mode
+    messages = sorted({e.message_id for e in events})
+    rescore(store, engine, messages)               # final, then the addresses redacted
+    with store.transaction():
+        store.execute("UPDATE verdicts SET engine_version = 'made with the address'")
+    rescore(store, engine, messages)               # a knowledge update, a late event
+    versions = {row[0]: row[1] for row in store.execute(
+        "SELECT event_id, engine_version FROM verdicts").fetchall()}
+    with_address = {e.id for e in events if e.ip}
+    assert with_address and versions.keys() > with_address
+    kept = {i for i, v in versions.items() if v == "made with the address"}
+    # hash: every event that had an address keeps its verdict; the others (no address to
+    # lose) are judged again. truncate keeps a network to judge by: all are judged again.
+    assert kept == (with_address if mode == "hash" else set())

@@ -5,11 +5,15 @@ this way, and the tracking server settles its provisional verdicts with it in th
 background (``settle_after_seconds``). The messages judged together share the
 cross-message context (one source on many recipients' mail), so they are judged in one
 batch. The store is anything that reads a message's stored events and saves verdicts.
+
+An event whose address was hashed (``ip_retention = hash``) is still part of its message's
+context, but keeps its final verdict: made with the address, it is better than any
+judgement without it (docs/privacy.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -35,10 +39,20 @@ class VerdictStore(Protocol):
     def redact_addresses(self, message_ids: Sequence[str], mode: str) -> int: ...
 
 
-def stored_events(store: VerdictStore, message_ids: Sequence[str]) -> Iterator[Event]:
-    """Every stored event of MESSAGE_IDS, as events again."""
+def stored_events(store: VerdictStore, message_ids: Sequence[str],
+                  hashed: set[str] | None = None) -> Iterator[Event]:
+    """Every stored event of MESSAGE_IDS, as events again; the ids of those whose address
+    was hashed (``ip_retention = hash``) are added to HASHED."""
     for stored in store.events_of_messages(message_ids):
+        if hashed is not None and address_hashed(stored.raw):
+            hashed.add(str(stored.raw.get("id")))
         yield event_from_dict(stored.raw)
+
+
+def address_hashed(raw: Mapping[str, Any]) -> bool:
+    """Whether an event's address was replaced by its hash: judged again, it would be
+    judged blind to every network rule, so its final verdict stands (docs/privacy.md)."""
+    return "ip_hash" in raw and not raw.get("ip")
 
 
 def rescore(store: VerdictStore, engine: Engine, message_ids: Sequence[str], *,
@@ -52,19 +66,24 @@ def rescore(store: VerdictStore, engine: Engine, message_ids: Sequence[str], *,
     (``ip_retention``)."""
     engine.mx_gateways = mx_priors(store.mx_records().values())
     batch = BatchClassifier(engine, workers=workers, progress=progress)
-    save_final(store, batch.classify(stored_events(store, message_ids),
+    hashed: set[str] = set()
+    save_final(store, batch.classify(stored_events(store, message_ids, hashed),
                                      expected=len(message_ids) * 4),
-               engine.version, message_ids, engine.ip_retention)
+               engine.version, message_ids, engine.ip_retention, keep=hashed)
     return batch
 
 
 def save_final(store: VerdictStore, verdicts: Iterable[Verdict], engine_version: str,
-               message_ids: Sequence[str], ip_retention: str) -> int:
+               message_ids: Sequence[str], ip_retention: str,
+               keep: Collection[str] = ()) -> int:
     """Save VERDICTS, the final verdicts on MESSAGE_IDS (in transactions of SAVE_EVERY),
+    except on the events KEEP names (their addresses are hashed: their verdicts stand);
     then apply IP_RETENTION to the messages' addresses. Returns how many were saved."""
     pending: list[Verdict] = []
     saved = 0
     for verdict in verdicts:
+        if verdict.id in keep:
+            continue
         pending.append(verdict)
         if len(pending) >= SAVE_EVERY:
             with store.transaction():

@@ -74,11 +74,15 @@ def rescore_archive_on_spark(spark: SparkSession, store: SqlStore, archive: Arch
 def _with_verdicts(rows: DataFrame, verdicts: DataFrame, engine_version: str,
                    now: float) -> DataFrame:
     """ROWS with the new VERDICTS in place of their old ones (rows without a new verdict,
-    deliveries for example, keep theirs), in the archive's columns."""
+    deliveries for example, and events whose address was hashed keep theirs), in the
+    archive's columns."""
     new = verdicts.select(F.col("id").alias("_id"),
                           *[F.col(c).alias(f"_{c}") for c in VERDICT_COLUMNS])
     joined = rows.join(new, rows["id"] == new["_id"], "left")
-    judged = F.col("_id").isNotNull()
+    # an event whose address was hashed keeps its verdict (docs/privacy.md)
+    address = F.coalesce(F.get_json_object("event", "$.ip"), F.lit(""))
+    hashed = F.get_json_object("event", "$.ip_hash").isNotNull() & (address == F.lit(""))
+    judged = F.col("_id").isNotNull() & ~hashed
     replaced = {c: F.when(judged, F.col(f"_{c}")).otherwise(F.col(c)) for c in VERDICT_COLUMNS}
     replaced["engine_version"] = F.when(judged, F.lit(engine_version)).otherwise(
         F.col("engine_version"))

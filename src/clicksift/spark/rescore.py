@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pyspark.sql import SparkSession
 
 from clicksift.classify.gateways import mx_priors
-from clicksift.classify.rescore import VerdictStore, save_final
+from clicksift.classify.rescore import VerdictStore, address_hashed, save_final
 from clicksift.events import dumps
 from clicksift.spark.judge import EngineSpec, SparkRun, judge_frame, read_events, verdicts_of_frame
 
@@ -32,13 +32,16 @@ def rescore_on_spark(spark: SparkSession, store: VerdictStore, spec: EngineSpec,
     with tempfile.TemporaryDirectory(prefix="clicksift-spark-", dir=work_dir) as folder:
         path = os.path.join(folder, "events.jsonl")
         say("writing the stored events for Spark")
+        hashed: set[str] = set()
         with open(path, "w", encoding="utf-8") as handle:
             for stored in store.events_of_messages(message_ids):
+                if address_hashed(stored.raw):
+                    hashed.add(str(stored.raw.get("id")))
                 handle.write(dumps(stored.raw) + "\n")
         verdicts, run = judge_frame(spark, read_events(spark, [path], "jsonl"), spec,
                                     output_format="flat", progress=progress)
         say("saving the verdicts")
         save_final(store, verdicts_of_frame(verdicts), engine_version, message_ids,
-                   ip_retention)
+                   ip_retention, keep=hashed)
         verdicts.unpersist()
     return run
