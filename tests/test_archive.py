@@ -275,6 +275,10 @@ def test_erasure_reaches_every_archive_file(store: SqlStore, tmp_path: Path) -> 
     rows = [r for table in ("archived_messages", "messages", "events")
             for r in store.execute(f"SELECT * FROM {table}").fetchall()]
     assert person.lower() not in json.dumps(rows, default=str).lower()
+    if store.dialect == "sqlite":          # nor in the database's own files, freed pages too
+        files = [Path(store.location + suffix) for suffix in ("", "-wal")]
+        assert not [f for f in files if f.exists()
+                    and person.lower().encode() in f.read_bytes().lower()]
     totals = _reports(store)
     assert {c: r["totals"] for c, r in totals.items()} == \
         {c: r["totals"] for c, r in before.items()}

@@ -285,6 +285,7 @@ def judge_frame(spark: SparkSession, events: DataFrame, spec: EngineSpec, *,
     first = (events.repartition(parts, "message_id")
              .mapInArrow(_first_pass(blob), _FIRST_SCHEMA)
              .persist(StorageLevel.MEMORY_AND_DISK))
+    first.count()     # every partition at once: the loop below then reads what is kept
     cross = CrossMessage(spec.mx_gateways)
     run = SparkRun(BatchStats())
     for row in first.where(F.col("kind") != "m").toLocalIterator():

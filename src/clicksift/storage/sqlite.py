@@ -64,6 +64,9 @@ class SqliteStore(SqlStore):
             connection.execute(f"PRAGMA synchronous={level}")
             connection.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             connection.execute("PRAGMA foreign_keys=OFF")
+            # Deleted rows (erased, archived) are overwritten, not only unlinked: what the
+            # privacy commands remove leaves no bytes behind in the file (docs/privacy.md).
+            connection.execute("PRAGMA secure_delete=ON")
             connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             if not checkpoint:
                 connection.execute("PRAGMA wal_autocheckpoint=0")
@@ -74,6 +77,15 @@ class SqliteStore(SqlStore):
         store._lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         store._turn_fd = os.open(path + ".turn", os.O_RDWR | os.O_CREAT, 0o600)
         return store
+
+    def erase_recipient(self, address: str, suppression_key: str, now: float
+                        ) -> dict[str, int]:
+        """As the SQL store's (its deletes overwrite the rows' bytes: secure_delete), then the
+        WAL copied back and cut, when no reader still needs it: its older frames hold the
+        pages as they were before the erasure."""
+        removed = super().erase_recipient(address, suppression_key, now)
+        self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
 
     def exposed_files(self) -> list[str]:
         """The store's files that other local users can read (they hold secrets)."""
