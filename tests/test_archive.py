@@ -272,9 +272,17 @@ def test_erasure_reaches_every_archive_file(store: SqlStore, tmp_path: Path) -> 
     assert _archive_naming(archive, other) == others
     assert not [p for p in archive.root.rglob("*") if p.is_file()
                 and person.lower().encode() in p.read_bytes().lower()]
-    rows = [r for table in ("archived_messages", "messages", "events")
-            for r in store.execute(f"SELECT * FROM {table}").fetchall()]
-    assert person.lower() not in json.dumps(rows, default=str).lower()
+    if store.dialect == "sqlite":
+        tables = [row[0] for row in store.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
+    else:
+        tables = [row[0] for row in store.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema()").fetchall()]
+    assert {"events", "messages", "archived_messages", "subscriptions"} <= set(tables)
+    for table in tables:                   # every table, every column
+        rows = store.execute(f"SELECT * FROM {table}").fetchall()
+        assert person.lower() not in json.dumps(rows, default=str).lower(), table
     if store.dialect == "sqlite":          # nor in the database's own files, freed pages too
         files = [Path(store.location + suffix) for suffix in ("", "-wal")]
         assert not [f for f in files if f.exists()
@@ -363,3 +371,19 @@ def _without_time(text: str) -> Any:
     document = json.loads(text)
     document.pop("freshness", None)
     return document
+
+
+def test_a_message_shows_its_archived_events(store: SqlStore, tmp_path: Path) -> None:
+    raw = _load(store, seed=15, campaigns=1)
+    message = next(e["message_id"] for e in raw if e["type"] == "click")
+    shown = reports.message_events(store, message)
+    archive_before(store, _folder(store, tmp_path), _after(raw), _counted(store))
+    late = dict(next(e for e in raw if e["message_id"] == message and e["type"] == "click"),
+                id="late", timestamp="2031-01-01T00:00:00Z")
+    with store.transaction():
+        store.add_events([event_from_dict(late)])
+    after = reports.message_events(store, message)
+    assert [r.id for r in after] == [r.id for r in shown] + ["late"]
+    assert [(r.verdict, r.reasons, r.ip) for r in after[:-1]] == \
+        [(r.verdict, r.reasons, r.ip) for r in shown]
+    assert all(r.seq == 0 for r in after[:-1]) and after[-1].seq > 0

@@ -7,12 +7,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from clicksift.archive import open_archive
 from clicksift.classify.rules import RULES
 from clicksift.classify.vocabulary import KINDS
-from clicksift.errors import InputError, NotFoundError
+from clicksift.errors import InputError, NotFoundError, StorageError
 from clicksift.events import EventType, format_timestamp, parse_time_bound
 from clicksift.reports.model import EventPage, EventRow, Reason
-from clicksift.storage import SqlStore
+from clicksift.storage import ArchivedEvent, SqlStore
 
 MAX_PER_PAGE = 500
 MAX_PAGE = 1_000_000
@@ -89,13 +90,30 @@ def event_page(store: SqlStore, query: EventQuery) -> EventPage:
 
 
 def message_events(store: SqlStore, message_id: str) -> list[EventRow]:
-    """Every event of one message in time order."""
+    """Every event of one message in time order, those moved to the archive included
+    (read back from its folders; their ``seq`` is 0: they have no place in the store)."""
     rows = store.execute(f"SELECT {_COLUMNS} FROM events e LEFT JOIN verdicts v "
                          f"ON v.event_id = e.id WHERE e.message_id = ? ORDER BY e.ts, e.seq",
                          (message_id,)).fetchall()
+    record = store.archived_messages([message_id]).get(message_id)
+    if record is not None:
+        archive = open_archive(store)
+        if archive is None:
+            raise StorageError(f"message '{message_id}' was archived, but the store names no "
+                               "archive folder")
+        archived = [_archived_columns(row) for row in
+                    archive.read(partitions=record.partitions, message_ids=[message_id])]
+        rows = sorted(archived + list(rows), key=lambda row: (row[3], row[0]))
     if not rows:
         raise NotFoundError(f"no events of message '{message_id}'")
     return [_row(row) for row in rows]
+
+
+def _archived_columns(row: ArchivedEvent) -> tuple[Any, ...]:
+    """An archived row as a row of _COLUMNS."""
+    return (0, row.id, row.type, row.ts, row.message_id, row.campaign_id, row.recipient,
+            row.link_index, row.link_kind, row.event, row.source, row.verdict, row.score,
+            row.kind, row.vendor, row.final, row.engine_version, row.reasons)
 
 
 def iter_events(store: SqlStore, query: EventQuery, page_size: int = 2000) -> Iterator[EventRow]:
