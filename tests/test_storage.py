@@ -145,3 +145,48 @@ def test_a_store_is_a_context_manager_that_closes(database: str) -> None:
         assert store.schema_version() == LATEST
     with pytest.raises(StorageError):
         store.schema_version()                 # closed on leaving the block
+
+
+def _seq(store: SqlStore, event_id: str) -> int:
+    return int(store.execute("SELECT seq FROM events WHERE id = ?", (event_id,)).fetchone()[0])
+
+
+def test_a_deleted_highest_number_is_never_handed_out_again(store: SqlStore) -> None:
+    with store.transaction():
+        store.add_events([ev(id="e1"), ev(id="e2")])
+    top = _seq(store, "e2")
+    with store.transaction():
+        store.remove_event("e2")                   # archived, erased, reparsed away
+        store.add_events([ev(id="e3")])
+    assert _seq(store, "e3") > top
+
+
+def test_the_upgrade_to_autoincrement_keeps_numbers_counted_or_delivered(tmp_path) -> None:
+    import sqlite3
+
+    from clicksift.storage import schema
+    from clicksift.storage.sqlite import SqliteStore
+
+    path = str(tmp_path / "old.db")
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                "applied_at REAL NOT NULL)")
+    for version in range(1, 7):                    # a store as the version before made it
+        for statement in schema.statements("sqlite", SqliteStore.dialect_words, version):
+            old.execute(statement)
+        old.execute("INSERT INTO schema_migrations VALUES (?, 0)", (version,))
+    for n in range(1, 11):
+        old.execute("INSERT INTO events (id, type, message_id, ts, received_at, data) "
+                    "VALUES (?, 'open', 'm1', 0, 0, '{}')", (f"e{n}",))
+    old.execute("DELETE FROM events WHERE seq > 5")         # erased before the upgrade
+    old.execute("INSERT INTO meta VALUES ('rollup.seq', '8')")
+    old.execute("INSERT INTO hooks VALUES ('h', 'u', 's', '[]', 0, 0, 10, 1)")
+    old.close()
+    with open_store(Settings(database=path)) as store:
+        assert store.schema_version() == LATEST
+        assert [row[0] for row in store.execute("SELECT id FROM events ORDER BY seq")
+                .fetchall()] == [f"e{n}" for n in range(1, 6)]   # kept, numbers and all
+        assert _seq(store, "e5") == 5
+        with store.transaction():
+            store.add_events([ev(id="new")])
+        assert _seq(store, "new") == 11           # past the hook's cursor (10), rollups (8)

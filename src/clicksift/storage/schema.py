@@ -13,7 +13,8 @@ Statement = str | dict[str, list[str]]
 
 #: SQLite's events table numbered with AUTOINCREMENT (migration 7): a plain INTEGER PRIMARY
 #: KEY hands the highest number out again once its row is deleted (archived, erased), and a
-#: number at or below the rollups' watermark would never be counted.
+#: number at or below the rollups' watermark, or an outbound webhook's cursor, would never
+#: be counted, or delivered.
 _EVENTS_AUTOINCREMENT = [
     """CREATE TABLE events_v7 (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -36,13 +37,14 @@ _EVENTS_AUTOINCREMENT = [
     "ALTER TABLE events_v7 RENAME TO events",
     "CREATE INDEX events_message ON events (message_id, ts)",
     "CREATE INDEX events_campaign ON events (campaign_id, seq)",
-    # Numbers already counted by the rollups are never handed out again.
+    # Numbers the rollups or an outbound webhook's cursor went past are never handed out
+    # again (their rows may have been deleted already).
     """INSERT INTO sqlite_sequence (name, seq)
-       SELECT 'events', COALESCE((SELECT CAST(value AS INTEGER) FROM meta
-                                  WHERE key = 'rollup.seq'), 0)
+       SELECT 'events', 0
        WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events')""",
-    """UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE(
-           (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup.seq'), 0))
+    """UPDATE sqlite_sequence SET seq = MAX(seq,
+           COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup.seq'), 0),
+           COALESCE((SELECT MAX(cursor) FROM hooks), 0))
        WHERE name = 'events'""",
 ]
 
