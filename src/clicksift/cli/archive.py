@@ -99,10 +99,13 @@ def _show_run(run: ArchiveRun, where: Archive, cutoff: float, kept: int, dry_run
         return
     verb = "would move" if dry_run else "moved"
     console.print(f"{verb} {run.events:,} events of {run.messages:,} messages "
-                  f"({len(run.campaigns):,} campaigns) from before {_iso(cutoff)}"
-                  + ("" if dry_run else f" into {run.files:,} files"))
-    console.print(f"archive: {escape(str(where.root))} ({files:,} files, {_size(size)}); "
-                  f"the store keeps {kept:,} events; reports keep their counts")
+                  f"({len(run.campaigns):,} campaigns)")
+    console.print(f"  older than {_iso(cutoff)}"
+                  + ("" if dry_run else f", into {run.files:,} files"))
+    console.print(f"archive: {escape(str(where.root))}")
+    console.print(f"  {files:,} files, {_size(size)}")
+    console.print(f"the store keeps {kept:,} events"
+                  + ("" if dry_run else "; reports keep their counts"))
 
 
 def _show_status(store: SqlStore, where: Archive, fmt: str) -> None:
@@ -117,8 +120,8 @@ def _show_status(store: SqlStore, where: Archive, fmt: str) -> None:
     console.print(f"archive: {escape(str(where.root))}")
     console.print(f"  {events:,} events of {messages:,} messages in {files:,} files "
                   f"({_size(size)})")
-    console.print(f"  the store keeps {kept:,} events; move older ones with "
-                  "'clicksift archive --before DATE'")
+    console.print(f"the store keeps {kept:,} events; to move older ones:")
+    console.print("  clicksift archive --before DATE")
 
 
 def _iso(seconds: float) -> str:
