@@ -39,10 +39,37 @@ def test_types_are_converted_from_text() -> None:
     ({"CLICKSIFT_BASE_URL": "track.example.com"}, "must start with http"),
     ({"CLICKSIFT_TRUSTED_PROXIES": "10.0.0.300"}, "not an address or network"),
     ({"CLICKSIFT_PORT": "70000"}, "between 1 and 65535"),
+    ({"CLICKSIFT_SIGNING_KEYS": "nocolon"}, "each key is 'id:secret'"),
+    ({"CLICKSIFT_SIGNING_KEYS": f"a:{'x' * 20},a:{'y' * 20}"}, "key ids must be unique"),
+    ({"CLICKSIFT_SIGNING_KEYS": "a:short"}, "too short"),
+    ({"CLICKSIFT_KEEP_EVENTS_DAYS": "-1"}, "'keep_events_days' must be 0"),
+    ({"CLICKSIFT_KEEP_EVENTS_DAYS": "30", "CLICKSIFT_DATABASE": "postgresql://h/db"},
+     "set 'archive_dir'"),
 ])
 def test_bad_values_name_setting_and_source(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(None, env=env)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CLICKSIFT_RULE_WEIGHTS": "nonsense"}, "'nonsense' is not rule=number"),
+    ({"CLICKSIFT_RULE_WEIGHTS": "no.such=2"}, "unknown rule 'no.such'"),
+    ({"CLICKSIFT_DISABLED_RULES": "no.such"}, "'no.such' matches no rule or family"),
+])
+def test_classifier_settings_fail_when_loaded_not_when_judging(env: dict[str, str],
+                                                               message: str) -> None:
+    from click.testing import CliRunner
+
+    from clicksift.cli import main
+
+    result = CliRunner().invoke(main, ["config"], env=env)
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    # near misses: a real rule and weight, a real family and a pattern are accepted
+    for good in ({"CLICKSIFT_RULE_WEIGHTS": "ua.crawler=2.5"},
+                 {"CLICKSIFT_DISABLED_RULES": "timing,ua.*"},
+                 {"CLICKSIFT_SIGNING_KEYS": f"k1:{'s' * 20},k2:{'t' * 20}"}):
+        assert CliRunner().invoke(main, ["config"], env=good).exit_code == 0
 
 
 def test_unknown_file_key_suggests_the_right_name(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from clicksift.errors import ConfigError
+from clicksift.tokens import parse_keys
 
 ENV_PREFIX = "CLICKSIFT_"
 CONFIG_ENV = "CLICKSIFT_CONFIG"
@@ -406,6 +407,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("setting 'settle_after_seconds' must be 0 (never) or more")
     if settings.commit_batch_size < 1:
         raise ConfigError("setting 'commit_batch_size' must be at least 1")
+    if settings.signing_keys:
+        parse_keys(settings.signing_keys)       # 'id:secret,...': ConfigError naming it
     if settings.keep_events_days < 0:
         raise ConfigError("setting 'keep_events_days' must be 0 (keep every event) or more")
     if (settings.keep_events_days and not settings.archive_dir

@@ -9,7 +9,7 @@ See docs/classifier.md for how it works and docs/rules.md for every rule.
 
 from clicksift.classify import engine as _engine
 from clicksift.classify.batch import BatchClassifier
-from clicksift.classify.config import ClassifierConfig
+from clicksift.classify.config import ClassifierConfig, check_settings
 from clicksift.classify.engine import Engine, engine_from_settings
 from clicksift.classify.vocabulary import Finding, Kind, Label, Verdict
 
@@ -18,4 +18,4 @@ from clicksift.classify.vocabulary import Finding, Kind, Label, Verdict
 COMPILED = not (_engine.__file__ or "").endswith(".py")
 
 __all__ = ["COMPILED", "BatchClassifier", "ClassifierConfig", "Engine", "Finding", "Kind",
-           "Label", "Verdict", "engine_from_settings"]
+           "Label", "Verdict", "check_settings", "engine_from_settings"]

@@ -55,6 +55,13 @@ class ClassifierConfig:
                    disabled=tuple(settings.disabled_rules))
 
 
+def check_settings(settings: Settings) -> None:
+    """The classifier's settings hold (rule_weights parses and names real rules,
+    disabled_rules matches rules or families): ConfigError naming the setting, when the
+    settings are loaded rather than when a first event is judged."""
+    ClassifierConfig.from_settings(settings)
+
+
 def parse_weights(text: str) -> dict[str, float]:
     """'rule=weight,rule2=weight' (the rule_weights setting)."""
     weights = {}

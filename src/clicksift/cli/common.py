@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clicksift.classify import check_settings as check_classifier_settings
 from clicksift.events import ReadStats, minute_text, parse_timestamp
 from clicksift.ingest import check_settings
 from clicksift.settings import LoadedSettings, Settings, load_settings
@@ -29,6 +30,7 @@ class Context:
     def load(self, **overrides: Any) -> LoadedSettings:
         loaded = load_settings(self.config_file, overrides=overrides)
         check_settings(loaded.settings)
+        check_classifier_settings(loaded.settings)
         return loaded
 
     def settings(self, **overrides: Any) -> Settings:

@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from clicksift import __version__
 from clicksift.classify import Engine, engine_from_settings
+from clicksift.classify import check_settings as check_classifier_settings
 from clicksift.errors import ClicksiftError, InputError, NotFoundError, TokenError
 from clicksift.events import (
     ENGAGEMENT_TYPES,
@@ -396,4 +397,5 @@ def create_app(settings: Settings | None = None) -> TrackingApp:
     """The ASGI app; without SETTINGS it reads them from the environment (server workers)."""
     chosen = settings if settings is not None else load_settings().settings
     check_settings(chosen)
+    check_classifier_settings(chosen)
     return TrackingApp(chosen)
