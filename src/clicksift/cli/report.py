@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clicksift import reports
-from clicksift.archive import Archive, locate, open_archive
+from clicksift.archive import Archive, locate, recover
 from clicksift.cli.common import (
     Context,
     console,
@@ -120,11 +120,12 @@ def _report_recounted(ctx: Context, settings: Settings, campaign: str | None, fm
     """The report recounted from the store's events and the archive's files."""
     with ctx.store(settings) as store, tempfile.TemporaryDirectory(
             prefix="clicksift-recount-") as folder:
-        found = open_archive(store)
+        # the store's archive, or one configured for a store that is new (or rebuilt)
         location = locate(store, settings.archive_dir, settings.database)
-        if found is None and location and Archive(location).files():
-            found = Archive(location)    # an archive whose store is new (or was rebuilt)
-        if found is None:
+        found = None if location is None else Archive(location)
+        if found is not None:
+            recover(store, found)
+        if found is None or not found.files():
             warn("this store has no archive yet: the recount reads the store alone")
         with SqliteStore.open(os.path.join(folder, "recount.db"),
                               synchronous="normal") as scratch:

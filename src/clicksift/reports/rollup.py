@@ -67,9 +67,7 @@ def refresh(store: SqlStore, *, budget: float | None = None, window: int = WINDO
     if store.get_meta(VERSION_KEY) != ROLLUP_VERSION:
         _reset(store)
         stats.rebuilt = True
-    low = _watermark(store)
-    if store.dialect == "postgresql":
-        low = max(0, low - POSTGRES_LOOKBACK)
+    low = _surely_counted(store)
     while True:
         high = _max_seq(store)
         dirty = _dirty(store)
@@ -129,12 +127,10 @@ def recount_uncounted(store: SqlStore, message_ids: Sequence[str]) -> None:
     """Recount those of MESSAGE_IDS that have events the rollups may not have counted yet
     (after the watermark; on PostgreSQL, within POSTGRES_LOOKBACK of it): what archiving
     needs before a message's rows leave the store."""
-    counted = _watermark(store)
-    if store.dialect == "postgresql":
-        counted = max(0, counted - POSTGRES_LOOKBACK)
     placeholders = ", ".join("?" for _ in message_ids)
     rows = store.execute(f"SELECT DISTINCT message_id FROM events WHERE message_id IN "
-                         f"({placeholders}) AND seq > ?", (*message_ids, counted)).fetchall()
+                         f"({placeholders}) AND seq > ?",
+                         (*message_ids, _surely_counted(store))).fetchall()
     if rows:
         recount(store, sorted(row[0] for row in rows))
 
@@ -318,6 +314,15 @@ def _clear_dirty(store: SqlStore, dirty: list[tuple[str, float]]) -> None:
 def _max_seq(store: SqlStore) -> int:
     row = store.execute("SELECT MAX(seq) FROM events").fetchone()
     return int(row[0] or 0)
+
+
+def _surely_counted(store: SqlStore) -> int:
+    """The seq up to which every stored event is surely counted: the watermark, less
+    POSTGRES_LOOKBACK on PostgreSQL (a slow transaction may commit a lower seq late)."""
+    watermark = _watermark(store)
+    if store.dialect == "postgresql":
+        return max(0, watermark - POSTGRES_LOOKBACK)
+    return watermark
 
 
 def _watermark(store: SqlStore) -> int:

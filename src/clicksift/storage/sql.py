@@ -530,8 +530,7 @@ class SqlStore:
             removed[label] = removed.get(label, 0) + max(0, count)
 
         with self.transaction():
-            messages = [row[0] for row in
-                        self.execute(queries.ERASE_FIND_MESSAGES, (address,)).fetchall()]
+            messages = self.recipient_message_ids(address)
             events: list[str] = []
             for chunk in _chunks(messages or [""]):
                 statement = queries.ERASE_FIND_EVENTS.format(placeholders=_marks(chunk))
