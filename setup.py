@@ -22,6 +22,7 @@ COMPILED = [
     "src/clicksift/classify/agents.py",
     "src/clicksift/classify/batch.py",
     "src/clicksift/classify/engine.py",
+    "src/clicksift/classify/flat_findings.py",
     "src/clicksift/classify/knowledge.py",
     "src/clicksift/classify/memo.py",
     "src/clicksift/classify/networks.py",

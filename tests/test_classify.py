@@ -347,11 +347,40 @@ def test_scores_just_under_the_threshold_stay_human_and_repeat_exactly() -> None
     below = threshold - 0.00004
     target = math.log(below / (1 - below)) / engine.config.calibration   # evidence log-odds
     scale = (target - engine.config.prior) / base
-    flat = list(finding(rule, scale, "HEAD"))
-    first = engine.judge_flat("e1", flat)
-    again = engine.judge_flat("e1", flat)
+    first = engine.judge("e1", [finding(rule, scale, "HEAD")])
+    again = engine.judge("e1", [finding(rule, scale, "HEAD")])
     assert first.verdict == "human" and first.score == round(threshold, 4)
     assert again == first
-    above = list(finding(rule, (math.log(threshold / (1 - threshold)) + 0.01
-                                - engine.config.prior) / base, "HEAD"))
-    assert engine.judge_flat("e2", above).verdict == "nhi"
+    above = finding(rule, (math.log(threshold / (1 - threshold)) + 0.01
+                           - engine.config.prior) / base, "HEAD")
+    assert engine.judge("e2", [above]).verdict == "nhi"
+
+
+def test_the_flat_form_of_findings_names_every_field_at_its_offset() -> None:
+    from clicksift.classify import flat_findings
+    from clicksift.classify.vocabulary import Finding, finding
+
+    assert len(Finding._fields) == flat_findings.FIELDS
+    for offset, name in enumerate(Finding._fields):
+        assert getattr(flat_findings, f"AT_{name.upper()}") == offset, name
+    found = [finding("req.head", 1.0, "HEAD", decisive=True),
+             finding("ua.crawler", 0.5, "bot", "generic_bot", "Acme", evidence="x")]
+    flat = flat_findings.flatten(found)
+    assert flat[flat_findings.FIELDS + flat_findings.AT_VENDOR] == "Acme"
+    assert flat_findings.unflatten(flat) == found
+
+
+def test_the_written_out_constructors_take_their_fields_in_order() -> None:
+    """Event and Summary write their constructors out (so the compiled modules compile
+    them): each takes its declared fields in order (a Summary then derives the last few
+    from them)."""
+    import dataclasses
+    import inspect
+
+    from clicksift.classify.observe import Summary
+    from clicksift.events import Event
+
+    for cls, derived in ((Event, 0), (Summary, 2)):
+        fields = [f.name for f in dataclasses.fields(cls)]
+        params = list(inspect.signature(cls.__init__).parameters)[1:]
+        assert params == fields[:len(fields) - derived], cls.__name__

@@ -94,10 +94,8 @@ def test_each_stored_record_reads_again_as_the_same_event(path: Path) -> None:
 
 
 def test_every_esp_has_documented_fixtures_and_a_guide() -> None:
-    from clicksift.ingest.guides import GUIDES
-
-    assert set(GUIDES) == set(ADAPTERS)
-    for name in ADAPTERS:
+    for name, adapter in ADAPTERS.items():
+        assert adapter.guide.setup and adapter.guide.docs, name
         assert fixture_files(name), f"no fixture for {name}"
         assert (ROOT / "docs" / "esps" / f"{name}.md").exists()
 

@@ -51,6 +51,39 @@ def test_bad_values_name_setting_and_source(env: dict[str, str], message: str) -
         load_settings(None, env=env)
 
 
+# Each setting with a constraint beside it: a value just outside it, and one just inside.
+_EDGES = [
+    ("port", "0", "65535"), ("workers", "0", "1"), ("honeypot_links", "6", "5"),
+    ("commit_batch_size", "0", "1"), ("store_timeout_ms", "0", "1"),
+    ("classify_workers", "-1", "0"), ("settle_after_seconds", "-0.5", "0"),
+    ("spool_reserve_mb", "1048577", "1048576"), ("keep_events_days", "-1", "0"),
+    ("mx_lookup_rate", "0", "0.1"), ("nameserver", "resolver:dns", "127.0.0.1:5353"),
+    ("brand_color", "#12345", "#123"), ("topics", "News:Newsletter", "news:Newsletter"),
+    ("unsubscribe_mailto", "unsubscribe", "u@example.com"),
+    ("trusted_proxies", "10.0.0.0/33", "10.0.0.0/8"),
+    ("base_url", "ftp://t.example.com", "https://t.example.com"),
+    ("tls_certificate", "/no/such/file", ""),
+]
+
+
+@pytest.mark.parametrize(("name", "outside", "inside"), _EDGES)
+def test_each_constraint_refuses_just_outside_and_takes_just_inside(
+        name: str, outside: str, inside: str) -> None:
+    variable = f"CLICKSIFT_{name.upper()}"
+    with pytest.raises(ConfigError, match=f"setting '{name}'"):
+        load_settings(None, env={variable: outside})
+    load_settings(None, env={variable: inside})
+
+
+def test_every_declared_constraint_has_its_edges_tested() -> None:
+    import dataclasses
+
+    from clicksift.settings import Settings
+
+    declared = {f.name for f in dataclasses.fields(Settings) if f.metadata.get("check")}
+    assert declared - {"tls_key", "signing_keys"} == {name for name, _, _ in _EDGES}
+
+
 @pytest.mark.parametrize(("env", "message"), [
     ({"CLICKSIFT_RULE_WEIGHTS": "nonsense"}, "'nonsense' is not rule=number"),
     ({"CLICKSIFT_RULE_WEIGHTS": "no.such=2"}, "unknown rule 'no.such'"),

@@ -395,10 +395,10 @@ def scan(n: int, delta: float, *, domain: str = "big.example", source: str = "s1
 
 
 def cross_rules(cross: Any, event: Any) -> list[str]:
-    from clicksift.classify.observe import FINDING_FIELDS
+    from clicksift.classify.flat_findings import FIELDS
     before = len(event.findings)
     cross.apply([event])
-    return event.findings[before::FINDING_FIELDS]
+    return event.findings[before::FIELDS]
 
 
 def aggregator(*events: Any) -> Any:

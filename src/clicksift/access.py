@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from clicksift.errors import InputError, NotFoundError, StorageError
 from clicksift.storage import SqlStore
+from clicksift.storage.queries import access as sql
 
 log = logging.getLogger("clicksift.access")
 KEY_PREFIX = "csk_"
@@ -54,34 +55,28 @@ def create_key(store: SqlStore, name: str) -> NewKey:
     secret = secrets.token_urlsafe(24)
     now = time.time()
     with store.transaction():
-        store.execute("INSERT INTO api_keys (id, name, secret_hash, created_at) "
-                      "VALUES (?, ?, ?, ?)", (key_id, name, _digest(secret), now))
+        store.change(sql.INSERT_KEY, (key_id, name, _digest(secret), now))
     return NewKey(ApiKey(key_id, name, now, None, None), f"{KEY_PREFIX}{key_id}_{secret}")
 
 
 def list_keys(store: SqlStore) -> list[ApiKey]:
-    rows = store.execute("SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys "
-                         "ORDER BY created_at").fetchall()
-    return [ApiKey(*row) for row in rows]
+    return store.rows(ApiKey, sql.SELECT_KEYS)
 
 
 def revoke_key(store: SqlStore, key_id: str) -> None:
     with store.transaction():
-        done = store.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND "
-                             "revoked_at IS NULL", (time.time(), key_id)).rowcount
-        store.execute("DELETE FROM sessions WHERE login LIKE ?", (f"key:{key_id}:%",))
+        done = store.change(sql.REVOKE_KEY, (time.time(), key_id))
+        store.change(sql.DELETE_SESSIONS_LIKE, (f"key:{key_id}:%",))
     if not done:
         raise NotFoundError(f"no active API key '{key_id}' (see 'clicksift keys list')")
 
 
 def key_is_active(store: SqlStore, key_id: str) -> bool:
-    row = store.execute("SELECT 1 FROM api_keys WHERE id = ? AND revoked_at IS NULL",
-                        (key_id,)).fetchone()
-    return row is not None
+    return store.exists(sql.ACTIVE_KEY, (key_id,))
 
 
 def user_exists(store: SqlStore, name: str) -> bool:
-    return store.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is not None
+    return store.exists(sql.USER, (name,))
 
 
 def verify_key(store: SqlStore, presented: str) -> ApiKey | None:
@@ -90,16 +85,15 @@ def verify_key(store: SqlStore, presented: str) -> ApiKey | None:
     if match is None:
         return None
     key_id, secret = match.groups()
-    row = store.execute("SELECT id, name, created_at, last_used_at, revoked_at, secret_hash "
-                        "FROM api_keys WHERE id = ?", (key_id,)).fetchone()
-    if row is None or not hmac.compare_digest(row[5], _digest(secret)) or row[4] is not None:
+    row = store.row(sql.KeyWithHash, sql.SELECT_KEY_WITH_HASH, (key_id,))
+    if row is None or not hmac.compare_digest(row.secret_hash, _digest(secret)) \
+            or row.revoked_at is not None:
         return None
-    key = ApiKey(*row[:5])
+    key = ApiKey(row.id, row.name, row.created_at, row.last_used_at, row.revoked_at)
     if key.last_used_at is None or time.time() - key.last_used_at > _TOUCH_SECONDS:
         try:
             with store.transaction():
-                store.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?",
-                              (time.time(), key_id))
+                store.change(sql.TOUCH_KEY, (time.time(), key_id))
         except StorageError as exc:   # a busy store: still let them read
             log.debug("could not note the use of key %s: %s", key_id, exc)
     return key
@@ -111,16 +105,13 @@ def open_session(store: SqlStore, login: str) -> str:
     """A new session for LOGIN ('user:NAME' or 'key:ID:NAME'); its id goes in the cookie."""
     session_id = secrets.token_urlsafe(32)
     with store.transaction():
-        store.execute("INSERT INTO sessions (id_hash, login, created_at) VALUES (?, ?, ?)",
-                      (_digest(session_id), login, time.time()))
+        store.change(sql.INSERT_SESSION, (_digest(session_id), login, time.time()))
     return session_id
 
 
 def session_valid(store: SqlStore, login: str, session_id: str) -> bool:
     """Is SESSION_ID a live session of LOGIN, whose user or key still stands?"""
-    row = store.execute("SELECT 1 FROM sessions WHERE id_hash = ? AND login = ?",
-                        (_digest(session_id), login)).fetchone()
-    if row is None:
+    if not store.exists(sql.SESSION, (_digest(session_id), login)):
         return False
     kind, _, rest = login.partition(":")
     if kind == "user":
@@ -130,7 +121,7 @@ def session_valid(store: SqlStore, login: str, session_id: str) -> bool:
 
 def close_session(store: SqlStore, session_id: str) -> None:
     with store.transaction():
-        store.execute("DELETE FROM sessions WHERE id_hash = ?", (_digest(session_id),))
+        store.change(sql.DELETE_SESSION, (_digest(session_id),))
 
 
 def _digest(secret: str) -> str:
@@ -146,31 +137,28 @@ def set_password(store: SqlStore, name: str, password: str) -> None:
         raise InputError(f"the password is too short: use at least {MIN_PASSWORD} characters",
                          field="password")
     with store.transaction():
-        store.execute("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) "
-                      "ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
-                      (name, hash_password(password), time.time()))
-        store.execute("DELETE FROM sessions WHERE login = ?", (f"user:{name}",))
+        store.change(sql.UPSERT_USER, (name, hash_password(password), time.time()))
+        store.change(sql.DELETE_LOGIN_SESSIONS, (f"user:{name}",))
 
 
-def list_users(store: SqlStore) -> list[tuple[str, float]]:
-    return [(row[0], row[1]) for row in
-            store.execute("SELECT name, created_at FROM users ORDER BY name").fetchall()]
+def list_users(store: SqlStore) -> list[sql.UserRow]:
+    return store.rows(sql.UserRow, sql.SELECT_USERS)
 
 
 def delete_user(store: SqlStore, name: str) -> None:
     with store.transaction():
-        done = store.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount
-        store.execute("DELETE FROM sessions WHERE login = ?", (f"user:{name}",))
+        done = store.change(sql.DELETE_USER, (name,))
+        store.change(sql.DELETE_LOGIN_SESSIONS, (f"user:{name}",))
     if not done:
         raise NotFoundError(f"no user '{name}' (see 'clicksift users list')")
 
 
 def verify_password(store: SqlStore, name: str, password: str) -> bool:
-    row = store.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
-    if row is None:
+    stored = store.value(sql.STORED_HASH_OF_USER, (name,))
+    if stored is None:
         hash_password(password)   # same work either way: no timing hint that NAME exists
         return False
-    return check_password(row[0], password)
+    return check_password(stored, password)
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:

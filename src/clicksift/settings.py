@@ -11,11 +11,12 @@ import dataclasses
 import difflib
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from clicksift.errors import ConfigError
 from clicksift.tokens import parse_keys
@@ -25,13 +26,90 @@ CONFIG_ENV = "CLICKSIFT_CONFIG"
 DEFAULT_CONFIG_FILE = "clicksift.toml"
 
 
-def setting(default: Any, help: str, *, secret: bool = False,
-            choices: tuple[str, ...] | None = None) -> Any:
-    """Declare one setting: its default, one line of help, and whether it is a secret."""
-    meta = {"help": help, "secret": secret, "choices": choices}
+T = TypeVar("T")
+#: A constraint on one setting's value: what is wrong with it, in words, or None.
+Check = Callable[[Any], "str | None"]
+
+
+def setting(default: T, help: str, *, secret: bool = False,
+            choices: tuple[str, ...] | None = None, check: Check | None = None) -> T:
+    """Declare one setting: its default (whose type mypy checks against the field's), one
+    line of help, whether it is a secret, and the constraint its value must meet (checked
+    when the settings are loaded: :func:`validate`)."""
+    meta = {"help": help, "secret": secret, "choices": choices, "check": check}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
+        items = list(default)
+        return cast(T, field(default_factory=lambda: list(items), metadata=meta))
     return field(default=default, metadata=meta)
+
+
+def at_least(low: float, meaning: str = "") -> Check:
+    """The value is LOW or more (MEANING says what LOW means, as in "0 (never)")."""
+    return lambda value: None if value >= low else f"must be {meaning or low} or more"
+
+
+def above(low: float, unit: str = "") -> Check:
+    return lambda value: None if value > low else f"must be above {low:g}{unit}"
+
+
+def between(low: int, high: int, unit: str = "") -> Check:
+    return lambda value: None if low <= value <= high else f"must be between {low} and " \
+        f"{high}{unit}"
+
+
+def _base_url(value: str) -> str | None:
+    return None if value.startswith(("http://", "https://")) else \
+        f"must start with http:// or https://, not {value!r}"
+
+
+def _signing_keys(value: str) -> str | None:
+    if value:
+        try:
+            parse_keys(value)
+        except ConfigError as exc:
+            return str(exc).removeprefix("setting 'signing_keys': ")
+    return None
+
+
+def _file(value: str) -> str | None:
+    return None if not value or os.path.isfile(value) else f"{value} is not a file"
+
+
+def _nameserver(text: str) -> str | None:
+    if not text:
+        return None
+    host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "53")
+    if not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        return f"{text!r} is not HOST or HOST:PORT"
+    return None
+
+
+def _networks(entries: list[str]) -> str | None:
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            return f"{entry!r} is not an address or network (CIDR)"
+    return None
+
+
+def _colour(value: str) -> str | None:
+    if re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", value):
+        return None
+    return f"must be a CSS hex colour such as #0b5fff, not {value!r}"
+
+
+def _topics(entries: list[str]) -> str | None:
+    for entry in entries:
+        topic, _, label = entry.partition(":")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", topic) or not label.strip():
+            return (f"{entry!r} must be 'id:Label' with a short lower-case id, for example "
+                    "news:Newsletter")
+    return None
+
+
+def _mailbox(value: str) -> str | None:
+    return None if not value or "@" in value else f"must be an email address, not {value!r}"
 
 
 @dataclass(frozen=True)
@@ -53,44 +131,47 @@ class Settings:
     keep_events_days: int = setting(
         0, "Days of events the store keeps: the tracking server moves messages whose events "
         "are all older into the archive once an hour, and the reports keep counting them. "
-        "0 keeps every event in the store.")
+        "0 keeps every event in the store.", check=at_least(0, "0 (keep every event)"))
     store_timeout_ms: int = setting(
         5000, "How long a write waits for a busy store before the tracking server spools the "
-        "events and answers anyway.")
+        "events and answers anyway.", check=at_least(1))
     # Tracking links
     base_url: str = setting(
         "http://127.0.0.1:8000",
         "Public base URL of the tracking server, used in every tracking link. Use https in "
-        "production.")
+        "production.", check=_base_url)
     signing_keys: str = setting(
         "", "Token signing keys as 'id:secret' pairs separated by commas; the first signs, "
-        "all verify. Empty: a key is generated once and kept in the store.", secret=True)
+        "all verify. Empty: a key is generated once and kept in the store.", secret=True,
+        check=_signing_keys)
     honeypot_links: int = setting(
         1, "Hidden honeypot links added to each message (0 turns them off). People cannot "
-        "see or reach them; a fetch of one is a machine.")
+        "see or reach them; a fetch of one is a machine.", check=between(0, 5))
     honeypot_url: str = setting(
         "", "Where a honeypot link redirects. Empty: the home page of the message's first "
         "link, or the tracking server's root.")
     open_pixel: bool = setting(True, "Add an open-tracking pixel to each message.")
     unsubscribe_mailto: str = setting(
         "", "Mailbox for the mailto: List-Unsubscribe entry (for example "
-        "unsubscribe@example.com). Empty: the header has only the https URL.")
+        "unsubscribe@example.com). Empty: the header has only the https URL.",
+        check=_mailbox)
     # Server
     host: str = setting("127.0.0.1", "Address the tracking server listens on.")
-    port: int = setting(8000, "Port the tracking server listens on.")
+    port: int = setting(8000, "Port the tracking server listens on.", check=between(1, 65535))
     server: str = setting(
         "granian", "ASGI server that runs the tracking app: 'granian' (faster, see "
         "benchmarks/redirect.py) or 'uvicorn'.", choices=("granian", "uvicorn"))
-    workers: int = setting(1, "Server worker processes.")
+    workers: int = setting(1, "Server worker processes.", check=at_least(1))
     tls_certificate: str = setting(
         "", "PEM certificate (chain) for serving HTTPS directly, without a TLS proxy in "
-        "front (with tls_key). Answers over HTTPS carry HSTS.")
-    tls_key: str = setting("", "PEM private key file of tls_certificate.")
+        "front (with tls_key). Answers over HTTPS carry HSTS.", check=_file)
+    tls_key: str = setting("", "PEM private key file of tls_certificate.", check=_file)
     trusted_proxies: list[str] = setting(
         [], "Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For header is "
-        "believed. Requests from anywhere else are recorded with their own address.")
+        "believed. Requests from anywhere else are recorded with their own address.",
+        check=_networks)
     commit_batch_size: int = setting(
-        1000, "Most requests written in one group commit.")
+        1000, "Most requests written in one group commit.", check=at_least(1))
     spool_dir: str = setting(
         "", "Where events wait when the store fails (retried in the background). Empty: "
         "a folder beside the SQLite file, or ./clicksift-spool.")
@@ -101,7 +182,7 @@ class Settings:
     spool_reserve_mb: int = setting(
         64, "Disk space each tracking process reserves in the spool folder, so that events "
         "can still be spooled when the disk fills up (0: none). At about 1 KB an event, "
-        "64 MB holds some 60,000 clicks.")
+        "64 MB holds some 60,000 clicks.", check=between(0, 1 << 20, " (1 TB)"))
     # Classifier
     nhi_threshold: float = setting(
         0.5, "Score (0..1) at or above which an event is judged non-human.")
@@ -113,14 +194,14 @@ class Settings:
         "'network' or 'ua.*'), for instance to stay clear of a patent (docs/patents.md).")
     classify_workers: int = setting(
         0, "Processes that classify large batches (clicksift classify, rescore, import) "
-        "in parallel: 0 means one per CPU core.")
+        "in parallel: 0 means one per CPU core.", check=at_least(0, "0 (one per core)"))
     online_verdicts: bool = setting(
         True, "Store a provisional verdict with every tracked request (final ones follow: "
         "settle_after_seconds). Off: the server only records.")
     settle_after_seconds: float = setting(
         60.0, "The server judges again, with their message's and one another's context, the "
         "messages whose provisional verdicts are this old, and makes them final (0: never; "
-        "clicksift rescore does it on demand).")
+        "clicksift rescore does it on demand).", check=at_least(0, "0 (never)"))
     knowledge_dir: str = setting(
         "", "Folder of a refreshed knowledge base (written by clicksift knowledge update). "
         "Empty: the knowledge base shipped with clicksift.")
@@ -158,10 +239,11 @@ class Settings:
     sender_name: str = setting(
         "", "The sender's name on the preference center. Empty: the tracking host's name.")
     brand_color: str = setting(
-        "#1f2328", "The preference center's accent colour (CSS hex, for example #0b5fff).")
+        "#1f2328", "The preference center's accent colour (CSS hex, for example #0b5fff).",
+        check=_colour)
     topics: list[str] = setting(
         [], "Topics people can choose on the preference center, as 'id:Label' (for example "
-        "news:Newsletter, offers:Special offers). Empty: only all mail.")
+        "news:Newsletter, offers:Special offers). Empty: only all mail.", check=_topics)
     click_id_param: str = setting(
         "csclid", "Query parameter added to the destination of a click on the sender's own "
         "site (click_id_domains) with the click's id, so a conversion can name the click it "
@@ -234,12 +316,13 @@ class Settings:
         choices=("keep", "truncate", "hash"))
     nameserver: str = setting(
         "", "DNS resolver for clicksift doctor and clicksift gateways, as HOST or HOST:PORT "
-        "(empty: the machine's resolvers).")
+        "(empty: the machine's resolvers).", check=_nameserver)
     mx_lookups: bool = setting(
         True, "clicksift gateways may look recipient domains' MX records up in DNS (off: it "
         "answers from the cache in the store only, as with --offline).")
     mx_lookup_rate: float = setting(
-        20.0, "MX lookups per second at most (clicksift gateways).")
+        20.0, "MX lookups per second at most (clicksift gateways).",
+        check=above(0, " (lookups a second)"))
     log_level: str = setting(
         "info", "Server log level.", choices=("debug", "info", "warning", "error"))
 
@@ -382,35 +465,16 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
     return LoadedSettings(settings, sources, unknown)
 
 
-def _check_nameserver(text: str) -> None:
-    host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "53")
-    if not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"setting 'nameserver': {text!r} is not HOST or HOST:PORT")
-
-
 def validate(settings: Settings) -> None:
-    """Check values that have a shape beyond their type."""
-    if not settings.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"setting 'base_url' must start with http:// or https://, "
-                          f"not {settings.base_url!r}")
-    if not 0 < settings.port < 65536:
-        raise ConfigError(f"setting 'port' must be between 1 and 65535, not {settings.port}")
-    if settings.workers < 1:
-        raise ConfigError("setting 'workers' must be at least 1")
-    if settings.honeypot_links < 0 or settings.honeypot_links > 5:
-        raise ConfigError("setting 'honeypot_links' must be between 0 and 5")
-    if settings.store_timeout_ms < 1:
-        raise ConfigError("setting 'store_timeout_ms' must be at least 1")
-    if settings.classify_workers < 0:
-        raise ConfigError("setting 'classify_workers' must be 0 (one per core) or more")
-    if settings.settle_after_seconds < 0:
-        raise ConfigError("setting 'settle_after_seconds' must be 0 (never) or more")
-    if settings.commit_batch_size < 1:
-        raise ConfigError("setting 'commit_batch_size' must be at least 1")
-    if settings.signing_keys:
-        parse_keys(settings.signing_keys)       # 'id:secret,...': ConfigError naming it
-    if settings.keep_events_days < 0:
-        raise ConfigError("setting 'keep_events_days' must be 0 (keep every event) or more")
+    """Check every setting against the constraint declared beside it, then the settings
+    that only make sense together (ConfigError naming the setting)."""
+    for f in dataclasses.fields(Settings):
+        check = f.metadata.get("check")
+        problem = check(getattr(settings, f.name)) if check is not None else None
+        if problem:
+            raise ConfigError(f"setting '{f.name}' {problem}"
+                              if problem.startswith("must") else
+                              f"setting '{f.name}': {problem}")
     if (settings.keep_events_days and not settings.archive_dir
             and settings.database.startswith(("postgresql://", "postgres://"))):
         raise ConfigError("setting 'keep_events_days' moves events into the archive: on "
@@ -418,35 +482,6 @@ def validate(settings: Settings) -> None:
     if bool(settings.tls_certificate) != bool(settings.tls_key):
         raise ConfigError("settings 'tls_certificate' and 'tls_key' go together: give both "
                           "files, or neither")
-    for name in ("tls_certificate", "tls_key"):
-        value = getattr(settings, name)
-        if value and not os.path.isfile(value):
-            raise ConfigError(f"setting '{name}': {value} is not a file")
-    if settings.mx_lookup_rate <= 0:
-        raise ConfigError("setting 'mx_lookup_rate' must be above 0 (lookups a second)")
-    if settings.nameserver:
-        _check_nameserver(settings.nameserver)
-    if not 0 <= settings.spool_reserve_mb <= 1 << 20:
-        raise ConfigError("setting 'spool_reserve_mb' must be between 0 and 1048576 (1 TB)")
-    for entry in settings.trusted_proxies:
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise ConfigError(f"setting 'trusted_proxies': {entry!r} is not an address or "
-                              "network (CIDR)") from None
-    import re
-
-    if not re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", settings.brand_color):
-        raise ConfigError(f"setting 'brand_color' must be a CSS hex colour such as #0b5fff, "
-                          f"not {settings.brand_color!r}")
-    for entry in settings.topics:
-        topic, _, label = entry.partition(":")
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", topic) or not label.strip():
-            raise ConfigError(f"setting 'topics': {entry!r} must be 'id:Label' with a short "
-                              "lower-case id, for example news:Newsletter")
-    if settings.unsubscribe_mailto and "@" not in settings.unsubscribe_mailto:
-        raise ConfigError(f"setting 'unsubscribe_mailto' must be an email address, not "
-                          f"{settings.unsubscribe_mailto!r}")
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:

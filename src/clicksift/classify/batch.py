@@ -34,7 +34,7 @@ from clicksift.classify.engine import Engine
 from clicksift.classify.observe import Summary, shared_missing
 from clicksift.classify.signals.crossmessage import CrossMessage
 from clicksift.classify.signals.request import PRESENCE_ONLY, READ_HEADERS
-from clicksift.classify.vocabulary import Finding, Verdict
+from clicksift.classify.vocabulary import Finding, Label, Verdict
 from clicksift.errors import InputError, InvalidEventError
 from clicksift.events import (
     ENGAGEMENT_TYPES,
@@ -65,9 +65,9 @@ class BatchStats:
 
     def count(self, event_type: str, verdict: Verdict) -> None:
         self.classified += 1
-        row = self.by_type.setdefault(event_type, {"human": 0, "nhi": 0})
+        row = self.by_type.setdefault(event_type, {Label.HUMAN: 0, Label.NHI: 0})
         row[verdict.verdict] += 1
-        if verdict.verdict == "nhi":
+        if verdict.verdict == Label.NHI:
             self.nhi += 1
 
 
@@ -556,7 +556,7 @@ class BatchClassifier:
                     self.stats.classified += stats.classified
                     self.stats.nhi += stats.nhi
                     for kind, row in stats.by_type.items():
-                        mine = self.stats.by_type.setdefault(kind, {"human": 0, "nhi": 0})
+                        mine = self.stats.by_type.setdefault(kind, {Label.HUMAN: 0, Label.NHI: 0})
                         for label, n in row.items():
                             mine[label] += n
         finally:

@@ -13,15 +13,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from itertools import chain
 from typing import Any
 
 from clicksift.classify.agents import AgentAnalyzer
 from clicksift.classify.config import ClassifierConfig
+from clicksift.classify.flat_findings import (
+    AT_DECISIVE,
+    AT_DETAIL,
+    AT_EVIDENCE,
+    AT_KIND,
+    AT_RULE,
+    AT_VENDOR,
+    AT_WEIGHT,
+    FIELDS,
+    flatten,
+)
 from clicksift.classify.knowledge import Knowledge, load_knowledge
 from clicksift.classify.networks import NetworkAnalyzer
 from clicksift.classify.observe import (
-    FINDING_FIELDS,
     MessageFacts,
     Observed,
     Summary,
@@ -141,12 +150,11 @@ class Engine:
 
     def judge(self, event_id: str, findings: Iterable[Finding], missing: tuple[str, ...] = (),
               *, final: bool = True) -> Verdict:
-        return self.judge_flat(event_id, list(chain.from_iterable(findings)), missing,
-                               final=final)
+        return self._judge_flat(event_id, flatten(findings), missing, final=final)
 
-    def judge_flat(self, event_id: str, flat: list[Any], missing: tuple[str, ...] = (),
-                   *, final: bool = True) -> Verdict:
-        """:meth:`judge` for findings whose fields are run together in one list (as a
+    def _judge_flat(self, event_id: str, flat: list[Any], missing: tuple[str, ...] = (),
+                    *, final: bool = True) -> Verdict:
+        """:meth:`judge` for findings in the flat form (``flat_findings``: as a
         :class:`Summary` holds them)."""
         weights, shown_weights = self._weights, self._shown_weights
         logit = self.config.prior
@@ -156,14 +164,14 @@ class Engine:
         blind = _BASES_MASK        # and the bases that cannot corroborate its strong findings
         judging = self._judging
         new, append = tuple.__new__, weighted.append
-        for i in range(0, len(flat), FINDING_FIELDS):
-            rule = flat[i]
+        for i in range(0, len(flat), FIELDS):
+            rule = flat[i + AT_RULE]
             known = judging.get(rule)
             if known is None:
                 continue
-            weight = known[0] * flat[i + 1]
+            weight = known[0] * flat[i + AT_WEIGHT]
             logit += weight
-            decisive = flat[i + 5]
+            decisive = flat[i + AT_DECISIVE]
             if decisive:
                 decisive_nhi |= weight > 0
                 decisive_human |= weight < 0
@@ -175,8 +183,8 @@ class Engine:
                 shown = round(weight, 3)
                 if len(shown_weights) < CACHE_SIZE:
                     shown_weights[weight] = shown
-            append(new(Finding, (rule, shown, flat[i + 2], flat[i + 3], flat[i + 4], decisive,
-                                 flat[i + 6])))
+            append(new(Finding, (rule, shown, flat[i + AT_DETAIL], flat[i + AT_KIND],
+                                 flat[i + AT_VENDOR], decisive, flat[i + AT_EVIDENCE])))
         scores = self._scores.get(logit)
         if scores is None:
             raw = 1.0 / (1.0 + math.exp(-max(min(self._slope * logit, 40.0), -40.0)))
@@ -229,7 +237,7 @@ class Engine:
 
     def judge_summary(self, summary: Summary) -> Verdict:
         """The final verdict on one event of a batch, from its summary."""
-        return self.judge_flat(summary.event_id, summary.findings, summary.missing)
+        return self._judge_flat(summary.event_id, summary.findings, summary.missing)
 
     # -- online --------------------------------------------------------------------------------
 

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 from clicksift.classify.agents import AgentInfo
+from clicksift.classify.flat_findings import (
+    AT_DECISIVE,
+    AT_EVIDENCE,
+    AT_KIND,
+    AT_RULE,
+    AT_VENDOR,
+    FIELDS,
+    flatten,
+)
 from clicksift.classify.networks import NetInfo
 from clicksift.classify.vocabulary import Finding, Kind
 from clicksift.events import Event, EventType, LinkKind, parse_timestamp
@@ -86,14 +94,10 @@ class Observed:
         """What the second pass needs of this event, without the event itself."""
         return Summary(seq, self.event.id, self.event.type, self.event.ts,
                        self.event.message_id, self.message.recipient_domain, self.source,
-                       self.event.ip, self.delta, list(chain.from_iterable(self.findings)),
+                       self.event.ip, self.delta, flatten(self.findings),
                        missing_evidence(self))
 
 
-#: Fields per finding in a summary's flat list of findings.
-FINDING_FIELDS = len(Finding._fields)
-_RULE, _KIND, _VENDOR, _DECISIVE, _EVIDENCE = (
-    Finding._fields.index(name) for name in ("rule", "kind", "vendor", "decisive", "evidence"))
 
 
 @dataclass(slots=True, init=False)
@@ -138,7 +142,7 @@ class Summary:
 
     def has_any(self, rules: frozenset[str]) -> bool:
         flat = self.findings
-        for i in range(_RULE, len(flat), FINDING_FIELDS):  # noqa: SIM110 - cheaper than any()
+        for i in range(AT_RULE, len(flat), FIELDS):  # noqa: SIM110
             if flat[i] in rules:
                 return True
         return False
@@ -146,7 +150,7 @@ class Summary:
     def decided(self) -> bool:
         """A finding already settles the verdict (a honeypot, a burst over five links...)."""
         flat = self.findings
-        for i in range(_DECISIVE, len(flat), FINDING_FIELDS):  # noqa: SIM110 - cheaper
+        for i in range(AT_DECISIVE, len(flat), FIELDS):  # noqa: SIM110
             if flat[i]:
                 return True
         return False
@@ -158,19 +162,21 @@ class Summary:
         """The address itself fetched a honeypot or most links of the message (not merely
         one address among a farm's)."""
         flat = self.findings
-        for i in range(0, len(flat), FINDING_FIELDS):
-            rule = flat[i + _RULE]
-            if rule == "context.honeypot" or (rule == "context.all-links-burst"
-                                              and flat[i + _EVIDENCE] != "farm"):
+        for i in range(0, len(flat), FIELDS):
+            rule = flat[i + AT_RULE]
+            if rule == "context.honeypot" or (
+                    rule == "context.all-links-burst"
+                    and flat[i + AT_EVIDENCE] != "farm"):
                 return True
         return False
 
     def scanner_vendor(self) -> str | None:
         """The first vendor a security-scanner finding names."""
         flat = self.findings
-        for i in range(0, len(flat), FINDING_FIELDS):
-            if flat[i + _VENDOR] and flat[i + _KIND] == Kind.SECURITY_SCANNER:
-                return flat[i + _VENDOR]  # type: ignore[no-any-return]
+        for i in range(0, len(flat), FIELDS):
+            vendor = flat[i + AT_VENDOR]
+            if vendor and flat[i + AT_KIND] == Kind.SECURITY_SCANNER:
+                return str(vendor)
         return None
 
 

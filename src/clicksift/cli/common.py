@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clicksift.classify import check_settings as check_classifier_settings
+from clicksift.classify.vocabulary import Label
 from clicksift.events import ReadStats, minute_text, parse_timestamp
 from clicksift.ingest import check_settings
 from clicksift.settings import LoadedSettings, Settings, load_settings
@@ -87,7 +88,8 @@ def verdict_summary(by_type: dict[str, dict[str, int]], title: str) -> None:
     table = Table("type", "events", "human", "nhi", "nhi share", title=title,
                   title_justify="left")
     for kind, row in sorted(by_type.items()):
-        total = row["human"] + row["nhi"]
-        table.add_row(kind, f"{total:,}", f"{row['human']:,}", f"{row['nhi']:,}",
-                      f"{row['nhi'] / total:.1%}" if total else "-")
+        human, machine = row[Label.HUMAN], row[Label.NHI]
+        total = human + machine
+        table.add_row(kind, f"{total:,}", f"{human:,}", f"{machine:,}",
+                      f"{machine / total:.1%}" if total else "-")
     console_err.print(table)

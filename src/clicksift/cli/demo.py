@@ -32,7 +32,8 @@ from clicksift.demo import (
     simulated_campaign,
 )
 from clicksift.errors import ConfigError
-from clicksift.protect import outbound
+from clicksift.events import LinkKind
+from clicksift.protect import conversions, outbound
 from clicksift.protect import subscriptions as subs
 from clicksift.settings import Settings, settings_to_env
 from clicksift.simulate.driver import replay
@@ -75,7 +76,7 @@ def _show_links(campaign: object, folder: str) -> None:
     first = campaign.messages[0]  # type: ignore[attr-defined]
     console.print(f"[bold]links for {first.recipient}[/]")
     for link, url in zip(first.links, first.tracking_urls, strict=True):
-        target = link.url if link.kind != "unsubscribe" else "the preference page"
+        target = link.url if link.kind != LinkKind.UNSUBSCRIBE else "the preference page"
         console.print(f"  [cyan]{link.kind}[/] {target}", soft_wrap=True, highlight=False)
         console.print(f"    {url}", soft_wrap=True, highlight=False)
     unsubscribe = first.headers["List-Unsubscribe"].split(",")[0].strip("<> ")
@@ -138,10 +139,7 @@ def _start_receiver(settings: Settings, folder: Path) -> str:
 def _convert(settings: Settings, key: str, count: int = 5) -> int:
     """The demo shop reports purchases for a few of people's clicks (POST /api/v1/conversions)."""
     with open_store(settings) as store:
-        clicks = [row[0] for row in store.execute(
-            "SELECT e.id FROM events e JOIN verdicts v ON v.event_id = e.id WHERE "
-            "e.type = 'click' AND e.link_kind = 'content' AND v.verdict = 'human' "
-            "AND e.source = 'tracker' ORDER BY e.seq LIMIT ?", (count,)).fetchall()]
+        clicks = conversions.peoples_tracked_clicks(store, count)
     done = 0
     with httpx.Client(timeout=30) as client:
         for number, click_id in enumerate(clicks):

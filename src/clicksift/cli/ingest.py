@@ -24,7 +24,7 @@ from clicksift.cli.common import (
     warn,
 )
 from clicksift.errors import InputError
-from clicksift.events import Event, dumps
+from clicksift.events import Event, EventType, dumps
 from clicksift.ingest import ADAPTERS, PayloadError, get_adapter
 from clicksift.ingest.base import FILE_HEADER, split_bodies
 from clicksift.ingest.problems import problems
@@ -113,7 +113,7 @@ def import_(ctx: Context, esp: str, files: tuple[str, ...], output: str | None,
                 batch: list[Event] = []
                 for event in events:
                     batch.append(event)
-                    if event.type == "unsubscribe":
+                    if event.type == EventType.UNSUBSCRIBE:
                         unsubscribes.append(event)
                     if len(batch) >= BATCH:
                         new += _store(store, batch, messages)

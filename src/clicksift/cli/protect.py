@@ -103,8 +103,8 @@ def reviews() -> None:
 
 
 @reviews.command("list")
-@click.option("--status", type=click.Choice(["held", "applied", "dismissed", "confirmed",
-                                             "all"]), default="held", show_default=True)
+@click.option("--status", type=click.Choice([*(s.value for s in subs.ReviewStatus), "all"]),
+              default=subs.ReviewStatus.HELD.value, show_default=True)
 @FORMAT
 @db_option
 @pass_context
@@ -123,7 +123,7 @@ def reviews_list(ctx: Context, status: str, fmt: str, database: str | None) -> N
                       review.change.describe(), f"{review.judgement.get('score', 0):.2f}",
                       "; ".join(reasons) or "-", review.status)
     console.print(table)
-    if status == "held" and found:
+    if status == subs.ReviewStatus.HELD and found:
         console_err.print("apply one with: clicksift reviews apply EVENT   "
                           "(or dismiss it: clicksift reviews dismiss EVENT)")
 

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from clicksift import reports
 from clicksift.archive import Archive, locate, recover
+from clicksift.classify.vocabulary import Label
 from clicksift.cli.common import (
     Context,
     console,
@@ -239,7 +240,7 @@ def _trust_table(trust: Trust) -> Table:
                    title="Verdicts checked against the campaign's own labels")
     for c in trust.checks:
         table.add_row(_ANCHOR_LABELS.get(c.anchor, c.anchor),
-                      "machine" if c.expected == "nhi" else "person", f"{c.judged:,}",
+                      "machine" if c.expected == Label.NHI else "person", f"{c.judged:,}",
                       f"{c.agreed:,}", _pct(c.share))
     table.add_row("[bold]machine recall[/]", "", f"{trust.machine_events:,}", "",
                   _pct(trust.machine_recall))

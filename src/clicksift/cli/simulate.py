@@ -9,8 +9,9 @@ from typing import IO
 
 import click
 
+from clicksift.classify.vocabulary import Label
 from clicksift.cli.common import console_err, time_option
-from clicksift.events import dumps
+from clicksift.events import EventType, dumps
 from clicksift.simulate import PRESETS, SimulationConfig, events_and_truth, simulate
 from clicksift.simulate.worlds import STRESS_WORLDS, behaviour_for
 
@@ -60,9 +61,9 @@ def simulate_command(output: str | None, truth: str | None, recipients: int, cam
             for row in labels:
                 handle.write(dumps(row) + "\n")
     counts = Counter((row["type"], row["label"]) for row in labels)
-    summary = ", ".join(f"{kind} {counts[(kind, 'human')]:,} human / "
-                        f"{counts[(kind, 'nhi')]:,} machine"
-                        for kind in ("open", "click", "unsubscribe"))
+    summary = ", ".join(f"{kind} {counts[(kind, Label.HUMAN)]:,} human / "
+                        f"{counts[(kind, Label.NHI)]:,} machine"
+                        for kind in (EventType.OPEN, EventType.CLICK, EventType.UNSUBSCRIBE))
     console_err.print(f"simulated {len(events):,} events for {recipients:,} recipients x "
                       f"{campaigns} campaign(s) ({mix}, seed {seed}): {summary}"
                       + (f"; truth in {truth_path}" if truth_path else ""))

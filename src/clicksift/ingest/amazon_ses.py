@@ -250,8 +250,45 @@ def render(events: Sequence[Event], topic: str = "arn:aws:sns:us-east-1:12345678
     return bodies
 
 
+GUIDE = base.Guide(
+    setup="Create an SNS topic, and in SES a **configuration set** with an **event "
+          "destination** publishing Sends, Deliveries, Opens, Clicks, Bounces, Complaints, "
+          "Delivery delays and Subscriptions to that topic. Subscribe the URL below to "
+          "the topic (protocol HTTPS) with **raw message delivery off**. Send with the "
+          "configuration set, and tag messages with `campaign` to group them.",
+    signature="SNS signs every envelope with RSA (SignatureVersion 1: SHA1, 2: SHA256) "
+              "over its fields. The certificate named by `SigningCertURL` must be in "
+              "`ses_certificates` (a PEM file, or a folder of certificates named as in "
+              "their URL): download it once from the `sns.REGION.amazonaws.com` address, "
+              "or turn on `ses_fetch_certificates` to let the server cache it. Only "
+              "`sns.*.amazonaws.com` certificate URLs are accepted. `ses_topic_arns` "
+              "limits the topics accepted.",
+    quirks=(
+        "SNS first posts a `SubscriptionConfirmation`. When its topic is in "
+        "`ses_topic_arns` the server confirms it (a GET of `SubscribeURL`); otherwise "
+        "it logs the URL to open and answers 200.",
+        "SNS posts with `Content-Type: text/plain`.",
+        "The event's time is the time in the SES record (`open.timestamp`, "
+        "`click.timestamp`, ...), never the envelope's publish time.",
+        "A `Bounce` is a bounce only with `bounceType: Permanent`; `DeliveryDelay`, "
+        "`Reject` and `Rendering Failure` stay `unknown`. A `Subscription` event is an "
+        "unsubscribe when it unsubscribes from all topics.",
+        "The message id is SES's `messageId`, which names a send, not a recipient. Opens "
+        "and clicks do not say which recipient acted: when the send had one addressee it "
+        "is the recipient, otherwise the recipient stays unknown (send one message per "
+        "recipient for per-person numbers).",
+    ),
+    docs=("https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-"
+          "contents.html",
+          "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html",
+          "https://docs.aws.amazon.com/sns/latest/dg/http-subscription-confirmation-"
+          "json.html"),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Amazon SES", types=TYPES, parse=parse, render=render, verify=verify,
     secrets={"certificates": "ses_certificates", "topic_arns": "ses_topic_arns"},
     optional=("topic_arns",), confirmation=subscription_confirmation,
-    content_types=("text/plain", "application/json"), carries=("ip", "user_agent"))
+    content_types=("text/plain", "application/json"), carries=("ip", "user_agent"),
+    guide=GUIDE)

@@ -65,12 +65,24 @@ class PayloadError(InputError):
 
 
 @dataclass(frozen=True)
+class Guide:
+    """The words of an ESP's page in docs/esps/ (clicksift.reference renders them with the
+    adapter's own tables, so the mapping and the settings cannot drift from the code)."""
+
+    setup: str
+    signature: str
+    quirks: tuple[str, ...]
+    docs: tuple[str, ...]            # the ESP's own pages this adapter follows
+
+
+@dataclass(frozen=True)
 class Adapter:
     name: str                                   # as in /webhooks/NAME and --esp NAME
     title: str                                  # the ESP's own spelling
     types: Mapping[str, str]                    # ESP event name -> canonical type
     parse: Callable[[bytes, Headers], list[Event]]
     render: Callable[[Sequence[Event]], list[bytes]]
+    guide: Guide                                # its page in docs/esps/
     verify: Callable[[bytes, Headers, Secrets], None] | None = None   # None: files only
     #: The secrets verify needs: its name for each -> the setting that holds it.
     secrets: Mapping[str, str] = field(default_factory=dict)

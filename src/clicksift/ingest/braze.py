@@ -156,7 +156,44 @@ def render(events: Sequence[Event]) -> list[bytes]:
     return lines
 
 
+GUIDE = base.Guide(
+    setup="Braze sends email events through **Currents** (Partner Integrations → Data "
+          "Export) to your cloud storage (Amazon S3, Google Cloud Storage or Azure Blob "
+          "Storage). Copy the bucket's `event_type=users.messages.email.*` folders (for "
+          "example with `aws s3 sync`) and import the folder: `clicksift import --esp "
+          "braze currents/`. Currents events as JSON (JSON Lines, or a Currents HTTP batch "
+          "with `events`) are read too.",
+    signature="Files are trusted: `clicksift import` checks no signature.",
+    quirks=(
+        "Formats read: Currents Avro files (the event type is the `event_type=` folder "
+        "they sit in), and the same events as JSON with their `event_type`, flat or "
+        "with `user` and `properties` (Currents' HTTP form).",
+        "Send, Delivery, Open, Click, Bounce, MarkAsSpam and Unsubscribe are mapped; "
+        "SoftBounce, Deferral and Abort, and Braze's events of other channels, stay "
+        "`unknown`.",
+        "Braze's flags are kept in `esp_flags`: `machine_open` is taken as the ESP's "
+        "word for an open without the person; `is_suspected_bot_click` and "
+        "`suspected_bot_click_reason` are Braze's suspicion, kept to compare with "
+        "clicksift's verdicts (`clicksift report` shows both) and not used as evidence.",
+        "Currents carries no client address (`ip_pool` is the sending pool): clicks are "
+        "judged on the user agent, timing and the message's other requests.",
+        "Braze processes every unsubscribe, bots' included. An imported unsubscribe "
+        "recorded seconds after a machine's click on the message (and no person's click "
+        "between) is judged again: when it is a machine's it is held for review "
+        "(`clicksift reviews list`) to undo at Braze; a person's is mirrored into "
+        "clicksift's subscriptions.",
+        "The message id is the dispatch id (else the send id) plus the address; the "
+        "campaign is the campaign or Canvas id.",
+    ),
+    docs=("https://www.braze.com/docs/user_guide/data/distribution/braze_currents/"
+          "event_glossary/message_engagement_events",
+          "https://www.braze.com/docs/user_guide/message_building_by_channel/email/"
+          "bot_filtering"),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Braze", types=TYPES, parse=parse, render=render,
     carries=("user_agent", "esp_flags"),
-    reread=lambda record: (base.json_body([record]), {"content-type": "application/json"}))
+    reread=lambda record: (base.json_body([record]), {"content-type": "application/json"}),
+    guide=GUIDE)

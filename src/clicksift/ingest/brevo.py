@@ -112,6 +112,29 @@ def render(events: Sequence[Event]) -> list[bytes]:
     return bodies
 
 
+GUIDE = base.Guide(
+    setup="In Brevo open **Transactional → Settings → Webhook** (or **Contacts → "
+          "Settings → Webhooks** for marketing campaigns), add the URL below, and set "
+          "either basic authentication (credentials in the URL) or a bearer token.",
+    signature="Brevo does not sign webhooks. Set the credentials (`USER:PASSWORD`) or the "
+              "bearer token in `brevo_credentials`; either form of the Authorization "
+              "header is accepted and compared in constant time.",
+    quirks=(
+        "Opens Brevo attributes to a privacy proxy (`proxy_open`, `unique_proxy_open`) "
+        "are opens with `esp_flags.proxy_open`, which the classifier treats as a "
+        "privacy prefetch.",
+        "`sending_ip` is Brevo's own sending address, not the reader's; Brevo reports no "
+        "reader address, so opens are judged on user agent and timing.",
+        "The time is `ts_epoch` (milliseconds) when present, else `ts_event`, else `ts`; "
+        "`date` has no time zone and is not used.",
+        "`soft_bounce`, `deferred`, `blocked` and `error` stay `unknown`.",
+    ),
+    docs=("https://developers.brevo.com/docs/transactional-webhooks",
+          "https://developers.brevo.com/docs/marketing-webhooks"),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Brevo", types=TYPES, parse=parse, render=render, verify=verify,
-    secrets={"credentials": "brevo_credentials"}, carries=("user_agent", "esp_flags"))
+    secrets={"credentials": "brevo_credentials"}, carries=("user_agent", "esp_flags"),
+    guide=GUIDE)

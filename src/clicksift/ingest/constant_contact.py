@@ -80,7 +80,27 @@ def render(events: Sequence[Event]) -> list[bytes]:
             for records in by_type.values()]
 
 
+GUIDE = base.Guide(
+    setup="Constant Contact does not post engagement webhooks. Save the responses of the "
+          "v3 email tracking reports "
+          "(`GET /v3/reports/email_reports/{campaign_activity_id}/tracking/sends`, "
+          "`.../opens`, `.../clicks`, `.../bounces`, `.../optouts`, all pages) and "
+          "import them; import the sends too, they give the timing a reference.",
+    signature="Files are trusted: `clicksift import` checks no signature.",
+    quirks=(
+        "Constant Contact reports no IP address and no user agent: clicks are judged on "
+        "timing and on bursts of many links within seconds, opens on timing alone.",
+        "Bounce codes B, D and S are bounces; F (mailbox full), V, X and Z stay "
+        "`unknown`.",
+        "The message id is the campaign activity id plus the contact id.",
+    ),
+    docs=("https://developer.constantcontact.com/api_guide/email_click_report.html",
+          "https://developer.constantcontact.com/api_guide/email_open_report.html"),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Constant Contact", types=TYPES, parse=parse, render=render, carries=(),
     reread=lambda record: (dumps({"tracking_activities": [record]}).encode(),
-                           {"content-type": "application/json"}))
+                           {"content-type": "application/json"}),
+    guide=GUIDE)

@@ -149,5 +149,32 @@ def render(events: Sequence[Event]) -> list[bytes]:
     return pages
 
 
+GUIDE = base.Guide(
+    setup="Klaviyo does not post opens and clicks to webhooks. Save the pages of the "
+          "Events API, `GET https://a.klaviyo.com/api/events?include=metric,profile` "
+          "(filtered, for example, by `metric_id` of Opened Email and Clicked Email, and "
+          "followed through `links.next`), one page per file or one per line, and import "
+          "them: `clicksift import --esp klaviyo pages/`.",
+    signature="Files are trusted: `clicksift import` checks no signature.",
+    quirks=(
+        "Formats read: Events API pages (JSON:API, with the metric names and profile "
+        "addresses in `included`: save them with `include=metric,profile`), and the "
+        "older v1 timeline pages (`event_name`, `person`).",
+        "Received Email is a delivery; Opened and Clicked Email, Bounced Email, Marked "
+        "Email as Spam and the unsubscribe metrics are mapped; Dropped Email and every "
+        "other metric stay `unknown`.",
+        "`Apple Privacy Open` and `Machine Open` are taken as the ESP's word for an open "
+        "without the person; `Bot Click` is Klaviyo's suspicion, kept in `esp_flags` to "
+        "compare with clicksift's verdicts and not used as evidence.",
+        "Klaviyo reports no client address and no user agent: clicks are judged on "
+        "timing and on the message's other requests.",
+        "The message id is `$message` (the campaign or flow message) plus the address.",
+    ),
+    docs=("https://developers.klaviyo.com/en/reference/get_events",
+          "https://help.klaviyo.com/hc/en-us/articles/4416791883163"),
+)
+
+
 ADAPTER = base.Adapter(name=NAME, title="Klaviyo", types=TYPES, parse=parse, render=render,
-                       carries=("esp_flags",))
+                       carries=("esp_flags",),
+                       guide=GUIDE)

@@ -97,5 +97,23 @@ def render(events: Sequence[Event]) -> list[bytes]:
 
 
 # A stored activity lacks the member and campaign around it: it cannot be read again alone.
+GUIDE = base.Guide(
+    setup="Mailchimp (Marketing) does not post opens and clicks to webhooks. Save the "
+          "responses of `GET /3.0/reports/{campaign_id}/email-activity` (all pages) or "
+          "`GET /3.0/reports/{campaign_id}/open-details` and import them.",
+    signature="Files are trusted: `clicksift import` checks no signature.",
+    quirks=(
+        "Each file holds one response, or one response per line (paged output).",
+        "Activity carries a time to the second and an IP address, no user agent and no "
+        "delivery time, so timing after delivery cannot be used.",
+        "A soft bounce stays `unknown`.",
+        "The message id is the campaign id plus Mailchimp's `email_id`.",
+    ),
+    docs=("https://mailchimp.com/developer/marketing/api/email-activity-reports/",
+          "https://mailchimp.com/developer/marketing/api/open-details/"),
+)
+
+
 ADAPTER = base.Adapter(name=NAME, title="Mailchimp", types=TYPES, parse=parse, render=render,
-                       carries=("ip",), reread=None)
+                       carries=("ip",), reread=None,
+                       guide=GUIDE)

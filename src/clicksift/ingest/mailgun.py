@@ -242,8 +242,45 @@ def reread(record: Any) -> tuple[bytes, dict[str, str]]:
     return base.json_body([record]), {"content-type": "application/json"}
 
 
+GUIDE = base.Guide(
+    setup="In the Mailgun control panel open **Sending → Webhooks** for your domain (or "
+          "the account-level webhooks) and add the URL below for Delivered, Opened, "
+          "Clicked, Unsubscribed, Complained and Permanent/Temporary Failure.",
+    signature="Every payload holds `signature.timestamp`, `signature.token` and "
+              "`signature.signature`, the hex HMAC-SHA256 of timestamp + token keyed with "
+              "the **HTTP webhook signing key** (Settings → API Security). Put that key in "
+              "`mailgun_signing_key`. Timestamps more than 5 minutes old are refused; a "
+              "replayed payload repeats its event id and is stored once.",
+    quirks=(
+        "One POST is one event (`event-data`).",
+        "`failed` is a bounce only with `severity: permanent`; temporary failures stay "
+        "`unknown`. `accepted` is `sent`.",
+        "Mailgun marks machine opens in `client-info.bot` (for example `apple`); it is "
+        "passed through as `esp_flags.bot`.",
+        "The message id is the Message-Id header plus the recipient (a batch send shares "
+        "one Message-Id). The campaign is the `campaign_id` user variable, Mailgun's "
+        "campaign id, or the first tag.",
+        "Mailgun's signature does not cover the event data; the HMAC proves the sender "
+        "knew the key, and the timestamp bounds replays.",
+        "Formats read: the current JSON webhooks, and the legacy (API v2) webhooks that "
+        "accounts set up before 2023 still receive, as form fields "
+        "(`application/x-www-form-urlencoded`, or `multipart/form-data`), at the same "
+        "URL and with the same key. In a legacy event, a custom variable named like one "
+        "of Mailgun's fields never takes its place; `dropped` stays `unknown` and "
+        "`bounced` is a bounce. Import files hold one urlencoded body per line, or one "
+        "multipart body.",
+    ),
+    docs=("https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/"
+          "webhook-payloads",
+          "https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/"
+          "securing-webhooks",
+          "https://help.mailgun.com/hc/en-us/articles/14048832145051-Legacy-Webhooks"),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Mailgun", types=TYPES, parse=parse, render=render, verify=verify,
     secrets={"signing_key": "mailgun_signing_key"},
     content_types=("application/json", *_FORM_TYPES), reread=reread,
-    carries=("ip", "user_agent", "esp_flags"))
+    carries=("ip", "user_agent", "esp_flags"),
+    guide=GUIDE)

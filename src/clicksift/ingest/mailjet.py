@@ -75,6 +75,28 @@ def render(events: Sequence[Event]) -> list[bytes]:
     return [base.json_body([r])[1:-1] for r in records]
 
 
+GUIDE = base.Guide(
+    setup="In Mailjet open **Account settings → Event notifications (webhooks)**, enter "
+          "the URL below with credentials in it "
+          "(`https://USER:PASSWORD@your-host/webhooks/mailjet`) for sent, open, click, "
+          "bounce, blocked, spam and unsub. Grouping events into arrays is fine.",
+    signature="Mailjet does not sign events; it sends the basic-auth credentials written "
+              "into the URL. Set the same `USER:PASSWORD` in `mailjet_basic_auth`.",
+    quirks=(
+        "Mailjet's `sent` means the recipient's server accepted the message: it is "
+        "`delivered`.",
+        "`bounce` is a bounce only with `hard_bounce: true`; `blocked` (never left "
+        "Mailjet) stays `unknown`.",
+        "`MessageID` exceeds 2^53 (`19421777396190490`); it is kept exact as text.",
+        "Mailjet gives no event id: the id is derived from the message, type, time (whole "
+        "seconds), URL, address and user agent, so two identical events in one second "
+        "from separate POSTs are stored once.",
+    ),
+    docs=("https://dev.mailjet.com/email/guides/webhooks/",),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Mailjet", types=TYPES, parse=parse, render=render, verify=verify,
-    secrets={"basic_auth": "mailjet_basic_auth"}, carries=("ip", "user_agent"))
+    secrets={"basic_auth": "mailjet_basic_auth"}, carries=("ip", "user_agent"),
+    guide=GUIDE)

@@ -110,8 +110,32 @@ def render(events: Sequence[Event]) -> list[bytes]:
             for batch in base.chunks(records, 500)]
 
 
+GUIDE = base.Guide(
+    setup="In Mandrill (Mailchimp Transactional) open **Settings → Webhooks → Add a "
+          "webhook**, enter the URL below and tick the events. Mandrill checks the URL "
+          "with a HEAD request, which the server answers 200.",
+    signature="`X-Mandrill-Signature` is the base64 HMAC-SHA1, keyed with the webhook's "
+              "key, of the webhook URL exactly as configured in Mandrill followed by each "
+              "POST field's name and value. Set the key in `mandrill_webhook_key`; if the "
+              "URL Mandrill calls differs from `base_url` + `/webhooks/mandrill` (a "
+              "proxy, another host name), set it in `mandrill_webhook_url`.",
+    quirks=(
+        "The body is a form whose `mandrill_events` field is a JSON array of events.",
+        "`send` is Mandrill's delivery to the recipient's server: it is `delivered`. "
+        "`soft_bounce`, `deferral` and `reject` stay `unknown`; sync events (allowlist "
+        "and denylist changes) have no `event` and stay `unknown`.",
+        "The campaign is the `campaign_id` metadata field or the first tag.",
+    ),
+    docs=("https://mailchimp.com/developer/transactional/guides/track-respond-activity-"
+          "webhooks/",
+          "https://mailchimp.com/developer/transactional/guides/"
+          "authenticate-webhook-requests/"),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Mandrill", types=TYPES, parse=parse, render=render, verify=verify,
     secrets={"webhook_key": "mandrill_webhook_key", "webhook_url": "mandrill_webhook_url"},
     optional=("webhook_url",), url_field="webhook_url",
-    content_types=("application/x-www-form-urlencoded",), carries=("ip", "user_agent"))
+    content_types=("application/x-www-form-urlencoded",), carries=("ip", "user_agent"),
+    guide=GUIDE)

@@ -120,6 +120,29 @@ def render(events: Sequence[Event]) -> list[bytes]:
     return bodies
 
 
+GUIDE = base.Guide(
+    setup="In Postal open the mail server's **Webhooks → Add webhook**, enter the URL "
+          "below, and select MessageSent, MessageDelayed, MessageDeliveryFailed, "
+          "MessageBounced, MessageLinkClicked and MessageLoaded.",
+    signature="Postal signs the body with its RSA key: `X-Postal-Signature-256` (SHA-256; "
+              "older servers send only `X-Postal-Signature`, SHA-1). Copy the public key "
+              "Postal shows (the `p=` value of its DNS record, or a PEM file) into "
+              "`postal_public_key`.",
+    quirks=(
+        "`MessageSent` is delivery to the recipient's server; its time is the payload's "
+        "`timestamp`. `MessageDelayed` and `MessageHeld` stay `unknown`; "
+        "`MessageDeliveryFailed` is a bounce only with status `HardFail`.",
+        "Postal creates one message per recipient; the message id is Postal's message "
+        "id, the campaign its tag.",
+        "Formats read: the events of outgoing mail; events about mail Postal received "
+        "(`direction: incoming`: its delivery to your endpoint, a held or failed "
+        "forward) are kept as `unknown`, never a delivery or a bounce of your mail.",
+    ),
+    docs=("https://docs.postalserver.io/developer/webhooks",),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Postal", types=TYPES, parse=parse, render=render, verify=verify,
-    secrets={"public_key": "postal_public_key"}, carries=("ip", "user_agent"))
+    secrets={"public_key": "postal_public_key"}, carries=("ip", "user_agent"),
+    guide=GUIDE)

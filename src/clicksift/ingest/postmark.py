@@ -100,6 +100,36 @@ def render(events: Sequence[Event]) -> list[bytes]:
     return bodies
 
 
+GUIDE = base.Guide(
+    setup="In Postmark select the server and the message stream, open **Webhooks → Add "
+          "webhook**, enter the URL below with credentials in it "
+          "(`https://USER:PASSWORD@your-host/webhooks/postmark`) and tick Delivery, "
+          "Bounce, Spam complaint, Open (with *post every open*), Link click and "
+          "Subscription change.",
+    signature="Postmark does not sign webhooks. It sends the HTTP basic-auth credentials "
+              "written into the URL; set the same `USER:PASSWORD` in "
+              "`postmark_basic_auth`. They are compared in constant time. Use https.",
+    quirks=(
+        "One POST is one record; the kind is in `RecordType`.",
+        "Times carry seven fraction digits (`2019-11-05T16:33:54.9070259Z`); they are "
+        "read to the microsecond.",
+        "Only permanent bounce types (`HardBounce`, `BadEmailAddress`, `Blocked`, "
+        "`DMARCPolicy`, `ManuallyDeactivated`) are bounces; `SoftBounce`, `Transient`, "
+        "`DnsError`, `AutoResponder` and the rest stay `unknown`. A bounce of type "
+        "`SpamComplaint` is a complaint.",
+        "`SubscriptionChange` with `SuppressSending: true` for a manual suppression is "
+        "an unsubscribe; a reactivation stays `unknown`.",
+        "Bounce `ID`s exceed 2^53 and are kept exact in the stored payload.",
+        "The message id is `MessageID` plus the recipient. The campaign is the "
+        "`campaign_id` metadata field or the tag.",
+    ),
+    docs=("https://postmarkapp.com/developer/webhooks/webhooks-overview",
+          "https://postmarkapp.com/developer/webhooks/open-tracking-webhook",
+          "https://postmarkapp.com/developer/webhooks/click-webhook"),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Postmark", types=TYPES, parse=parse, render=render, verify=verify,
-    secrets={"basic_auth": "postmark_basic_auth"}, carries=("ip", "user_agent"))
+    secrets={"basic_auth": "postmark_basic_auth"}, carries=("ip", "user_agent"),
+    guide=GUIDE)

@@ -9,7 +9,9 @@ import re
 from dataclasses import dataclass, field
 
 from clicksift.errors import InputError
+from clicksift.events import EventType
 from clicksift.storage import SqlStore
+from clicksift.storage.queries import ingest as sql
 
 #: "record 3: " at the start of a note (which record of the body it was).
 _RECORD = re.compile(r"^record \d+: ")
@@ -43,14 +45,13 @@ def problems(store: SqlStore, esp: str | None = None, *, limit: int = 100_000
     """Problems of the newest LIMIT events with notes (of ESP, or of every ESP), the most
     frequent first."""
     notes = store.json_field("data", "parse_notes")
-    sql = (f"SELECT source, type, id, message_id, data FROM events WHERE {notes} IS NOT NULL"
-           + (" AND source = ?" if esp else "") + " ORDER BY seq DESC LIMIT ?")
+    statement = sql.NOTED_EVENTS.format(notes=notes, esp=sql.OF_ESP if esp else "")
     found: dict[tuple[str, str, str], Problem] = {}
-    for source, kind, event_id, message_id, data in store.execute(
-            sql, ((esp,) if esp else ()) + (limit,)).fetchall():
+    for source, kind, event_id, message_id, data in store.rows(
+            sql.NotedEvent, statement, ((esp,) if esp else ()) + (limit,)):
         raw = json.loads(data)
         error = raw.get("parse_error")
-        if kind == "unknown" and isinstance(error, dict):
+        if kind == EventType.UNKNOWN and isinstance(error, dict):
             reason = str(error.get("reason") or "unreadable")
             subject = f"{error['field']}: " if error.get("field") else ""
             entries = [("unread record", subject + _QUOTED.sub("…", reason),

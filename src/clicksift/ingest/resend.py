@@ -114,6 +114,31 @@ def render(events: Sequence[Event]) -> list[bytes]:
     return bodies
 
 
+GUIDE = base.Guide(
+    setup="In Resend open **Webhooks → Add endpoint**, enter the URL below and choose the "
+          "`email.*` events.",
+    signature="Resend delivers webhooks through Svix: `svix-signature` holds `v1,<base64>` "
+              "entries, each the HMAC-SHA256 of `svix-id.svix-timestamp.body` keyed with "
+              "the base64 part of the endpoint's signing secret. Put the secret "
+              "(`whsec_...`) in `resend_signing_secret`. Timestamps more than 5 minutes "
+              "from the server's clock are refused.",
+    quirks=(
+        "Opens carry no address and no user agent: they are judged on timing alone "
+        "(see the per-ESP accuracy in docs/benchmarks.md).",
+        "A send to several addressees cannot say which one opened or clicked; the "
+        "recipient is known only when `to` has one address.",
+        "A click's time is `click.timestamp`; other events use the event's `created_at` "
+        "(the email's own `created_at` is its send time).",
+        "`email.delivery_delayed` and `email.failed` stay `unknown`; `email.bounced` is a "
+        "bounce when its type is Permanent.",
+    ),
+    docs=("https://resend.com/docs/dashboard/webhooks/event-types",
+          "https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests",
+          "https://docs.svix.com/receiving/verifying-payloads/how-manual"),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="Resend", types=TYPES, parse=parse, render=render, verify=verify,
-    secrets={"signing_secret": "resend_signing_secret"}, carries=("ip", "user_agent"))
+    secrets={"signing_secret": "resend_signing_secret"}, carries=("ip", "user_agent"),
+    guide=GUIDE)

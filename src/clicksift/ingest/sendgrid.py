@@ -110,7 +110,38 @@ def render(events: Sequence[Event]) -> list[bytes]:
     return [base.json_body(batch) for batch in base.chunks(records, 500)]
 
 
+GUIDE = base.Guide(
+    setup="In the SendGrid console open **Settings → Mail Settings → Event Webhooks**, "
+          "create a webhook with the URL below, tick the events you want (at least "
+          "Delivered, Opened, Clicked, Unsubscribed, Group Unsubscribes, Spam Reports, "
+          "Bounced), and turn on **Signed Event Webhook Requests**.",
+    signature="SendGrid signs each POST with ECDSA (P-256, SHA-256) over the "
+              "`X-Twilio-Email-Event-Webhook-Timestamp` header followed by the raw body; "
+              "the signature is in `X-Twilio-Email-Event-Webhook-Signature`. Copy the "
+              "**Verification Key** SendGrid shows after enabling signing into "
+              "`sendgrid_public_key`. Timestamps more than 5 minutes from the server's "
+              "clock are refused.",
+    quirks=(
+        "One POST carries a JSON array of up to hundreds of events; the whole batch is "
+        "stored in one transaction, so a retry after a failure stores each event once.",
+        "`deferred` (a temporary failure) and `dropped` (never left SendGrid) stay "
+        "`unknown`; only `bounce` is a bounce.",
+        "Opens that SendGrid attributes to Apple Mail Privacy Protection carry "
+        "`sg_machine_open: true`; it is passed through in `esp_flags` and the classifier "
+        "treats it as a privacy prefetch.",
+        "The event id is `sg_event_id`; the message id is `sg_message_id` (one recipient). "
+        "The campaign is `singlesend_id`, `marketing_campaign_id`, a `campaign_id` custom "
+        "argument, or the first category, in that order.",
+        "Times are whole Unix seconds, so bursts within one second cannot be ordered.",
+    ),
+    docs=("https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event",
+          "https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/"
+          "getting-started-event-webhook-security-features"),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="SendGrid", types=TYPES, parse=parse, render=render, verify=verify,
     secrets={"public_key": "sendgrid_public_key"},
-    carries=("ip", "user_agent", "esp_flags"))
+    carries=("ip", "user_agent", "esp_flags"),
+    guide=GUIDE)

@@ -95,6 +95,32 @@ def render(events: Sequence[Event]) -> list[bytes]:
     return [base.json_body(batch) for batch in base.chunks(records, 500)]
 
 
+GUIDE = base.Guide(
+    setup="In SparkPost open **Configuration → Webhooks → New webhook**, enter the URL "
+          "below, choose **Basic Authentication** with a user and password, and select "
+          "the message, engagement and unsubscribe events.",
+    signature="SparkPost does not sign webhooks; it sends the basic-auth credentials "
+              "configured on the webhook. Set the same `USER:PASSWORD` in "
+              "`sparkpost_basic_auth` (compared in constant time). OAuth 2 is not "
+              "supported.",
+    quirks=(
+        "One POST carries an array of `{\"msys\": {...}}` records (up to thousands); "
+        "SparkPost tests a new webhook with `[{\"msys\": {}}]`, which holds no events "
+        "and is answered 200.",
+        "Every kind of open is an open: `open`, `initial_open`, `amp_open`, "
+        "`amp_initial_open`; `click` and `amp_click` are clicks.",
+        "`bounce` and `out_of_band` are bounces only for permanent bounce classes (10, "
+        "25, 26, 30, 50-54, 90); soft classes and `delay` stay `unknown`.",
+        "`timestamp` is a string of Unix seconds; `event_id` is a big number kept as "
+        "text.",
+    ),
+    docs=("https://developers.sparkpost.com/api/webhooks/",
+          "https://developers.sparkpost.com/api/events/",
+          "https://support.sparkpost.com/docs/deliverability/bounce-classification-codes"),
+)
+
+
 ADAPTER = base.Adapter(
     name=NAME, title="SparkPost", types=TYPES, parse=parse, render=render, verify=verify,
-    secrets={"basic_auth": "sparkpost_basic_auth"}, carries=("ip", "user_agent"))
+    secrets={"basic_auth": "sparkpost_basic_auth"}, carries=("ip", "user_agent"),
+    guide=GUIDE)

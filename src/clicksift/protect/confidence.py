@@ -10,8 +10,10 @@ the person's for that action.
 
 from __future__ import annotations
 
+from clicksift.classify.vocabulary import Label
+
 
 def machine_for_action(verdict: str | None, score: float | None, bar: float) -> bool:
     """Whether an action with BAR treats an event with VERDICT and SCORE as a machine's
     (no verdict yet: a person's)."""
-    return verdict == "nhi" and score is not None and score >= bar
+    return verdict == Label.NHI and score is not None and score >= bar

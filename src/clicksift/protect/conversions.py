@@ -27,6 +27,7 @@ from clicksift.errors import InputError, NotFoundError
 from clicksift.events import Event, event_from_dict, format_timestamp, parse_time_bound
 from clicksift.ids import new_event_id
 from clicksift.storage import SqlStore
+from clicksift.storage.queries import conversions as sql
 
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _CLICK_ID = re.compile(r"[0-9a-f]{32}")
@@ -140,15 +141,21 @@ def parse_request(data: dict[str, Any], verify: Callable[[str], str | None],
             currency.upper() if currency else None, "order_id": order_id, "when": when}
 
 
+def peoples_tracked_clicks(store: SqlStore, count: int) -> list[str]:
+    """The ids of the first COUNT clicks on content links that the tracker took and
+    judged a person's."""
+    return [str(event_id) for event_id in store.column(sql.PEOPLES_TRACKED_CLICKS, (count,))]
+
+
 def record(store: SqlStore, request: dict[str, Any], source: str) -> tuple[Event, bool]:
     """Store the conversion REQUEST (from parse_request) as an event of the click's
     message; returns the event and whether it is new (an order reported twice is stored
     once). NotFoundError when the click is unknown."""
-    row = store.execute("SELECT data, campaign_id, recipient FROM events WHERE id = ? AND "
-                        "type = 'click'", (request["click_id"],)).fetchone()
+    row = store.row(sql.ClickRow, sql.CLICK, (request["click_id"],))
     if row is None:
         raise NotFoundError(f"no click with id {request['click_id']}")
-    click = {"campaign_id": row[1], "recipient": row[2], **json.loads(row[0])}
+    click = {"campaign_id": row.campaign_id, "recipient": row.recipient,
+             **json.loads(row.data)}
     if request["order_id"]:
         digest = hashlib.sha256(f"{request['click_id']}\x1f{request['order_id']}".encode())
         event_id = "cv" + digest.hexdigest()[:30]

@@ -9,11 +9,12 @@ the ESP processed from a machine's click) is put before a person to undo at the 
 from __future__ import annotations
 
 from clicksift.classify import Engine
-from clicksift.events import Event
+from clicksift.events import Event, EventType
 from clicksift.protect import subscriptions as subs
 from clicksift.protect.confidence import machine_for_action
 from clicksift.protect.judge import judge_in_context, judgement
 from clicksift.storage import SqlStore
+from clicksift.storage.queries.subscriptions import LOGGED_EVENT
 
 
 def mirror_unsubscribes(store: SqlStore, events: list[Event], engine: Engine,
@@ -25,10 +26,9 @@ def mirror_unsubscribes(store: SqlStore, events: list[Event], engine: Engine,
     mirrored and how many held."""
     mirrored = held = 0
     for event in events:
-        if event.type != "unsubscribe" or not event.recipient or event.source == "tracker":
+        if event.type != EventType.UNSUBSCRIBE or not event.recipient or event.source == "tracker":
             continue
-        if store.execute("SELECT 1 FROM subscription_log WHERE event_id = ?",
-                         (event.id,)).fetchone():
+        if store.exists(LOGGED_EVENT, (event.id,)):
             continue
         verdict = judge_in_context(store, engine, event)
         attempt = subs.Attempt(f"esp:{event.source}", event.id, verdict.verdict,

@@ -35,11 +35,12 @@ import httpx
 from clicksift import __version__
 from clicksift.classify.engine import Engine
 from clicksift.errors import ClicksiftError, InputError, NotFoundError
-from clicksift.events import Event, event_from_dict, format_timestamp
+from clicksift.events import Event, EventType, LinkKind, event_from_dict, format_timestamp
 from clicksift.protect.confidence import machine_for_action
 from clicksift.protect.judge import judge_events
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
+from clicksift.storage.queries import hooks as sql
 
 log = logging.getLogger("clicksift.hooks")
 EVENT_TYPES = ("click", "open", "unsubscribe", "conversion")
@@ -103,12 +104,9 @@ def verify_signature(secret: str, header: str, body: bytes, *, now: float | None
 
 # -- hooks ---------------------------------------------------------------------------------------
 
-_HOOK_COLUMNS = "id, url, secret, events, humans_only, created_at, cursor, active"
-
-
-def _hook(row: Sequence[Any]) -> Hook:
-    return Hook(row[0], row[1], row[2], tuple(json.loads(row[3])), bool(row[4]), row[5],
-                int(row[6]), bool(row[7]))
+def _hook(row: sql.HookRow) -> Hook:
+    return Hook(row.id, row.url, row.secret, tuple(json.loads(row.events)),
+                bool(row.humans_only), row.created_at, int(row.cursor), bool(row.active))
 
 
 def create_hook(store: SqlStore, url: str, events: Sequence[str], *, humans_only: bool = True,
@@ -125,56 +123,44 @@ def create_hook(store: SqlStore, url: str, events: Sequence[str], *, humans_only
     hook_id = "h" + secrets.token_hex(4)
     secret = "whsec_" + secrets.token_urlsafe(24)
     with store.transaction():
-        cursor = store.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0] \
-            if from_now else 0
-        store.execute(f"INSERT INTO hooks ({_HOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
-                      (hook_id, url, secret, json.dumps(list(dict.fromkeys(events))),
-                       1 if humans_only else 0, time.time(), int(cursor)))
+        cursor = store.value(sql.LAST_SEQ) if from_now else 0
+        store.change(sql.INSERT_HOOK, (hook_id, url, secret,
+                                       json.dumps(list(dict.fromkeys(events))),
+                                       1 if humans_only else 0, time.time(), int(cursor)))
     return get_hook(store, hook_id)
 
 
 def get_hook(store: SqlStore, hook_id: str) -> Hook:
-    row = store.execute(f"SELECT {_HOOK_COLUMNS} FROM hooks WHERE id = ?", (hook_id,)).fetchone()
+    row = store.row(sql.HookRow, sql.HOOK, (hook_id,))
     if row is None:
         raise NotFoundError(f"no webhook with id {hook_id!r} (see clicksift hooks list)")
     return _hook(row)
 
 
 def list_hooks(store: SqlStore, *, active_only: bool = True) -> list[Hook]:
-    where = "WHERE active = 1" if active_only else ""
-    return [_hook(r) for r in store.execute(
-        f"SELECT {_HOOK_COLUMNS} FROM hooks {where} ORDER BY created_at").fetchall()]
+    where = sql.ONLY_ACTIVE if active_only else ""
+    return [_hook(r) for r in store.rows(sql.HookRow, sql.HOOKS.format(where=where))]
 
 
 def delete_hook(store: SqlStore, hook_id: str) -> None:
     get_hook(store, hook_id)
     with store.transaction():
-        store.execute("UPDATE hooks SET active = 0 WHERE id = ?", (hook_id,))
-        store.execute("DELETE FROM outbox WHERE hook_id = ? AND status = 'pending'", (hook_id,))
+        store.change(sql.DEACTIVATE_HOOK, (hook_id,))
+        store.change(sql.DROP_PENDING, (hook_id,))
 
 
 def delivery_counts(store: SqlStore) -> dict[str, Counter[str]]:
     out: dict[str, Counter[str]] = defaultdict(Counter)
-    for hook_id, status, count in store.execute(
-            "SELECT hook_id, status, COUNT(*) FROM outbox GROUP BY hook_id, status").fetchall():
-        out[hook_id][status] = int(count)
+    for row in store.rows(sql.DeliveryCount, sql.DELIVERY_COUNTS):
+        out[row.hook_id][row.status] = int(row.deliveries)
     return out
 
 
 def deliveries(store: SqlStore, *, hook_id: str | None = None, status: str | None = None,
                limit: int = 50) -> list[Delivery]:
-    conditions, params = [], []
-    if hook_id:
-        conditions.append("hook_id = ?")
-        params.append(hook_id)
-    if status:
-        conditions.append("status = ?")
-        params.append(status)
-    where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
-    rows = store.execute("SELECT seq, hook_id, event_id, status, attempts, created_at, due_at, "
-                         f"delivered_at, last_error FROM outbox {where} ORDER BY seq DESC "
-                         f"LIMIT {int(limit)}", tuple(params)).fetchall()
-    return [Delivery(*row) for row in rows]
+    where, params = sql.deliveries_where(hook_id, status)
+    return store.rows(Delivery, sql.DELIVERIES.format(where=where, limit=int(limit)),
+                      tuple(params))
 
 
 def retry(store: SqlStore, seqs: Sequence[int]) -> int:
@@ -182,10 +168,7 @@ def retry(store: SqlStore, seqs: Sequence[int]) -> int:
     with store.transaction():
         done = 0
         for seq in seqs:
-            cursor = store.execute("UPDATE outbox SET status = 'pending', due_at = ?, "
-                                   "attempts = 0 WHERE seq = ? AND status = 'failed'",
-                                   (time.time(), seq))
-            done += int(cursor.rowcount or 0)
+            done += store.change(sql.RETRY, (time.time(), seq))
     return done
 
 
@@ -223,7 +206,7 @@ class Dispatcher:
         message's context."""
         stored = store.verdict_rows([e.id for e in events])
         out = {i: v for i, v in stored.items() if v["final"]}
-        todo = [e for e in events if e.id not in out and e.type != "conversion"]
+        todo = [e for e in events if e.id not in out and e.type != EventType.CONVERSION]
         if todo:
             for verdict in judge_events(store, self.engine, todo).values():
                 out.setdefault(verdict.id, {
@@ -238,48 +221,40 @@ class Dispatcher:
         queued = 0
         for hook in list_hooks(store):
             while True:
-                rows = store.execute("SELECT seq, data, campaign_id, recipient, received_at "
-                                     "FROM events WHERE seq > ? ORDER BY seq LIMIT 500",
-                                     (hook.cursor,)).fetchall()
+                rows = store.rows(sql.EventAfter, sql.EVENTS_AFTER, (hook.cursor, 500))
                 settled = []
-                for seq, data, campaign, recipient, received_at in rows:
-                    if received_at > settled_before:
+                for row in rows:
+                    if row.received_at > settled_before:
                         break
-                    settled.append((seq, data, campaign, recipient))
+                    settled.append(row)
                 if not settled:
                     break
                 events = []
-                for _seq, data, campaign, recipient in settled:
-                    raw = json.loads(data)
+                for row in settled:
+                    raw = json.loads(row.data)
                     # A "click" is a click on the content; preference-page visits and
                     # honeypot fetches are not what automations mean by it.
-                    if raw.get("type") == "click" and raw.get("link_kind") not in (None,
-                                                                                   "content"):
+                    if raw.get("type") == EventType.CLICK \
+                            and raw.get("link_kind") not in (None, LinkKind.CONTENT):
                         continue
                     if raw.get("type") in hook.events:
-                        raw.setdefault("campaign_id", campaign)
-                        raw.setdefault("recipient", recipient)
+                        raw.setdefault("campaign_id", row.campaign_id)
+                        raw.setdefault("recipient", row.recipient)
                         events.append(event_from_dict(raw))
                 verdicts = self._verdicts(store, events) if events else {}
                 with store.transaction():
                     for event in events:
                         verdict = verdicts.get(event.id)
-                        if hook.humans_only and event.type != "conversion" and \
+                        if hook.humans_only and event.type != EventType.CONVERSION and \
                                 not self.settings.audit_mode and (
                                     verdict is None or machine_for_action(
                                         verdict["verdict"], verdict["score"],
                                         self.settings.webhook_machine_score)):
                             continue
                         body = json.dumps(payload(event, verdict), sort_keys=True)
-                        cursor = store.execute(
-                            "INSERT INTO outbox (hook_id, event_id, body, created_at, due_at, "
-                            "attempts, status) VALUES (?, ?, ?, ?, ?, 0, 'pending') "
-                            "ON CONFLICT (hook_id, event_id) DO NOTHING",
-                            (hook.id, event.id, body, now, now))
-                        queued += int(cursor.rowcount or 0)
-                    last = settled[-1][0]
-                    store.execute("UPDATE hooks SET cursor = ? WHERE id = ? AND cursor < ?",
-                                  (last, hook.id, last))
+                        queued += store.change(sql.QUEUE, (hook.id, event.id, body, now, now))
+                    last = settled[-1].seq
+                    store.change(sql.MOVE_CURSOR, (last, hook.id, last))
                 hook = replace(hook, cursor=last)
                 if len(settled) < len(rows) or len(rows) < 500:
                     break
@@ -293,15 +268,9 @@ class Dispatcher:
     def deliver(self, store: SqlStore, now: float | None = None) -> Counter[str]:
         now = time.time() if now is None else now
         outcome: Counter[str] = Counter()
-        due = store.execute("SELECT o.seq, o.body, o.attempts, h.url, h.secret, o.event_id "
-                            "FROM outbox o JOIN hooks h ON h.id = o.hook_id WHERE "
-                            "o.status = 'pending' AND o.due_at <= ? AND h.active = 1 "
-                            "ORDER BY o.due_at LIMIT 100", (now,)).fetchall()
-        for seq, body, attempts, url, secret, event_id in due:
+        for seq, body, attempts, url, secret, event_id in store.rows(sql.Due, sql.DUE, (now,)):
             with store.transaction():          # claim it: another worker skips it
-                claimed = store.execute("UPDATE outbox SET due_at = ? WHERE seq = ? AND "
-                                        "status = 'pending' AND due_at <= ?",
-                                        (now + 60, seq, now)).rowcount
+                claimed = store.change(sql.CLAIM, (now + 60, seq, now))
             if not claimed:
                 continue
             data = body.encode("utf-8")
@@ -318,20 +287,16 @@ class Dispatcher:
             attempts += 1
             with store.transaction():
                 if error is None:
-                    store.execute("UPDATE outbox SET status = 'delivered', attempts = ?, "
-                                  "delivered_at = ?, last_error = NULL WHERE seq = ?",
-                                  (attempts, time.time(), seq))
+                    store.change(sql.DELIVERED, (attempts, time.time(), seq))
                     outcome["delivered"] += 1
                 elif attempts >= self.settings.hook_max_attempts:
-                    store.execute("UPDATE outbox SET status = 'failed', attempts = ?, "
-                                  "last_error = ? WHERE seq = ?", (attempts, error, seq))
+                    store.change(sql.FAILED, (attempts, error, seq))
                     outcome["failed"] += 1
                     log.warning("webhook delivery %s to %s failed for good: %s", seq, url,
                                 error)
                 else:
-                    store.execute("UPDATE outbox SET attempts = ?, last_error = ?, due_at = ? "
-                                  "WHERE seq = ?", (attempts, error, now + self._wait(attempts),
-                                                     seq))
+                    store.change(sql.RETRY_LATER,
+                                 (attempts, error, now + self._wait(attempts), seq))
                     outcome["retrying"] += 1
         return outcome
 

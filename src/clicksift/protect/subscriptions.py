@@ -15,16 +15,27 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from clicksift.errors import InputError, NotFoundError
 from clicksift.protect.erasure import erased_key
 from clicksift.storage import SqlStore
+from clicksift.storage.queries import subscriptions as sql
 
 ALL = ""
 SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"
 FREQUENCIES = ("all", "weekly", "monthly")
+
+
+class ReviewStatus(StrEnum):
+    """Where a held unsubscribe stands; also the outcomes the subscription log records."""
+
+    HELD = "held"
+    APPLIED = "applied"          # by an operator (or, in the log, a change that took effect)
+    DISMISSED = "dismissed"      # by an operator
+    CONFIRMED = "confirmed"      # by the person, who asked again
 PAUSES = (30, 90)
 
 
@@ -144,37 +155,28 @@ def normalize_address(address: str) -> str:
 def get_state(store: SqlStore, recipient: str, topic_ids: Sequence[str] = ()) -> State:
     recipient = normalize_address(recipient)
     state = State(recipient, topics={t: SUBSCRIBED for t in topic_ids})
-    rows = store.execute("SELECT topic, state, paused_until, frequency, updated_at FROM "
-                         "subscriptions WHERE recipient = ?", (recipient,)).fetchall()
-    for topic, value, paused, frequency, updated in rows:
+    for topic, value, paused, frequency, updated in store.rows(sql.StateRow, sql.STATES,
+                                                                (recipient,)):
         if topic == ALL:
             state.overall, state.paused_until = value, paused
             state.frequency = frequency or "all"
         else:
             state.topics[topic] = value
         state.updated_at = max(state.updated_at or 0.0, updated)
-    row = store.execute("SELECT reason FROM suppressions WHERE recipient IN (?, ?)",
-                        (recipient, erased_key(recipient))).fetchone()
-    state.suppressed = row[0] if row else None
+    state.suppressed = store.value(sql.SUPPRESSION_REASON, (recipient, erased_key(recipient)))
     return state
 
 
 def _set(store: SqlStore, recipient: str, topic: str, state: str, now: float, *,
          paused_until: float | None = None, frequency: str | None = None) -> None:
-    store.execute(
-        "INSERT INTO subscriptions (recipient, topic, state, paused_until, frequency, "
-        "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (recipient, topic) DO UPDATE SET "
-        "state = excluded.state, paused_until = excluded.paused_until, "
-        "frequency = COALESCE(excluded.frequency, subscriptions.frequency), "
-        "updated_at = excluded.updated_at",
-        (recipient, topic, state, paused_until, frequency, now))
+    store.change(
+        sql.SET_STATE, (recipient, topic, state, paused_until, frequency, now))
 
 
 def log(store: SqlStore, recipient: str, topic: str, change: str, outcome: str,
         attempt: Attempt, now: float | None = None) -> None:
-    store.execute(
-        "INSERT INTO subscription_log (recipient, topic, change, outcome, at, event_id, "
-        "verdict, score, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    store.change(
+        sql.INSERT_LOG,
         (normalize_address(recipient), topic, change, outcome,
          time.time() if now is None else now, attempt.event_id, attempt.verdict,
          attempt.score, attempt.actor, attempt.detail))
@@ -190,8 +192,7 @@ def apply(store: SqlStore, recipient: str, change: Change, attempt: Attempt,
         _set(store, recipient, ALL, UNSUBSCRIBED, now)
     elif change.resubscribe:
         _set(store, recipient, ALL, SUBSCRIBED, now)
-        store.execute("DELETE FROM suppressions WHERE recipient IN (?, ?)",
-                      (recipient, erased_key(recipient)))
+        store.change(sql.UNSUPPRESS, (recipient, erased_key(recipient)))
     else:
         for topic, keep in change.topics.items():
             _set(store, recipient, topic, SUBSCRIBED if keep else UNSUBSCRIBED, now)
@@ -199,7 +200,7 @@ def apply(store: SqlStore, recipient: str, change: Change, attempt: Attempt,
             _set(store, recipient, ALL, current.overall, now,
                  paused_until=now + change.pause_days * 86400 if change.pause_days else None,
                  frequency=change.frequency)
-    log(store, recipient, ALL, change.describe(), "applied", attempt, now)
+    log(store, recipient, ALL, change.describe(), ReviewStatus.APPLIED, attempt, now)
     return get_state(store, recipient)
 
 
@@ -230,34 +231,28 @@ def hold(store: SqlStore, recipient: str, message_id: str | None, change: Change
     """Keep CHANGE out of effect and put it in the review queue (and the log)."""
     now = time.time() if now is None else now
     assert attempt.event_id is not None
-    store.execute(
-        "INSERT INTO unsubscribe_reviews (event_id, recipient, message_id, request, judgement, "
-        "created_at, status) VALUES (?, ?, ?, ?, ?, ?, 'held') ON CONFLICT (event_id) "
-        "DO NOTHING",
+    store.change(
+        sql.HOLD,
         (attempt.event_id, normalize_address(recipient), message_id, change.to_json(),
          json.dumps(judgement), now))
-    log(store, recipient, ALL, change.describe(), "held", attempt, now)
+    log(store, recipient, ALL, change.describe(), ReviewStatus.HELD, attempt, now)
 
 
-_REVIEW_COLUMNS = ("event_id, recipient, message_id, request, judgement, created_at, status, "
-                   "decided_at, decided_by")
+def _review(row: sql.ReviewRow) -> Review:
+    return Review(row.event_id, row.recipient, row.message_id, Change.from_json(row.request),
+                  json.loads(row.judgement), row.created_at, row.status, row.decided_at,
+                  row.decided_by)
 
 
-def _review(row: Sequence[Any]) -> Review:
-    return Review(row[0], row[1], row[2], Change.from_json(row[3]), json.loads(row[4]),
-                  row[5], row[6], row[7], row[8])
-
-
-def reviews(store: SqlStore, status: str | None = "held", limit: int = 500) -> list[Review]:
-    where, params = ("WHERE status = ?", (status,)) if status else ("", ())
-    rows = store.execute(f"SELECT {_REVIEW_COLUMNS} FROM unsubscribe_reviews {where} "
-                         f"ORDER BY created_at DESC LIMIT {int(limit)}", params).fetchall()
+def reviews(store: SqlStore, status: str | None = ReviewStatus.HELD,
+            limit: int = 500) -> list[Review]:
+    where, params = (sql.WITH_STATUS, (status,)) if status else ("", ())
+    rows = store.rows(sql.ReviewRow, sql.REVIEWS.format(where=where, limit=int(limit)), params)
     return [_review(row) for row in rows]
 
 
 def get_review(store: SqlStore, event_id: str) -> Review:
-    row = store.execute(f"SELECT {_REVIEW_COLUMNS} FROM unsubscribe_reviews WHERE event_id = ?",
-                        (event_id,)).fetchone()
+    row = store.row(sql.ReviewRow, sql.REVIEW, (event_id,))
     if row is None:
         raise NotFoundError(f"no held unsubscribe with event id {event_id!r}")
     return _review(row)
@@ -268,25 +263,24 @@ def decide(store: SqlStore, event_id: str, *, apply_it: bool, operator: str,
     """An operator applies or dismisses a held attempt."""
     now = time.time() if now is None else now
     review = get_review(store, event_id)
-    if review.status != "held":
+    if review.status != ReviewStatus.HELD:
         raise InputError(f"the attempt {event_id} is already {review.status}")
     attempt = Attempt("operator", event_id, detail=f"by {operator}")
     if apply_it:
         apply(store, review.recipient, review.change, attempt, now)
     else:
-        log(store, review.recipient, ALL, review.change.describe(), "dismissed", attempt, now)
-    store.execute("UPDATE unsubscribe_reviews SET status = ?, decided_at = ?, decided_by = ? "
-                  "WHERE event_id = ?",
-                  ("applied" if apply_it else "dismissed", now, operator, event_id))
+        log(store, review.recipient, ALL, review.change.describe(), ReviewStatus.DISMISSED,
+            attempt, now)
+    store.change(sql.DECIDE,
+                 (ReviewStatus.APPLIED if apply_it else ReviewStatus.DISMISSED, now, operator,
+                  event_id))
     return get_review(store, event_id)
 
 
 def confirm_held(store: SqlStore, recipient: str, now: float | None = None) -> int:
     """The person confirmed: their held attempts are settled by their own request."""
-    cursor = store.execute("UPDATE unsubscribe_reviews SET status = 'confirmed', decided_at = ?, "
-                           "decided_by = 'recipient' WHERE recipient = ? AND status = 'held'",
-                           (time.time() if now is None else now, normalize_address(recipient)))
-    return int(cursor.rowcount or 0)
+    return store.change(sql.CONFIRM_HELD,
+                        (time.time() if now is None else now, normalize_address(recipient)))
 
 
 # -- listings ------------------------------------------------------------------------------------
@@ -308,16 +302,11 @@ class LogEntry:
 
 
 def history(store: SqlStore, recipient: str) -> list[LogEntry]:
-    rows = store.execute("SELECT at, topic, change, outcome, actor, event_id, verdict, score, "
-                         "detail FROM subscription_log WHERE recipient = ? ORDER BY seq",
-                         (normalize_address(recipient),)).fetchall()
-    return [LogEntry(*row) for row in rows]
+    return store.rows(LogEntry, sql.HISTORY, (normalize_address(recipient),))
 
 
 def changed_recipients(store: SqlStore) -> list[str]:
-    rows = store.execute("SELECT DISTINCT recipient FROM subscriptions UNION "
-                         "SELECT recipient FROM suppressions ORDER BY 1").fetchall()
-    return [row[0] for row in rows]
+    return store.column(sql.CHANGED_RECIPIENTS)
 
 
 @dataclass(frozen=True)
@@ -330,12 +319,11 @@ class Suppression:
 
 def suppression_list(store: SqlStore) -> list[Suppression]:
     """Everyone not to mail: unsubscribed from all mail, or suppressed (sunset, ...)."""
-    out = {row[0]: Suppression(row[0], "unsubscribed", row[1], None) for row in store.execute(
-        "SELECT recipient, updated_at FROM subscriptions WHERE topic = '' AND state = ?",
-        (UNSUBSCRIBED,)).fetchall()}
-    for recipient, reason, at, detail in store.execute(
-            "SELECT recipient, reason, at, detail FROM suppressions").fetchall():
-        out.setdefault(recipient, Suppression(recipient, reason, at, detail))
+    out = {row.recipient: Suppression(row.recipient, UNSUBSCRIBED, row.updated_at, None)
+           for row in store.rows(sql.UnsubscribedRow, sql.UNSUBSCRIBED_FROM_ALL,
+                                 (UNSUBSCRIBED,))}
+    for row in store.rows(Suppression, sql.SUPPRESSIONS):
+        out.setdefault(row.recipient, row)
     return sorted(out.values(), key=lambda s: s.recipient)
 
 
@@ -344,11 +332,8 @@ def suppress(store: SqlStore, recipients: Sequence[str], reason: str, detail: st
     now = time.time() if now is None else now
     added = 0
     for recipient in recipients:
-        cursor = store.execute("INSERT INTO suppressions (recipient, reason, at, detail) "
-                               "VALUES (?, ?, ?, ?) ON CONFLICT (recipient) DO NOTHING",
-                               (normalize_address(recipient), reason, now, detail))
-        if cursor.rowcount:
+        if store.change(sql.SUPPRESS, (normalize_address(recipient), reason, now, detail)):
             added += 1
-            log(store, recipient, ALL, f"suppressed ({reason})", "applied",
+            log(store, recipient, ALL, f"suppressed ({reason})", ReviewStatus.APPLIED,
                 Attempt(reason, detail=detail), now)
     return added

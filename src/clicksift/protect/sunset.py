@@ -13,8 +13,10 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+from clicksift.events import EventType
 from clicksift.protect.confidence import machine_for_action
 from clicksift.storage import SqlStore
+from clicksift.storage.queries import sunset as sql
 
 
 @dataclass
@@ -50,13 +52,9 @@ def _window(store: SqlStore, days: int | None, sends: int | None, now: float
             ) -> dict[str, str]:
     """Message id -> recipient for the messages in each recipient's window."""
     per_recipient: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    rows = store.execute("SELECT id, recipient, sent_at FROM messages WHERE recipient IS NOT "
-                         "NULL").fetchall()
-    for message_id, recipient, sent_at in rows:
+    for message_id, recipient, sent_at in store.rows(sql.MessageRow, sql.MESSAGES):
         per_recipient[recipient.lower()].append((sent_at or 0.0, message_id))
-    excluded = {row[0] for row in store.execute(
-        "SELECT recipient FROM subscriptions WHERE topic = '' AND state = 'unsubscribed' "
-        "UNION SELECT recipient FROM suppressions").fetchall()}
+    excluded = set(store.column(sql.NOT_MAILED))
     window: dict[str, str] = {}
     for recipient, messages in per_recipient.items():
         if recipient in excluded:
@@ -88,19 +86,15 @@ def sunset_list(store: SqlStore, *, days: int | None = None, sends: int | None =
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         marks = ", ".join("?" for _ in chunk)
-        found = store.execute(
-            "SELECT e.message_id, e.type, e.ts, v.verdict, v.score FROM events e "
-            "LEFT JOIN verdicts v "
-            f"ON v.event_id = e.id WHERE e.message_id IN ({marks}) AND e.type IN "
-            "('open', 'click', 'conversion') AND (e.link_kind IS NULL OR e.link_kind = "
-            "'content') AND e.ts >= ?", (*chunk, since)).fetchall()
+        found = store.rows(sql.Engagement, sql.ENGAGEMENT.format(marks=marks),
+                           (*chunk, since))
         for message_id, kind, ts, verdict, score in found:
             row = rows[window[message_id]]
             # human, not judged yet, or not sure enough to stop mailing a person for it
             person = audit or not machine_for_action(verdict, score, machine_score)
-            if kind == "conversion":
+            if kind == EventType.CONVERSION:
                 row.conversions += 1
-            elif kind == "open":
+            elif kind == EventType.OPEN:
                 row.raw_opens += 1
                 row.human_opens += person
             else:

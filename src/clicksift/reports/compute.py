@@ -38,12 +38,15 @@ from clicksift.reports.summary import (
     BEFORE_DELIVERY,
     DELAY_EDGES,
     DELAY_LABELS,
+    ENGAGEMENT,
     HUMAN,
+    LABELS,
     NHI,
     NO_DELIVERY,
     SEP,
 )
 from clicksift.storage import SqlStore
+from clicksift.storage.queries import rollups as sql
 
 Metrics = dict[str, float]
 #: Domains a campaign report lists (the API's /domains pages through all of them).
@@ -56,8 +59,7 @@ TIMELINE_ORDER = (BEFORE_DELIVERY, *DELAY_LABELS, NO_DELIVERY)
 
 
 def campaign_ids(store: SqlStore) -> list[str]:
-    rows = store.execute("SELECT DISTINCT campaign_id FROM rollup_cells").fetchall()
-    return sorted(row[0] for row in rows)
+    return sorted(store.column(sql.CAMPAIGNS))
 
 
 def campaign_report(store: SqlStore, campaign_id: str, *,
@@ -154,25 +156,21 @@ def domain_report(store: SqlStore, campaign_id: str) -> list[DomainRow]:
 
 
 def _domain_sizes(store: SqlStore, campaign_id: str) -> dict[str, float]:
-    rows = store.execute("SELECT key, n FROM rollup_cells WHERE campaign_id = ? AND "
-                         "dim = 'domain' AND metric = 'messages' AND n <> 0",
-                         (campaign_id,)).fetchall()
-    return {key: n for key, n in rows}
+    return {row.key: row.n for row in store.rows(sql.KeyCount, sql.DOMAIN_SIZES, (campaign_id,))}
 
 
 def _domain_rows(store: SqlStore, campaign_id: str,
                  names: list[str] | None) -> list[DomainRow]:
     """Rows of the domains NAMES (None: every domain), in NAMES' order."""
-    statement = ("SELECT key, metric, n FROM rollup_cells WHERE campaign_id = ? AND "
-                 "dim = 'domain'")
+    keys = ""
     params: tuple[str, ...] = (campaign_id,)
     if names is not None:
         if not names:
             return []
-        statement += f" AND key IN ({', '.join('?' for _ in names)})"
+        keys = sql.DOMAIN_KEYS.format(marks=", ".join("?" for _ in names))
         params += tuple(names)
     grid: dict[str, Metrics] = defaultdict(dict)
-    for key, metric, n in store.execute(statement, params).fetchall():
+    for key, metric, n in store.rows(sql.KeyCell, sql.DOMAIN_CELLS.format(keys=keys), params):
         if n:
             grid[key][metric] = n
     order = names if names is not None else list(grid)
@@ -189,11 +187,8 @@ def link_report(store: SqlStore, campaign_id: str) -> list[LinkRow]:
 def overview(store: SqlStore) -> Overview:
     """Every campaign (newest first) and the workspace's totals."""
     per_campaign: dict[str, dict[str, dict[str, Metrics]]] = defaultdict(dict)
-    rows = store.execute("SELECT campaign_id, dim, key, metric, n FROM rollup_cells "
-                         "WHERE dim IN ('total', 'kind', 'vendor', 'vendor_kind', 'currency') "
-                         "OR (dim = 'day' AND metric = 'delivered.raw')").fetchall()
     merged: dict[str, dict[str, Metrics]] = defaultdict(dict)
-    for campaign, dim, key, metric, n in rows:
+    for campaign, dim, key, metric, n in store.rows(sql.CampaignCell, sql.OVERVIEW_CELLS):
         per_campaign[campaign].setdefault(dim, {}).setdefault(key, {})[metric] = n
         slot = merged[dim].setdefault(key, {})
         slot[metric] = slot.get(metric, 0) + n
@@ -222,17 +217,16 @@ def _cells(store: SqlStore, campaign_id: str,
            dims: Iterable[str]) -> dict[str, dict[str, Metrics]]:
     names = tuple(dims)
     placeholders = ", ".join("?" for _ in names)
-    rows = store.execute(f"SELECT dim, key, metric, n FROM rollup_cells WHERE campaign_id = ? "
-                         f"AND dim IN ({placeholders})", (campaign_id, *names)).fetchall()
     grid: dict[str, dict[str, Metrics]] = {}
-    for dim, key, metric, n in rows:
+    for dim, key, metric, n in store.rows(sql.Cell, sql.DIMENSIONS.format(marks=placeholders),
+                                          (campaign_id, *names)):
         if n:
             grid.setdefault(dim, {}).setdefault(key, {})[metric] = n
     return grid
 
 
 def _names(store: SqlStore) -> dict[str, str | None]:
-    return {row[0]: row[1] for row in store.execute("SELECT id, name FROM campaigns").fetchall()}
+    return {row.id: row.name for row in store.campaigns()}
 
 
 # -- building results ---------------------------------------------------------------------------
@@ -259,9 +253,8 @@ def _totals(metrics: Metrics, currencies: Mapping[str, Metrics]) -> Totals:
     delivered = int(metrics.get("delivered", 0))
     openers, clickers = _pair(metrics, "openers"), _pair(metrics, "clickers")
     unsubscribers = _pair(metrics, "unsubscribers")
-    judged = sum(metrics.get(f"{name}.{cls}", 0) for name in ("open", "click", "unsubscribe")
-                 for cls in ("human", "nhi"))
-    machine = sum(metrics.get(f"{name}.nhi", 0) for name in ("open", "click", "unsubscribe"))
+    judged = sum(metrics.get(f"{name}.{cls}", 0) for name in ENGAGEMENT for cls in LABELS)
+    machine = sum(metrics.get(f"{name}.{NHI}", 0) for name in ENGAGEMENT)
     revenue = tuple(Revenue(currency or "", int(m.get("conversions", 0)),
                             round(m.get("value", 0.0), 2))
                     for currency, m in sorted(currencies.items()))
@@ -375,20 +368,15 @@ def _links(store: SqlStore, campaign_id: str,
 
 
 def _campaign_links(store: SqlStore, campaign_id: str) -> list[tuple[str, str]]:
-    # The first messages of a campaign tell its links; look no further (a campaign whose
-    # delivered events carry no links must not cost a scan of all its messages).
-    row = store.execute("SELECT links FROM (SELECT links FROM messages WHERE campaign_id = ? "
-                        "LIMIT 1000) AS first WHERE links IS NOT NULL LIMIT 1",
-                        (campaign_id,)).fetchone()
-    if row is None:
+    links = store.value(sql.CAMPAIGN_LINKS, (campaign_id,))
+    if links is None:
         return []
-    return [(item["url"], item["kind"]) for item in json.loads(row[0])]
+    return [(item["url"], item["kind"]) for item in json.loads(links)]
 
 
 def _domain(name: str, m: Metrics) -> DomainRow:
-    judged = sum(m.get(f"{t}.{c}", 0) for t in ("open", "click", "unsubscribe")
-                 for c in ("human", "nhi"))
-    machine = sum(m.get(f"{t}.nhi", 0) for t in ("open", "click", "unsubscribe"))
+    judged = sum(m.get(f"{t}.{c}", 0) for t in ENGAGEMENT for c in LABELS)
+    machine = sum(m.get(f"{t}.{NHI}", 0) for t in ENGAGEMENT)
     vendor_events: dict[str, float] = defaultdict(float)
     machine_clicks: dict[str, float] = {}
     for metric, n in m.items():

@@ -9,18 +9,16 @@ from typing import Any
 
 from clicksift.archive import open_archive
 from clicksift.classify.rules import RULES
-from clicksift.classify.vocabulary import KINDS
+from clicksift.classify.vocabulary import KINDS, Label
 from clicksift.errors import InputError, NotFoundError, StorageError
 from clicksift.events import EventType, format_timestamp, parse_time_bound
 from clicksift.reports.model import EventPage, EventRow, Reason
 from clicksift.storage import ArchivedEvent, SqlStore
+from clicksift.storage.queries import explorer as sql
 
 MAX_PER_PAGE = 500
 MAX_PAGE = 1_000_000
-VERDICTS = ("human", "nhi", "pending")
-_COLUMNS = """e.seq, e.id, e.type, e.ts, e.message_id, e.campaign_id, e.recipient,
-    e.link_index, e.link_kind, e.data, e.source, v.verdict, v.score, v.kind, v.vendor, v.final,
-    v.engine_version, v.reasons"""
+VERDICTS = (Label.HUMAN, Label.NHI, "pending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +77,8 @@ def event_page(store: SqlStore, query: EventQuery) -> EventPage:
     """One page of events matching QUERY, oldest first."""
     where, params = _where(store, query)
     offset = (query.page - 1) * query.per_page
-    statement = (f"SELECT {_COLUMNS} FROM events e LEFT JOIN verdicts v ON v.event_id = e.id "
-                 f"WHERE {where} ORDER BY e.seq LIMIT ? OFFSET ?")
-    rows = store.execute(statement, (*params, query.per_page + 1, offset)).fetchall()
+    rows = store.rows(sql.EventWithVerdict, sql.PAGE.format(where=where),
+                      (*params, query.per_page + 1, offset))
     if query.campaign and not rows and query.page == 1:
         _require_campaign(store, query.campaign)
     items = tuple(_row(row) for row in rows[:query.per_page])
@@ -92,9 +89,7 @@ def event_page(store: SqlStore, query: EventQuery) -> EventPage:
 def message_events(store: SqlStore, message_id: str) -> list[EventRow]:
     """Every event of one message in time order, those moved to the archive included
     (read back from its folders; their ``seq`` is 0: they have no place in the store)."""
-    rows = store.execute(f"SELECT {_COLUMNS} FROM events e LEFT JOIN verdicts v "
-                         f"ON v.event_id = e.id WHERE e.message_id = ? ORDER BY e.ts, e.seq",
-                         (message_id,)).fetchall()
+    rows = store.rows(sql.EventWithVerdict, sql.OF_MESSAGE, (message_id,))
     record = store.archived_messages([message_id]).get(message_id)
     if record is not None:
         archive = open_archive(store)
@@ -103,66 +98,42 @@ def message_events(store: SqlStore, message_id: str) -> list[EventRow]:
                                "archive folder")
         archived = [_archived_columns(row) for row in
                     archive.read(partitions=record.partitions, message_ids=[message_id])]
-        rows = sorted(archived + list(rows), key=lambda row: (row[3], row[0]))
+        rows = sorted(archived + rows, key=lambda row: (row.ts, row.seq))
     if not rows:
         raise NotFoundError(f"no events of message '{message_id}'")
     return [_row(row) for row in rows]
 
 
-def _archived_columns(row: ArchivedEvent) -> tuple[Any, ...]:
-    """An archived row as a row of _COLUMNS."""
-    return (0, row.id, row.type, row.ts, row.message_id, row.campaign_id, row.recipient,
-            row.link_index, row.link_kind, row.event, row.source, row.verdict, row.score,
-            row.kind, row.vendor, row.final, row.engine_version, row.reasons)
+def _archived_columns(row: ArchivedEvent) -> sql.EventWithVerdict:
+    """An archived row as a stored one."""
+    return sql.EventWithVerdict(
+        0, row.id, row.type, row.ts, row.message_id, row.campaign_id, row.recipient,
+        row.link_index, row.link_kind, row.event, row.source, row.verdict, row.score,
+        row.kind, row.vendor, row.final, row.engine_version, row.reasons)
 
 
 def iter_events(store: SqlStore, query: EventQuery, page_size: int = 2000) -> Iterator[EventRow]:
     """Every event matching QUERY (ignoring its page), streamed in pages: exports."""
     where, params = _where(store, query)
     last = 0
-    statement = (f"SELECT {_COLUMNS} FROM events e LEFT JOIN verdicts v ON v.event_id = e.id "
-                 f"WHERE {where} AND e.seq > ? ORDER BY e.seq LIMIT ?")
+    statement = sql.AFTER.format(where=where)
     while True:
-        rows = store.execute(statement, (*params, last, page_size)).fetchall()
+        rows = store.rows(sql.EventWithVerdict, statement, (*params, last, page_size))
         for row in rows:
             yield _row(row)
         if len(rows) < page_size:
             return
-        last = rows[-1][0]
+        last = rows[-1].seq
 
 
 def _where(store: SqlStore, query: EventQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = ["1 = 1"]
-    params: list[Any] = []
-    for column, value in (("e.campaign_id", query.campaign), ("e.message_id", query.message),
-                          ("e.recipient", query.recipient), ("e.type", query.type),
-                          ("v.kind", query.kind), ("v.vendor", query.vendor)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if query.domain is not None:
-        clauses.append("LOWER(e.recipient) LIKE ?")
-        params.append("%@" + query.domain.lower().replace("%", "").replace("_", "\\_"))
-        if store.dialect == "sqlite":
-            clauses[-1] += " ESCAPE '\\'"
-    if query.verdict == "pending":
-        clauses.append("v.verdict IS NULL AND e.type IN ('open', 'click', 'unsubscribe')")
-    elif query.verdict is not None:
-        clauses.append("v.verdict = ?")
-        params.append(query.verdict)
-    if query.rule is not None:
-        clauses.append("v.reasons LIKE ?")
-        params.append(f'%"rule":"{query.rule}"%')
-    if query.since is not None:
-        clauses.append("e.ts >= ?")
-        params.append(query.since)
-    if query.until is not None:
-        clauses.append("e.ts < ?")
-        params.append(query.until)
-    return " AND ".join(clauses), params
+    return sql.where(store.dialect, campaign=query.campaign, message=query.message,
+                     recipient=query.recipient, domain=query.domain, type=query.type,
+                     verdict=query.verdict, kind=query.kind, vendor=query.vendor,
+                     rule=query.rule, since=query.since, until=query.until)
 
 
-def _row(row: tuple[Any, ...]) -> EventRow:
+def _row(row: sql.EventWithVerdict) -> EventRow:
     (seq, event_id, type_, ts, message_id, campaign_id, recipient, link_index, link_kind,
      data, source, verdict, score, kind, vendor, final, engine, reasons) = row
     raw = json.loads(data)
@@ -178,9 +149,7 @@ def _row(row: tuple[Any, ...]) -> EventRow:
 
 
 def _require_campaign(store: SqlStore, campaign: str) -> None:
-    row = store.execute("SELECT 1 FROM events WHERE campaign_id = ? LIMIT 1",
-                        (campaign,)).fetchone()
-    if row is None:
+    if not store.exists(sql.CAMPAIGN_HAS_EVENTS, (campaign,)):
         raise NotFoundError(f"no campaign '{campaign}'")
 
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 from clicksift.archive import open_archive
 from clicksift.errors import StorageError
-from clicksift.events import loads
+from clicksift.events import EventType, loads
 from clicksift.reports.summary import Cells, MessageSummary, Row, cells, difference, summarize
 from clicksift.storage import ArchivedEvent, SqlStore
+from clicksift.storage.queries import rollups as sql
 
 log = logging.getLogger(__name__)
 
@@ -128,18 +129,17 @@ def recount_uncounted(store: SqlStore, message_ids: Sequence[str]) -> None:
     (after the watermark; on PostgreSQL, within POSTGRES_LOOKBACK of it): what archiving
     needs before a message's rows leave the store."""
     placeholders = ", ".join("?" for _ in message_ids)
-    rows = store.execute(f"SELECT DISTINCT message_id FROM events WHERE message_id IN "
-                         f"({placeholders}) AND seq > ?",
-                         (*message_ids, _surely_counted(store))).fetchall()
-    if rows:
-        recount(store, sorted(row[0] for row in rows))
+    found = store.column(sql.MESSAGES_AFTER.format(marks=placeholders),
+                         (*message_ids, _surely_counted(store)))
+    if found:
+        recount(store, sorted(found))
 
 
 def _write_summaries(store: SqlStore, message_ids: Sequence[str],
                      new: dict[str, tuple[MessageSummary, Cells, str]]) -> None:
     with store.transaction():
         if store.dialect == "postgresql":
-            store.execute("SELECT pg_advisory_xact_lock(?)", (_ADVISORY_LOCK,))
+            store.execute(sql.LOCK_CELLS, (_ADVISORY_LOCK,))
         old = _summaries(store, message_ids)
         delta: dict[str, Cells] = {}
         writes, deletes = [], []
@@ -158,15 +158,15 @@ def _write_summaries(store: SqlStore, message_ids: Sequence[str],
                 _add(delta, before.campaign, Counter({k: -n for k, n in cells(before).items()}))
         _apply(store, delta)
         if writes:
-            store.executemany(UPSERT_SUMMARY, writes)
+            store.executemany(sql.UPSERT_SUMMARY, writes)
         if deletes:
-            store.executemany("DELETE FROM rollup_messages WHERE message_id = ?", deletes)
+            store.executemany(sql.DELETE_SUMMARY, deletes)
 
 
 def mark_dirty(store: SqlStore, message_ids: Iterable[str]) -> None:
     """Have the next refresh count MESSAGE_IDS again (in the caller's transaction)."""
     now = time.time()
-    store.executemany(MARK_DIRTY, [(message_id, now) for message_id in message_ids])
+    store.executemany(sql.MARK_DIRTY, [(message_id, now) for message_id in message_ids])
 
 
 @contextmanager
@@ -182,50 +182,13 @@ def counted_again(store: SqlStore, message_ids: Sequence[str]) -> Iterator[None]
         mark_dirty(store, message_ids)
 
 
-# -- SQL ----------------------------------------------------------------------------------------
-
-UPSERT_SUMMARY = """
-INSERT INTO rollup_messages (message_id, campaign_id, summary) VALUES (?, ?, ?)
-ON CONFLICT (message_id) DO UPDATE SET campaign_id = excluded.campaign_id,
-                                       summary = excluded.summary"""
-ADD_CELL = """
-INSERT INTO rollup_cells (campaign_id, dim, key, metric, n) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (campaign_id, dim, key, metric) DO UPDATE SET n = rollup_cells.n + excluded.n"""
-MARK_ARCHIVED_DIRTY = """
-INSERT INTO rollup_dirty (message_id, marked_at) SELECT message_id, ? FROM archived_messages
-WHERE true ON CONFLICT (message_id) DO NOTHING"""
-MARK_DIRTY = """
-INSERT INTO rollup_dirty (message_id, marked_at) VALUES (?, ?)
-ON CONFLICT (message_id) DO UPDATE SET marked_at = excluded.marked_at"""
-
-
 def _event_rows(store: SqlStore, message_ids: Sequence[str]) -> dict[str, list[Row]]:
-    url = store.json_field("e.data", "url")
-    prepared = store.json_field("e.data", "prepared_at")
-    value = store.json_field("e.data", "value", numeric=True)
-    currency = store.json_field("e.data", "currency")
-    ip = store.json_field("e.data", "ip")
-    form = store.json_field("e.data", "form")
-    click_id = store.json_field("e.data", "click_id")
-    esp_flags = store.json_field("e.data", "esp_flags")
-    placeholders = ", ".join("?" for _ in message_ids)
-    statement = f"""
-        SELECT e.message_id, e.campaign_id, e.recipient, e.type, e.ts, e.link_index,
-               e.link_kind, v.verdict, v.kind, v.vendor,
-               CASE WHEN e.type = 'click' AND e.link_index IS NULL THEN {url} END,
-               CASE WHEN e.type <> 'delivered' THEN {prepared} END,
-               CASE WHEN e.type = 'conversion' THEN {value} END,
-               CASE WHEN e.type = 'conversion' THEN {currency} END,
-               e.id, {ip},
-               CASE WHEN e.type = 'unsubscribe' THEN {form} END,
-               CASE WHEN e.type = 'conversion' THEN {click_id} END,
-               e.source,
-               CASE WHEN e.type IN ('open', 'click') THEN {esp_flags} END
-        FROM events e LEFT JOIN verdicts v ON v.event_id = e.id
-        WHERE e.message_id IN ({placeholders})"""
+    fields = {name: store.json_field("e.data", name, numeric=numeric)
+              for name, numeric in sql.EVENT_ROW_FIELDS}
+    statement = sql.EVENT_ROWS.format(marks=", ".join("?" for _ in message_ids), **fields)
     out: dict[str, list[Row]] = {}
-    for record in store.execute(statement, tuple(message_ids)).fetchall():
-        out.setdefault(record[0], []).append(Row(*record))
+    for row in store.rows(Row, statement, tuple(message_ids)):
+        out.setdefault(row.message_id, []).append(row)
     return out
 
 
@@ -264,22 +227,21 @@ def row_of_archived(archived: ArchivedEvent) -> Row:
         archived.message_id, archived.campaign_id, archived.recipient, kind, archived.ts,
         archived.link_index, archived.link_kind, archived.verdict, archived.kind,
         archived.vendor,
-        raw.get("url") if kind == "click" and archived.link_index is None else None,
-        raw.get("prepared_at") if kind != "delivered" else None,
-        raw.get("value") if kind == "conversion" else None,
-        raw.get("currency") if kind == "conversion" else None,
+        raw.get("url") if kind == EventType.CLICK and archived.link_index is None else None,
+        raw.get("prepared_at") if kind != EventType.DELIVERED else None,
+        raw.get("value") if kind == EventType.CONVERSION else None,
+        raw.get("currency") if kind == EventType.CONVERSION else None,
         archived.id, raw.get("ip"),
-        raw.get("form") if kind == "unsubscribe" else None,
-        raw.get("click_id") if kind == "conversion" else None,
+        raw.get("form") if kind == EventType.UNSUBSCRIBE else None,
+        raw.get("click_id") if kind == EventType.CONVERSION else None,
         archived.source,
-        raw.get("esp_flags") if kind in ("open", "click") else None)
+        raw.get("esp_flags") if kind in (EventType.OPEN, EventType.CLICK) else None)
 
 
 def _summaries(store: SqlStore, message_ids: Sequence[str]) -> dict[str, MessageSummary]:
     placeholders = ", ".join("?" for _ in message_ids)
-    rows = store.execute(f"SELECT message_id, summary FROM rollup_messages "
-                         f"WHERE message_id IN ({placeholders})", tuple(message_ids)).fetchall()
-    return {message_id: MessageSummary.loads(text) for message_id, text in rows}
+    rows = store.rows(sql.Summary, sql.SUMMARIES.format(marks=placeholders), tuple(message_ids))
+    return {row.message_id: MessageSummary.loads(row.summary) for row in rows}
 
 
 def _add(delta: dict[str, Cells], campaign: str, change: Cells) -> None:
@@ -291,29 +253,23 @@ def _apply(store: SqlStore, delta: dict[str, Cells]) -> None:
             for campaign, change in delta.items()
             for (dim, key, metric), n in difference(change, Counter()).items()]
     if rows:
-        store.executemany(ADD_CELL, rows)
+        store.executemany(sql.ADD_CELL, rows)
 
 
 def _messages_between(store: SqlStore, low: int, high: int) -> list[str]:
-    rows = store.execute("SELECT DISTINCT message_id FROM events WHERE seq > ? AND seq <= ?",
-                         (low, high)).fetchall()
-    return [row[0] for row in rows]
+    return store.column(sql.MESSAGES_BETWEEN, (low, high))
 
 
-def _dirty(store: SqlStore) -> list[tuple[str, float]]:
-    rows = store.execute("SELECT message_id, marked_at FROM rollup_dirty").fetchall()
-    return [(row[0], row[1]) for row in rows]
+def _dirty(store: SqlStore) -> list[sql.Dirty]:
+    return store.rows(sql.Dirty, sql.DIRTY)
 
 
-def _clear_dirty(store: SqlStore, dirty: list[tuple[str, float]]) -> None:
-    # A message marked again while it was being counted keeps its mark.
-    store.executemany("DELETE FROM rollup_dirty WHERE message_id = ? AND marked_at <= ?",
-                      dirty)
+def _clear_dirty(store: SqlStore, dirty: list[sql.Dirty]) -> None:
+    store.executemany(sql.CLEAR_DIRTY, dirty)
 
 
 def _max_seq(store: SqlStore) -> int:
-    row = store.execute("SELECT MAX(seq) FROM events").fetchone()
-    return int(row[0] or 0)
+    return int(store.value(sql.MAX_SEQ) or 0)
 
 
 def _surely_counted(store: SqlStore) -> int:
@@ -330,17 +286,15 @@ def _watermark(store: SqlStore) -> int:
 
 
 def _set_watermark(store: SqlStore, seq: int) -> None:
-    store.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                  "SET value = excluded.value", (WATERMARK_KEY, str(seq)))
+    store.set_meta(WATERMARK_KEY, str(seq))
 
 
 def _reset(store: SqlStore) -> None:
     """Forget every rollup (their meaning changed): the next steps count everything."""
     with store.transaction():
-        for table in ("rollup_cells", "rollup_messages", "rollup_dirty"):
-            store.execute(f"DELETE FROM {table}")
+        for statement in sql.CLEAR:
+            store.execute(statement)
         _set_watermark(store, 0)
         # Archived messages have no events in the store to be found by: mark them.
-        store.execute(MARK_ARCHIVED_DIRTY, (time.time(),))
-        store.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                      "SET value = excluded.value", (VERSION_KEY, ROLLUP_VERSION))
+        store.execute(sql.MARK_ARCHIVED_DIRTY, (time.time(),))
+        store.set_meta(VERSION_KEY, ROLLUP_VERSION)

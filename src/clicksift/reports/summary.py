@@ -31,12 +31,13 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from clicksift.classify.signals.esp import esp_says_machine
-from clicksift.classify.vocabulary import Kind
-from clicksift.events import loads
+from clicksift.classify.vocabulary import Kind, Label
+from clicksift.events import EventType, LinkKind, loads
 from clicksift.ingest import ADAPTERS
 
-HUMAN, NHI, PENDING, NONE = "human", "nhi", "pending", "-"
-ENGAGEMENT = ("open", "click", "unsubscribe")
+HUMAN, NHI, PENDING, NONE = Label.HUMAN, Label.NHI, "pending", "-"
+ENGAGEMENT = (EventType.OPEN, EventType.CLICK, EventType.UNSUBSCRIBE)
+LABELS = (HUMAN, NHI)
 MACHINE_OPEN_KINDS = frozenset({Kind.PRIVACY_PREFETCH, Kind.IMAGE_PREFETCH})
 UNIDENTIFIED = "unidentified"
 _ESPS = frozenset(ADAPTERS)
@@ -128,7 +129,7 @@ def summarize(rows: Iterable[Row], delivered_hint: float | None = None) -> Messa
     campaign = next((r.campaign_id for r in events if r.campaign_id), None) or ""
     recipient = next((r.recipient for r in events if r.recipient), None) or ""
     domain = recipient.rsplit("@", 1)[1].lower() if "@" in recipient else ""
-    deliveries = [r.ts for r in events if r.type == "delivered"]
+    deliveries = [r.ts for r in events if r.type == EventType.DELIVERED]
     delivered_at = min(deliveries) if deliveries else delivered_hint
     if delivered_at is None:
         delivered_at = _prepared_at(events)
@@ -143,13 +144,13 @@ def summarize(rows: Iterable[Row], delivered_hint: float | None = None) -> Messa
 def anchored(events: list[Row]) -> dict[str, str]:
     """The anchored events of one message: event id -> anchor."""
     trap_addresses = {r.ip for r in events
-                      if r.type == "click" and r.link_kind == "honeypot" and r.ip}
-    converted = {r.click_id for r in events if r.type == "conversion" and r.click_id}
+                      if r.type == EventType.CLICK and r.link_kind == LinkKind.HONEYPOT and r.ip}
+    converted = {r.click_id for r in events if r.type == EventType.CONVERSION and r.click_id}
     out: dict[str, str] = {}
     for r in events:
-        if r.type == "unsubscribe" and _one_click(r.form):
+        if r.type == EventType.UNSUBSCRIBE and _one_click(r.form):
             out[r.id] = ONE_CLICK
-        elif r.type == "click" and r.id in converted:
+        elif r.type == EventType.CLICK and r.id in converted:
             out[r.id] = CONVERTING_CLICK
         elif r.type in ENGAGEMENT and r.ip in trap_addresses and r.link_kind != "honeypot":
             out[r.id] = HONEYPOT_SOURCE
@@ -175,7 +176,8 @@ def esp_verdicts(events: list[Row]) -> tuple[tuple[str, str, str, int], ...]:
     (type, the ESP's word, verdict, events); events not judged yet are left out."""
     counted: Counter[tuple[str, str, str]] = Counter()
     for r in events:
-        if r.type in ("open", "click") and r.source in _ESPS and r.verdict in (HUMAN, NHI):
+        if r.type in (EventType.OPEN, EventType.CLICK) and r.source in _ESPS \
+                and r.verdict in LABELS:
             flags = r.esp_flags
             if isinstance(flags, str):
                 try:
@@ -214,11 +216,12 @@ def _key(r: Row, delivered_at: float | None) -> tuple[Any, ...]:
     kind = (r.kind or Kind.UNKNOWN_AUTOMATION) if cls == NHI else None
     vendor = (r.vendor or UNIDENTIFIED) if cls == NHI else None
     link = None
-    if r.type == "click":
+    if r.type == EventType.CLICK:
         link = f"#{r.link_index}" if r.link_index is not None else (r.url or "")
     delay = None if delivered_at is None else r.ts - delivered_at
     bucket = delay_bucket(delay) if r.type in ENGAGEMENT else None
-    value = r.value if r.type == "conversion" and isinstance(r.value, int | float) else None
+    value = r.value if r.type == EventType.CONVERSION and isinstance(r.value, int | float) \
+        else None
     currency = str(r.currency).upper() if value is not None and r.currency else None
     return (r.type, cls, kind, vendor, link, r.link_kind, bucket, day_of(r.ts), value,
             currency)
@@ -241,7 +244,7 @@ def cells(summary: MessageSummary) -> Cells:
             summary.rows:
         metric = _metric(type_, link_kind)
         _count_event(out, seen, domain, metric, cls, kind, vendor, bucket, day, n)
-        if metric == "click":
+        if metric == EventType.CLICK:
             out["link", link, "click.raw"] += n
             out["link", link, f"click.{cls}"] += n
             seen.add(("link", link, "clickers.raw"))
@@ -250,7 +253,7 @@ def cells(summary: MessageSummary) -> Cells:
             if link_kind == "honeypot":
                 out["link", link, "honeypot"] += n
                 out["total", "", "honeypot"] += n
-        if type_ == "conversion":
+        if type_ == EventType.CONVERSION:
             seen.add(("total", "", "converters"))
             if value is not None:
                 out["currency", currency or "", "value"] += value * n
@@ -267,7 +270,7 @@ def cells(summary: MessageSummary) -> Cells:
 
 
 def _metric(type_: str, link_kind: str | None) -> str:
-    if type_ == "click" and link_kind == "unsubscribe":
+    if type_ == EventType.CLICK and link_kind == LinkKind.UNSUBSCRIBE:
         return "unsubscribe_page"
     return type_
 
@@ -300,9 +303,9 @@ def _count_event(out: Cells, seen: set[tuple[str, str, str]], domain: str, metri
         out["vendor", vendor, metric] += n
         out["vendor_kind", f"{vendor}{SEP}{kind}", metric] += n
         out["domain", domain, f"vendor{SEP}{vendor}{SEP}{metric}"] += n
-        if metric == "open" and kind in MACHINE_OPEN_KINDS:
+        if metric == EventType.OPEN and kind in MACHINE_OPEN_KINDS:
             out["total", "", "open.machine"] += n
-        if metric == "click":
+        if metric == EventType.CLICK:
             out["domain", domain, f"delay{SEP}{bucket or NO_DELIVERY}"] += n
 
 

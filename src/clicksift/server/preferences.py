@@ -31,6 +31,8 @@ from clicksift.protect.confidence import machine_for_action
 from clicksift.protect.judge import judge_in_context, judgement
 from clicksift.settings import Settings, topic_table
 
+#: What became of a change for a message that is not ours.
+UNKNOWN_MESSAGE = "unknown"
 NO_STORE = {"cache-control": "no-store"}
 FREQUENCY_LABELS = (("all", "Everything we send"), ("weekly", "At most once a week"),
                     ("monthly", "At most once a month"))
@@ -103,12 +105,13 @@ class PreferenceCenter:
 
     def _decide(self, event: Event, change: subs.Change, one_click: bool
                 ) -> tuple[str, subs.State | None]:
-        """Apply CHANGE, or hold it; returns ('applied' | 'held' | 'unknown', state)."""
+        """Apply CHANGE, or hold it; returns what became of it (applied, held, or unknown:
+        no such message) and the recipient's state."""
         assert self.engine is not None
         with self.store_scope() as store:
             message = store.get_message(event.message_id)
             if message is None or not message.recipient:
-                return "unknown", None
+                return UNKNOWN_MESSAGE, None
             verdict = judge_in_context(store, self.engine, event)
             # In audit mode verdicts are computed and logged but change nothing.
             human = self.settings.audit_mode or not machine_for_action(
@@ -124,11 +127,11 @@ class PreferenceCenter:
                     subs.apply(store, message.recipient, change, attempt)
                     if change.unsubscribes:
                         subs.confirm_held(store, message.recipient)
-                    outcome = "applied"
+                    outcome = subs.ReviewStatus.APPLIED
                 else:
                     subs.hold(store, message.recipient, event.message_id, change, attempt,
                               judgement(verdict))
-                    outcome = "held"
+                    outcome = subs.ReviewStatus.HELD
             return outcome, subs.get_state(store, message.recipient,
                                            [t for t, _ in self.topics])
 
@@ -142,15 +145,15 @@ class PreferenceCenter:
                                          headers={**NO_STORE, "retry-after": "60"})
             return self._unavailable(action)
         if one_click:
-            return PlainTextResponse("unsubscribed\n" if outcome == "applied" else
-                                     "unknown message\n",
-                                     status_code=200 if outcome == "applied" else 404,
+            applied = outcome == subs.ReviewStatus.APPLIED
+            return PlainTextResponse("unsubscribed\n" if applied else "unknown message\n",
+                                     status_code=200 if applied else 404,
                                      headers=NO_STORE)
-        if outcome == "unknown":
+        if outcome == UNKNOWN_MESSAGE:
             return self._page("unknown", action, None, status=404,
                               notice="This link does not belong to a message we sent.",
                               error=True)
-        if outcome == "held":
+        if outcome == subs.ReviewStatus.HELD:
             fields = [(k, v) for k, v in form.items() if k != "confirm"]
             return self._page("confirm", action, state,
                               request=change.describe(dict(self.topics)), fields=fields)

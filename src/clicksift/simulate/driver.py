@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from clicksift.events import event_from_dict, format_timestamp
+from clicksift.events import EventType, event_from_dict, format_timestamp
 from clicksift.prepare import PreparedMessage, Preparer
 from clicksift.simulate.actors import Request, World
 from clicksift.simulate.audience import PRESETS, build_audience
@@ -60,7 +60,7 @@ def prepare_campaign(store: SqlStore, preparer: Preparer, html: str, campaign_id
 
 def _target(request: Request, prepared: PreparedMessage) -> tuple[str, str]:
     """(method, URL) of the tracking request for REQUEST."""
-    if request.type == "open":
+    if request.type == EventType.OPEN:
         assert prepared.open_url is not None
         return request.method, prepared.open_url
     assert request.link_index is not None

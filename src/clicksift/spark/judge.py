@@ -44,7 +44,7 @@ from clicksift.classify.config import ClassifierConfig
 from clicksift.classify.engine import Engine
 from clicksift.classify.knowledge import load_knowledge
 from clicksift.classify.signals.crossmessage import CrossMessage
-from clicksift.classify.vocabulary import Verdict
+from clicksift.classify.vocabulary import Label, Verdict
 from clicksift.errors import InputError
 from clicksift.events import Event, dumps, event_from_dict, loads
 from clicksift.storage.sql import reasons_json
@@ -310,9 +310,9 @@ def judge_frame(spark: SparkSession, events: DataFrame, spec: EngineSpec, *,
                 .persist(StorageLevel.MEMORY_AND_DISK))
     for row in verdicts.groupBy("type", "verdict").count().collect():
         run.stats.classified += row["count"]
-        mine = run.stats.by_type.setdefault(row.type, {"human": 0, "nhi": 0})
+        mine = run.stats.by_type.setdefault(row.type, {Label.HUMAN: 0, Label.NHI: 0})
         mine[row.verdict] += row["count"]
-        if row.verdict == "nhi":
+        if row.verdict == Label.NHI:
             run.stats.nhi += row["count"]
     first.unpersist()
     return verdicts, run

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from clicksift.errors import StorageError
 from clicksift.storage import is_postgres
-from clicksift.storage.queries import (
+from clicksift.storage.queries.store import (
     ADVISORY_LOCK_HOLDER,
     HOLD_ADVISORY_LOCK,
     PING,

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from clicksift.events import Event, Link, dumps
+
+
+class CampaignRecord(NamedTuple):
+    id: str
+    name: str | None
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +121,7 @@ class ArchivedMessage:
 
 
 def event_row(event: Event, received_at: float) -> tuple[Any, ...]:
-    """The column values of EVENT in the order of ``queries.INSERT_EVENT``."""
+    """The column values of EVENT in the order of ``queries.store.INSERT_EVENT``."""
     return (event.id, event.type, event.message_id, event.campaign_id, event.recipient,
             event.ts, received_at, event.link_index, event.link_kind, event.source,
             dumps(event.raw), event.message_id)

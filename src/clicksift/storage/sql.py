@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 from clicksift.classify.vocabulary import Finding, Verdict
 from clicksift.errors import InputError, StorageError, StoreDamaged
 from clicksift.events import Event, EventType, dumps, event_from_dict, redacted_address
-from clicksift.storage import queries, schema
+from clicksift.storage import schema
+from clicksift.storage.queries import store as queries
 from clicksift.storage.records import (
     ArchivedEvent,
     ArchivedMessage,
+    CampaignRecord,
     DoctorReport,
     MessageRecord,
     MxRecord,
@@ -25,6 +28,7 @@ from clicksift.storage.records import (
 )
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class SqlStore:
@@ -48,14 +52,47 @@ class SqlStore:
     def sql(self, statement: str) -> str:
         return statement
 
-    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Rows:
         """Run STATEMENT; the rows come through a cursor whose failures are StorageError."""
         try:
             cursor = self.connection.cursor()
             cursor.execute(self.sql(statement), params)
         except self.driver_errors as exc:
             raise self.failure(exc) from None
-        return _Rows(cursor, self)
+        return Rows(cursor, self)
+
+    def rows(self, shape: Callable[..., R], statement: str,
+             params: Sequence[Any] = ()) -> list[R]:
+        """The rows of STATEMENT, each made a SHAPE (a named tuple or dataclass whose fields
+        are the statement's columns, in order: checked on first use)."""
+        cursor = self.execute(statement, params)
+        _check_shape(shape, statement, cursor.description)
+        return [shape(*row) for row in cursor.fetchall()]
+
+    def row(self, shape: Callable[..., R], statement: str,
+            params: Sequence[Any] = ()) -> R | None:
+        """The first row of STATEMENT as a SHAPE, or None when there is none."""
+        cursor = self.execute(statement, params)
+        _check_shape(shape, statement, cursor.description)
+        found = cursor.fetchone()
+        return None if found is None else shape(*found)
+
+    def value(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row of STATEMENT (None when there is no row)."""
+        found = self.execute(statement, params).fetchone()
+        return None if found is None else found[0]
+
+    def column(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The first column of every row of STATEMENT."""
+        return [row[0] for row in self.execute(statement, params).fetchall()]
+
+    def exists(self, statement: str, params: Sequence[Any] = ()) -> bool:
+        """Does STATEMENT return a row?"""
+        return self.execute(statement, params).fetchone() is not None
+
+    def change(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """Run STATEMENT (an INSERT, UPDATE or DELETE); how many rows it changed."""
+        return int(self.execute(statement, params).rowcount or 0)
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
         try:
@@ -224,11 +261,11 @@ class SqlStore:
         return self.executemany(queries.INSERT_EVENT, rows)
 
     def get_message(self, message_id: str) -> MessageRecord | None:
-        row = self.execute(queries.SELECT_MESSAGE, (message_id,)).fetchone()
+        row = self.row(queries.MessageRow, queries.SELECT_MESSAGE, (message_id,))
         if row is None:
             return None
-        return MessageRecord(row[0], row[1], row[2], row[3], MessageRecord.parse_links(row[4]),
-                             row[5])
+        return MessageRecord(row.id, row.campaign_id, row.recipient, row.sent_at,
+                             MessageRecord.parse_links(row.links), row.source)
 
     def iter_events(self, *, campaign_id: str | None = None, types: Sequence[str] = (),
                     since: float | None = None, until: float | None = None,
@@ -291,10 +328,11 @@ class SqlStore:
         out: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(event_ids):
             statement = queries.SELECT_VERDICTS.format(placeholders=_marks(chunk))
-            for row in self.execute(statement, tuple(chunk)).fetchall():
-                out[row[0]] = {"id": row[0], "verdict": row[1], "score": row[2],
-                               "kind": row[3], "vendor": row[4], "reasons": json.loads(row[5]),
-                               "engine_version": row[6], "final": bool(row[7])}
+            for row in self.rows(queries.VerdictRow, statement, tuple(chunk)):
+                out[row.event_id] = {
+                    "id": row.event_id, "verdict": row.verdict, "score": row.score,
+                    "kind": row.kind, "vendor": row.vendor, "reasons": json.loads(row.reasons),
+                    "engine_version": row.engine_version, "final": bool(row.final)}
         return out
 
     def message_ids(self, *, campaign_id: str | None = None, since: float | None = None,
@@ -337,15 +375,16 @@ class SqlStore:
 
     def mx_records(self, domains: Sequence[str] | None = None) -> dict[str, MxRecord]:
         """The cached MX records of DOMAINS (every cached domain when None)."""
-        rows: list[Any] = []
+        rows: list[queries.MxRow] = []
         if domains is None:
-            rows = self.execute(queries.SELECT_ALL_MX_RECORDS).fetchall()
+            rows = self.rows(queries.MxRow, queries.SELECT_ALL_MX_RECORDS)
         else:
             for chunk in _chunks(sorted(set(domains))):
                 statement = queries.SELECT_MX_RECORDS.format(placeholders=_marks(chunk))
-                rows.extend(self.execute(statement, tuple(chunk)).fetchall())
-        return {row[0]: MxRecord(row[0], tuple(json.loads(row[1])), row[2], float(row[3]),
-                                 float(row[4])) for row in rows}
+                rows.extend(self.rows(queries.MxRow, statement, tuple(chunk)))
+        return {row.domain: MxRecord(row.domain, tuple(json.loads(row.hosts)), row.status,
+                                     float(row.looked_up_at), float(row.expires_at))
+                for row in rows}
 
     def save_mx_records(self, records: Iterable[MxRecord]) -> None:
         """Store (or replace) looked-up MX records, in a transaction of their own."""
@@ -361,7 +400,8 @@ class SqlStore:
         statement = queries.RECIPIENT_DOMAINS.format(
             campaign="" if campaign_id is None else "AND campaign_id = ?")
         params = () if campaign_id is None else (campaign_id,)
-        return [(row[0], int(row[1])) for row in self.execute(statement, params).fetchall()]
+        return [(row.recipient_domain, int(row.messages))
+                for row in self.rows(queries.DomainCount, statement, params)]
 
     def save_doctor_report(self, report: DoctorReport) -> None:
         with self.transaction():
@@ -371,12 +411,12 @@ class SqlStore:
     def doctor_report(self, domain: str | None = None) -> DoctorReport | None:
         """The kept doctor report of DOMAIN (None: the latest of any domain)."""
         if domain is None:
-            row = self.execute(queries.LATEST_DOCTOR_REPORT).fetchone()
+            row = self.row(queries.DoctorRow, queries.LATEST_DOCTOR_REPORT)
         else:
-            row = self.execute(queries.SELECT_DOCTOR_REPORT, (domain.lower(),)).fetchone()
+            row = self.row(queries.DoctorRow, queries.SELECT_DOCTOR_REPORT, (domain.lower(),))
         if row is None:
             return None
-        return DoctorReport(row[0], float(row[1]), json.loads(row[2]))
+        return DoctorReport(row.domain, float(row.checked_at), json.loads(row.report))
 
     # -- the archive (docs/archive.md) --------------------------------------------------------
 
@@ -442,10 +482,10 @@ class SqlStore:
             self.executemany(queries.UPSERT_VERDICT, judged)
         return added
 
-    def campaigns(self) -> list[tuple[str, str | None, float]]:
-        """Every campaign: (id, name, created_at)."""
-        return [(row[0], row[1], float(row[2]))
-                for row in self.execute(queries.SELECT_CAMPAIGNS).fetchall()]
+    def campaigns(self) -> list[CampaignRecord]:
+        """Every campaign."""
+        return [row._replace(created_at=float(row.created_at))
+                for row in self.rows(CampaignRecord, queries.SELECT_CAMPAIGNS)]
 
     def save_campaigns(self, campaigns: Iterable[tuple[str, str | None, float]]) -> None:
         """Record campaigns (id, name, created_at) not yet known (caller's transaction)."""
@@ -458,9 +498,10 @@ class SqlStore:
         out: dict[str, ArchivedMessage] = {}
         for chunk in _chunks(message_ids):
             statement = queries.SELECT_ARCHIVED.format(placeholders=_marks(chunk))
-            for row in self.execute(statement, tuple(chunk)).fetchall():
-                out[row[0]] = ArchivedMessage(row[0], row[1], tuple(json.loads(row[2])),
-                                              int(row[3]), row[4], float(row[5]))
+            for row in self.rows(queries.ArchivedRow, statement, tuple(chunk)):
+                out[row.message_id] = ArchivedMessage(
+                    row.message_id, row.campaign_id, tuple(json.loads(row.partitions)),
+                    int(row.events), row.batch, float(row.archived_at))
         return out
 
     def archived_message_ids(self, campaign_id: str | None = None) -> list[str]:
@@ -489,8 +530,9 @@ class SqlStore:
 
     def archive_totals(self) -> tuple[int, int]:
         """(messages, events) moved to the archive so far."""
-        row = self.execute(queries.ARCHIVE_TOTALS).fetchone()
-        return int(row[0]), int(row[1])
+        row = self.row(queries.ArchiveTotals, queries.ARCHIVE_TOTALS)
+        assert row is not None        # an aggregate always has its row
+        return int(row.messages), int(row.events)
 
     def recipient_message_ids(self, address: str) -> list[str]:
         """The messages sent to ADDRESS (lower case)."""
@@ -613,7 +655,23 @@ def reasons_json(reasons: tuple[Finding, ...]) -> str:
     return dumps([{"rule": f.rule, "weight": f.weight, "detail": f.detail} for f in reasons])
 
 
-class _Rows:
+@functools.lru_cache(maxsize=1024)
+def _shape_checked(shape: Callable[..., Any], statement: str,
+                   columns: tuple[str, ...]) -> None:
+    fields = getattr(shape, "_fields", None)
+    if fields is None:
+        fields = tuple(field.name for field in dataclasses.fields(shape))  # type: ignore[arg-type]
+    if tuple(fields) != columns:
+        raise TypeError(f"{getattr(shape, '__name__', shape)} has fields {tuple(fields)} but "
+                        f"the statement returns {columns}: {statement.strip()[:80]}")
+
+
+def _check_shape(shape: Callable[..., Any], statement: str, description: Any) -> None:
+    _shape_checked(shape, statement,
+                   tuple(str(column[0]).rsplit(".", 1)[-1] for column in description or ()))
+
+
+class Rows:
     """A driver's cursor whose reads raise StorageError (a damaged page shows when its rows
     are read, not when the statement starts)."""
 

@@ -261,8 +261,8 @@ class Dashboard:
             review = await self.service.run(_decide, str(form.get("event_id", "")),
                                             decision == "apply", who, refresh=False)
             notice = f"{review.status}: {review.recipient}, {review.change.describe()}"
-        status = request.query_params.get("status", "held")
-        if status not in ("held", "applied", "dismissed", "confirmed", "all"):
+        status = request.query_params.get("status", subscriptions.ReviewStatus.HELD)
+        if status not in (*subscriptions.ReviewStatus, "all"):
             raise InputError(f"unknown status {status!r}", field="status")
         found = await self.service.run(subscriptions.reviews, None if status == "all"
                                        else status, refresh=False)

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict, deque
 
 from clicksift.classify.observe import Observed
 from clicksift.classify.vocabulary import Finding, Kind, finding
-from clicksift.events import LinkKind
+from clicksift.events import EventType, LinkKind
 
 BURST_WINDOW = 30.0       # seconds in which "most links" counts as one burst
 TWO_LINK_WINDOW = 3.0     # two links this close are not two deliberate clicks
@@ -221,7 +221,7 @@ def _unsubscribes_after_machine_clicks(events: list[Observed]) -> None:
     other click between them that might be the person's: the ESP processed the machine's
     click on its unsubscribe link. A person's click in between (a time-of-click check
     followed by the person's browser) keeps it a person's."""
-    bare = [o for o in events if o.event.type == "unsubscribe" and not o.event.ip
+    bare = [o for o in events if o.event.type == EventType.UNSUBSCRIBE and not o.event.ip
             and not o.event.user_agent]
     if not bare:
         return

@@ -1,4 +1,9 @@
-"""Named SQL, one place for every statement (``?`` placeholders; PostgreSQL gets ``%s``)."""
+"""The store's own statements: events, messages, verdicts, campaigns, meta, migrations, MX
+records, doctor reports, erasure, the archive's bookkeeping and the background lease."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
 
 INSERT_EVENT = """
 INSERT INTO events (id, type, message_id, campaign_id, recipient, ts, received_at, link_index,
@@ -113,7 +118,7 @@ INSERT INTO mx_records (domain, hosts, status, looked_up_at, expires_at) VALUES 
 ON CONFLICT (domain) DO UPDATE SET hosts = excluded.hosts, status = excluded.status,
     looked_up_at = excluded.looked_up_at, expires_at = excluded.expires_at"""
 RECIPIENT_DOMAINS = """
-SELECT recipient_domain, COUNT(*) FROM messages
+SELECT recipient_domain, COUNT(*) AS messages FROM messages
 WHERE recipient_domain IS NOT NULL {campaign} GROUP BY recipient_domain
 ORDER BY COUNT(*) DESC, recipient_domain"""
 UPSERT_DOCTOR_REPORT = """
@@ -188,7 +193,8 @@ ON CONFLICT (message_id) DO UPDATE SET campaign_id = excluded.campaign_id,
 COUNT_MESSAGE_EVENTS = "SELECT COUNT(*) FROM events WHERE message_id IN ({placeholders})"
 CAMPAIGNS_OF_MESSAGES = """
 SELECT DISTINCT campaign_id FROM events WHERE message_id IN ({placeholders})"""
-ARCHIVE_TOTALS = "SELECT COUNT(*), COALESCE(SUM(events), 0) FROM archived_messages"
+ARCHIVE_TOTALS = """
+SELECT COUNT(*) AS messages, COALESCE(SUM(events), 0) AS events FROM archived_messages"""
 DELETE_EVENTS = "DELETE FROM events WHERE id IN ({placeholders})"
 DELETE_VERDICTS = "DELETE FROM verdicts WHERE event_id IN ({placeholders})"
 
@@ -209,3 +215,58 @@ ADVISORY_LOCK_HOLDER = """
 SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.objid::bigint = ?
 """
+
+
+# -- the shapes of rows read (SqlStore.rows checks them against the columns) --------------------
+
+class MessageRow(NamedTuple):
+    id: str
+    campaign_id: str | None
+    recipient: str | None
+    sent_at: float | None
+    links: str | None          # JSON
+    source: str | None
+
+
+class VerdictRow(NamedTuple):
+    event_id: str
+    verdict: str
+    score: float
+    kind: str | None
+    vendor: str | None
+    reasons: str               # JSON
+    engine_version: str | None
+    final: int
+
+
+class MxRow(NamedTuple):
+    domain: str
+    hosts: str                 # JSON
+    status: str
+    looked_up_at: float
+    expires_at: float
+
+
+class DomainCount(NamedTuple):
+    recipient_domain: str
+    messages: int
+
+
+class DoctorRow(NamedTuple):
+    domain: str
+    checked_at: float
+    report: str                # JSON
+
+
+class ArchivedRow(NamedTuple):
+    message_id: str
+    campaign_id: str | None
+    partitions: str            # JSON
+    events: int
+    batch: str
+    archived_at: float
+
+
+class ArchiveTotals(NamedTuple):
+    messages: int
+    events: int
