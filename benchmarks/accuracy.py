@@ -42,6 +42,7 @@ from clicksift.classify.gateways import load_gateways
 from clicksift.events import Event, event_from_dict, parse_timestamp, redacted_address
 from clicksift.ingest import ADAPTERS
 from clicksift.ingest.base import with_context
+from clicksift.ingest.samples import render
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
 from clicksift.simulate.worlds import HELD_OUT_SEEDS, STRESS_WORLDS, TUNING_SEEDS
 
@@ -304,7 +305,7 @@ def run_esps(mix: str, seed: int, recipients: int, campaigns: int) -> dict[str, 
         renamed: dict[str, str] = {}
         parsed: dict[str, Event] = {}
         for event in events:
-            for body in adapter.render([event]):
+            for body in render(adapter.name, [event]):
                 for new in adapter.parse(body, {}):
                     renamed[event.id] = new.id
                     parsed.setdefault(new.id, new)       # the store keeps one of each id

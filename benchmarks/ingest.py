@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import clicksift_server, emit, machine
 from clicksift.events import event_from_dict, loads
-from clicksift.ingest import ADAPTERS, sendgrid
+from clicksift.ingest import ADAPTERS
+from clicksift.ingest.samples import render, sendgrid
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
 
 
@@ -42,7 +43,7 @@ def parse_rates(recipients: int) -> dict[str, Any]:
     events = [event_from_dict(item) for item in raw]
     out: dict[str, Any] = {}
     for name, adapter in ADAPTERS.items():
-        bodies = adapter.render(events)
+        bodies = render(adapter.name, events)
         started = time.perf_counter()
         for body in bodies:
             if name == "mandrill":                 # a form whose field holds the JSON
@@ -87,7 +88,7 @@ async def _post_all(url: str, bodies: list[bytes], key: ec.EllipticCurvePrivateK
 def http_rate(batches: int, senders: int) -> dict[str, Any]:
     raw, _ = events_and_truth(simulate(SimulationConfig(recipients=batches * 70, seed=22)))
     events = [event_from_dict(item) for item in raw]
-    records = [r for body in ADAPTERS["sendgrid"].render(events) for r in json.loads(body)]
+    records = [r for body in render("sendgrid", events) for r in json.loads(body)]
     bodies = [json.dumps(records[i:i + 500]).encode()
               for i in range(0, min(len(records), batches * 500), 500)]
     key = ec.generate_private_key(ec.SECP256R1())

@@ -268,7 +268,7 @@ def test_prepared_message(nameserver: str, tmp_path: Path, variant: dict[str, An
 
 def test_table_fits_80_columns_and_is_kept_for_reports(nameserver: str, tmp_path: Path
                                                        ) -> None:
-    from clicksift.settings import load_settings
+    from clicksift.configuration import load_settings
     from clicksift.storage import open_store
 
     database = tmp_path / "store.db"

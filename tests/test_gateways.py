@@ -107,7 +107,7 @@ def test_normalize() -> None:
 
 def test_command_looks_up_recipient_domains(tmp_path: Path) -> None:
     database = str(tmp_path / "store.db")
-    from clicksift.settings import load_settings
+    from clicksift.configuration import load_settings
     from clicksift.storage import open_store
 
     settings = load_settings(None, overrides={"database": database}).settings

@@ -19,6 +19,7 @@ import pytest
 from clicksift.events import event_from_dict
 from clicksift.ingest import ADAPTERS, PayloadError, SignatureError, get_adapter
 from clicksift.ingest.base import split_bodies
+from clicksift.ingest.samples import render
 from clicksift.server.webhooks import startup_warnings
 from clicksift.settings import Settings
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
@@ -94,6 +95,9 @@ def test_each_stored_record_reads_again_as_the_same_event(path: Path) -> None:
 
 
 def test_every_esp_has_documented_fixtures_and_a_guide() -> None:
+    from clicksift.ingest.samples import RENDERERS
+
+    assert set(RENDERERS) == set(ADAPTERS)
     for name, adapter in ADAPTERS.items():
         assert adapter.guide.setup and adapter.guide.docs, name
         assert fixture_files(name), f"no fixture for {name}"
@@ -101,12 +105,15 @@ def test_every_esp_has_documented_fixtures_and_a_guide() -> None:
 
 
 def test_allow_unsigned_webhooks_names_real_esps() -> None:
+    from clicksift.configuration import load_settings
     from clicksift.errors import ConfigError
     from clicksift.ingest import check_settings
     from clicksift.server.app import create_app
-    from clicksift.settings import load_settings
+    from clicksift.settings import Settings
 
-    settings = load_settings(env={"CLICKSIFT_ALLOW_UNSIGNED_WEBHOOKS": "sendgird"}).settings
+    with pytest.raises(ConfigError, match="not an ESP"):        # checked when loaded
+        load_settings(env={"CLICKSIFT_ALLOW_UNSIGNED_WEBHOOKS": "sendgird"})
+    settings = Settings(allow_unsigned_webhooks=["sendgird"])
     with pytest.raises(ConfigError, match="not an ESP"):
         check_settings(settings)
     with pytest.raises(ConfigError, match="not an ESP"):        # the server checks them
@@ -146,7 +153,7 @@ def test_simulated_traffic_survives_each_esps_format(esp: str) -> None:
     raw, _ = events_and_truth(simulate(SimulationConfig(recipients=40, seed=8)))
     events = [event_from_dict(item) for item in raw]
     adapter = get_adapter(esp)
-    parsed = [e for body in adapter.render(events) for e in adapter.parse(body, {})]
+    parsed = [e for body in render(adapter.name, events) for e in adapter.parse(body, {})]
 
     def shape(event: Any) -> tuple[Any, ...]:
         detailed = event.type == "click" or esp != "resend"     # Resend opens carry neither
@@ -171,8 +178,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> EspKeys:
 
 
 def _secrets(keys: EspKeys, esp: str) -> dict[str, str]:
+    from clicksift.configuration import load_settings
     from clicksift.server.webhooks import configured_secrets
-    from clicksift.settings import load_settings
 
     settings = load_settings(env={**keys.env(), "CLICKSIFT_BASE_URL": BASE_URL}).settings
     secrets = configured_secrets(settings, get_adapter(esp))
@@ -244,7 +251,7 @@ def _legacy_mailgun(key: str, stamp: int, *, multipart: bool = False, wrong: boo
     """A legacy Mailgun webhook signed with KEY, as a form (or a multipart form)."""
     from urllib.parse import urlencode
 
-    from clicksift.ingest import mailgun
+    from clicksift.ingest.samples import mailgun
     token = os.urandom(25).hex()
     signed = mailgun.signature_block(key + ("x" if wrong else ""), stamp, token)
     pairs = [*fields.items(), *signed.items()]
@@ -368,7 +375,7 @@ def test_a_body_over_the_limit_is_413(site: Site) -> None:
 def test_a_large_sendgrid_batch_is_one_fast_transaction(site: Site) -> None:
     raw, _ = events_and_truth(simulate(SimulationConfig(recipients=300, seed=4)))
     events = [event_from_dict(item) for item in raw]
-    records = [r for body in get_adapter("sendgrid").render(events) for r in json.loads(body)]
+    records = [r for body in render("sendgrid", events) for r in json.loads(body)]
     body = json.dumps(records[:1000]).encode()
     before = site.count("sendgrid")
     started = time.perf_counter()
@@ -393,6 +400,35 @@ def test_ses_subscription_confirmation(site: Site) -> None:
     assert response.json()["confirmed"] is False
     assert response.json()["confirm_url"].startswith("https://sns.us-east-1.amazonaws.com/")
     assert "waits for confirmation" in site.server.log()
+
+
+def test_the_ses_adapter_owns_its_handshake_and_its_certificate_fetch(tmp_path: Path) -> None:
+    from clicksift.ingest import amazon_ses
+
+    def body(**envelope: str) -> bytes:
+        return json.dumps({"TopicArn": "arn:t", **envelope}).encode()
+
+    confirmation = body(Type="SubscriptionConfirmation", SubscribeURL="https://sns.x/confirm")
+    assert amazon_ses.subscription_confirmation(body(Type="Notification"), {}) is None
+    unlisted = amazon_ses.subscription_confirmation(confirmation, {"topic_arns": "arn:u"})
+    listed = amazon_ses.subscription_confirmation(confirmation, {"topic_arns": "arn:u,arn:t"})
+    assert unlisted is not None and not unlisted.confirm and "ses_topic_arns" in unlisted.hint
+    assert listed is not None and listed.confirm and listed.confirm_url == "https://sns.x/confirm"
+    # The certificate is fetched only when allowed, into a folder, from an Amazon address:
+    # each near miss below returns before any request (a request would fail: no network).
+    notice = body(Type="Notification",
+                  SigningCertURL="https://sns.us-east-1.amazonaws.com/cert-a.pem")
+    outside = body(Type="Notification", SigningCertURL="https://example.com/cert-a.pem")
+    folder = str(tmp_path)
+    (tmp_path / "cert-a.pem").write_text("cached")
+    for envelope, secrets in ((notice, {"certificates": folder}),
+                              (notice, {"certificates": folder, "fetch_certificates": "false"}),
+                              (outside, {"certificates": folder, "fetch_certificates": "true"}),
+                              (notice, {"certificates": folder, "fetch_certificates": "true"})):
+        amazon_ses.fetch_certificate(envelope, secrets)      # cached: nothing to fetch
+    assert (tmp_path / "cert-a.pem").read_text() == "cached"
+    assert amazon_ses.ADAPTER.fetch is amazon_ses.fetch_certificate
+    assert amazon_ses.ADAPTER.secrets["fetch_certificates"] == "ses_fetch_certificates"
 
 
 def test_without_a_secret_webhooks_are_refused_unless_allowed(tmp_path: Path) -> None:
@@ -467,7 +503,7 @@ def test_import_into_the_store_judges_and_says_what_was_missing(tmp_path: Path,
     raw, _ = events_and_truth(simulate(SimulationConfig(recipients=50, seed=2)))
     events = [event_from_dict(item) for item in raw]
     source = tmp_path / "cc.jsonl"
-    source.write_bytes(b"\n".join(get_adapter("constant_contact").render(events)) + b"\n")
+    source.write_bytes(b"\n".join(render("constant_contact", events)) + b"\n")
     database = str(tmp_path / "import.db")
     result = cli("import", "--esp", "constant_contact", str(source), "--db", database)
     assert result.exit_code == 0, result.output
@@ -521,15 +557,16 @@ def test_esp_events_keep_big_ids_and_unknown_types_in_the_store(store: Any) -> N
 
 def test_sns_signature_versions_and_certificate_addresses(keys: EspKeys) -> None:
     from clicksift.ingest import amazon_ses
+    from clicksift.ingest.samples import amazon_ses as signed_as_sns
 
     secrets = _secrets(keys, "amazon_ses")
     body, _ = keys.sign("amazon_ses", sample_body("amazon_ses"), time.time())
     envelope = json.loads(body)
-    version_one = amazon_ses.sign_envelope(envelope, keys.good.rsa_key, version="1")
+    version_one = signed_as_sns.sign_envelope(envelope, keys.good.rsa_key, version="1")
     amazon_ses.verify(json.dumps(version_one).encode(), {}, secrets)
     for url in ("https://evil.example/cert.pem", "http://sns.us-east-1.amazonaws.com/x.pem",
                 "https://sns.us-east-1.amazonaws.com.evil.example/x.pem"):
-        forged = amazon_ses.sign_envelope(dict(envelope, SigningCertURL=url), keys.good.rsa_key)
+        forged = signed_as_sns.sign_envelope(dict(envelope, SigningCertURL=url), keys.good.rsa_key)
         with pytest.raises(SignatureError, match="not an Amazon SNS address"):
             amazon_ses.verify(json.dumps(forged).encode(), {}, secrets)
     other_topic = dict(secrets, topic_arns="arn:aws:sns:us-east-1:123456789012:other")

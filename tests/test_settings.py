@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from clicksift.configuration import SETTINGS_TABLE, load_settings, redacted, settings_to_env
 from clicksift.errors import ConfigError
 from clicksift.reference import PAGES
-from clicksift.settings import SETTINGS_TABLE, Settings, load_settings, settings_to_env
+from clicksift.settings import Settings
 from tests.support import ROOT
 
 
@@ -126,13 +127,49 @@ def test_unknown_environment_variables_are_reported() -> None:
 
 def test_secrets_are_masked() -> None:
     settings = Settings(signing_keys="k1:supersecretvalue123")
-    assert settings.redacted("signing_keys") == "********"
-    assert "supersecret" not in settings.redacted("signing_keys")
+    assert redacted(settings, "signing_keys") == "********"
+    assert "supersecret" not in redacted(settings, "signing_keys")
 
 
 def test_environment_round_trip() -> None:
-    settings = Settings(trusted_proxies=["10.0.0.0/8"], open_pixel=False, port=8123)
+    settings = load_settings(None, env={
+        "CLICKSIFT_TRUSTED_PROXIES": "10.0.0.0/8", "CLICKSIFT_OPEN_PIXEL": "no",
+        "CLICKSIFT_PORT": "8123", "CLICKSIFT_SES_TOPIC_ARNS": "arn:a, arn:b",
+        "CLICKSIFT_SES_FETCH_CERTIFICATES": "on", "CLICKSIFT_MAILGUN_SIGNING_KEY": "k"}).settings
+    assert settings.esp["ses_topic_arns"] == ["arn:a", "arn:b"]
+    assert settings.esp["ses_fetch_certificates"] is True
     assert load_settings(None, env=settings_to_env(settings)).settings == settings
+
+
+def test_esp_settings_are_declared_by_their_adapters(tmp_path: Path) -> None:
+    from clicksift.ingest import ADAPTERS
+
+    declared = {info.name for adapter in ADAPTERS.values() for info in adapter.settings}
+    assert declared and declared <= set(SETTINGS_TABLE)
+    assert not declared & {f.name for f in __import__("dataclasses").fields(Settings)}
+    for adapter in ADAPTERS.values():        # every secret verify reads is one of its own
+        own = {info.name for info in adapter.settings}
+        assert set(adapter.secrets.values()) <= own, adapter.name
+    # read from a file like any setting, unknown ones refused with a suggestion
+    config = tmp_path / "clicksift.toml"
+    config.write_text('postmark_basic_auth = "u:p"\n')
+    loaded = load_settings(config, env={})
+    assert loaded.settings.esp["postmark_basic_auth"] == "u:p"
+    assert loaded.sources["postmark_basic_auth"] == f"file {config}"
+    assert redacted(loaded.settings, "postmark_basic_auth") == "********"
+    config.write_text('postmark_basic_aut = "u:p"\n')
+    with pytest.raises(ConfigError, match="did you mean 'postmark_basic_auth'"):
+        load_settings(config, env={})
+    with pytest.raises(ConfigError, match="'ses_fetch_certificates' has value 'maybe'"):
+        load_settings(None, env={"CLICKSIFT_SES_FETCH_CERTIFICATES": "maybe"})
+
+
+def test_settings_holding_an_undeclared_esp_setting_are_refused() -> None:
+    from clicksift.configuration import check
+
+    check(Settings(esp={"mailgun_signing_key": "k"}))
+    with pytest.raises(ConfigError, match="no ESP declares the setting 'mailgun_key'"):
+        check(Settings(esp={"mailgun_key": "k"}))
 
 
 def test_generated_reference_pages_are_current() -> None:

@@ -58,7 +58,8 @@ def demo_settings(folder: Path, base: Settings) -> Settings:
     from dataclasses import replace
 
     return replace(base, database=str(folder / "demo.db"),
-                   sendgrid_public_key=base.sendgrid_public_key or _sendgrid_demo_key(folder),
+                   esp={**base.esp, "sendgrid_public_key": base.esp.get("sendgrid_public_key")
+                        or _sendgrid_demo_key(folder)},
                    topics=base.topics or ["news:Newsletter", "offers:Special offers"],
                    sender_name=base.sender_name or "Northwind Outfitters (clicksift demo)",
                    hook_settle_seconds=5.0, hook_poll_seconds=1.0,
@@ -96,7 +97,7 @@ def esp_webhooks(folder: Path, recipients: int, seed: int, days_ago: float = 2.0
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from clicksift.ingest import sendgrid
+    from clicksift.ingest.samples import sendgrid
     from clicksift.simulate import events_and_truth, simulate
 
     key = serialization.load_pem_private_key((folder / ESP_KEY_FILE).read_bytes(),

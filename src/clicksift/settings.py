@@ -1,8 +1,9 @@
-"""One settings table, read from defaults, a TOML file and ``CLICKSIFT_*`` variables.
-
-Every setting is a field of :class:`Settings` with its type, default and help text, so the
-table, the documentation (``docs/settings.md``) and ``clicksift config`` come from one place.
-Later sources win: default < TOML file < environment < explicit overrides (command-line flags).
+"""The core settings: each a field of :class:`Settings` with its type, default, help text
+and constraint, so the table, its documentation (``docs/settings.md``) and ``clicksift
+config`` come from one place. Each ESP adapter declares its own settings beside its code
+(``Adapter.settings``); :mod:`clicksift.configuration` joins the two tables and loads them
+from defaults, a TOML file, ``CLICKSIFT_*`` variables and command-line options (later
+sources win).
 """
 
 from __future__ import annotations
@@ -276,39 +277,6 @@ class Settings:
     webhook_max_mb: float = setting(
         32.0, "Largest webhook body accepted, in megabytes (SendGrid, SparkPost and Mandrill "
         "post hundreds of events at once).")
-    sendgrid_public_key: str = setting(
-        "", "SendGrid Signed Event Webhook verification key (the base64 public key shown in "
-        "SendGrid's Mail Settings).")
-    mailgun_signing_key: str = setting(
-        "", "Mailgun HTTP webhook signing key.", secret=True)
-    postmark_basic_auth: str = setting(
-        "", "'user:password' that Postmark sends (written into the webhook URL).", secret=True)
-    ses_certificates: str = setting(
-        "", "Amazon SNS signing certificates: a PEM file, or a folder of cached certificates "
-        "named as in their SigningCertURL.")
-    ses_fetch_certificates: bool = setting(
-        False, "Download an SNS signing certificate that is not cached yet from its Amazon "
-        "address (sns.REGION.amazonaws.com only) into ses_certificates.")
-    ses_topic_arns: list[str] = setting(
-        [], "SNS topics accepted (empty: any topic whose signature verifies). A subscription "
-        "to one of these topics is confirmed automatically.")
-    sparkpost_basic_auth: str = setting(
-        "", "'user:password' configured as the SparkPost webhook's basic authentication.",
-        secret=True)
-    mailjet_basic_auth: str = setting(
-        "", "'user:password' written into the Mailjet event endpoint URL.", secret=True)
-    mandrill_webhook_key: str = setting(
-        "", "The Mandrill webhook's key (signs X-Mandrill-Signature).", secret=True)
-    mandrill_webhook_url: str = setting(
-        "", "The webhook URL exactly as configured in Mandrill (it is part of the signature). "
-        "Empty: base_url + /webhooks/mandrill.")
-    resend_signing_secret: str = setting(
-        "", "Resend webhook signing secret (whsec_...).", secret=True)
-    postal_public_key: str = setting(
-        "", "Postal server's webhook public key (the p= value shown by Postal, or PEM).")
-    brevo_credentials: str = setting(
-        "", "'user:password' of the Brevo webhook URL, or the bearer token configured with "
-        "the webhook.", secret=True)
     ip_retention: str = setting(
         "keep", "What becomes of a request's address once its verdict is final: keep it, "
         "truncate it to its /24 (IPv4) or /48 (IPv6) network, or hash it with a key kept "
@@ -325,15 +293,9 @@ class Settings:
         check=above(0, " (lookups a second)"))
     log_level: str = setting(
         "info", "Server log level.", choices=("debug", "info", "warning", "error"))
-
-    def redacted(self, name: str) -> str:
-        """The value of setting NAME as text, with secrets masked."""
-        value = getattr(self, name)
-        if SETTINGS_TABLE[name].secret and value:
-            return "********"
-        if isinstance(value, list):
-            return ",".join(value)
-        return str(value).lower() if isinstance(value, bool) else str(value)
+    #: The settings each ESP adapter declares (its secrets and options, docs/esps/), by name;
+    #: clicksift.configuration fills in every declared one.
+    esp: dict[str, Any] = field(default_factory=dict, metadata={"table": False})
 
 
 @dataclass(frozen=True)
@@ -353,6 +315,8 @@ class SettingInfo:
 def _describe_fields() -> dict[str, SettingInfo]:
     table = {}
     for f in dataclasses.fields(Settings):
+        if f.metadata.get("table", True) is False:
+            continue
         if f.default is not dataclasses.MISSING:
             default: Any = f.default
         else:
@@ -363,17 +327,11 @@ def _describe_fields() -> dict[str, SettingInfo]:
     return table
 
 
-SETTINGS_TABLE: dict[str, SettingInfo] = _describe_fields()
+#: The core settings (the ESPs' own are added by clicksift.configuration).
+CORE_SETTINGS: dict[str, SettingInfo] = _describe_fields()
 
 
-@dataclass(frozen=True)
-class LoadedSettings:
-    settings: Settings
-    sources: dict[str, str]          # setting name -> "default", "file PATH", "env VAR", "option"
-    unknown_env: tuple[str, ...]     # CLICKSIFT_* variables that name no setting
-
-
-def _convert(info: SettingInfo, raw: Any, where: str) -> Any:
+def convert(info: SettingInfo, raw: Any, where: str) -> Any:
     """Turn RAW (text from the environment, or a TOML value) into the setting's type."""
     kind = info.type
     try:
@@ -408,7 +366,7 @@ def _convert(info: SettingInfo, raw: Any, where: str) -> Any:
     return value
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, known: Mapping[str, SettingInfo]) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -419,8 +377,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if not isinstance(section, dict):
         raise ConfigError(f"config file {path}: [clicksift] must be a table")
     for key in section:
-        if key not in SETTINGS_TABLE:
-            near = difflib.get_close_matches(key, SETTINGS_TABLE, n=1)
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise ConfigError(f"config file {path}: unknown setting '{key}'{hint}")
     return section
@@ -435,34 +393,6 @@ def config_path(explicit: str | os.PathLike[str] | None,
         return Path(env[CONFIG_ENV])
     local = Path(DEFAULT_CONFIG_FILE)
     return local if local.is_file() else None
-
-
-def load_settings(config_file: str | os.PathLike[str] | None = None,
-                  env: Mapping[str, str] | None = None,
-                  overrides: Mapping[str, Any] | None = None) -> LoadedSettings:
-    """Build the effective settings from every source and remember where each came from."""
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    sources = {name: "default" for name in SETTINGS_TABLE}
-    path = config_path(config_file, env)
-    if path is not None:
-        for key, raw in _read_toml(path).items():
-            values[key] = _convert(SETTINGS_TABLE[key], raw, f"config file {path}")
-            sources[key] = f"file {path}"
-    for name, info in SETTINGS_TABLE.items():
-        if info.env_var in env:
-            values[name] = _convert(info, env[info.env_var], f"environment {info.env_var}")
-            sources[name] = f"env {info.env_var}"
-    for name, raw in (overrides or {}).items():
-        if raw is None:
-            continue
-        values[name] = _convert(SETTINGS_TABLE[name], raw, "command-line option")
-        sources[name] = "option"
-    settings = Settings(**values)
-    validate(settings)
-    known = {info.env_var for info in SETTINGS_TABLE.values()} | {CONFIG_ENV}
-    unknown = tuple(sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known))
-    return LoadedSettings(settings, sources, unknown)
 
 
 def validate(settings: Settings) -> None:
@@ -482,20 +412,6 @@ def validate(settings: Settings) -> None:
     if bool(settings.tls_certificate) != bool(settings.tls_key):
         raise ConfigError("settings 'tls_certificate' and 'tls_key' go together: give both "
                           "files, or neither")
-
-
-def settings_to_env(settings: Settings) -> dict[str, str]:
-    """The environment that reproduces SETTINGS in another process (server workers)."""
-    out = {}
-    for name, info in SETTINGS_TABLE.items():
-        value = getattr(settings, name)
-        if isinstance(value, list):
-            out[info.env_var] = ",".join(value)
-        elif isinstance(value, bool):
-            out[info.env_var] = "true" if value else "false"
-        else:
-            out[info.env_var] = str(value)
-    return out
 
 
 def topic_table(settings: Settings) -> list[tuple[str, str]]:

@@ -10,11 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from clicksift.classify import check_settings as check_classifier_settings
 from clicksift.classify.vocabulary import Label
+from clicksift.configuration import LoadedSettings, load_settings
 from clicksift.events import ReadStats, minute_text, parse_timestamp
-from clicksift.ingest import check_settings
-from clicksift.settings import LoadedSettings, Settings, load_settings
+from clicksift.settings import Settings
 from clicksift.storage import SqlStore, open_store
 
 console = Console(highlight=False)
@@ -29,10 +28,7 @@ class Context:
         self.config_file = config_file
 
     def load(self, **overrides: Any) -> LoadedSettings:
-        loaded = load_settings(self.config_file, overrides=overrides)
-        check_settings(loaded.settings)
-        check_classifier_settings(loaded.settings)
-        return loaded
+        return load_settings(self.config_file, overrides=overrides)
 
     def settings(self, **overrides: Any) -> Settings:
         return self.load(**overrides).settings

@@ -22,11 +22,11 @@ from clicksift.cli.common import (
     time_option,
     warn,
 )
+from clicksift.configuration import SETTINGS_TABLE, redacted
 from clicksift.errors import InputError
 from clicksift.events import ReadStats, dumps, read_events
 from clicksift.links import TrackingUrls, load_signer
 from clicksift.prepare import PrepareOptions, Preparer
-from clicksift.settings import SETTINGS_TABLE
 
 LOAD_BATCH = 5000
 
@@ -228,16 +228,16 @@ def config(ctx: Context, fmt: str) -> None:
     loaded = ctx.load()
     settings = loaded.settings
     if fmt == "json":
-        console.print_json(json.dumps({name: {"value": settings.redacted(name),
+        console.print_json(json.dumps({name: {"value": redacted(settings, name),
                                               "source": loaded.sources[name]}
                                        for name in SETTINGS_TABLE}))
     elif fmt == "env":
         for name, info in SETTINGS_TABLE.items():
-            click.echo(f"{info.env_var}={settings.redacted(name)}")
+            click.echo(f"{info.env_var}={redacted(settings, name)}")
     else:
         table = Table("setting", "value", "source", "meaning", show_lines=False)
         for name, info in SETTINGS_TABLE.items():
-            table.add_row(name, settings.redacted(name), loaded.sources[name], info.help)
+            table.add_row(name, redacted(settings, name), loaded.sources[name], info.help)
         console.print(table)
     for variable in loaded.unknown_env:
         warn(f"environment variable {variable} names no setting")

@@ -23,6 +23,7 @@ from clicksift.classify import BatchClassifier, engine_from_settings
 from clicksift.classify.rescore import stored_events
 from clicksift.cli.common import Context, console, console_err, pass_context, verdict_summary
 from clicksift.cli.report import show_campaign
+from clicksift.configuration import settings_to_env
 from clicksift.demo import (
     CAMPAIGN,
     ESP_CAMPAIGN,
@@ -35,7 +36,7 @@ from clicksift.errors import ConfigError
 from clicksift.events import LinkKind
 from clicksift.protect import conversions, outbound
 from clicksift.protect import subscriptions as subs
-from clicksift.settings import Settings, settings_to_env
+from clicksift.settings import Settings
 from clicksift.simulate.driver import replay
 from clicksift.storage import open_store
 

@@ -11,14 +11,13 @@ https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-conten
 
 from __future__ import annotations
 
-import base64
-import json
+import logging
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -27,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from clicksift.events import Event, loads, parse_timestamp
 from clicksift.ingest import base
 from clicksift.ingest.base import Headers, Secrets
+
+log = logging.getLogger("clicksift.webhooks")
 
 NAME = "amazon_ses"
 #: Where SNS signing certificates may come from (and nowhere else).
@@ -105,7 +106,7 @@ def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None
     if envelope is None:
         raise base.SignatureError("the body is not an SNS envelope (turn raw message delivery "
                                   "off: raw SES records carry no signature)")
-    topics = [t for t in secrets.get("topic_arns", "").split(",") if t]
+    topics = _topics(secrets)
     if topics and envelope.get("TopicArn") not in topics:
         raise base.SignatureError(f"topic {envelope.get('TopicArn')!r} is not in ses_topic_arns")
     version = str(envelope.get("SignatureVersion", ""))
@@ -128,22 +129,48 @@ def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None
         raise base.SignatureError("the SNS signature does not match the message") from None
 
 
-def sign_envelope(envelope: dict[str, Any], private_key: rsa.RSAPrivateKey,
-                  version: str = "2") -> dict[str, Any]:
-    """ENVELOPE signed the way SNS signs (for tests and the demo)."""
-    envelope = dict(envelope, SignatureVersion=version)
-    digest = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303
-    signature = private_key.sign(string_to_sign(envelope), padding.PKCS1v15(), digest)
-    envelope["Signature"] = base64.b64encode(signature).decode()
-    return envelope
-
-
-def subscription_confirmation(body: bytes) -> tuple[str, str] | None:
-    """(topic ARN, SubscribeURL) when BODY is an SNS subscription confirmation."""
+def subscription_confirmation(body: bytes, secrets: base.Secrets) -> base.Handshake | None:
+    """BODY as SNS's subscription confirmation, confirmed when its topic is in
+    ses_topic_arns."""
     envelope = envelope_of(body)
-    if envelope and envelope.get("Type") == "SubscriptionConfirmation":
-        return str(envelope.get("TopicArn")), str(envelope.get("SubscribeURL"))
-    return None
+    if not envelope or envelope.get("Type") != "SubscriptionConfirmation":
+        return None
+    topic = str(envelope.get("TopicArn"))
+    return base.Handshake(topic, str(envelope.get("SubscribeURL")),
+                          topic in _topics(secrets),
+                          "add the topic to ses_topic_arns to confirm automatically")
+
+
+def _topics(secrets: base.Secrets) -> list[str]:
+    return [t for t in secrets.get("topic_arns", "").split(",") if t]
+
+
+def fetch_certificate(body: bytes, secrets: base.Secrets) -> None:
+    """Download the SNS certificate the envelope names into the ses_certificates folder,
+    once, when ses_fetch_certificates allows it (only from an Amazon SNS address)."""
+    folder = secrets.get("certificates", "")
+    if secrets.get("fetch_certificates") != "true" or not os.path.isdir(folder):
+        return
+    try:
+        envelope = envelope_of(body)
+    except base.PayloadError:
+        return
+    url = str((envelope or {}).get("SigningCertURL", ""))
+    if not CERT_URL.match(url):
+        return
+    path = certificate_file(folder, url)
+    if path.exists():
+        return
+    try:
+        response = httpx.get(url, timeout=10, follow_redirects=False)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        log.warning("cannot download the SNS certificate %s: %s", url, exc)
+        return
+    temporary = path.with_suffix(".part")
+    temporary.write_bytes(response.content)
+    temporary.replace(path)
+    log.info("cached the SNS certificate %s", path)
 
 
 def _one_recipient(addresses: Any) -> str | None:
@@ -214,40 +241,20 @@ def _records(records: list[Any], *, numbered: bool = True) -> list[Event]:
     return events
 
 
-def render(events: Sequence[Event], topic: str = "arn:aws:sns:us-east-1:123456789012:ses-events",
-           cert_url: str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-demo.pem"
-           ) -> list[bytes]:
-    reverse = {v: k for k, v in TYPES.items() if k != "Subscription"}
-    bodies = []
-    for event, kind in base.reported(events, reverse):
-        when = base.iso(event.ts, 3)
-        mail = {"timestamp": when, "source": "news@example.com",
-                "sendingAccountId": "123456789012", "messageId": event.message_id,
-                "destination": [event.recipient or "unknown@example.com"],
-                "headersTruncated": False,
-                "tags": {"campaign": [event.campaign_id]} if event.campaign_id else {}}
-        detail: dict[str, Any] = {"timestamp": when}
-        if kind in ("Open", "Click"):
-            detail.update({"ipAddress": event.ip or "", "userAgent": event.user_agent or ""})
-        if kind == "Click":
-            detail.update({"link": event.url or "", "linkTags": {}})
-        if kind == "Delivery":
-            detail.update({"recipients": mail["destination"], "smtpResponse": "250 2.6.0 OK",
-                           "processingTimeMillis": 500})
-        if kind == "Bounce":
-            detail.update({"bounceType": "Permanent", "bounceSubType": "General",
-                           "bouncedRecipients": [{"emailAddress": event.recipient}]})
-        if kind == "Complaint":
-            detail.update({"complainedRecipients": [{"emailAddress": event.recipient}]})
-        record = {"eventType": kind, "mail": mail, DETAIL[kind]: {} if kind == "Send"
-                  else detail}
-        envelope = {"Type": "Notification", "MessageId": base.stable_id("sns", event.id)[4:],
-                    "TopicArn": topic, "Subject": "Amazon SES Email Event Notification",
-                    "Message": json.dumps(record), "Timestamp": when,
-                    "SignatureVersion": "2", "Signature": "", "SigningCertURL": cert_url,
-                    "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"}
-        bodies.append(json.dumps(envelope).encode())
-    return bodies
+SETTINGS = (
+    base.esp_setting(
+        "ses_certificates",
+        "", "Amazon SNS signing certificates: a PEM file, or a folder of cached certificates "
+        "named as in their SigningCertURL."),
+    base.esp_setting(
+        "ses_fetch_certificates",
+        False, "Download an SNS signing certificate that is not cached yet from its Amazon "
+        "address (sns.REGION.amazonaws.com only) into ses_certificates."),
+    base.esp_setting(
+        "ses_topic_arns",
+        [], "SNS topics accepted (empty: any topic whose signature verifies). A subscription "
+        "to one of these topics is confirmed automatically."),
+)
 
 
 GUIDE = base.Guide(
@@ -287,8 +294,10 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="Amazon SES", types=TYPES, parse=parse, render=render, verify=verify,
-    secrets={"certificates": "ses_certificates", "topic_arns": "ses_topic_arns"},
-    optional=("topic_arns",), confirmation=subscription_confirmation,
+    name=NAME, title="Amazon SES", types=TYPES, parse=parse, verify=verify,
+    secrets={"certificates": "ses_certificates", "topic_arns": "ses_topic_arns",
+             "fetch_certificates": "ses_fetch_certificates"},
+    optional=("topic_arns", "fetch_certificates"), handshake=subscription_confirmation,
+    fetch=fetch_certificate,
     content_types=("text/plain", "application/json"), carries=("ip", "user_agent"),
-    guide=GUIDE)
+    guide=GUIDE, settings=SETTINGS)

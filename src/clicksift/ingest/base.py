@@ -9,8 +9,11 @@ An adapter is two pure functions and some data:
   and field when the body is malformed;
 - ``types``: the ESP's event names and the canonical type each becomes (anything not in the
   table becomes ``unknown``; an unknown type is never an error);
-- ``render(events)``: the inverse, the bodies that ESP would have posted for canonical
-  events (what the simulator, the accuracy benchmark and the tests feed through ``parse``).
+- ``settings`` it needs and the ``guide`` of its page in docs/esps/; a ``handshake`` and a
+  ``fetch`` when its webhooks have them.
+
+Its inverse, the bodies that ESP would post for canonical events, signed as it signs, is
+in :mod:`clicksift.ingest.samples` (the demo, the accuracy benchmark, tests and fixtures).
 
 Every event keeps the ESP's record in ``esp_payload`` and its event name in ``esp_type``;
 its id is derived from the ESP's own ids, so a webhook delivered twice is stored once.
@@ -41,6 +44,7 @@ from clicksift.events import (
     format_timestamp,
     loads,
 )
+from clicksift.settings import SettingInfo
 
 Headers = Mapping[str, str]
 Secrets = Mapping[str, str]
@@ -76,12 +80,22 @@ class Guide:
 
 
 @dataclass(frozen=True)
+class Handshake:
+    """An ESP asks to subscribe the webhook (SNS's SubscriptionConfirmation): the server
+    opens CONFIRM_URL when CONFIRM is true, and otherwise logs it with HINT."""
+
+    subject: str          # what subscribes (a topic)
+    confirm_url: str
+    confirm: bool
+    hint: str = ""        # how to have it confirmed automatically
+
+
+@dataclass(frozen=True)
 class Adapter:
     name: str                                   # as in /webhooks/NAME and --esp NAME
     title: str                                  # the ESP's own spelling
     types: Mapping[str, str]                    # ESP event name -> canonical type
     parse: Callable[[bytes, Headers], list[Event]]
-    render: Callable[[Sequence[Event]], list[bytes]]
     guide: Guide                                # its page in docs/esps/
     verify: Callable[[bytes, Headers, Secrets], None] | None = None   # None: files only
     #: The secrets verify needs: its name for each -> the setting that holds it.
@@ -90,9 +104,11 @@ class Adapter:
     #: The secret that is the webhook's own public URL (signed by some ESPs); when it is not
     #: configured, the endpoint fills in base_url + /webhooks/NAME.
     url_field: str | None = None
-    #: A subscription handshake to answer instead of storing events: gives (what subscribes,
-    #: the URL that confirms it) when BODY is one.
-    confirmation: Callable[[bytes], tuple[str, str] | None] | None = None
+    #: A subscription handshake to answer instead of storing events, when BODY is one.
+    handshake: Callable[[bytes, Secrets], Handshake | None] | None = None
+    #: Fetches, before verify runs, what verify needs and may not hold yet (network: only
+    #: when the ESP's settings allow it).
+    fetch: Callable[[bytes, Secrets], None] | None = None
     content_types: tuple[str, ...] = ("application/json",)
     #: The body (and its headers) that carries exactly one stored record (an event's
     #: ``esp_payload``), so that ``ingest reparse`` can read it again; None: a record this
@@ -101,10 +117,20 @@ class Adapter:
         lambda record: (json_body([record]), {"content-type": "application/json"})
     #: Which signals this ESP's engagement events carry (docs and the accuracy benchmark).
     carries: tuple[str, ...] = ()
+    #: The settings this ESP needs (its secrets, and options of its handshake), each named
+    #: after it: clicksift.configuration adds them to the settings table.
+    settings: tuple[SettingInfo, ...] = ()
 
     @property
     def webhook(self) -> bool:
         return self.verify is not None
+
+
+def esp_setting(name: str, default: str | bool | list[str], help: str, *,
+                secret: bool = False) -> SettingInfo:
+    """Declare one setting of an ESP (its type is its default's)."""
+    kind = "list[str]" if isinstance(default, list) else type(default).__name__
+    return SettingInfo(name, kind, default, help, secret, None)
 
 
 # -- errors with a place ------------------------------------------------------------------------

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
-from clicksift.events import Event, dumps, loads
+from clicksift.events import Event, loads
 from clicksift.ingest import base
 from clicksift.ingest.base import Headers
 
@@ -136,26 +136,6 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(base.number_repeats(events))
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    """Simulated events as Currents JSON Lines (one record a line, flat)."""
-    lines = []
-    for event, name in base.reported(events, base.inverse(TYPES)):
-        record: dict[str, Any] = {
-            "event_type": name, "id": event.id[-24:], "time": int(event.ts),
-            "user_id": base.stable_id("u", event.recipient)[2:26],
-            "email_address": event.recipient or "", "dispatch_id": event.message_id,
-            "campaign_id": event.campaign_id, "timezone": "Europe/London"}
-        if event.type in ("open", "click"):
-            record["user_agent"] = event.user_agent
-        if event.type == "open":
-            record["machine_open"] = "true" if base.apple_proxy(event) else None
-        if event.type == "click":
-            record.update(url=event.url, is_suspected_bot_click=None,
-                          suspected_bot_click_reason=None)
-        lines.append(dumps(record).encode("utf-8"))
-    return lines
-
-
 GUIDE = base.Guide(
     setup="Braze sends email events through **Currents** (Partner Integrations → Data "
           "Export) to your cloud storage (Amazon S3, Google Cloud Storage or Azure Blob "
@@ -193,7 +173,7 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="Braze", types=TYPES, parse=parse, render=render,
+    name=NAME, title="Braze", types=TYPES, parse=parse,
     carries=("user_agent", "esp_flags"),
     reread=lambda record: (base.json_body([record]), {"content-type": "application/json"}),
     guide=GUIDE)

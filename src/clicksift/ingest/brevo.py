@@ -13,7 +13,6 @@ https://developers.brevo.com/docs/marketing-webhooks
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event
@@ -90,26 +89,12 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(base.number_repeats(events))
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    reverse = {"sent": "request", "delivered": "delivered", "open": "opened",
-               "click": "click", "bounce": "hard_bounce", "complaint": "spam",
-               "unsubscribe": "unsubscribed"}
-    bodies = []
-    for event, kind in base.reported(events, reverse):
-        if event.type == "open" and base.apple_proxy(event):
-            kind = "proxy_open"
-        record: dict[str, Any] = {
-            "event": kind, "email": event.recipient or "", "id": 1234567,
-            "date": "", "ts": int(event.ts), "message-id": f"<{event.message_id}@example.com>",
-            "ts_event": int(event.ts), "subject": "News", "tag": event.campaign_id or "",
-            "sending_ip": "185.41.28.109", "ts_epoch": int(event.ts * 1000),
-            "tags": [event.campaign_id] if event.campaign_id else []}
-        if event.type in ("open", "click"):
-            record["user_agent"] = event.user_agent or ""
-        if event.type == "click":
-            record["link"] = event.url or ""
-        bodies.append(json.dumps(record).encode())
-    return bodies
+SETTINGS = (
+    base.esp_setting(
+        "brevo_credentials",
+        "", "'user:password' of the Brevo webhook URL, or the bearer token configured with "
+        "the webhook.", secret=True),
+)
 
 
 GUIDE = base.Guide(
@@ -135,6 +120,6 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="Brevo", types=TYPES, parse=parse, render=render, verify=verify,
+    name=NAME, title="Brevo", types=TYPES, parse=parse, verify=verify,
     secrets={"credentials": "brevo_credentials"}, carries=("user_agent", "esp_flags"),
-    guide=GUIDE)
+    guide=GUIDE, settings=SETTINGS)

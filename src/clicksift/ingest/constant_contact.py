@@ -10,10 +10,6 @@ Source: https://developer.constantcontact.com/api_reference/index.html#!/Email_R
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from typing import Any
-
 from clicksift.events import Event, dumps
 from clicksift.ingest import base
 from clicksift.ingest.base import Headers
@@ -60,26 +56,6 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(base.number_repeats(events))
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    reverse = base.inverse(TYPES)
-    reverse["delivered"] = "em_sends"            # Constant Contact reports sends only
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for event, kind in base.reported(events, reverse):
-        record: dict[str, Any] = {
-            "contact_id": event.message_id, "campaign_activity_id": event.campaign_id or "",
-            "tracking_activity_type": kind, "email_address": event.recipient or "",
-            "first_name": "", "last_name": "", "created_time": base.iso(event.ts, 3)}
-        if kind == "em_opens":
-            record["device_type"] = "computer"
-        if kind == "em_clicks":
-            record.update({"link_url": event.url or "", "url_id": "1"})
-        if kind == "em_bounces":
-            record["bounce_code"] = "B"
-        by_type.setdefault(kind, []).append(record)
-    return [json.dumps({"tracking_activities": records, "_links": {}}).encode()
-            for records in by_type.values()]
-
-
 GUIDE = base.Guide(
     setup="Constant Contact does not post engagement webhooks. Save the responses of the "
           "v3 email tracking reports "
@@ -100,7 +76,7 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="Constant Contact", types=TYPES, parse=parse, render=render, carries=(),
+    name=NAME, title="Constant Contact", types=TYPES, parse=parse, carries=(),
     reread=lambda record: (dumps({"tracking_activities": [record]}).encode(),
                            {"content-type": "application/json"}),
     guide=GUIDE)

@@ -19,10 +19,9 @@ https://help.klaviyo.com/hc/en-us/articles/11118357030555 (bot clicks).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from clicksift.events import Event, dumps
+from clicksift.events import Event
 from clicksift.ingest import base
 from clicksift.ingest.base import Headers
 
@@ -125,30 +124,6 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(base.number_repeats(events))
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    """Simulated events as Events API pages (one page a line, one event a page)."""
-    pages = []
-    for event, name in base.reported(events, base.inverse(TYPES)):
-        metric_id, profile_id = base.stable_id("m", name)[2:8], base.stable_id(
-            "p", event.recipient)[2:28]
-        properties: dict[str, Any] = {"$message": event.campaign_id or event.message_id,
-                                      "Subject": "News"}
-        if event.type == "click":
-            properties.update({"URL": event.url, "Bot Click": False})
-        if event.type == "open":
-            properties["Apple Privacy Open"] = base.apple_proxy(event)
-        pages.append(dumps({
-            "data": [{"type": "event", "id": event.id[-26:], "attributes": {
-                "timestamp": int(event.ts), "event_properties": properties,
-                "datetime": base.iso(event.ts, 0)},
-                "relationships": {"metric": {"data": {"type": "metric", "id": metric_id}},
-                                  "profile": {"data": {"type": "profile", "id": profile_id}}}}],
-            "included": [{"type": "metric", "id": metric_id, "attributes": {"name": name}},
-                         {"type": "profile", "id": profile_id,
-                          "attributes": {"email": event.recipient}}]}).encode("utf-8"))
-    return pages
-
-
 GUIDE = base.Guide(
     setup="Klaviyo does not post opens and clicks to webhooks. Save the pages of the "
           "Events API, `GET https://a.klaviyo.com/api/events?include=metric,profile` "
@@ -175,6 +150,6 @@ GUIDE = base.Guide(
 )
 
 
-ADAPTER = base.Adapter(name=NAME, title="Klaviyo", types=TYPES, parse=parse, render=render,
+ADAPTER = base.Adapter(name=NAME, title="Klaviyo", types=TYPES, parse=parse,
                        carries=("esp_flags",),
                        guide=GUIDE)

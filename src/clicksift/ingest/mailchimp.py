@@ -11,8 +11,6 @@ https://mailchimp.com/developer/marketing/api/open-details/
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event
@@ -75,27 +73,6 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(base.number_repeats(events))
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    campaigns: dict[str | None, dict[str, dict[str, Any]]] = {}
-    for event, _ in base.reported(events, base.inverse(TYPES)):
-        members = campaigns.setdefault(event.campaign_id, {})
-        member = members.setdefault(event.message_id, {
-            "campaign_id": event.campaign_id or "", "list_id": "1a2b3c4d5e",
-            "list_is_active": True, "email_id": event.message_id,
-            "email_address": event.recipient or "", "activity": []})
-        action: dict[str, Any] = {"action": event.type, "timestamp": base.iso(event.ts, 0)}
-        if event.type == "bounce":
-            action["type"] = "hard"
-        if event.type == "click":
-            action["url"] = event.url or ""
-        if event.type in ("open", "click"):
-            action["ip"] = event.ip or ""
-        member["activity"].append(action)
-    return [json.dumps({"emails": list(members.values()), "campaign_id": campaign or "",
-                        "total_items": len(members)}).encode()
-            for campaign, members in campaigns.items()]
-
-
 # A stored activity lacks the member and campaign around it: it cannot be read again alone.
 GUIDE = base.Guide(
     setup="Mailchimp (Marketing) does not post opens and clicks to webhooks. Save the "
@@ -114,6 +91,6 @@ GUIDE = base.Guide(
 )
 
 
-ADAPTER = base.Adapter(name=NAME, title="Mailchimp", types=TYPES, parse=parse, render=render,
+ADAPTER = base.Adapter(name=NAME, title="Mailchimp", types=TYPES, parse=parse,
                        carries=("ip",), reread=None,
                        guide=GUIDE)

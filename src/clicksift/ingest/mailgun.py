@@ -17,7 +17,6 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -131,11 +130,6 @@ def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None
         raise base.SignatureError("the HMAC signature does not match")
 
 
-def signature_block(signing_key: str, timestamp: int, token: str) -> dict[str, str]:
-    return {"timestamp": str(timestamp), "token": token,
-            "signature": base.hmac_hex(signing_key.encode(), f"{timestamp}{token}".encode())}
-
-
 def _legacy_message_id(fields: dict[str, Any]) -> str | None:
     """The message id of a legacy event: its own field, else the Message-Id header among
     the message headers (a JSON list of [name, value] pairs)."""
@@ -207,31 +201,6 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(base.number_repeats(events))
 
 
-def render(events: Sequence[Event], signing_key: str = "key-demo") -> list[bytes]:
-    bodies = []
-    for event, name in base.reported(events, base.inverse(TYPES)):
-        data: dict[str, Any] = {
-            "event": name, "timestamp": round(event.ts, 6), "id": event.id[-22:],
-            "recipient": event.recipient or "", "log-level": "info",
-            "message": {"headers": {"message-id": event.message_id}},
-            "user-variables": {"campaign_id": event.campaign_id} if event.campaign_id else {},
-            "tags": []}
-        if event.type == "bounce":
-            data["severity"] = "permanent"
-        if event.type in ("open", "click", "unsubscribe"):
-            data["ip"] = event.ip or ""
-            data["client-info"] = {"user-agent": event.user_agent or ""}
-            if event.type == "open" and base.apple_proxy(event):
-                data["client-info"]["bot"] = "apple"
-        if event.type == "click":
-            data["url"] = event.url or ""
-        token = base.stable_id("t", event.id)[2:]
-        body = {"signature": signature_block(signing_key, int(event.ts), token),
-                "event-data": data}
-        bodies.append(base.json_body([body])[1:-1])
-    return bodies
-
-
 def reread(record: Any) -> tuple[bytes, dict[str, str]]:
     """The body of one stored record: a JSON webhook's object, or a legacy event's fields
     (values Mailgun repeats, as tags, repeated again)."""
@@ -240,6 +209,13 @@ def reread(record: Any) -> tuple[bytes, dict[str, str]]:
                  for item in (value if isinstance(value, list) else [value])]
         return urlencode(pairs).encode(), {"content-type": _FORM_TYPES[0]}
     return base.json_body([record]), {"content-type": "application/json"}
+
+
+SETTINGS = (
+    base.esp_setting(
+        "mailgun_signing_key",
+        "", "Mailgun HTTP webhook signing key.", secret=True),
+)
 
 
 GUIDE = base.Guide(
@@ -279,8 +255,8 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="Mailgun", types=TYPES, parse=parse, render=render, verify=verify,
+    name=NAME, title="Mailgun", types=TYPES, parse=parse, verify=verify,
     secrets={"signing_key": "mailgun_signing_key"},
     content_types=("application/json", *_FORM_TYPES), reread=reread,
     carries=("ip", "user_agent", "esp_flags"),
-    guide=GUIDE)
+    guide=GUIDE, settings=SETTINGS)

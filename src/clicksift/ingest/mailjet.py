@@ -9,9 +9,6 @@ Source: https://dev.mailjet.com/email/guides/webhooks/
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from clicksift.events import Event
 from clicksift.ingest import base
 from clicksift.ingest.base import Headers, Secrets
@@ -55,24 +52,11 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(base.number_repeats(events))
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    records = []
-    for event, name in base.reported(events, base.inverse(TYPES)):
-        record: dict[str, Any] = {
-            "event": name, "time": int(event.ts),
-            "MessageID": base.big_number(event.message_id), "Message_GUID": event.message_id,
-            "email": event.recipient or "", "mj_campaign_id": 7257,
-            "customcampaign": event.campaign_id or "", "mj_contact_id": 4,
-            "CustomID": "", "Payload": ""}
-        if event.type in ("open", "click"):
-            record.update({"ip": event.ip or "", "geo": "US", "agent": event.user_agent or ""})
-        if event.type == "click":
-            record["url"] = event.url or ""
-        if event.type == "bounce":
-            record.update({"hard_bounce": True, "blocked": False,
-                           "error_related_to": "recipient", "error": "user unknown"})
-        records.append(record)
-    return [base.json_body([r])[1:-1] for r in records]
+SETTINGS = (
+    base.esp_setting(
+        "mailjet_basic_auth",
+        "", "'user:password' written into the Mailjet event endpoint URL.", secret=True),
+)
 
 
 GUIDE = base.Guide(
@@ -97,6 +81,6 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="Mailjet", types=TYPES, parse=parse, render=render, verify=verify,
+    name=NAME, title="Mailjet", types=TYPES, parse=parse, verify=verify,
     secrets={"basic_auth": "mailjet_basic_auth"}, carries=("ip", "user_agent"),
-    guide=GUIDE)
+    guide=GUIDE, settings=SETTINGS)

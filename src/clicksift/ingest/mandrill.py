@@ -9,9 +9,7 @@ Source: https://mailchimp.com/developer/transactional/guides/track-respond-activ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from clicksift.events import Event
 from clicksift.ingest import base
@@ -90,24 +88,15 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(base.number_repeats(events))
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    records = []
-    for event, name in base.reported(events, base.inverse(TYPES)):
-        record: dict[str, Any] = {
-            "event": name, "_id": event.message_id, "ts": int(event.ts),
-            "msg": {"_id": event.message_id, "email": event.recipient or "",
-                    "ts": int(event.ts), "state": "sent", "sender": "news@example.com",
-                    "subject": "News", "tags": [], "opens": [], "clicks": [],
-                    "metadata": {"campaign_id": event.campaign_id} if event.campaign_id
-                    else {}}}
-        if event.type in ("open", "click"):
-            record.update({"ip": event.ip or "", "user_agent": event.user_agent or "",
-                           "location": None, "user_agent_parsed": None})
-        if event.type == "click":
-            record["url"] = event.url or ""
-        records.append(record)
-    return [urlencode({"mandrill_events": base.json_body(batch).decode()}).encode()
-            for batch in base.chunks(records, 500)]
+SETTINGS = (
+    base.esp_setting(
+        "mandrill_webhook_key",
+        "", "The Mandrill webhook's key (signs X-Mandrill-Signature).", secret=True),
+    base.esp_setting(
+        "mandrill_webhook_url",
+        "", "The webhook URL exactly as configured in Mandrill (it is part of the signature). "
+        "Empty: base_url + /webhooks/mandrill."),
+)
 
 
 GUIDE = base.Guide(
@@ -134,8 +123,8 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="Mandrill", types=TYPES, parse=parse, render=render, verify=verify,
+    name=NAME, title="Mandrill", types=TYPES, parse=parse, verify=verify,
     secrets={"webhook_key": "mandrill_webhook_key", "webhook_url": "mandrill_webhook_url"},
     optional=("webhook_url",), url_field="webhook_url",
     content_types=("application/x-www-form-urlencoded",), carries=("ip", "user_agent"),
-    guide=GUIDE)
+    guide=GUIDE, settings=SETTINGS)

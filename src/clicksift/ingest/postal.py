@@ -8,11 +8,6 @@ Source: https://docs.postalserver.io/developer/webhooks
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Sequence
-from typing import Any
-
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -56,11 +51,6 @@ def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
         raise base.SignatureError("the RSA signature does not match the body") from None
 
 
-def sign(body: bytes, private_key: rsa.RSAPrivateKey) -> dict[str, str]:
-    signature = private_key.sign(body, padding.PKCS1v15(), hashes.SHA256())
-    return {SIGNATURE_256: base64.b64encode(signature).decode()}
-
-
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
     for index, record in enumerate(base.as_list(base.decode_json(body), "a Postal event")):
@@ -92,32 +82,11 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(events)
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    reverse = {"delivered": "MessageSent", "open": "MessageLoaded",
-               "click": "MessageLinkClicked", "bounce": "MessageDeliveryFailed"}
-    bodies = []
-    for event, name in base.reported(events, reverse):
-        message = {"id": base.big_number(event.message_id, 40) - (1 << 53),
-                   "token": event.message_id[-12:], "direction": "outgoing",
-                   "message_id": f"{event.message_id}@example.com",
-                   "to": event.recipient or "", "from": "news@example.com",
-                   "subject": "News", "timestamp": round(event.ts, 5),
-                   "spam_status": "NotChecked", "tag": event.campaign_id}
-        payload: dict[str, Any] = {"message": message}
-        if event.type == "delivered":
-            payload.update({"status": "Sent", "details": "Message accepted", "output": "250 OK",
-                            "sent_with_ssl": True, "timestamp": round(event.ts, 5), "time": 0.2})
-        if event.type == "bounce":
-            payload.update({"status": "HardFail", "details": "550 user unknown",
-                            "timestamp": round(event.ts, 5)})
-        if event.type in ("open", "click"):
-            payload.update({"ip_address": event.ip or "", "user_agent": event.user_agent or ""})
-        if event.type == "click":
-            payload.update({"url": event.url or "", "token": "VJzsFA0S"})
-        record = {"event": name, "timestamp": round(event.ts, 5),
-                  "uuid": event.id, "payload": payload}
-        bodies.append(json.dumps(record).encode())
-    return bodies
+SETTINGS = (
+    base.esp_setting(
+        "postal_public_key",
+        "", "Postal server's webhook public key (the p= value shown by Postal, or PEM)."),
+)
 
 
 GUIDE = base.Guide(
@@ -143,6 +112,6 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="Postal", types=TYPES, parse=parse, render=render, verify=verify,
+    name=NAME, title="Postal", types=TYPES, parse=parse, verify=verify,
     secrets={"public_key": "postal_public_key"}, carries=("ip", "user_agent"),
-    guide=GUIDE)
+    guide=GUIDE, settings=SETTINGS)

@@ -8,7 +8,6 @@ Source: https://postmarkapp.com/developer/webhooks/webhooks-overview
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event
@@ -75,29 +74,11 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(base.number_repeats(events))
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    bodies = []
-    for event, kind in base.reported(events, base.inverse(TYPES)):
-        record: dict[str, Any] = {"RecordType": kind, "MessageStream": "broadcast",
-                                  "MessageID": event.message_id, "ServerID": 23,
-                                  "Metadata": {}, "Tag": event.campaign_id or ""}
-        record["Email" if kind in ("Bounce", "SpamComplaint") else "Recipient"] = \
-            event.recipient or ""
-        record[TIME_FIELDS[kind]] = base.iso(event.ts, 7)
-        if kind == "Bounce":
-            record.update({"Type": "HardBounce", "TypeCode": 1, "ID": 4323372036854775807})
-        if kind == "SubscriptionChange":
-            record.update({"SuppressSending": True, "SuppressionReason": "ManualSuppression",
-                           "Origin": "Recipient"})
-        if kind in ("Open", "Click"):
-            record["UserAgent"] = event.user_agent or ""
-            record["Geo"] = {"IP": event.ip} if event.ip else {}
-        if kind == "Open":
-            record.update({"FirstOpen": True, "ReadSeconds": 0})
-        if kind == "Click":
-            record.update({"OriginalLink": event.url or "", "ClickLocation": "HTML"})
-        bodies.append(base.json_body([record])[1:-1])
-    return bodies
+SETTINGS = (
+    base.esp_setting(
+        "postmark_basic_auth",
+        "", "'user:password' that Postmark sends (written into the webhook URL).", secret=True),
+)
 
 
 GUIDE = base.Guide(
@@ -130,6 +111,6 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="Postmark", types=TYPES, parse=parse, render=render, verify=verify,
+    name=NAME, title="Postmark", types=TYPES, parse=parse, verify=verify,
     secrets={"basic_auth": "postmark_basic_auth"}, carries=("ip", "user_agent"),
-    guide=GUIDE)
+    guide=GUIDE, settings=SETTINGS)

@@ -10,8 +10,6 @@ https://docs.svix.com/receiving/verifying-payloads/how-manual
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event
@@ -56,11 +54,6 @@ def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None
         raise base.SignatureError("no svix-signature entry matches the body")
 
 
-def sign(secret: str, svix_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    return {"svix-id": svix_id, "svix-timestamp": str(timestamp),
-            "svix-signature": signature(secret, svix_id, str(timestamp), body)}
-
-
 def _campaign(data: dict[str, Any]) -> str | None:
     tags = data.get("tags")
     if isinstance(tags, list):
@@ -93,25 +86,11 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(base.number_repeats(events))
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    bodies = []
-    for event, name in base.reported(events, base.inverse(TYPES)):
-        data: dict[str, Any] = {
-            "created_at": base.iso(event.ts, 3), "email_id": event.message_id,
-            "from": "News <news@example.com>", "to": [event.recipient or ""],
-            "subject": "News", "tags": {"campaign": event.campaign_id}
-            if event.campaign_id else {}}
-        if event.type == "click":
-            data["click"] = {"ipAddress": event.ip or "", "link": event.url or "",
-                             "timestamp": base.iso(event.ts, 3),
-                             "userAgent": event.user_agent or ""}
-        if event.type == "bounce":
-            data["bounce"] = {"message": "user unknown", "subType": "General",
-                              "type": "Permanent"}
-        record = {"type": name, "created_at": base.iso(event.ts, 3),
-                  "data": data}
-        bodies.append(json.dumps(record).encode())
-    return bodies
+SETTINGS = (
+    base.esp_setting(
+        "resend_signing_secret",
+        "", "Resend webhook signing secret (whsec_...).", secret=True),
+)
 
 
 GUIDE = base.Guide(
@@ -139,6 +118,6 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="Resend", types=TYPES, parse=parse, render=render, verify=verify,
+    name=NAME, title="Resend", types=TYPES, parse=parse, verify=verify,
     secrets={"signing_secret": "resend_signing_secret"}, carries=("ip", "user_agent"),
-    guide=GUIDE)
+    guide=GUIDE, settings=SETTINGS)

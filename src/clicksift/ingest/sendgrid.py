@@ -8,8 +8,6 @@ Source: https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/gett
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -54,14 +52,6 @@ def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None
         raise base.SignatureError("the ECDSA signature does not match the body") from None
 
 
-def sign(body: bytes, private_key: ec.EllipticCurvePrivateKey, timestamp: int) -> dict[str, str]:
-    """Headers SendGrid would send with BODY (for tests and the demo)."""
-    import base64
-
-    signature = private_key.sign(str(timestamp).encode() + body, ec.ECDSA(hashes.SHA256()))
-    return {SIGNATURE: base64.b64encode(signature).decode(), TIMESTAMP: str(timestamp)}
-
-
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
     for index, record in enumerate(base.as_list(base.decode_json(body), "an array of events")):
@@ -86,28 +76,12 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(events)
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    reverse = {"sent": "processed", "delivered": "delivered", "open": "open",
-               "click": "click", "bounce": "bounce", "complaint": "spamreport",
-               "unsubscribe": "unsubscribe"}
-    records = []
-    for event, name in base.reported(events, reverse):
-        record: dict[str, object] = {
-            "email": event.recipient or "", "timestamp": int(event.ts),
-            "event": name, "sg_event_id": event.id,
-            "sg_message_id": event.message_id,
-            "smtp-id": f"<{event.message_id}@ismtpd-0>"}
-        if event.campaign_id:
-            record["singlesend_id"] = event.campaign_id
-        if event.type in ("open", "click"):
-            record["ip"] = event.ip or ""
-            record["useragent"] = event.user_agent or ""
-            if event.type == "open":
-                record["sg_machine_open"] = base.apple_proxy(event)
-        if event.type == "click":
-            record["url"] = event.url or ""
-        records.append(record)
-    return [base.json_body(batch) for batch in base.chunks(records, 500)]
+SETTINGS = (
+    base.esp_setting(
+        "sendgrid_public_key",
+        "", "SendGrid Signed Event Webhook verification key (the base64 public key shown in "
+        "SendGrid's Mail Settings)."),
+)
 
 
 GUIDE = base.Guide(
@@ -141,7 +115,7 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="SendGrid", types=TYPES, parse=parse, render=render, verify=verify,
+    name=NAME, title="SendGrid", types=TYPES, parse=parse, verify=verify,
     secrets={"public_key": "sendgrid_public_key"},
     carries=("ip", "user_agent", "esp_flags"),
-    guide=GUIDE)
+    guide=GUIDE, settings=SETTINGS)

@@ -8,9 +8,6 @@ Source: https://developers.sparkpost.com/api/webhooks/ and https://developers.sp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from clicksift.events import Event
 from clicksift.ingest import base
 from clicksift.ingest.base import Headers, Secrets
@@ -71,28 +68,12 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
     return base.readable(events)
 
 
-def render(events: Sequence[Event]) -> list[bytes]:
-    reverse = {"sent": ("message_event", "injection"),
-               "delivered": ("message_event", "delivery"),
-               "open": ("track_event", "open"), "click": ("track_event", "click"),
-               "bounce": ("message_event", "bounce"),
-               "complaint": ("message_event", "spam_complaint"),
-               "unsubscribe": ("unsubscribe_event", "list_unsubscribe")}
-    records = []
-    for event, (group, kind) in base.reported(events, reverse):
-        record: dict[str, Any] = {
-            "type": kind, "event_id": str(base.big_number(event.id)),
-            "timestamp": str(int(event.ts)), "message_id": event.message_id,
-            "rcpt_to": event.recipient or "", "campaign_id": event.campaign_id or "",
-            "transmission_id": "65832150921904138", "friendly_from": "news@example.com"}
-        if kind == "bounce":
-            record["bounce_class"] = "10"
-        if group == "track_event":
-            record.update({"ip_address": event.ip or "", "user_agent": event.user_agent or ""})
-        if kind == "click":
-            record["target_link_url"] = event.url or ""
-        records.append({"msys": {group: record}})
-    return [base.json_body(batch) for batch in base.chunks(records, 500)]
+SETTINGS = (
+    base.esp_setting(
+        "sparkpost_basic_auth",
+        "", "'user:password' configured as the SparkPost webhook's basic authentication.",
+        secret=True),
+)
 
 
 GUIDE = base.Guide(
@@ -121,6 +102,6 @@ GUIDE = base.Guide(
 
 
 ADAPTER = base.Adapter(
-    name=NAME, title="SparkPost", types=TYPES, parse=parse, render=render, verify=verify,
+    name=NAME, title="SparkPost", types=TYPES, parse=parse, verify=verify,
     secrets={"basic_auth": "sparkpost_basic_auth"}, carries=("ip", "user_agent"),
-    guide=GUIDE)
+    guide=GUIDE, settings=SETTINGS)

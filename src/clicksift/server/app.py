@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from clicksift import __version__
 from clicksift.classify import Engine, engine_from_settings
-from clicksift.classify import check_settings as check_classifier_settings
+from clicksift.configuration import check, load_settings
 from clicksift.errors import ClicksiftError, InputError, NotFoundError, TokenError
 from clicksift.events import (
     ENGAGEMENT_TYPES,
@@ -38,7 +38,6 @@ from clicksift.events import (
     parse_timestamp,
 )
 from clicksift.ids import new_event_id
-from clicksift.ingest import check_settings
 from clicksift.links import (
     CLICK_PREFIX,
     OPEN_PREFIX,
@@ -65,7 +64,7 @@ from clicksift.server.responses import (
 from clicksift.server.security_headers import SecurityHeaders
 from clicksift.server.spool import Spool
 from clicksift.server.webhooks import WebhookReceiver
-from clicksift.settings import Settings, load_settings
+from clicksift.settings import Settings
 from clicksift.storage import SqlStore, is_postgres, open_store
 from clicksift.tokens import Action, Claims, Signer
 from clicksift.web import api
@@ -396,6 +395,5 @@ async def _read_form(request: Request) -> dict[str, str] | None:
 def create_app(settings: Settings | None = None) -> TrackingApp:
     """The ASGI app; without SETTINGS it reads them from the environment (server workers)."""
     chosen = settings if settings is not None else load_settings().settings
-    check_settings(chosen)
-    check_classifier_settings(chosen)
+    check(chosen)
     return TrackingApp(chosen)

@@ -28,10 +28,11 @@ from pathlib import Path
 from types import FrameType
 
 from clicksift.classify import engine_from_settings
+from clicksift.configuration import load_settings
 from clicksift.protect.outbound import Dispatcher
 from clicksift.server.retention import Retention
 from clicksift.server.settle import Settler
-from clicksift.settings import Settings, load_settings
+from clicksift.settings import Settings
 from clicksift.storage import is_postgres, open_store
 from clicksift.storage.lease import BackgroundLease, holder_name
 from clicksift.storage.sqlite import Checkpointer

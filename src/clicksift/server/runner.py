@@ -8,8 +8,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from clicksift.configuration import settings_to_env
 from clicksift.server.housekeeping import Supervisor
-from clicksift.settings import Settings, settings_to_env
+from clicksift.settings import Settings
 
 APP_FACTORY = "clicksift.server.app:create_app"
 #: How long granian waits for a stopping worker before it kills it.

@@ -14,7 +14,6 @@ URL with HEAD).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +24,8 @@ from starlette.responses import JSONResponse, Response
 
 from clicksift.classify.engine import Engine
 from clicksift.events import ENGAGEMENT_TYPES, Event, loads
-from clicksift.ingest import ADAPTERS, Adapter, PayloadError, SignatureError, amazon_ses
-from clicksift.ingest.base import unreadable
+from clicksift.ingest import ADAPTERS, Adapter, PayloadError, SignatureError, esp_value
+from clicksift.ingest.base import Handshake, unreadable
 from clicksift.protect.esp_unsubscribes import mirror_unsubscribes
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore
@@ -39,8 +38,10 @@ def configured_secrets(settings: Settings, adapter: Adapter) -> dict[str, str] |
     """The adapter's secrets from SETTINGS, or None when a required one is not set."""
     values: dict[str, str] = {}
     for name, setting_name in adapter.secrets.items():
-        value = getattr(settings, setting_name)
-        values[name] = ",".join(value) if isinstance(value, list) else str(value)
+        value = esp_value(settings, setting_name)
+        values[name] = (",".join(value) if isinstance(value, list)
+                        else ("true" if value else "false") if isinstance(value, bool)
+                        else str(value))
     if adapter.url_field and not values.get(adapter.url_field):
         values[adapter.url_field] = f"{settings.base_url.rstrip('/')}/webhooks/{adapter.name}"
     required = [n for n in adapter.secrets if n not in adapter.optional]
@@ -128,10 +129,10 @@ class WebhookReceiver:
         except Exception as exc:   # a bug of ours must not lose what the ESP sent
             log.exception("%s webhook: reading the body failed; kept whole", name)
             events = [unreadable_body(name, body, f"{type(exc).__name__}: {exc}")]
-        if adapter.confirmation is not None:
-            confirmation = adapter.confirmation(body)
-            if confirmation is not None:
-                return await self._confirm_subscription(*confirmation)
+        if adapter.handshake is not None:
+            handshake = adapter.handshake(body, secrets or {})
+            if handshake is not None:
+                return await self._answer_handshake(adapter, handshake)
         try:
             new = await run_in_threadpool(self._store, events)
         except Exception:
@@ -144,47 +145,26 @@ class WebhookReceiver:
                 secrets: dict[str, str] | None) -> None:
         if secrets is not None:
             assert adapter.verify is not None
-            if adapter.name == "amazon_ses" and self.settings.ses_fetch_certificates:
-                self._cache_certificate(body, secrets["certificates"])
+            if adapter.fetch is not None:
+                adapter.fetch(body, secrets)
             adapter.verify(body, headers, secrets)
 
-    def _cache_certificate(self, body: bytes, folder: str) -> None:
-        """Download the SNS certificate named by the envelope into FOLDER, once."""
-        try:
-            envelope = amazon_ses.envelope_of(body)
-        except PayloadError:
-            return
-        url = str((envelope or {}).get("SigningCertURL", ""))
-        if not amazon_ses.CERT_URL.match(url) or not os.path.isdir(folder):
-            return
-        path = amazon_ses.certificate_file(folder, url)
-        if path.exists():
-            return
-        try:
-            response = httpx.get(url, timeout=10, follow_redirects=False)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            log.warning("cannot download the SNS certificate %s: %s", url, exc)
-            return
-        temporary = path.with_suffix(".part")
-        temporary.write_bytes(response.content)
-        temporary.replace(path)
-        log.info("cached the SNS certificate %s", path)
-
-    async def _confirm_subscription(self, topic: str, url: str) -> Response:
-        if topic not in self.settings.ses_topic_arns:
-            log.warning("SNS subscription to %s waits for confirmation: open %s (or add the "
-                        "topic to ses_topic_arns to confirm automatically)", topic, url)
-            return JSONResponse({"subscription": topic, "confirmed": False,
+    async def _answer_handshake(self, adapter: Adapter, handshake: Handshake) -> Response:
+        subject, url = handshake.subject, handshake.confirm_url
+        if not handshake.confirm:
+            log.warning("%s subscription to %s waits for confirmation: open %s (or %s)",
+                        adapter.title, subject, url, handshake.hint)
+            return JSONResponse({"subscription": subject, "confirmed": False,
                                  "confirm_url": url})
         try:
             response = await run_in_threadpool(httpx.get, url, timeout=10)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            log.warning("confirming the SNS subscription to %s failed: %s", topic, exc)
-            return _error(500, "the subscription could not be confirmed; SNS will retry")
-        log.info("confirmed the SNS subscription to %s", topic)
-        return JSONResponse({"subscription": topic, "confirmed": True})
+            log.warning("confirming the %s subscription to %s failed: %s", adapter.title,
+                        subject, exc)
+            return _error(500, "the subscription could not be confirmed; the ESP will retry")
+        log.info("confirmed the %s subscription to %s", adapter.title, subject)
+        return JSONResponse({"subscription": subject, "confirmed": True})
 
     def _store(self, events: list[Event]) -> int:
         if not events:
