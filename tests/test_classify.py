@@ -371,16 +371,16 @@ def test_the_flat_form_of_findings_names_every_field_at_its_offset() -> None:
 
 
 def test_the_written_out_constructors_take_their_fields_in_order() -> None:
-    """Event and Summary write their constructors out (so the compiled modules compile
-    them): each takes its declared fields in order (a Summary then derives the last few
+    """Event and EventDigest write their constructors out (so the compiled modules compile
+    them): each takes its declared fields in order (a EventDigest then derives the last few
     from them)."""
     import dataclasses
     import inspect
 
-    from clicksift.classify.observe import Summary
+    from clicksift.classify.observe import EventDigest
     from clicksift.events import Event
 
-    for cls, derived in ((Event, 0), (Summary, 2)):
+    for cls, derived in ((Event, 0), (EventDigest, 2)):
         fields = [f.name for f in dataclasses.fields(cls)]
         params = list(inspect.signature(cls.__init__).parameters)[1:]
         assert params == fields[:len(fields) - derived], cls.__name__

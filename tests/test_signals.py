@@ -381,16 +381,16 @@ def test_a_browser_is_outdated_from_twelve_releases_and_very_from_forty(
 def scan(n: int, delta: float, *, domain: str = "big.example", source: str = "s1",
          rules: tuple[str, ...] = ("context.all-links-burst",), vendor: str | None = None,
          address: str | None = None, kind: str = "click", at: float | None = None) -> Any:
-    """One message's one event as the second pass sees it (a Summary): DELTA seconds after
+    """One message's one event as the second pass sees it (a EventDigest): DELTA seconds after
     its delivery, at T0 + N + AT (AT defaults to DELTA)."""
-    from clicksift.classify.observe import Summary
+    from clicksift.classify.observe import EventDigest
     from clicksift.classify.vocabulary import finding
 
     flat: list[Any] = []
     for rule in rules:
         flat += finding(rule, 1.0, "test", "security_scanner", vendor)
     ts = T0 + n + (delta if at is None else at)
-    return Summary(n, f"e{n}", kind, ts, f"m{n:04d}", domain, source, address, delta, flat,
+    return EventDigest(n, f"e{n}", kind, ts, f"m{n:04d}", domain, source, address, delta, flat,
                    ())
 
 

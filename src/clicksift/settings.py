@@ -204,7 +204,7 @@ class Settings:
         "messages whose provisional verdicts are this old, and makes them final (0: never; "
         "clicksift rescore does it on demand).", check=at_least(0, "0 (never)"))
     knowledge_dir: str = setting(
-        "", "Folder of a refreshed knowledge base (written by clicksift knowledge update). "
+        "", "Folder of an updated knowledge base (written by clicksift knowledge update). "
         "Empty: the knowledge base shipped with clicksift.")
     hold_unsubscribe_score: float = setting(
         0.999, "An unsubscribe (from the preference page or reported by an ESP) judged "

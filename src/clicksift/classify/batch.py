@@ -3,7 +3,7 @@
 1. Read and check every event (file and line in any error), and deal it into a bucket by a
    hash of its message id, so all of a message's events meet in one bucket.
 2. First pass, bucket by bucket: per-event and message-context findings; each message's
-   events are reduced to summaries, and the cross-message aggregator sees them.
+   events are reduced to digests, and the cross-message aggregator sees them.
 3. Second pass: cross-message findings and the verdicts, per bucket in input order.
 4. The buckets' verdicts are merged back into the input order.
 
@@ -31,7 +31,7 @@ from typing import IO, Any
 import orjson
 
 from clicksift.classify.engine import Engine
-from clicksift.classify.observe import Summary, shared_missing
+from clicksift.classify.observe import EventDigest, shared_missing
 from clicksift.classify.signals.crossmessage import CrossMessage
 from clicksift.classify.signals.request import PRESENCE_ONLY, READ_HEADERS
 from clicksift.classify.vocabulary import Finding, Label, Verdict
@@ -106,16 +106,16 @@ def _read_chunks(path: Path) -> Iterator[Any]:
             yield from loads(line)
 
 
-# Summaries, findings and verdicts travel through spill files as plain arrays, and come back
+# Digests, findings and verdicts travel through spill files as plain arrays, and come back
 # as lists: the readers rebuild the tuples.
-def flat_summary(s: Summary) -> tuple[Any, ...]:
+def flat_digest(s: EventDigest) -> tuple[Any, ...]:
     return (s.seq, s.event_id, s.type, s.ts, s.message_id, s.domain, s.source, s.address,
             s.delta, s.findings, s.missing)
 
 
-def summary_of_row(row: list[Any]) -> Summary:
+def digest_of_row(row: list[Any]) -> EventDigest:
     seq, event_id, kind, ts, message_id, domain, source, address, delta, flat = row[:10]
-    return Summary(seq, event_id, kind, ts, message_id, domain, source, address, delta,
+    return EventDigest(seq, event_id, kind, ts, message_id, domain, source, address, delta,
                    flat, shared_missing(tuple(row[10])))
 
 
@@ -234,38 +234,38 @@ def collector_paused() -> Iterator[None]:
 
 
 def observe_messages(engine: Engine, items: Iterable[tuple[int, Event]], cross: CrossMessage
-             ) -> tuple[list[list[Summary]], int]:
-    """First pass over one bucket: each message's summaries, shown to CROSS."""
-    messages: list[list[Summary]] = []
+             ) -> tuple[list[list[EventDigest]], int]:
+    """First pass over one bucket: each message's digests, shown to CROSS."""
+    messages: list[list[EventDigest]] = []
     done = 0
     for seqs_events in _group(items).values():
         seqs = {id(event): seq for seq, event in seqs_events}
         observed = engine.observe([event for _, event in seqs_events])
-        message = [obs.summary(seqs[id(obs.event)]) for obs in observed]
+        message = [obs.digest(seqs[id(obs.event)]) for obs in observed]
         cross.observe_message(message)
         messages.append(message)
         done += len(seqs_events)
     return messages, done
 
 
-def _judge(engine: Engine, cross: CrossMessage, messages: Iterable[list[Summary]],
+def _judge(engine: Engine, cross: CrossMessage, messages: Iterable[list[EventDigest]],
            stats: BatchStats) -> list[tuple[int, Verdict]]:
     """Second pass over one bucket: verdicts in input order."""
     rows = []
     for message in messages:
         cross.apply(message)
-        for summary in message:
-            verdict = engine.judge_summary(summary)
-            stats.count(summary.type, verdict)
-            rows.append((summary.seq, verdict))
+        for digest in message:
+            verdict = engine.judge_digest(digest)
+            stats.count(digest.type, verdict)
+            rows.append((digest.seq, verdict))
     rows.sort()   # by place in the input: places are unique, so verdicts are never compared
     return rows
 
 
-def _write_summaries(path: Path, messages: list[list[Summary]]) -> Path:
+def _write_digests(path: Path, messages: list[list[EventDigest]]) -> Path:
     writer = _ChunkWriter(path)
     for message in messages:
-        writer.add([flat_summary(s) for s in message])
+        writer.add([flat_digest(s) for s in message])
     writer.close()
     return path
 
@@ -308,9 +308,9 @@ def _read_order(folder: Path) -> Iterator[int]:
                 yield from block
 
 
-def _read_summaries(path: Path) -> Iterator[list[Summary]]:
+def _read_digests(path: Path) -> Iterator[list[EventDigest]]:
     for message in _read_chunks(path):
-        yield [summary_of_row(row) for row in message]
+        yield [digest_of_row(row) for row in message]
 
 
 #: What worker processes inherit when they are forked (the engine, then the aggregator).
@@ -321,14 +321,14 @@ def _first_pass_worker(folder: Path, index: int) -> tuple[CrossMessage, int]:
     engine: Engine = _FORKED["engine"]
     cross = CrossMessage(engine.mx_gateways)
     messages, done = observe_messages(engine, _read_bucket(folder, index), cross)
-    _write_summaries(folder / f"summaries-{index}.bin", messages)
+    _write_digests(folder / f"digests-{index}.bin", messages)
     return cross, done
 
 
 def _second_pass_worker(folder: Path, index: int) -> BatchStats:
     stats = BatchStats()
-    path = folder / f"summaries-{index}.bin"
-    rows = _judge(_FORKED["engine"], _FORKED["cross"], _read_summaries(path), stats)
+    path = folder / f"digests-{index}.bin"
+    rows = _judge(_FORKED["engine"], _FORKED["cross"], _read_digests(path), stats)
     os.remove(path)
     _write_verdicts(folder / f"verdicts-{index}.bin", rows, _FORKED["render"])
     return stats
@@ -523,12 +523,12 @@ class BatchClassifier:
         done = 0
         for index in range(buckets.count):
             messages, count = observe_messages(self.engine, buckets.read(index), cross)
-            _write_summaries(folder / f"summaries-{index}.bin", messages)
+            _write_digests(folder / f"digests-{index}.bin", messages)
             done += count
             self.progress("classifying", done)
         for index in range(buckets.count):
-            path = folder / f"summaries-{index}.bin"
-            rows = _judge(self.engine, cross, _read_summaries(path), self.stats)
+            path = folder / f"digests-{index}.bin"
+            rows = _judge(self.engine, cross, _read_digests(path), self.stats)
             os.remove(path)
             _write_verdicts(folder / f"verdicts-{index}.bin", rows, render)
         yield from self._merged(folder, buckets.count, render)

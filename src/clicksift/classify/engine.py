@@ -31,9 +31,9 @@ from clicksift.classify.flat_findings import (
 from clicksift.classify.knowledge import Knowledge, load_knowledge
 from clicksift.classify.networks import NetworkAnalyzer
 from clicksift.classify.observe import (
+    EventDigest,
     MessageFacts,
     Observed,
-    Summary,
     message_facts,
     missing_evidence,
     resolve_link,
@@ -155,7 +155,7 @@ class Engine:
     def _judge_flat(self, event_id: str, flat: list[Any], missing: tuple[str, ...] = (),
                     *, final: bool = True) -> Verdict:
         """:meth:`judge` for findings in the flat form (``flat_findings``: as a
-        :class:`Summary` holds them)."""
+        :class:`EventDigest` holds them)."""
         weights, shown_weights = self._weights, self._shown_weights
         logit = self.config.prior
         weighted: list[Finding] = []
@@ -235,9 +235,9 @@ class Engine:
         return new(Verdict, (event_id, label, shown_score, kind, vendor, tuple(weighted),
                              final))
 
-    def judge_summary(self, summary: Summary) -> Verdict:
-        """The final verdict on one event of a batch, from its summary."""
-        return self._judge_flat(summary.event_id, summary.findings, summary.missing)
+    def judge_digest(self, digest: EventDigest) -> Verdict:
+        """The final verdict on one event of a batch, from its digest."""
+        return self._judge_flat(digest.event_id, digest.findings, digest.missing)
 
     # -- online --------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The flat form of findings: the fields of several findings run together in one list.
 
 Millions of observed events go to disk and back between the batch's two passes, and one
-flat list is one object where a list of findings is many (``Summary.findings``). Only the
+flat list is one object where a list of findings is many (``EventDigest.findings``). Only the
 classifier's internals read this form, through the named offsets below; every module
 boundary passes :class:`~clicksift.classify.vocabulary.Finding` records. The offsets are
 literal ``Final`` integers so the compiled modules read them as constants; a test checks

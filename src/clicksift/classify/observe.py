@@ -90,9 +90,9 @@ class Observed:
     def source(self) -> str | None:
         return self.net.source if self.net is not None else None
 
-    def summary(self, seq: int) -> Summary:
+    def digest(self, seq: int) -> EventDigest:
         """What the second pass needs of this event, without the event itself."""
-        return Summary(seq, self.event.id, self.event.type, self.event.ts,
+        return EventDigest(seq, self.event.id, self.event.type, self.event.ts,
                        self.event.message_id, self.message.recipient_domain, self.source,
                        self.event.ip, self.delta, flatten(self.findings),
                        missing_evidence(self))
@@ -101,11 +101,11 @@ class Observed:
 
 
 @dataclass(slots=True, init=False)
-class Summary:
+class EventDigest:
     """An observed event reduced to what cross-message signals and the verdict need.
 
     FINDINGS holds the findings' fields run together (rule, weight, detail, ... of the
-    first, then of the second): millions of summaries go to disk and back between the two
+    first, then of the second): millions of digests go to disk and back between the two
     passes, and a flat list is one object where a list of findings is many."""
 
     seq: int
@@ -203,7 +203,7 @@ _MISSING: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def shared_missing(names: tuple[str, ...]) -> tuple[str, ...]:
-    """One tuple object per combination of missing evidence (millions of summaries share a
+    """One tuple object per combination of missing evidence (millions of digests share a
     handful)."""
     return _MISSING.setdefault(names, names)
 

@@ -1,4 +1,4 @@
-"""``clicksift knowledge``: see the knowledge base, refresh it from vendors' lists."""
+"""``clicksift knowledge``: see the knowledge base, update it from vendors' lists."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rich.table import Table
 
 from clicksift.classify.gateways import load_gateways
 from clicksift.classify.knowledge import load_knowledge
-from clicksift.classify.refresh import SOURCES, refresh
+from clicksift.classify.knowledge_update import SOURCES, update_knowledge
 from clicksift.cli.common import Context, console, console_err, pass_context, warn
 from clicksift.errors import ConfigError
 
@@ -45,7 +45,7 @@ def show(ctx: Context) -> None:
 
 @knowledge.command("update")
 @click.option("--to", "folder", metavar="DIR",
-              help="Where to write the refreshed knowledge base (default: setting "
+              help="Where to write the updated knowledge base (default: setting "
                    "'knowledge_dir').")
 @click.option("--source", "sources", multiple=True, metavar="NAME=URL",
               help=f"Fetch a list from another address ({', '.join(SOURCES)}).")
@@ -55,7 +55,7 @@ def update(ctx: Context, folder: str | None, sources: tuple[str, ...]) -> None:
     settings = ctx.settings()
     target = folder or settings.knowledge_dir
     if not target:
-        raise ConfigError("say where the refreshed knowledge base goes: --to DIR, or the "
+        raise ConfigError("say where the updated knowledge base goes: --to DIR, or the "
                           "knowledge_dir setting (then the classifier uses it)")
     urls = {}
     for item in sources:
@@ -64,11 +64,11 @@ def update(ctx: Context, folder: str | None, sources: tuple[str, ...]) -> None:
             raise ConfigError(f"--source {item!r}: use NAME=URL with NAME one of "
                               f"{', '.join(SOURCES)}")
         urls[name] = url
-    result = refresh(Path(target), urls)
+    result = update_knowledge(Path(target), urls)
     for entry, count in result.updated.items():
         console_err.print(f"updated {entry}: {count} address blocks")
     for name, why in result.failed.items():
-        warn(f"{name} not refreshed: {why}")
+        warn(f"{name} not updated: {why}")
     console_err.print(f"knowledge base written to {result.folder}"
                       + ("" if folder is None or folder == settings.knowledge_dir else
                          f"; set knowledge_dir = \"{result.folder}\" to use it"))

@@ -240,7 +240,7 @@ def row_of_archived(archived: ArchivedEvent) -> Row:
 
 def _summaries(store: SqlStore, message_ids: Sequence[str]) -> dict[str, MessageSummary]:
     placeholders = ", ".join("?" for _ in message_ids)
-    rows = store.rows(sql.Summary, sql.SUMMARIES.format(marks=placeholders), tuple(message_ids))
+    rows = store.rows(sql.SummaryRow, sql.SUMMARIES.format(marks=placeholders), tuple(message_ids))
     return {row.message_id: MessageSummary.loads(row.summary) for row in rows}
 
 

@@ -66,10 +66,11 @@ from clicksift.server.spool import Spool
 from clicksift.server.webhooks import WebhookReceiver
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore, is_postgres, open_store
+from clicksift.storage.pool import StorePool
 from clicksift.tokens import Action, Claims, Signer
 from clicksift.web import api
 from clicksift.web.dashboard import Dashboard
-from clicksift.web.service import ReportService
+from clicksift.web.service import StoreWork
 
 log = logging.getLogger("clicksift.server")
 MAX_PATH = 8192
@@ -107,8 +108,9 @@ class TrackingApp:
         self.engine: Engine | None = None        # made at start, in the worker
         self._click_id_param = settings.click_id_param.encode("ascii")
         self._click_id_scope = click_id_scope(settings.click_id_domains, settings.base_url)
-        self.reports = ReportService(settings)
-        self.dashboard = Dashboard(self.reports)
+        self.pool = StorePool(settings)
+        self.work = StoreWork(self.pool)
+        self.dashboard = Dashboard(self.work)
         routes: list[BaseRoute] = [
             Route("/", self.home, methods=["GET", "HEAD"]),
             Route("/healthz", self.health, methods=["GET", "HEAD"]),
@@ -116,11 +118,11 @@ class TrackingApp:
             Route(UNSUBSCRIBE_PREFIX + "{token}", self.unsubscribe,
                   methods=["GET", "HEAD", "POST"]),
         ]
-        self.webhooks = WebhookReceiver(settings, self.reports.store)
-        self.preferences = PreferenceCenter(settings, self.reports.store)
+        self.webhooks = WebhookReceiver(settings, self.pool.store)
+        self.preferences = PreferenceCenter(settings, self.pool.store)
         routes.append(Route("/webhooks/{esp}", self.webhooks.handle,
                             methods=["GET", "HEAD", "POST"]))
-        routes += api.routes(self.reports, self.verify_click_id, lambda: self.engine)
+        routes += api.routes(self.work, self.verify_click_id, lambda: self.engine)
         routes.append(Mount("/dashboard", app=self.dashboard))
         if settings.demo_folder:
             routes += demo_pages.routes(settings.demo_folder)
@@ -191,7 +193,7 @@ class TrackingApp:
             after_insert=provisional_verdicts if settings.online_verdicts else None)
         recorder.start(loop)
         if not runs_elsewhere():  # else `clicksift serve` runs it in its own process
-            self.housekeeping = Housekeeping(settings, self.reports)
+            self.housekeeping = Housekeeping(settings, self.pool)
             self.housekeeping.start()
         self.webhooks.start(engine if settings.online_verdicts else None, engine)
         self.preferences.start(engine)
@@ -215,7 +217,7 @@ class TrackingApp:
         if self.housekeeping is not None:
             self.housekeeping.stop()
         else:
-            self.reports.stop()
+            self.pool.close()
 
     # -- hot paths ----------------------------------------------------------------------------
 
@@ -322,7 +324,7 @@ class TrackingApp:
         try:
             parsed = conversions.parse_request(dict(request.query_params),
                                                self.verify_click_id, signed_only=True)
-            _event, new = await self.reports.run(conversions.record, parsed, "pixel",
+            _event, new = await self.work.run(conversions.record, parsed, "pixel",
                                                  refresh=False)
             recorded = "1" if new else "0"
         except (InputError, NotFoundError) as exc:

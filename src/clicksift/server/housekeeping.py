@@ -30,13 +30,14 @@ from types import FrameType
 from clicksift.classify import engine_from_settings
 from clicksift.configuration import load_settings
 from clicksift.protect.outbound import Dispatcher
+from clicksift.reports.refresher import RollupRefresher
 from clicksift.server.retention import Retention
 from clicksift.server.settle import Settler
 from clicksift.settings import Settings
 from clicksift.storage import is_postgres, open_store
 from clicksift.storage.lease import BackgroundLease, holder_name
+from clicksift.storage.pool import StorePool
 from clicksift.storage.sqlite import Checkpointer
-from clicksift.web.service import ReportService
 
 log = logging.getLogger("clicksift.housekeeping")
 
@@ -57,9 +58,10 @@ class Housekeeping:
     only the holder runs the jobs; the others try for the lease every LEASE_SECONDS and
     take the jobs over when the holder is gone."""
 
-    def __init__(self, settings: Settings, reports: ReportService | None = None) -> None:
+    def __init__(self, settings: Settings, pool: StorePool | None = None) -> None:
         self.settings = settings
-        self.reports = reports if reports is not None else ReportService(settings, size=1)
+        self.pool = pool if pool is not None else StorePool(settings, size=1)
+        self.rollups = RollupRefresher(self.pool, settings.report_refresh_seconds)
         self.checkpointer: Checkpointer | None = None
         self.dispatcher: Dispatcher | None = None
         self.settler: Settler | None = None
@@ -98,7 +100,7 @@ class Housekeeping:
     def _start_jobs(self) -> None:
         settings = self.settings
         self._running = True
-        self.reports.start()
+        self.rollups.start()
         engine = engine_from_settings(settings)
         self.dispatcher = Dispatcher(
             settings, lambda: open_store(settings, migrate=False, checkpoint=False), engine)
@@ -112,7 +114,7 @@ class Housekeeping:
 
     def _stop_jobs(self) -> None:
         self._running = False
-        self.reports.stop_refresh()
+        self.rollups.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None
@@ -130,7 +132,7 @@ class Housekeeping:
         if self.checkpointer is not None:
             self.checkpointer.stop()
         self._stop_jobs()
-        self.reports.stop()
+        self.pool.close()
         self.lease.release()
 
 

@@ -5,11 +5,11 @@
    one JSON text each, keyed by message id and by their place in the input, and are
    repartitioned by message so that all of a message's events meet in one partition.
 2. First pass, ``mapInArrow`` over each partition's Arrow record batches: the engine's
-   per-event and message-context findings. Each message becomes one row of summaries; each
+   per-event and message-context findings. Each message becomes one row of digests; each
    partition adds one row holding its cross-message aggregator.
 3. The driver merges the partitions' aggregators (a merge depends neither on how the
    messages were split nor on the order: :class:`CrossMessage`) and broadcasts the result.
-4. Second pass, ``mapInArrow`` over the summaries: cross-message findings and the verdicts,
+4. Second pass, ``mapInArrow`` over the digests: cross-message findings and the verdicts,
    written as JSON Lines (the lines ``clicksift classify`` prints) or Parquet.
 
 The functions each stage runs are those :mod:`clicksift.classify.batch` runs on one machine,
@@ -34,10 +34,10 @@ from pyspark.sql import functions as F
 from clicksift.classify.batch import (
     BatchStats,
     collector_paused,
-    flat_summary,
+    digest_of_row,
+    flat_digest,
     flat_verdict,
     observe_messages,
-    summary_of_row,
     verdict_of_row,
 )
 from clicksift.classify.config import ClassifierConfig
@@ -194,7 +194,7 @@ def _first_pass(spec: bytes) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa
         for message in messages:
             if message:
                 rows.append(("m", message[0].message_id,
-                             dumps([flat_summary(s) for s in message]).encode()))
+                             dumps([flat_digest(s) for s in message]).encode()))
             if len(rows) >= BATCH_ROWS:
                 yield _first_rows(rows)
                 rows = []
@@ -224,9 +224,9 @@ def _second_pass(spec: bytes, cross_blob: Any, output: str, render: Render | Non
         verdicts: list[tuple[str, Verdict]] = []
         for batch in batches:
             for payload in batch.column("payload").to_pylist():
-                message = [summary_of_row(row) for row in loads(payload)]
+                message = [digest_of_row(row) for row in loads(payload)]
                 cross.apply(message)
-                verdicts += [(s.type, engine.judge_summary(s)) for s in message]
+                verdicts += [(s.type, engine.judge_digest(s)) for s in message]
                 if len(verdicts) >= BATCH_ROWS:
                     yield _verdict_rows(verdicts, output, render)
                     verdicts = []

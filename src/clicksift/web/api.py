@@ -28,7 +28,7 @@ from clicksift.protect import conversions
 from clicksift.reports.explorer import EventQuery
 from clicksift.reports.model import DomainRow, EventRow
 from clicksift.web.openapi import openapi_document
-from clicksift.web.service import ReportService
+from clicksift.web.service import StoreWork
 
 Handler = Callable[[Request], Awaitable[Response]]
 PREFIX = "/api/v1"
@@ -77,7 +77,7 @@ async def not_found(scope: MutableMapping[str, Any], receive: Any, send: Any) ->
 MAX_EVENTS_BODY = 32 << 20
 
 
-def routes(service: ReportService, verify_click_id: Callable[[str], str | None],
+def routes(service: StoreWork, verify_click_id: Callable[[str], str | None],
            current_engine: Callable[[], Engine | None] = lambda: None) -> list[Route]:
     """The API's routes; VERIFY_CLICK_ID reads the signed click ids conversions name;
     CURRENT_ENGINE gives the running server's engine (POST /events judges with it)."""
@@ -222,7 +222,7 @@ class DomainPage:
         return self.page * self.per_page < self.total
 
 
-async def domain_page(service: ReportService, campaign: str,
+async def domain_page(service: StoreWork, campaign: str,
                       params: Mapping[str, str]) -> DomainPage:
     """One page of a campaign's domains, sorted by PARAMS' sort (the API and dashboard)."""
     page, per_page = _paging(params)
@@ -235,7 +235,7 @@ async def domain_page(service: ReportService, campaign: str,
     return DomainPage(rows[start:start + per_page], page, per_page, len(rows), sort)
 
 
-async def campaign_export(service: ReportService, request: Request) -> Response:
+async def campaign_export(service: StoreWork, request: Request) -> Response:
     """The export of /campaigns/{campaign}/export.{format} (the API and dashboard)."""
     campaign, fmt = request.path_params["campaign"], request.path_params["format"]
     query = EventQuery.parse(query_values(request), campaign=campaign, page=1)
@@ -244,7 +244,7 @@ async def campaign_export(service: ReportService, request: Request) -> Response:
     return export_response(service, query, fmt, f"{campaign}-events")
 
 
-def export_response(service: ReportService, query: EventQuery, fmt: str,
+def export_response(service: StoreWork, query: EventQuery, fmt: str,
                     filename: str) -> Response:
     """Every event matching QUERY with its verdict, streamed as CSV or JSON Lines."""
     if fmt not in ("csv", "jsonl"):

@@ -40,7 +40,7 @@ from clicksift.reports.summary import DELAY_LABELS
 from clicksift.settings import topic_table
 from clicksift.web import charts
 from clicksift.web.api import campaign_export, domain_page
-from clicksift.web.service import ReportService
+from clicksift.web.service import StoreWork
 from clicksift.web.throttle import LoginThrottle
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -77,7 +77,7 @@ def make_templates() -> Environment:
 class Dashboard:
     """The dashboard as an ASGI app; made at server start, when the session key is known."""
 
-    def __init__(self, service: ReportService) -> None:
+    def __init__(self, service: StoreWork) -> None:
         self.service = service
         self.templates = make_templates()
         self.app: Starlette | None = None
@@ -271,7 +271,7 @@ class Dashboard:
 
     async def subscriptions(self, request: Request) -> Response:
         """One recipient's subscriptions and history, or everyone whose changed."""
-        topics = topic_table(self.service.settings)
+        topics = topic_table(self.service.pool.settings)
         address = request.query_params.get("address", "").strip()
         states, history = await self.service.run(_subscriptions, address,
                                                  [t for t, _ in topics], refresh=False)

@@ -18,7 +18,7 @@ from bisect import insort
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from clicksift.classify.observe import Summary
+from clicksift.classify.observe import EventDigest
 from clicksift.classify.vocabulary import Kind, finding
 
 WINDOW = 600.0               # seconds: the window in which one source's actions are counted
@@ -118,7 +118,7 @@ class CrossMessage:
 
     # -- first pass -------------------------------------------------------------------------
 
-    def observe_message(self, events: list[Summary]) -> None:
+    def observe_message(self, events: list[EventDigest]) -> None:
         """Take in one message's events (with their per-event and message findings)."""
         if not events:
             return
@@ -206,7 +206,7 @@ class CrossMessage:
     def profile(self, domain: str) -> tuple[float, str | None] | None:
         return self._domain_profiles().get(domain)
 
-    def apply(self, events: list[Summary]) -> None:
+    def apply(self, events: list[EventDigest]) -> None:
         """Add cross-message findings to one message's events."""
         if not events:
             return
@@ -236,7 +236,7 @@ class CrossMessage:
                         f"gateway, which scans links within {window:.0f} s of delivery; "
                         f"this came {delta:.0f} s after", Kind.SECURITY_SCANNER, vendor))
 
-    def _address_findings(self, obs: Summary) -> None:
+    def _address_findings(self, obs: EventDigest) -> None:
         if obs.address is None or obs.address not in self._scanner_addresses:
             return
         if obs.address in self._person_addresses:
@@ -252,7 +252,7 @@ class CrossMessage:
                 "crossmsg.scanner-address", 1.0, f"{obs.address} fetched the honeypot or most "
                 "links of another recipient's message", Kind.SECURITY_SCANNER))
 
-    def _source_findings(self, obs: Summary, delta: float) -> None:
+    def _source_findings(self, obs: EventDigest, delta: float) -> None:
         assert obs.source is not None
         best: _SourceWindow | None = None
         for key in _window_keys(obs.source, obs.ts):

@@ -76,7 +76,7 @@ CAMPAIGN_LINKS = """
 SELECT links FROM (SELECT links FROM messages WHERE campaign_id = ? LIMIT 1000) AS first
 WHERE links IS NOT NULL LIMIT 1"""
 
-class Summary(NamedTuple):
+class SummaryRow(NamedTuple):
     message_id: str
     summary: str
 

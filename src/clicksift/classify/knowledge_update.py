@@ -2,7 +2,7 @@
 clicksift makes on its own, and only when asked: ``clicksift knowledge update``).
 
 Each source is a URL and a function that turns its document into CIDR blocks for one or more
-knowledge-base entries. The refreshed files are written to a folder of the user's (the
+knowledge-base entries. The updated files are written to a folder of the user's (the
 ``knowledge_dir`` setting); the packaged files stay as shipped.
 """
 
@@ -99,7 +99,7 @@ SOURCES = {
 
 
 @dataclass
-class RefreshResult:
+class KnowledgeUpdate:
     folder: Path
     updated: dict[str, int]      # entry id -> number of blocks
     failed: dict[str, str]       # source -> why
@@ -111,17 +111,17 @@ def packaged(name: str) -> dict[str, Any]:
     return data
 
 
-def refresh(folder: Path, urls: dict[str, str] | None = None, *,
-            client: httpx.Client | None = None, timeout: float = 30.0) -> RefreshResult:
+def update_knowledge(folder: Path, urls: dict[str, str] | None = None, *,
+            client: httpx.Client | None = None, timeout: float = 30.0) -> KnowledgeUpdate:
     """Fetch every source (URLS may replace their addresses) and write the knowledge base,
-    with the refreshed entries, to FOLDER. A source that fails keeps its previous entries."""
+    with the fetched entries, to FOLDER. A source that fails keeps its previous entries."""
     folder.mkdir(parents=True, exist_ok=True)
     current = folder / "networks.json"
     networks = json.loads(current.read_text("utf-8")) if current.exists() else \
         packaged("networks.json")
     entries = {entry["id"]: entry for entry in networks["entries"]}
     today = datetime.now(UTC).date().isoformat()
-    result = RefreshResult(folder, {}, {})
+    result = KnowledgeUpdate(folder, {}, {})
     own_client = client is None
     http = client or httpx.Client(timeout=timeout, follow_redirects=True)
     try:
@@ -139,7 +139,7 @@ def refresh(folder: Path, urls: dict[str, str] | None = None, *,
                     entry = entries[entry_id]
                     entry["cidrs"] = cidrs
                     entry["date"] = today
-                    entry["source"] = f"{url} (refreshed by clicksift knowledge update)"
+                    entry["source"] = f"{url} (updated by clicksift knowledge update)"
                     entry["examples"] = [e for e in entry["examples"] if _inside(e, cidrs)]
                     result.updated[entry_id] = len(cidrs)
     finally:

@@ -30,7 +30,7 @@ def vendor_site() -> Iterator[str]:
     server.shutdown()
 
 
-def test_update_refreshes_vendor_networks_into_a_folder(vendor_site: str, tmp_path: Path) -> None:
+def test_update_fetches_vendor_networks_into_a_folder(vendor_site: str, tmp_path: Path) -> None:
     folder = tmp_path / "kb"
     result = CliRunner().invoke(main, [
         "knowledge", "update", "--to", str(folder),
@@ -57,7 +57,7 @@ def test_update_keeps_entries_when_a_source_fails(vendor_site: str, tmp_path: Pa
         "--source", f"microsoft365={vendor_site}/missing.json",
         "--source", f"zscaler={vendor_site}/zscaler-cenr.json"])
     assert result.exit_code == 0
-    assert "microsoft365 not refreshed" in result.stderr and "404" in result.stderr
+    assert "microsoft365 not updated" in result.stderr and "404" in result.stderr
     kb = load_knowledge(str(tmp_path / "kb"))
     entry = kb.match_network(ipaddress.ip_address("40.92.4.17"))
     assert entry is not None and entry.id == "microsoft-exchange-online-protection"
