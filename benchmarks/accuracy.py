@@ -41,8 +41,8 @@ from clicksift.classify import BatchClassifier, ClassifierConfig, Engine
 from clicksift.classify.gateways import load_gateways
 from clicksift.events import Event, event_from_dict, parse_timestamp, redacted_address
 from clicksift.ingest import ADAPTERS
-from clicksift.ingest.base import with_context
 from clicksift.ingest.samples import render
+from clicksift.ingest.samples.common import with_context
 from clicksift.simulate import SimulationConfig, events_and_truth, simulate
 from clicksift.simulate.worlds import HELD_OUT_SEEDS, STRESS_WORLDS, TUNING_SEEDS
 

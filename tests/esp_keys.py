@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from clicksift.ingest import mandrill
-from clicksift.ingest.base import basic_auth_header
 from clicksift.ingest.samples import amazon_ses, mailgun, postal, resend, sendgrid
+from clicksift.ingest.signing import basic_auth_header
 
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-clicksift-test.pem"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from clicksift.events import event_from_dict
-from clicksift.ingest import ADAPTERS, PayloadError, SignatureError, get_adapter
-from clicksift.ingest.base import split_bodies
+from clicksift.ingest import ADAPTERS, PayloadError, SignatureError, get_adapter, normalize
+from clicksift.ingest.reading import split_bodies
 from clicksift.ingest.samples import render
 from clicksift.server.webhooks import startup_warnings
 from clicksift.settings import Settings
@@ -697,7 +697,6 @@ def test_ingest_reparse_recovers_rewrites_and_changes_nothing_the_second_time(
     """A store written by an older version: one Brevo record it could not read (kept whole
     as unknown) and one event it read without its address. Reading them again recovers
     the first, rewrites the second (judged again), and a second run changes nothing."""
-    from clicksift.ingest import base
 
     document = load_fixture(ESP_FIXTURES / "brevo-click.json")["body"]
     db = str(tmp_path / "old.db")
@@ -705,7 +704,7 @@ def test_ingest_reparse_recovers_rewrites_and_changes_nothing_the_second_time(
     source.write_text(json.dumps(document))
     assert cli("import", "--esp", "brevo", str(source), "--db", db).exit_code == 0
     recovered = dict(document, email="later@example.com", id=99)
-    unread = base.unreadable("brevo", 0, recovered, "is missing", "ts_event")
+    unread = normalize.unreadable("brevo", 0, recovered, "is missing", "ts_event")
     with sqlite3.connect(db) as conn:
         (data,) = conn.execute("SELECT data FROM events WHERE source = 'brevo'").fetchone()
         old = json.loads(data)

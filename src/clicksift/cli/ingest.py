@@ -26,8 +26,8 @@ from clicksift.cli.common import (
 from clicksift.errors import InputError
 from clicksift.events import Event, EventType, dumps
 from clicksift.ingest import ADAPTERS, PayloadError, get_adapter
-from clicksift.ingest.base import FILE_HEADER, split_bodies
 from clicksift.ingest.problems import problems
+from clicksift.ingest.reading import FILE_HEADER, split_bodies
 from clicksift.ingest.reparse import Reparsed, reparse
 from clicksift.protect.esp_unsubscribes import mirror_unsubscribes
 from clicksift.settings import Settings

@@ -25,7 +25,8 @@ from clicksift.ingest import (
     sendgrid,
     sparkpost,
 )
-from clicksift.ingest.base import Adapter, PayloadError, SignatureError
+from clicksift.ingest.base import Adapter
+from clicksift.ingest.errors import PayloadError, SignatureError
 from clicksift.settings import SettingInfo, Settings
 
 ADAPTERS: dict[str, Adapter] = {module.ADAPTER.name: module.ADAPTER for module in (

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clicksift.events import Event, loads, parse_timestamp
-from clicksift.ingest import base
+from clicksift.ingest import base, errors, ids, normalize, reading, signing, times
 from clicksift.ingest.base import Headers, Secrets
 
 log = logging.getLogger("clicksift.webhooks")
@@ -63,7 +63,7 @@ def string_to_sign(envelope: dict[str, Any]) -> bytes:
         if value is None:
             if name == "Subject":
                 continue
-            raise base.SignatureError(f"the SNS envelope has no {name}")
+            raise errors.SignatureError(f"the SNS envelope has no {name}")
         parts.append(f"{name}\n{value}\n")
     return "".join(parts).encode("utf-8")
 
@@ -75,58 +75,58 @@ def certificate_file(folder: str, url: str) -> Path:
 
 def _certificate(location: str, url: str) -> x509.Certificate:
     if not CERT_URL.match(url):
-        raise base.SignatureError(f"SigningCertURL {url!r} is not an Amazon SNS address")
+        raise errors.SignatureError(f"SigningCertURL {url!r} is not an Amazon SNS address")
     path = Path(location)
     if path.is_dir():
         path = certificate_file(location, url)
     try:
         return x509.load_pem_x509_certificate(path.read_bytes())
     except FileNotFoundError:
-        raise base.SignatureError(
+        raise errors.SignatureError(
             f"the SNS certificate {os.path.basename(url)} is not in {location}; download "
             f"{url} into that folder (or turn on ses_fetch_certificates)") from None
     except (OSError, ValueError) as exc:
-        raise base.SignatureError(f"cannot read the SNS certificate {path}: {exc}") from None
+        raise errors.SignatureError(f"cannot read the SNS certificate {path}: {exc}") from None
 
 
 def envelope_of(body: bytes) -> dict[str, Any] | None:
     """The SNS envelope, or None when the body is a bare SES record (raw delivery)."""
-    document = base.decode_json(body)
+    document = reading.decode_json(body)
     if isinstance(document, dict) and "Type" in document and "TopicArn" in document:
         return document
     return None
 
 
 def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None = None) -> None:
-    location = base.secret(secrets, "certificates", NAME)
+    location = signing.secret(secrets, "certificates", NAME)
     try:
         envelope = envelope_of(body)
-    except base.PayloadError as exc:
-        raise base.SignatureError(f"cannot read the SNS envelope: {exc}") from None
+    except errors.PayloadError as exc:
+        raise errors.SignatureError(f"cannot read the SNS envelope: {exc}") from None
     if envelope is None:
-        raise base.SignatureError("the body is not an SNS envelope (turn raw message delivery "
+        raise errors.SignatureError("the body is not an SNS envelope (turn raw message delivery "
                                   "off: raw SES records carry no signature)")
     topics = _topics(secrets)
     if topics and envelope.get("TopicArn") not in topics:
-        raise base.SignatureError(f"topic {envelope.get('TopicArn')!r} is not in ses_topic_arns")
+        raise errors.SignatureError(f"topic {envelope.get('TopicArn')!r} is not in ses_topic_arns")
     version = str(envelope.get("SignatureVersion", ""))
     if version not in ("1", "2"):
-        raise base.SignatureError(f"SignatureVersion {version!r} is not 1 or 2")
+        raise errors.SignatureError(f"SignatureVersion {version!r} is not 1 or 2")
     try:
         moment = parse_timestamp(envelope.get("Timestamp"))
     except ValueError:
-        raise base.SignatureError("the SNS envelope's Timestamp is not a date-time") from None
-    base.check_fresh(str(moment), base.epoch_now() if now is None else now, TOLERANCE)
+        raise errors.SignatureError("the SNS envelope's Timestamp is not a date-time") from None
+    times.check_fresh(str(moment), times.epoch_now() if now is None else now, TOLERANCE)
     certificate = _certificate(location, str(envelope.get("SigningCertURL", "")))
     key = certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
-        raise base.SignatureError("the SNS certificate does not hold an RSA key")
-    signature = base.b64decode(str(envelope.get("Signature", "")), "Signature")
+        raise errors.SignatureError("the SNS certificate does not hold an RSA key")
+    signature = signing.b64decode(str(envelope.get("Signature", "")), "Signature")
     digest = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303 (SNS v1)
     try:
         key.verify(signature, string_to_sign(envelope), padding.PKCS1v15(), digest)
     except InvalidSignature:
-        raise base.SignatureError("the SNS signature does not match the message") from None
+        raise errors.SignatureError("the SNS signature does not match the message") from None
 
 
 def subscription_confirmation(body: bytes, secrets: base.Secrets) -> base.Handshake | None:
@@ -153,7 +153,7 @@ def fetch_certificate(body: bytes, secrets: base.Secrets) -> None:
         return
     try:
         envelope = envelope_of(body)
-    except base.PayloadError:
+    except errors.PayloadError:
         return
     url = str((envelope or {}).get("SigningCertURL", ""))
     if not CERT_URL.match(url):
@@ -183,7 +183,7 @@ def _one_recipient(addresses: Any) -> str | None:
 def _canonical(kind: str, detail: dict[str, Any]) -> str | None:
     if kind == "Bounce" and detail.get("bounceType") != "Permanent":
         return "unknown"            # Transient and Undetermined are not bounces
-    if kind == "Subscription" and not base.dig(detail, "newTopicPreferences", "unsubscribeAll"):
+    if kind == "Subscription" and not reading.dig(detail, "newTopicPreferences", "unsubscribeAll"):
         return "unknown"
     return None
 
@@ -192,51 +192,51 @@ def parse_record(record: Any, index: int | None) -> Event:
     kind = record.get("eventType") or record.get("notificationType") \
         if isinstance(record, dict) else None
     if not isinstance(kind, str):
-        raise base.payload_error("is missing", record=index, field="eventType")
-    mail = base.need(record, "mail", index, dict)
-    message = base.text_id(mail.get("messageId"))
+        raise reading.payload_error("is missing", record=index, field="eventType")
+    mail = reading.need(record, "mail", index, dict)
+    message = ids.text_id(mail.get("messageId"))
     detail = record.get(DETAIL.get(kind, kind.lower())) or {}
     if not isinstance(detail, dict):
         detail = {}
     raw_time = detail.get("timestamp") or mail.get("timestamp")
-    ts = base.instant(raw_time, index, f"{DETAIL.get(kind, 'mail')}.timestamp")
+    ts = times.instant(raw_time, index, f"{DETAIL.get(kind, 'mail')}.timestamp")
     recipient = (_one_recipient(detail.get("recipients"))
                  or _one_recipient(detail.get("bouncedRecipients"))
                  or _one_recipient(detail.get("complainedRecipients"))
                  or _one_recipient(mail.get("destination")))
-    tags = base.obj(mail.get("tags"))
-    return base.build(
+    tags = reading.obj(mail.get("tags"))
+    return normalize.build(
         NAME, kind, record, types=TYPES, index=index, canonical=_canonical(kind, detail),
-        event_id=base.stable_id(NAME, message, kind, raw_time, detail.get("link"),
+        event_id=ids.stable_id(NAME, message, kind, raw_time, detail.get("link"),
                                 detail.get("ipAddress"), recipient),
         message_id=message, timestamp=ts, recipient=recipient,
-        campaign_id=base.campaign_of(tags.get("campaign_id"), tags.get("campaign")),
+        campaign_id=ids.campaign_of(tags.get("campaign_id"), tags.get("campaign")),
         url=detail.get("link"), ip=detail.get("ipAddress"), user_agent=detail.get("userAgent"))
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     envelope = envelope_of(body)
     if envelope is None:                      # raw message delivery, or an import file
-        document = base.decode_json(body)
-        return base.readable(_records(base.as_list(document, "SES events")))
+        document = reading.decode_json(body)
+        return normalize.readable(_records(reading.as_list(document, "SES events")))
     if envelope.get("Type") != "Notification":
         return []                             # subscription handshakes carry no events
     message = envelope.get("Message")
     if not isinstance(message, str):
-        return [base.unreadable(NAME, None, envelope, "Message: is missing")]
+        return [normalize.unreadable(NAME, None, envelope, "Message: is missing")]
     try:
         record = loads(message)
     except ValueError:
         # A notification that is not an SES event (plain text, an inbound receipt's
         # text): kept whole, with why.
-        return [base.unreadable(NAME, None, envelope, "Message: is not a JSON SES event")]
+        return [normalize.unreadable(NAME, None, envelope, "Message: is not a JSON SES event")]
     return _records([record], numbered=False)
 
 
 def _records(records: list[Any], *, numbered: bool = True) -> list[Event]:
     events: list[Event] = []
     for index, record in enumerate(records):
-        with base.one_record(NAME, index, record, events):
+        with normalize.one_record(NAME, index, record, events):
             events.append(parse_record(record, index if numbered else None))
     return events
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from clicksift.events import Event, loads
-from clicksift.ingest import base
+from clicksift.ingest import base, ids, normalize, reading, times
 from clicksift.ingest.base import Headers
 
 NAME = "braze"
@@ -53,7 +53,7 @@ _LOWER = {name.lower(): name for name in TYPES}
 
 
 def _records(body: bytes, headers: Headers) -> Iterator[Any]:
-    if body.startswith(base.AVRO_MAGIC):
+    if body.startswith(reading.AVRO_MAGIC):
         yield from _avro_records(body)
         return
     stripped = body.strip()
@@ -66,14 +66,14 @@ def _records(body: bytes, headers: Headers) -> Iterator[Any]:
             yield from document["events"]
             return
         if document is not None:
-            yield from base.as_list(document, "Braze events")
+            yield from reading.as_list(document, "Braze events")
             return
     for number, line in enumerate(stripped.splitlines(), start=1):
         if line.strip():
             try:
                 yield loads(line)
             except ValueError as exc:
-                raise base.payload_error(f"line {number} is not JSON ({exc})") from None
+                raise reading.payload_error(f"line {number} is not JSON ({exc})") from None
 
 
 def _avro_records(body: bytes) -> Iterator[Any]:
@@ -82,14 +82,14 @@ def _avro_records(body: bytes) -> Iterator[Any]:
     try:
         yield from fastavro.reader(io.BytesIO(body))
     except (ValueError, EOFError, StopIteration, KeyError, TypeError) as exc:
-        raise base.payload_error(f"the Avro file cannot be read ({exc})") from None
+        raise reading.payload_error(f"the Avro file cannot be read ({exc})") from None
 
 
 def _event_type(record: dict[str, Any], folder: str | None, index: int) -> str:
     """A record's event type, in Braze's spelling (Currents folders are lower case)."""
     named = record.get("event_type") or folder
     if not isinstance(named, str) or not named:
-        raise base.payload_error("no event type: name the file's event_type= folder or give "
+        raise reading.payload_error("no event type: name the file's event_type= folder or give "
                                  "each record its event_type", record=index,
                                  field="event_type")
     return _LOWER.get(named.lower(), named)
@@ -101,39 +101,39 @@ def _flat(record: dict[str, Any]) -> dict[str, Any]:
             record.get("user"), dict):
         return record
     flat = {key: value for key, value in record.items() if key not in ("user", "properties")}
-    return {**base.obj(record.get("user")), **base.obj(record.get("properties")), **flat}
+    return {**reading.obj(record.get("user")), **reading.obj(record.get("properties")), **flat}
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
-    found = _FOLDER.search(headers.get(base.FILE_HEADER) or "")
+    found = _FOLDER.search(headers.get(reading.FILE_HEADER) or "")
     folder = found.group(1) if found else None
     events: list[Event] = []
     for index, record in enumerate(_records(body, headers)):
-        with base.one_record(NAME, index, record, events):
+        with normalize.one_record(NAME, index, record, events):
             if not isinstance(record, dict):
-                raise base.payload_error(f"expected an object, found {type(record).__name__}",
+                raise reading.payload_error(f"expected an object, found {type(record).__name__}",
                                          record=index)
             fields = _flat(record)
             kind = _event_type(fields, folder, index)
-            ts = base.seconds(base.need(fields, "time", index, (int, float, str)), index,
+            ts = times.seconds(reading.need(fields, "time", index, (int, float, str)), index,
                               "time")
             address = fields.get("email_address")
-            dispatch = base.text_id(fields.get("dispatch_id") or fields.get("send_id"))
+            dispatch = ids.text_id(fields.get("dispatch_id") or fields.get("send_id"))
             flags = {name: fields[name] for name in FLAGS if fields.get(name) is not None}
             payload = dict(record, event_type=kind) if "event_type" not in record else record
-            events.append(base.build(
+            events.append(normalize.build(
                 NAME, kind, payload, types=TYPES, index=index,
                 canonical=None if kind.startswith(PREFIX) else "unknown",
-                event_id=base.stable_id(NAME, fields.get("id"), kind, ts, address),
-                message_id=base.key(dispatch, address) if dispatch else None, timestamp=ts,
+                event_id=ids.stable_id(NAME, fields.get("id"), kind, ts, address),
+                message_id=ids.key(dispatch, address) if dispatch else None, timestamp=ts,
                 recipient=address,
-                campaign_id=base.campaign_of(fields.get("campaign_id"),
+                campaign_id=ids.campaign_of(fields.get("campaign_id"),
                                              fields.get("canvas_id")),
                 url=fields.get("url"), user_agent=fields.get("user_agent"),
                 esp_flags=flags or None))
     if not events:
-        raise base.payload_error("the file holds no Braze events")
-    return base.readable(base.number_repeats(events))
+        raise reading.payload_error("the file holds no Braze events")
+    return normalize.readable(normalize.number_repeats(events))
 
 
 GUIDE = base.Guide(
@@ -175,5 +175,5 @@ GUIDE = base.Guide(
 ADAPTER = base.Adapter(
     name=NAME, title="Braze", types=TYPES, parse=parse,
     carries=("user_agent", "esp_flags"),
-    reread=lambda record: (base.json_body([record]), {"content-type": "application/json"}),
+    reread=lambda record: (reading.json_body([record]), {"content-type": "application/json"}),
     guide=GUIDE)

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, ids, normalize, reading, signing, times
 from clicksift.ingest.base import Headers, Secrets
 
 NAME = "brevo"
@@ -41,16 +41,16 @@ PROXY_OPENS = frozenset({"proxy_open", "unique_proxy_open"})
 
 
 def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
-    base.check_basic_auth(headers, base.secret(secrets, "credentials", NAME), NAME)
+    signing.check_basic_auth(headers, signing.secret(secrets, "credentials", NAME), NAME)
 
 
 def _time(record: dict[str, Any], index: int) -> tuple[Any, float]:
     if record.get("ts_epoch") is not None:
-        return record["ts_epoch"], base.millis(record["ts_epoch"], index, "ts_epoch")
+        return record["ts_epoch"], times.millis(record["ts_epoch"], index, "ts_epoch")
     for name in ("ts_event", "ts"):
         if record.get(name) is not None:
-            return record[name], base.seconds(record[name], index, name)
-    raise base.payload_error("is missing", record=index, field="ts_event")
+            return record[name], times.seconds(record[name], index, name)
+    raise reading.payload_error("is missing", record=index, field="ts_event")
 
 
 def _tags(tag: Any) -> Any:
@@ -67,26 +67,26 @@ def _tags(tag: Any) -> Any:
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
-    for index, record in enumerate(base.as_list(base.decode_json(body), "a Brevo event")):
-        with base.one_record(NAME, index, record, events):
-            kind = base.need(record, "event", index)
+    for index, record in enumerate(reading.as_list(reading.decode_json(body), "a Brevo event")):
+        with normalize.one_record(NAME, index, record, events):
+            kind = reading.need(record, "event", index)
             raw_time, ts = _time(record, index)
             recipient = record.get("email")
-            message = base.text_id(record.get("message-id"))
+            message = ids.text_id(record.get("message-id"))
             url = record.get("link") or record.get("URL") or record.get("url")
-            events.append(base.build(
+            events.append(normalize.build(
                 NAME, kind, record, types=TYPES, index=index,
-                event_id=base.stable_id(NAME, message, record.get("camp_id"), kind, raw_time,
+                event_id=ids.stable_id(NAME, message, record.get("camp_id"), kind, raw_time,
                                         recipient, url),
-                message_id=base.key(message, recipient) if message else
-                base.key(f"campaign-{record.get('camp_id')}", recipient)
+                message_id=ids.key(message, recipient) if message else
+                ids.key(f"campaign-{record.get('camp_id')}", recipient)
                 if record.get("camp_id") is not None else None,
                 timestamp=ts, recipient=recipient,
-                campaign_id=base.campaign_of(record.get("camp_id"), _tags(record.get("tag")),
+                campaign_id=ids.campaign_of(record.get("camp_id"), _tags(record.get("tag")),
                                              record.get("tags")),
                 url=url, ip=record.get("ip"), user_agent=record.get("user_agent"),
                 esp_flags={"proxy_open": True} if kind in PROXY_OPENS else None))
-    return base.readable(base.number_repeats(events))
+    return normalize.readable(normalize.number_repeats(events))
 
 
 SETTINGS = (

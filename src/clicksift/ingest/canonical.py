@@ -18,7 +18,7 @@ import orjson
 from clicksift.classify.vocabulary import Verdict
 from clicksift.errors import InputError
 from clicksift.events import ENGAGEMENT_TYPES, Event, event_from_dict
-from clicksift.ingest.base import unreadable
+from clicksift.ingest.normalize import unreadable
 from clicksift.storage import SqlStore
 
 SOURCE = "api"

@@ -11,7 +11,7 @@ Source: https://developer.constantcontact.com/api_reference/index.html#!/Email_R
 from __future__ import annotations
 
 from clicksift.events import Event, dumps
-from clicksift.ingest import base
+from clicksift.ingest import base, ids, normalize, reading, times
 from clicksift.ingest.base import Headers
 
 NAME = "constant_contact"
@@ -29,31 +29,31 @@ PERMANENT_BOUNCES = frozenset({"B", "D", "S"})
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
-    document = base.decode_json(body)
+    document = reading.decode_json(body)
     activities = document.get("tracking_activities") if isinstance(document, dict) else None
     if activities is None:
-        raise base.payload_error("expected a report response with 'tracking_activities'")
+        raise reading.payload_error("expected a report response with 'tracking_activities'")
     events: list[Event] = []
-    for index, record in enumerate(base.as_list(activities, "tracking_activities")):
-        with base.one_record(NAME, index, record, events):
-            kind = base.need(record, "tracking_activity_type", index)
-            campaign = base.text_id(record.get("campaign_activity_id"))
-            contact = base.text_id(record.get("contact_id")) or record.get("email_address")
+    for index, record in enumerate(reading.as_list(activities, "tracking_activities")):
+        with normalize.one_record(NAME, index, record, events):
+            kind = reading.need(record, "tracking_activity_type", index)
+            campaign = ids.text_id(record.get("campaign_activity_id"))
+            contact = ids.text_id(record.get("contact_id")) or record.get("email_address")
             if not contact:
-                raise base.payload_error("is missing", record=index, field="contact_id")
-            raw_time = base.need(record, "created_time", index)
+                raise reading.payload_error("is missing", record=index, field="contact_id")
+            raw_time = reading.need(record, "created_time", index)
             canonical = None
             if kind == "em_bounces" and record.get("bounce_code") not in PERMANENT_BOUNCES:
                 canonical = "unknown"
-            events.append(base.build(
+            events.append(normalize.build(
                 NAME, kind, record, types=TYPES, index=index, canonical=canonical,
-                event_id=base.stable_id(NAME, campaign, contact, kind, raw_time,
+                event_id=ids.stable_id(NAME, campaign, contact, kind, raw_time,
                                         record.get("link_url"), record.get("url_id")),
                 message_id=f"{campaign}/{contact}",
-                timestamp=base.instant(raw_time, index, "created_time"),
+                timestamp=times.instant(raw_time, index, "created_time"),
                 recipient=record.get("email_address"), campaign_id=campaign,
                 url=record.get("link_url")))
-    return base.readable(base.number_repeats(events))
+    return normalize.readable(normalize.number_repeats(events))
 
 
 GUIDE = base.Guide(

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, ids, normalize, reading, times
 from clicksift.ingest.base import Headers
 
 NAME = "klaviyo"
@@ -49,9 +49,9 @@ def _included(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]
 def _related(item: dict[str, Any], name: str,
              included: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     """The attributes of ITEM's related NAME (metric, profile) from the page's included."""
-    data = base.obj(base.dig(item, "relationships", name, "data"))
+    data = reading.obj(reading.dig(item, "relationships", name, "data"))
     found = included.get((str(data.get("type")), str(data.get("id"))))
-    return base.obj(found.get("attributes")) if found else {}
+    return reading.obj(found.get("attributes")) if found else {}
 
 
 def _one(item: Any, included: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
@@ -60,8 +60,8 @@ def _one(item: Any, included: dict[tuple[str, str], dict[str, Any]]) -> dict[str
     if not isinstance(item, dict) or "attributes" not in item:
         return item if isinstance(item, dict) else {"data": item}
     related = [included[key] for key in (
-        (str(base.dig(item, "relationships", name, "data", "type")),
-         str(base.dig(item, "relationships", name, "data", "id")))
+        (str(reading.dig(item, "relationships", name, "data", "type")),
+         str(reading.dig(item, "relationships", name, "data", "id")))
         for name in ("metric", "profile")) if key in included]
     return {"data": [item], "included": related}
 
@@ -75,23 +75,23 @@ def _pages(document: Any) -> list[dict[str, Any]]:
         return [_one(item, {}) for item in document]
     if isinstance(document, dict):
         return [document]
-    raise base.payload_error(f"expected a Klaviyo events page, found {type(document).__name__}")
+    raise reading.payload_error(f"expected a Klaviyo events page, found {type(document).__name__}")
 
 
 def _fields(record: dict[str, Any], index: int) -> tuple[Any, Any, Any, dict[str, Any], Any]:
     """(metric name, time, event id, properties, address) of one record, either form."""
     if isinstance(record.get("data"), list) and record["data"]:
-        item = base.obj(record["data"][0])
+        item = reading.obj(record["data"][0])
         included = _included(record)
-        attributes = base.obj(item.get("attributes"))
+        attributes = reading.obj(item.get("attributes"))
         metric = _related(item, "metric", included).get("name") or attributes.get("metric")
         address = _related(item, "profile", included).get("email")
         when = attributes.get("timestamp") or attributes.get("datetime")
-        properties = base.obj(attributes.get("event_properties"))
+        properties = reading.obj(attributes.get("event_properties"))
         return (metric, when, item.get("id") or attributes.get("uuid"), properties,
                 address or properties.get("$email"))
-    properties = base.obj(record.get("event_properties"))
-    person = base.obj(record.get("person"))
+    properties = reading.obj(record.get("event_properties"))
+    person = reading.obj(record.get("person"))
     return (record.get("event_name"), record.get("timestamp") or record.get("datetime"),
             record.get("id") or record.get("uuid"), properties,
             person.get("$email") or person.get("email") or properties.get("$email"))
@@ -99,29 +99,29 @@ def _fields(record: dict[str, Any], index: int) -> tuple[Any, Any, Any, dict[str
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
-    for index, record in enumerate(_pages(base.decode_json(body))):
-        with base.one_record(NAME, index, record, events):
+    for index, record in enumerate(_pages(reading.decode_json(body))):
+        with normalize.one_record(NAME, index, record, events):
             metric, when, event_id, properties, address = _fields(record, index)
             if not isinstance(metric, str) or not metric:
-                raise base.payload_error("names no metric (save the pages with "
+                raise reading.payload_error("names no metric (save the pages with "
                                          "include=metric,profile)", record=index,
                                          field="metric")
             if when is None:
-                raise base.payload_error("is missing", record=index, field="timestamp")
-            message = base.text_id(properties.get("$message"))
+                raise reading.payload_error("is missing", record=index, field="timestamp")
+            message = ids.text_id(properties.get("$message"))
             flags = {name: properties[name] for name in FLAGS
                      if properties.get(name) is not None}
-            events.append(base.build(
+            events.append(normalize.build(
                 NAME, metric, record, types=TYPES, index=index,
-                event_id=base.stable_id(NAME, event_id, metric, when, address),
-                message_id=base.key(message, address) if message else None,
-                timestamp=base.instant(when, index, "timestamp"), recipient=address,
-                campaign_id=base.campaign_of(properties.get("$message"),
+                event_id=ids.stable_id(NAME, event_id, metric, when, address),
+                message_id=ids.key(message, address) if message else None,
+                timestamp=times.instant(when, index, "timestamp"), recipient=address,
+                campaign_id=ids.campaign_of(properties.get("$message"),
                                              properties.get("Campaign Name")),
                 url=properties.get("URL"), esp_flags=flags or None))
     if not events:
-        raise base.payload_error("the page holds no events")
-    return base.readable(base.number_repeats(events))
+        raise reading.payload_error("the page holds no events")
+    return normalize.readable(normalize.number_repeats(events))
 
 
 GUIDE = base.Guide(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, ids, normalize, reading, times
 from clicksift.ingest.base import Headers
 
 NAME = "mailchimp"
@@ -25,23 +25,23 @@ TYPES = {"open": "open", "click": "click", "bounce": "bounce"}
 
 def _member_events(member: dict[str, Any], campaign: str | None, index: int,
                    actions: list[Any]) -> list[Event]:
-    campaign = base.text_id(member.get("campaign_id")) or campaign
-    email_id = base.text_id(member.get("email_id")) or member.get("email_address")
+    campaign = ids.text_id(member.get("campaign_id")) or campaign
+    email_id = ids.text_id(member.get("email_id")) or member.get("email_address")
     if not email_id:
-        raise base.payload_error("is missing", record=index, field="email_id")
+        raise reading.payload_error("is missing", record=index, field="email_id")
     recipient = member.get("email_address")
     events: list[Event] = []
     for action in actions:
         if not isinstance(action, dict):
-            raise base.payload_error("is not an object", record=index, field="activity")
+            raise reading.payload_error("is not an object", record=index, field="activity")
         kind = action.get("action") or "open"
-        raw_time = base.need(action, "timestamp", index)
+        raw_time = reading.need(action, "timestamp", index)
         canonical = "unknown" if kind == "bounce" and action.get("type") != "hard" else None
-        events.append(base.build(
+        events.append(normalize.build(
             NAME, kind, action, types=TYPES, index=index, canonical=canonical,
-            event_id=base.stable_id(NAME, campaign, email_id, kind, raw_time, action.get("url"),
+            event_id=ids.stable_id(NAME, campaign, email_id, kind, raw_time, action.get("url"),
                                     action.get("ip")),
-            message_id=f"{campaign}/{email_id}", timestamp=base.instant(raw_time, index,
+            message_id=f"{campaign}/{email_id}", timestamp=times.instant(raw_time, index,
                                                                        "timestamp"),
             recipient=recipient, campaign_id=campaign, url=action.get("url"),
             ip=action.get("ip") or None))
@@ -49,28 +49,28 @@ def _member_events(member: dict[str, Any], campaign: str | None, index: int,
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
-    document = base.decode_json(body)
+    document = reading.decode_json(body)
     if not isinstance(document, dict):
-        raise base.payload_error("expected a Mailchimp report response (an object with "
+        raise reading.payload_error("expected a Mailchimp report response (an object with "
                                  "'emails' or 'members')")
-    campaign = base.text_id(document.get("campaign_id"))
+    campaign = ids.text_id(document.get("campaign_id"))
     events: list[Event] = []
     if "emails" in document or "activity" in document:
         members = document.get("emails", [document])
-        for index, member in enumerate(base.as_list(members, "emails")):
-            with base.one_record(NAME, index, member, events):
+        for index, member in enumerate(reading.as_list(members, "emails")):
+            with normalize.one_record(NAME, index, member, events):
                 events += _member_events(member, campaign, index,
-                                         base.as_list(member.get("activity") or [], "activity"))
+                                         reading.as_list(member.get("activity") or [], "activity"))
     elif "members" in document:
-        for index, member in enumerate(base.as_list(document["members"], "members")):
-            with base.one_record(NAME, index, member, events):
+        for index, member in enumerate(reading.as_list(document["members"], "members")):
+            with normalize.one_record(NAME, index, member, events):
                 opens = [dict(o, action="open") for o in member.get("opens") or []
                          if isinstance(o, dict)]
                 events += _member_events(member, campaign, index, opens)
     else:
-        raise base.payload_error("expected 'emails' (email-activity) or 'members' "
+        raise reading.payload_error("expected 'emails' (email-activity) or 'members' "
                                  "(open-details)")
-    return base.readable(base.number_repeats(events))
+    return normalize.readable(normalize.number_repeats(events))
 
 
 # A stored activity lacks the member and campaign around it: it cannot be read again alone.

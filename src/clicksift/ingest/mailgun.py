@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, errors, ids, normalize, reading, signing, times
 from clicksift.ingest.base import Headers, Secrets
 
 NAME = "mailgun"
@@ -77,7 +77,7 @@ def _form_pairs(body: bytes, headers: Headers) -> list[tuple[str, str]]:
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body)
         if not message.is_multipart():
-            raise base.payload_error("the multipart form has no parts")
+            raise reading.payload_error("the multipart form has no parts")
         pairs = []
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
@@ -87,7 +87,7 @@ def _form_pairs(body: bytes, headers: Headers) -> list[tuple[str, str]]:
     try:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
-        raise base.payload_error("the form is not UTF-8") from None
+        raise reading.payload_error("the form is not UTF-8") from None
 
 
 def _legacy_fields(body: bytes, headers: Headers) -> dict[str, Any]:
@@ -101,33 +101,33 @@ def _legacy_fields(body: bytes, headers: Headers) -> dict[str, Any]:
             previous = fields[name]
             fields[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
     if not fields:
-        raise base.payload_error("the body is neither JSON nor a form")
+        raise reading.payload_error("the body is neither JSON nor a form")
     return fields
 
 
 def _signature(body: bytes, headers: Headers) -> dict[str, Any]:
     if _is_form(body, headers):
         return _legacy_fields(body, headers)
-    block = base.dig(base.decode_json(body), "signature")
+    block = reading.dig(reading.decode_json(body), "signature")
     if not isinstance(block, dict):
-        raise base.SignatureError("the body has no 'signature' object")
+        raise errors.SignatureError("the body has no 'signature' object")
     for name in ("timestamp", "token", "signature"):
         if not isinstance(block.get(name), str | int) or block.get(name) == "":
-            raise base.SignatureError(f"signature.{name} is missing")
+            raise errors.SignatureError(f"signature.{name} is missing")
     return block
 
 
 def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None = None) -> None:
-    key = base.secret(secrets, "signing_key", NAME).encode("utf-8")
+    key = signing.secret(secrets, "signing_key", NAME).encode("utf-8")
     try:
         block = _signature(body, headers)
-    except base.PayloadError as exc:
-        raise base.SignatureError(f"cannot read the signature: {exc}") from None
+    except errors.PayloadError as exc:
+        raise errors.SignatureError(f"cannot read the signature: {exc}") from None
     timestamp, token = str(block["timestamp"]), str(block["token"])
-    base.check_fresh(timestamp, base.epoch_now() if now is None else now)
-    expected = base.hmac_hex(key, (timestamp + token).encode("utf-8"))
-    if not base.same(str(block["signature"]), expected):
-        raise base.SignatureError("the HMAC signature does not match")
+    times.check_fresh(timestamp, times.epoch_now() if now is None else now)
+    expected = signing.hmac_hex(key, (timestamp + token).encode("utf-8"))
+    if not signing.same(str(block["signature"]), expected):
+        raise errors.SignatureError("the HMAC signature does not match")
 
 
 def _legacy_message_id(fields: dict[str, Any]) -> str | None:
@@ -150,55 +150,55 @@ def _legacy_message_id(fields: dict[str, Any]) -> str | None:
 def _parse_legacy(body: bytes, headers: Headers) -> list[Event]:
     fields = _legacy_fields(body, headers)
     events: list[Event] = []
-    with base.one_record(NAME, 0, fields, events):
-        kind = base.need(fields, "event", 0)
+    with normalize.one_record(NAME, 0, fields, events):
+        kind = reading.need(fields, "event", 0)
         recipient = fields.get("recipient")
-        ts = base.seconds(base.need(fields, "timestamp", 0), 0, "timestamp")
+        ts = times.seconds(reading.need(fields, "timestamp", 0), 0, "timestamp")
         message = _legacy_message_id(fields)
         tags = fields.get("tag") or fields.get("X-Mailgun-Tag")
-        events.append(base.build(
+        events.append(normalize.build(
             NAME, kind, fields, types=LEGACY_TYPES, index=0,
-            event_id=base.stable_id(NAME, fields.get("token"), kind, ts, recipient),
-            message_id=base.key(message, recipient) if message else None, timestamp=ts,
+            event_id=ids.stable_id(NAME, fields.get("token"), kind, ts, recipient),
+            message_id=ids.key(message, recipient) if message else None, timestamp=ts,
             recipient=recipient,
-            campaign_id=base.campaign_of(fields.get("campaign_id"), fields.get("campaign-id"),
+            campaign_id=ids.campaign_of(fields.get("campaign_id"), fields.get("campaign-id"),
                                          tags if isinstance(tags, list) else [tags]),
             url=fields.get("url"), ip=fields.get("ip"),
             user_agent=fields.get("user-agent")))
-    return base.readable(events)
+    return normalize.readable(events)
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     if _is_form(body, headers):
         return _parse_legacy(body, headers)
-    document = base.decode_json(body)
-    records = base.as_list(document, "an object with event-data")
+    document = reading.decode_json(body)
+    records = reading.as_list(document, "an object with event-data")
     events: list[Event] = []
     for index, wrapper in enumerate(records):
-        with base.one_record(NAME, index, wrapper, events):
-            data = base.need(wrapper, "event-data", index, dict)
-            kind = base.need(data, "event", index)
+        with normalize.one_record(NAME, index, wrapper, events):
+            data = reading.need(wrapper, "event-data", index, dict)
+            kind = reading.need(data, "event", index)
             # A temporary failure is never a bounce.
             temporary = kind == "failed" and data.get("severity") != "permanent"
             recipient = data.get("recipient")
-            message = base.text_id(base.dig(data, "message", "headers", "message-id"))
+            message = ids.text_id(reading.dig(data, "message", "headers", "message-id"))
             variables = data.get("user-variables")
-            bot = base.dig(data, "client-info", "bot")
-            ts = base.seconds(base.need(data, "timestamp", index, (int, float, str)), index,
+            bot = reading.dig(data, "client-info", "bot")
+            ts = times.seconds(reading.need(data, "timestamp", index, (int, float, str)), index,
                               "timestamp")
-            events.append(base.build(
+            events.append(normalize.build(
                 NAME, kind, wrapper, types=TYPES, index=index,
                 canonical="unknown" if temporary else None,
-                event_id=base.stable_id(NAME, data.get("id"), kind, ts, recipient),
-                message_id=base.key(message, recipient) if message else None, timestamp=ts,
+                event_id=ids.stable_id(NAME, data.get("id"), kind, ts, recipient),
+                message_id=ids.key(message, recipient) if message else None, timestamp=ts,
                 recipient=recipient,
-                campaign_id=base.metadata_campaign(variables) or base.campaign_of(
+                campaign_id=ids.metadata_campaign(variables) or ids.campaign_of(
                     [c.get("id") for c in data.get("campaigns") or [] if isinstance(c, dict)],
                     data.get("tags")),
                 url=data.get("url"), ip=data.get("ip"),
-                user_agent=base.dig(data, "client-info", "user-agent"),
+                user_agent=reading.dig(data, "client-info", "user-agent"),
                 esp_flags={"bot": bot} if bot else None))
-    return base.readable(base.number_repeats(events))
+    return normalize.readable(normalize.number_repeats(events))
 
 
 def reread(record: Any) -> tuple[bytes, dict[str, str]]:
@@ -208,7 +208,7 @@ def reread(record: Any) -> tuple[bytes, dict[str, str]]:
         pairs = [(name, item) for name, value in record.items()
                  for item in (value if isinstance(value, list) else [value])]
         return urlencode(pairs).encode(), {"content-type": _FORM_TYPES[0]}
-    return base.json_body([record]), {"content-type": "application/json"}
+    return reading.json_body([record]), {"content-type": "application/json"}
 
 
 SETTINGS = (

@@ -10,7 +10,7 @@ Source: https://dev.mailjet.com/email/guides/webhooks/
 from __future__ import annotations
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, ids, normalize, reading, signing, times
 from clicksift.ingest.base import Headers, Secrets
 
 NAME = "mailjet"
@@ -28,28 +28,28 @@ TYPES = {
 
 
 def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
-    base.check_basic_auth(headers, base.secret(secrets, "basic_auth", NAME), NAME)
+    signing.check_basic_auth(headers, signing.secret(secrets, "basic_auth", NAME), NAME)
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
-    for index, record in enumerate(base.as_list(base.decode_json(body), "a Mailjet event")):
-        with base.one_record(NAME, index, record, events):
-            kind = base.need(record, "event", index)
-            raw_time = base.need(record, "time", index, (int, float, str))
-            message = base.text_id(record.get("MessageID")) or base.text_id(
+    for index, record in enumerate(reading.as_list(reading.decode_json(body), "a Mailjet event")):
+        with normalize.one_record(NAME, index, record, events):
+            kind = reading.need(record, "event", index)
+            raw_time = reading.need(record, "time", index, (int, float, str))
+            message = ids.text_id(record.get("MessageID")) or ids.text_id(
                 record.get("Message_GUID"))
             canonical = "unknown" if kind == "bounce" and not record.get("hard_bounce") else None
-            events.append(base.build(
+            events.append(normalize.build(
                 NAME, kind, record, types=TYPES, index=index, canonical=canonical,
-                event_id=base.stable_id(NAME, message, kind, raw_time, record.get("url"),
+                event_id=ids.stable_id(NAME, message, kind, raw_time, record.get("url"),
                                         record.get("ip"), record.get("agent")),
-                message_id=message, timestamp=base.seconds(raw_time, index, "time"),
+                message_id=message, timestamp=times.seconds(raw_time, index, "time"),
                 recipient=record.get("email"),
-                campaign_id=base.campaign_of(record.get("customcampaign"),
+                campaign_id=ids.campaign_of(record.get("customcampaign"),
                                              record.get("mj_campaign_id")),
                 url=record.get("url"), ip=record.get("ip"), user_agent=record.get("agent")))
-    return base.readable(base.number_repeats(events))
+    return normalize.readable(normalize.number_repeats(events))
 
 
 SETTINGS = (

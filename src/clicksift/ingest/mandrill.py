@@ -12,7 +12,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, errors, ids, normalize, reading, signing, times
 from clicksift.ingest.base import Headers, Secrets
 
 NAME = "mandrill"
@@ -34,58 +34,58 @@ def _fields(body: bytes) -> list[tuple[str, str]]:
     try:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError):
-        raise base.payload_error("the body is not a URL-encoded form") from None
+        raise reading.payload_error("the body is not a URL-encoded form") from None
 
 
 def signature(key: str, url: str, fields: list[tuple[str, str]]) -> str:
     message = url + "".join(name + value for name, value in sorted(fields))
-    return base.hmac_b64(key.encode("utf-8"), message.encode("utf-8"), "sha1")
+    return signing.hmac_b64(key.encode("utf-8"), message.encode("utf-8"), "sha1")
 
 
 def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
-    key = base.secret(secrets, "webhook_key", NAME)
-    url = base.secret(secrets, "webhook_url", NAME)
-    given = base.header(headers, SIGNATURE)
+    key = signing.secret(secrets, "webhook_key", NAME)
+    url = signing.secret(secrets, "webhook_url", NAME)
+    given = signing.header(headers, SIGNATURE)
     try:
         fields = _fields(body)
-    except base.PayloadError as exc:
-        raise base.SignatureError(str(exc)) from None
-    if not base.same(given, signature(key, url, fields)):
-        raise base.SignatureError("the X-Mandrill-Signature does not match (is mandrill_"
+    except errors.PayloadError as exc:
+        raise errors.SignatureError(str(exc)) from None
+    if not signing.same(given, signature(key, url, fields)):
+        raise errors.SignatureError("the X-Mandrill-Signature does not match (is mandrill_"
                                   "webhook_url exactly the URL configured in Mandrill?)")
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     if body.lstrip().startswith((b"[", b"{")):
-        document = base.decode_json(body)      # an import file: the events array itself
+        document = reading.decode_json(body)      # an import file: the events array itself
     else:
         values = dict(_fields(body))
         if "mandrill_events" not in values:
-            raise base.payload_error("is missing", field="mandrill_events")
-        document = base.decode_json(values["mandrill_events"].encode("utf-8"))
+            raise reading.payload_error("is missing", field="mandrill_events")
+        document = reading.decode_json(values["mandrill_events"].encode("utf-8"))
     events: list[Event] = []
-    for index, record in enumerate(base.as_list(document, "an array of Mandrill events")):
-        with base.one_record(NAME, index, record, events):
+    for index, record in enumerate(reading.as_list(document, "an array of Mandrill events")):
+        with normalize.one_record(NAME, index, record, events):
             if not isinstance(record, dict):
-                raise base.payload_error("is not an object", record=index)
+                raise reading.payload_error("is not an object", record=index)
             kind = record.get("event") or record.get("type")
             if not isinstance(kind, str):
-                raise base.payload_error("is missing", record=index, field="event")
-            msg = base.obj(record.get("msg"))
-            message = base.text_id(record.get("_id") or msg.get("_id"))
-            raw_time = base.need(record, "ts", index, (int, float, str))
-            events.append(base.build(
+                raise reading.payload_error("is missing", record=index, field="event")
+            msg = reading.obj(record.get("msg"))
+            message = ids.text_id(record.get("_id") or msg.get("_id"))
+            raw_time = reading.need(record, "ts", index, (int, float, str))
+            events.append(normalize.build(
                 NAME, kind, record, types=TYPES, index=index,
-                event_id=base.stable_id(NAME, message, kind, raw_time, record.get("url"),
+                event_id=ids.stable_id(NAME, message, kind, raw_time, record.get("url"),
                                         record.get("ip"), record.get("user_agent"),
                                         record.get("action")),
                 message_id=message,
-                timestamp=base.seconds(raw_time, index, "ts"),
+                timestamp=times.seconds(raw_time, index, "ts"),
                 recipient=msg.get("email"),
-                campaign_id=base.metadata_campaign(msg.get("metadata"))
-                or base.campaign_of(msg.get("tags")),
+                campaign_id=ids.metadata_campaign(msg.get("metadata"))
+                or ids.campaign_of(msg.get("tags")),
                 url=record.get("url"), ip=record.get("ip"), user_agent=record.get("user_agent")))
-    return base.readable(base.number_repeats(events))
+    return normalize.readable(normalize.number_repeats(events))
 
 
 SETTINGS = (

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, errors, ids, normalize, reading, signing, times
 from clicksift.ingest.base import Headers, Secrets
 
 NAME = "postal"
@@ -32,31 +32,31 @@ TYPES = {
 
 
 def _public_key(text: str) -> rsa.RSAPublicKey:
-    key = base.public_key(text.strip().removeprefix("p=").rstrip(";"), "Postal")
+    key = signing.public_key(text.strip().removeprefix("p=").rstrip(";"), "Postal")
     if not isinstance(key, rsa.RSAPublicKey):
-        raise base.SignatureError("the configured Postal public key is not an RSA key")
+        raise errors.SignatureError("the configured Postal public key is not an RSA key")
     return key
 
 
 def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
-    key = _public_key(base.secret(secrets, "public_key", NAME))
+    key = _public_key(signing.secret(secrets, "public_key", NAME))
     digest: hashes.HashAlgorithm
     if headers.get(SIGNATURE_256):
         signature, digest = headers[SIGNATURE_256], hashes.SHA256()
     else:
-        signature, digest = base.header(headers, SIGNATURE_1), hashes.SHA1()  # noqa: S303
+        signature, digest = signing.header(headers, SIGNATURE_1), hashes.SHA1()  # noqa: S303
     try:
-        key.verify(base.b64decode(signature, "signature"), body, padding.PKCS1v15(), digest)
+        key.verify(signing.b64decode(signature, "signature"), body, padding.PKCS1v15(), digest)
     except InvalidSignature:
-        raise base.SignatureError("the RSA signature does not match the body") from None
+        raise errors.SignatureError("the RSA signature does not match the body") from None
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
-    for index, record in enumerate(base.as_list(base.decode_json(body), "a Postal event")):
-        with base.one_record(NAME, index, record, events):
-            kind = base.need(record, "event", index)
-            payload = base.obj(record.get("payload"))
+    for index, record in enumerate(reading.as_list(reading.decode_json(body), "a Postal event")):
+        with normalize.one_record(NAME, index, record, events):
+            kind = reading.need(record, "event", index)
+            payload = reading.obj(record.get("payload"))
             message = payload.get("message") or payload.get("original_message") or {}
             if not isinstance(message, dict):
                 message = {}
@@ -68,18 +68,18 @@ def parse(body: bytes, headers: Headers) -> list[Event]:
                 # the sender's outgoing mail: kept, never a bounce or a delivery of it
                 canonical = "unknown"
             raw_time = payload.get("timestamp") if kind == "MessageSent" else None
-            raw_time = raw_time or base.need(record, "timestamp", index, (int, float, str))
-            uuid = base.text_id(record.get("uuid"))
-            message_id = base.text_id(message.get("id")) or base.text_id(message.get("token"))
-            events.append(base.build(
+            raw_time = raw_time or reading.need(record, "timestamp", index, (int, float, str))
+            uuid = ids.text_id(record.get("uuid"))
+            message_id = ids.text_id(message.get("id")) or ids.text_id(message.get("token"))
+            events.append(normalize.build(
                 NAME, kind, record, types=TYPES, index=index, canonical=canonical,
-                event_id=base.stable_id(NAME, uuid) if uuid else
-                base.stable_id(NAME, message_id, kind, raw_time),
-                message_id=message_id, timestamp=base.seconds(raw_time, index, "timestamp"),
-                recipient=message.get("to"), campaign_id=base.campaign_of(message.get("tag")),
+                event_id=ids.stable_id(NAME, uuid) if uuid else
+                ids.stable_id(NAME, message_id, kind, raw_time),
+                message_id=message_id, timestamp=times.seconds(raw_time, index, "timestamp"),
+                recipient=message.get("to"), campaign_id=ids.campaign_of(message.get("tag")),
                 url=payload.get("url"), ip=payload.get("ip_address"),
                 user_agent=payload.get("user_agent")))
-    return base.readable(events)
+    return normalize.readable(events)
 
 
 SETTINGS = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, ids, normalize, reading, signing, times
 from clicksift.ingest.base import Headers, Secrets
 
 NAME = "postmark"
@@ -35,7 +35,7 @@ TIME_FIELDS = {"Delivery": "DeliveredAt", "Open": "ReceivedAt", "Click": "Receiv
 
 
 def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
-    base.check_basic_auth(headers, base.secret(secrets, "basic_auth", NAME), NAME)
+    signing.check_basic_auth(headers, signing.secret(secrets, "basic_auth", NAME), NAME)
 
 
 def _canonical(kind: str, record: dict[str, Any]) -> str | None:
@@ -51,27 +51,27 @@ def _canonical(kind: str, record: dict[str, Any]) -> str | None:
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
-    for index, record in enumerate(base.as_list(base.decode_json(body), "a Postmark event")):
-        with base.one_record(NAME, index, record, events):
-            kind = base.need(record, "RecordType", index)
+    for index, record in enumerate(reading.as_list(reading.decode_json(body), "a Postmark event")):
+        with normalize.one_record(NAME, index, record, events):
+            kind = reading.need(record, "RecordType", index)
             recipient = record.get("Recipient") or record.get("Email")
-            message = base.text_id(record.get("MessageID"))
+            message = ids.text_id(record.get("MessageID"))
             time_field = TIME_FIELDS.get(kind, "ReceivedAt")
             raw_time = record.get(time_field) or record.get("ReceivedAt")
             if raw_time is None:
-                raise base.payload_error("is missing", record=index, field=time_field)
-            ts = base.instant(raw_time, index, time_field)
+                raise reading.payload_error("is missing", record=index, field=time_field)
+            ts = times.instant(raw_time, index, time_field)
             url = record.get("OriginalLink")
-            events.append(base.build(
+            events.append(normalize.build(
                 NAME, kind, record, types=TYPES, index=index, canonical=_canonical(kind, record),
-                event_id=base.stable_id(NAME, message, kind, raw_time, recipient, url,
-                                        base.text_id(record.get("ID"))),
-                message_id=base.key(message, recipient) if message else None, timestamp=ts,
+                event_id=ids.stable_id(NAME, message, kind, raw_time, recipient, url,
+                                        ids.text_id(record.get("ID"))),
+                message_id=ids.key(message, recipient) if message else None, timestamp=ts,
                 recipient=recipient,
-                campaign_id=base.metadata_campaign(record.get("Metadata"))
-                or base.campaign_of(record.get("Tag")),
-                url=url, ip=base.dig(record, "Geo", "IP"), user_agent=record.get("UserAgent")))
-    return base.readable(base.number_repeats(events))
+                campaign_id=ids.metadata_campaign(record.get("Metadata"))
+                or ids.campaign_of(record.get("Tag")),
+                url=url, ip=reading.dig(record, "Geo", "IP"), user_agent=record.get("UserAgent")))
+    return normalize.readable(normalize.number_repeats(events))
 
 
 SETTINGS = (

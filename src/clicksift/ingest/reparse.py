@@ -22,7 +22,8 @@ from typing import Any
 
 from clicksift.events import Event, dumps
 from clicksift.ingest import ADAPTERS
-from clicksift.ingest.base import Adapter, PayloadError, SignatureError
+from clicksift.ingest.base import Adapter
+from clicksift.ingest.errors import PayloadError, SignatureError
 from clicksift.storage import SqlStore
 
 #: Events rewritten per transaction.

@@ -13,7 +13,7 @@ import base64
 from typing import Any
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, errors, ids, normalize, reading, signing, times
 from clicksift.ingest.base import Headers, Secrets
 
 NAME = "resend"
@@ -35,55 +35,55 @@ def _key(secret: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except ValueError:
-        raise base.SignatureError("the configured Resend signing secret is not whsec_ and "
+        raise errors.SignatureError("the configured Resend signing secret is not whsec_ and "
                                   "base64") from None
 
 
 def signature(secret: str, svix_id: str, timestamp: str, body: bytes) -> str:
-    return "v1," + base.hmac_b64(_key(secret), f"{svix_id}.{timestamp}.".encode() + body)
+    return "v1," + signing.hmac_b64(_key(secret), f"{svix_id}.{timestamp}.".encode() + body)
 
 
 def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None = None) -> None:
-    secret = base.secret(secrets, "signing_secret", NAME)
-    svix_id = base.header(headers, "svix-id")
-    timestamp = base.header(headers, "svix-timestamp")
-    given = base.header(headers, "svix-signature")
-    base.check_fresh(timestamp, base.epoch_now() if now is None else now)
+    secret = signing.secret(secrets, "signing_secret", NAME)
+    svix_id = signing.header(headers, "svix-id")
+    timestamp = signing.header(headers, "svix-timestamp")
+    given = signing.header(headers, "svix-signature")
+    times.check_fresh(timestamp, times.epoch_now() if now is None else now)
     expected = signature(secret, svix_id, timestamp, body)
-    if not any(base.same(entry, expected) for entry in given.split()):
-        raise base.SignatureError("no svix-signature entry matches the body")
+    if not any(signing.same(entry, expected) for entry in given.split()):
+        raise errors.SignatureError("no svix-signature entry matches the body")
 
 
 def _campaign(data: dict[str, Any]) -> str | None:
     tags = data.get("tags")
     if isinstance(tags, list):
         tags = {t.get("name"): t.get("value") for t in tags if isinstance(t, dict)}
-    return base.campaign_of(data.get("broadcast_id")) or base.metadata_campaign(tags)
+    return ids.campaign_of(data.get("broadcast_id")) or ids.metadata_campaign(tags)
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
-    for index, record in enumerate(base.as_list(base.decode_json(body), "a Resend event")):
-        with base.one_record(NAME, index, record, events):
-            kind = base.need(record, "type", index)
-            data = base.obj(record.get("data"))
-            click = base.obj(data.get("click"))
-            raw_time = click.get("timestamp") or base.need(record, "created_at", index)
+    for index, record in enumerate(reading.as_list(reading.decode_json(body), "a Resend event")):
+        with normalize.one_record(NAME, index, record, events):
+            kind = reading.need(record, "type", index)
+            data = reading.obj(record.get("data"))
+            click = reading.obj(data.get("click"))
+            raw_time = click.get("timestamp") or reading.need(record, "created_at", index)
             canonical = None
-            if kind == "email.bounced" and base.dig(data, "bounce", "type") not in (None,
+            if kind == "email.bounced" and reading.dig(data, "bounce", "type") not in (None,
                                                                                    "Permanent"):
                 canonical = "unknown"
             to = data.get("to")
             recipient = to[0] if isinstance(to, list) and len(to) == 1 else \
                 to if isinstance(to, str) else None
-            message = base.text_id(data.get("email_id"))
-            events.append(base.build(
+            message = ids.text_id(data.get("email_id"))
+            events.append(normalize.build(
                 NAME, kind, record, types=TYPES, index=index, canonical=canonical,
-                event_id=base.stable_id(NAME, message, kind, raw_time, click.get("link")),
-                message_id=message, timestamp=base.instant(raw_time, index, "created_at"),
+                event_id=ids.stable_id(NAME, message, kind, raw_time, click.get("link")),
+                message_id=message, timestamp=times.instant(raw_time, index, "created_at"),
                 recipient=recipient, campaign_id=_campaign(data), url=click.get("link"),
                 ip=click.get("ipAddress"), user_agent=click.get("userAgent")))
-    return base.readable(base.number_repeats(events))
+    return normalize.readable(normalize.number_repeats(events))
 
 
 SETTINGS = (

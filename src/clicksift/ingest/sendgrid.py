@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, errors, ids, normalize, reading, signing, times
 from clicksift.ingest.base import Headers, Secrets
 
 NAME = "sendgrid"
@@ -35,45 +35,46 @@ TYPES = {
 
 
 def _public_key(text: str) -> ec.EllipticCurvePublicKey:
-    key = base.public_key(text, "SendGrid")
+    key = signing.public_key(text, "SendGrid")
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise base.SignatureError("the configured SendGrid public key is not an ECDSA key")
+        raise errors.SignatureError("the configured SendGrid public key is not an ECDSA key")
     return key
 
 
 def verify(body: bytes, headers: Headers, secrets: Secrets, *, now: float | None = None) -> None:
-    key = _public_key(base.secret(secrets, "public_key", NAME))
-    signature = base.b64decode(base.header(headers, SIGNATURE), "signature")
-    timestamp = base.header(headers, TIMESTAMP)
-    base.check_fresh(timestamp, base.epoch_now() if now is None else now)
+    key = _public_key(signing.secret(secrets, "public_key", NAME))
+    signature = signing.b64decode(signing.header(headers, SIGNATURE), "signature")
+    timestamp = signing.header(headers, TIMESTAMP)
+    times.check_fresh(timestamp, times.epoch_now() if now is None else now)
     try:
         key.verify(signature, timestamp.encode("utf-8") + body, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
-        raise base.SignatureError("the ECDSA signature does not match the body") from None
+        raise errors.SignatureError("the ECDSA signature does not match the body") from None
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
-    for index, record in enumerate(base.as_list(base.decode_json(body), "an array of events")):
-        with base.one_record(NAME, index, record, events):
-            kind = base.need(record, "event", index)
-            message = base.text_id(record.get("sg_message_id"))
-            event_id = base.text_id(record.get("sg_event_id"))
-            ts = base.seconds(base.need(record, "timestamp", index, (int, float, str)), index,
+    records = reading.as_list(reading.decode_json(body), "an array of events")
+    for index, record in enumerate(records):
+        with normalize.one_record(NAME, index, record, events):
+            kind = reading.need(record, "event", index)
+            message = ids.text_id(record.get("sg_message_id"))
+            event_id = ids.text_id(record.get("sg_event_id"))
+            ts = times.seconds(reading.need(record, "timestamp", index, (int, float, str)), index,
                               "timestamp")
             machine = record.get("sg_machine_open")
-            events.append(base.build(
+            events.append(normalize.build(
                 NAME, kind, record, types=TYPES, index=index,
-                event_id=base.stable_id(NAME, event_id) if event_id else
-                base.stable_id(NAME, message, kind, ts, record.get("url")),
+                event_id=ids.stable_id(NAME, event_id) if event_id else
+                ids.stable_id(NAME, message, kind, ts, record.get("url")),
                 message_id=message, timestamp=ts,
                 recipient=record.get("email"),
-                campaign_id=base.campaign_of(record.get("singlesend_id"),
+                campaign_id=ids.campaign_of(record.get("singlesend_id"),
                                              record.get("marketing_campaign_id"),
                                              record.get("campaign_id"), record.get("category")),
                 url=record.get("url"), ip=record.get("ip"), user_agent=record.get("useragent"),
                 esp_flags={"sg_machine_open": machine} if machine is not None else None))
-    return base.readable(events)
+    return normalize.readable(events)
 
 
 SETTINGS = (

@@ -9,7 +9,7 @@ Source: https://developers.sparkpost.com/api/webhooks/ and https://developers.sp
 from __future__ import annotations
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import base, ids, normalize, reading, signing, times
 from clicksift.ingest.base import Headers, Secrets
 
 NAME = "sparkpost"
@@ -35,37 +35,37 @@ PERMANENT_CLASSES = frozenset({"10", "25", "26", "30", "50", "51", "52", "53", "
 
 
 def verify(body: bytes, headers: Headers, secrets: Secrets) -> None:
-    base.check_basic_auth(headers, base.secret(secrets, "basic_auth", NAME), NAME)
+    signing.check_basic_auth(headers, signing.secret(secrets, "basic_auth", NAME), NAME)
 
 
 def parse(body: bytes, headers: Headers) -> list[Event]:
     events: list[Event] = []
-    for index, wrapper in enumerate(base.as_list(base.decode_json(body), "an array of msys")):
-        with base.one_record(NAME, index, wrapper, events):
+    for index, wrapper in enumerate(reading.as_list(reading.decode_json(body), "an array of msys")):
+        with normalize.one_record(NAME, index, wrapper, events):
             if not isinstance(wrapper, dict) or not isinstance(wrapper.get("msys"), dict):
-                raise base.payload_error("is missing", record=index, field="msys")
+                raise reading.payload_error("is missing", record=index, field="msys")
             msys = wrapper["msys"]               # {} is SparkPost's test ping
             for record in msys.values():
                 if not isinstance(record, dict):
-                    raise base.payload_error("is not an object", record=index, field="msys")
-                kind = base.need(record, "type", index)
+                    raise reading.payload_error("is not an object", record=index, field="msys")
+                kind = reading.need(record, "type", index)
                 canonical = None
                 if TYPES.get(kind) == "bounce" and \
                         str(record.get("bounce_class")) not in PERMANENT_CLASSES:
                     canonical = "unknown"
-                raw_time = base.need(record, "timestamp", index, (str, int, float))
-                event_id = base.text_id(record.get("event_id"))
-                events.append(base.build(
+                raw_time = reading.need(record, "timestamp", index, (str, int, float))
+                event_id = ids.text_id(record.get("event_id"))
+                events.append(normalize.build(
                     NAME, kind, wrapper, types=TYPES, index=index, canonical=canonical,
-                    event_id=base.stable_id(NAME, event_id) if event_id else
-                    base.stable_id(NAME, record.get("message_id"), kind, raw_time),
-                    message_id=base.text_id(record.get("message_id")),
-                    timestamp=base.instant(raw_time, index, "timestamp"),
+                    event_id=ids.stable_id(NAME, event_id) if event_id else
+                    ids.stable_id(NAME, record.get("message_id"), kind, raw_time),
+                    message_id=ids.text_id(record.get("message_id")),
+                    timestamp=times.instant(raw_time, index, "timestamp"),
                     recipient=record.get("rcpt_to"),
-                    campaign_id=base.campaign_of(record.get("campaign_id")),
+                    campaign_id=ids.campaign_of(record.get("campaign_id")),
                     url=record.get("target_link_url"), ip=record.get("ip_address"),
                     user_agent=record.get("user_agent")))
-    return base.readable(events)
+    return normalize.readable(events)
 
 
 SETTINGS = (

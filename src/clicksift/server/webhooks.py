@@ -25,7 +25,8 @@ from starlette.responses import JSONResponse, Response
 from clicksift.classify.engine import Engine
 from clicksift.events import ENGAGEMENT_TYPES, Event, loads
 from clicksift.ingest import ADAPTERS, Adapter, PayloadError, SignatureError, esp_value
-from clicksift.ingest.base import Handshake, unreadable
+from clicksift.ingest.base import Handshake
+from clicksift.ingest.normalize import unreadable
 from clicksift.protect.esp_unsubscribes import mirror_unsubscribes
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore

@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import ids
 from clicksift.ingest.amazon_ses import DETAIL, TYPES, string_to_sign
+from clicksift.ingest.samples import common
 
 
 def render(events: Sequence[Event], topic: str = "arn:aws:sns:us-east-1:123456789012:ses-events",
@@ -22,8 +23,8 @@ def render(events: Sequence[Event], topic: str = "arn:aws:sns:us-east-1:12345678
            ) -> list[bytes]:
     reverse = {v: k for k, v in TYPES.items() if k != "Subscription"}
     bodies = []
-    for event, kind in base.reported(events, reverse):
-        when = base.iso(event.ts, 3)
+    for event, kind in common.reported(events, reverse):
+        when = common.iso(event.ts, 3)
         mail = {"timestamp": when, "source": "news@example.com",
                 "sendingAccountId": "123456789012", "messageId": event.message_id,
                 "destination": [event.recipient or "unknown@example.com"],
@@ -44,7 +45,7 @@ def render(events: Sequence[Event], topic: str = "arn:aws:sns:us-east-1:12345678
             detail.update({"complainedRecipients": [{"emailAddress": event.recipient}]})
         record = {"eventType": kind, "mail": mail, DETAIL[kind]: {} if kind == "Send"
                   else detail}
-        envelope = {"Type": "Notification", "MessageId": base.stable_id("sns", event.id)[4:],
+        envelope = {"Type": "Notification", "MessageId": ids.stable_id("sns", event.id)[4:],
                     "TopicArn": topic, "Subject": "Amazon SES Email Event Notification",
                     "Message": json.dumps(record), "Timestamp": when,
                     "SignatureVersion": "2", "Signature": "", "SigningCertURL": cert_url,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event, EventType
-from clicksift.ingest import base
+from clicksift.ingest.samples import common
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
@@ -17,8 +17,8 @@ def render(events: Sequence[Event]) -> list[bytes]:
                "click": "click", "bounce": "hard_bounce", "complaint": "spam",
                "unsubscribe": "unsubscribed"}
     bodies = []
-    for event, kind in base.reported(events, reverse):
-        if event.type == EventType.OPEN and base.apple_proxy(event):
+    for event, kind in common.reported(events, reverse):
+        if event.type == EventType.OPEN and common.apple_proxy(event):
             kind = "proxy_open"
         record: dict[str, Any] = {
             "event": kind, "email": event.recipient or "", "id": 1234567,

@@ -9,19 +9,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event
-from clicksift.ingest import base
 from clicksift.ingest.constant_contact import TYPES
+from clicksift.ingest.samples import common
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
-    reverse = base.inverse(TYPES)
+    reverse = common.inverse(TYPES)
     reverse["delivered"] = "em_sends"            # Constant Contact reports sends only
     by_type: dict[str, list[dict[str, Any]]] = {}
-    for event, kind in base.reported(events, reverse):
+    for event, kind in common.reported(events, reverse):
         record: dict[str, Any] = {
             "contact_id": event.message_id, "campaign_activity_id": event.campaign_id or "",
             "tracking_activity_type": kind, "email_address": event.recipient or "",
-            "first_name": "", "last_name": "", "created_time": base.iso(event.ts, 3)}
+            "first_name": "", "last_name": "", "created_time": common.iso(event.ts, 3)}
         if kind == "em_opens":
             record["device_type"] = "computer"
         if kind == "em_clicks":

@@ -8,26 +8,27 @@ from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event, EventType, dumps
-from clicksift.ingest import base
+from clicksift.ingest import ids
 from clicksift.ingest.klaviyo import TYPES
+from clicksift.ingest.samples import common
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
     """Simulated events as Events API pages (one page a line, one event a page)."""
     pages = []
-    for event, name in base.reported(events, base.inverse(TYPES)):
-        metric_id, profile_id = base.stable_id("m", name)[2:8], base.stable_id(
+    for event, name in common.reported(events, common.inverse(TYPES)):
+        metric_id, profile_id = ids.stable_id("m", name)[2:8], ids.stable_id(
             "p", event.recipient)[2:28]
         properties: dict[str, Any] = {"$message": event.campaign_id or event.message_id,
                                       "Subject": "News"}
         if event.type == EventType.CLICK:
             properties.update({"URL": event.url, "Bot Click": False})
         if event.type == EventType.OPEN:
-            properties["Apple Privacy Open"] = base.apple_proxy(event)
+            properties["Apple Privacy Open"] = common.apple_proxy(event)
         pages.append(dumps({
             "data": [{"type": "event", "id": event.id[-26:], "attributes": {
                 "timestamp": int(event.ts), "event_properties": properties,
-                "datetime": base.iso(event.ts, 0)},
+                "datetime": common.iso(event.ts, 0)},
                 "relationships": {"metric": {"data": {"type": "metric", "id": metric_id}},
                                   "profile": {"data": {"type": "profile", "id": profile_id}}}}],
             "included": [{"type": "metric", "id": metric_id, "attributes": {"name": name}},

@@ -9,19 +9,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event, EventType
-from clicksift.ingest import base
 from clicksift.ingest.mailchimp import TYPES
+from clicksift.ingest.samples import common
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
     campaigns: dict[str | None, dict[str, dict[str, Any]]] = {}
-    for event, _ in base.reported(events, base.inverse(TYPES)):
+    for event, _ in common.reported(events, common.inverse(TYPES)):
         members = campaigns.setdefault(event.campaign_id, {})
         member = members.setdefault(event.message_id, {
             "campaign_id": event.campaign_id or "", "list_id": "1a2b3c4d5e",
             "list_is_active": True, "email_id": event.message_id,
             "email_address": event.recipient or "", "activity": []})
-        action: dict[str, Any] = {"action": event.type, "timestamp": base.iso(event.ts, 0)}
+        action: dict[str, Any] = {"action": event.type, "timestamp": common.iso(event.ts, 0)}
         if event.type == EventType.BOUNCE:
             action["type"] = "hard"
         if event.type == EventType.CLICK:

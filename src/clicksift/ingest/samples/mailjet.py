@@ -8,16 +8,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event, EventType
-from clicksift.ingest import base
+from clicksift.ingest import ids, reading
 from clicksift.ingest.mailjet import TYPES
+from clicksift.ingest.samples import common
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
     records = []
-    for event, name in base.reported(events, base.inverse(TYPES)):
+    for event, name in common.reported(events, common.inverse(TYPES)):
         record: dict[str, Any] = {
             "event": name, "time": int(event.ts),
-            "MessageID": base.big_number(event.message_id), "Message_GUID": event.message_id,
+            "MessageID": ids.big_number(event.message_id), "Message_GUID": event.message_id,
             "email": event.recipient or "", "mj_campaign_id": 7257,
             "customcampaign": event.campaign_id or "", "mj_contact_id": 4,
             "CustomID": "", "Payload": ""}
@@ -29,4 +30,4 @@ def render(events: Sequence[Event]) -> list[bytes]:
             record.update({"hard_bounce": True, "blocked": False,
                            "error_related_to": "recipient", "error": "user unknown"})
         records.append(record)
-    return [base.json_body([r])[1:-1] for r in records]
+    return [reading.json_body([r])[1:-1] for r in records]

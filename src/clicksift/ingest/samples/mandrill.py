@@ -9,13 +9,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from clicksift.events import Event, EventType
-from clicksift.ingest import base
+from clicksift.ingest import reading
 from clicksift.ingest.mandrill import TYPES
+from clicksift.ingest.samples import common
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
     records = []
-    for event, name in base.reported(events, base.inverse(TYPES)):
+    for event, name in common.reported(events, common.inverse(TYPES)):
         record: dict[str, Any] = {
             "event": name, "_id": event.message_id, "ts": int(event.ts),
             "msg": {"_id": event.message_id, "email": event.recipient or "",
@@ -29,5 +30,5 @@ def render(events: Sequence[Event]) -> list[bytes]:
         if event.type == EventType.CLICK:
             record["url"] = event.url or ""
         records.append(record)
-    return [urlencode({"mandrill_events": base.json_body(batch).decode()}).encode()
-            for batch in base.chunks(records, 500)]
+    return [urlencode({"mandrill_events": reading.json_body(batch).decode()}).encode()
+            for batch in common.chunks(records, 500)]

@@ -13,16 +13,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clicksift.events import Event, EventType
-from clicksift.ingest import base
+from clicksift.ingest import ids
 from clicksift.ingest.postal import SIGNATURE_256
+from clicksift.ingest.samples import common
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
     reverse = {"delivered": "MessageSent", "open": "MessageLoaded",
                "click": "MessageLinkClicked", "bounce": "MessageDeliveryFailed"}
     bodies = []
-    for event, name in base.reported(events, reverse):
-        message = {"id": base.big_number(event.message_id, 40) - (1 << 53),
+    for event, name in common.reported(events, reverse):
+        message = {"id": ids.big_number(event.message_id, 40) - (1 << 53),
                    "token": event.message_id[-12:], "direction": "outgoing",
                    "message_id": f"{event.message_id}@example.com",
                    "to": event.recipient or "", "from": "news@example.com",

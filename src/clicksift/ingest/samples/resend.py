@@ -9,26 +9,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event, EventType
-from clicksift.ingest import base
 from clicksift.ingest.resend import TYPES, signature
+from clicksift.ingest.samples import common
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
     bodies = []
-    for event, name in base.reported(events, base.inverse(TYPES)):
+    for event, name in common.reported(events, common.inverse(TYPES)):
         data: dict[str, Any] = {
-            "created_at": base.iso(event.ts, 3), "email_id": event.message_id,
+            "created_at": common.iso(event.ts, 3), "email_id": event.message_id,
             "from": "News <news@example.com>", "to": [event.recipient or ""],
             "subject": "News", "tags": {"campaign": event.campaign_id}
             if event.campaign_id else {}}
         if event.type == EventType.CLICK:
             data["click"] = {"ipAddress": event.ip or "", "link": event.url or "",
-                             "timestamp": base.iso(event.ts, 3),
+                             "timestamp": common.iso(event.ts, 3),
                              "userAgent": event.user_agent or ""}
         if event.type == EventType.BOUNCE:
             data["bounce"] = {"message": "user unknown", "subType": "General",
                               "type": "Permanent"}
-        record = {"type": name, "created_at": base.iso(event.ts, 3),
+        record = {"type": name, "created_at": common.iso(event.ts, 3),
                   "data": data}
         bodies.append(json.dumps(record).encode())
     return bodies

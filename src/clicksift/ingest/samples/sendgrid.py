@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from clicksift.events import Event, EventType
-from clicksift.ingest import base
+from clicksift.ingest import reading
+from clicksift.ingest.samples import common
 from clicksift.ingest.sendgrid import SIGNATURE, TIMESTAMP
 
 
@@ -19,7 +20,7 @@ def render(events: Sequence[Event]) -> list[bytes]:
                "click": "click", "bounce": "bounce", "complaint": "spamreport",
                "unsubscribe": "unsubscribe"}
     records = []
-    for event, name in base.reported(events, reverse):
+    for event, name in common.reported(events, reverse):
         record: dict[str, object] = {
             "email": event.recipient or "", "timestamp": int(event.ts),
             "event": name, "sg_event_id": event.id,
@@ -31,11 +32,11 @@ def render(events: Sequence[Event]) -> list[bytes]:
             record["ip"] = event.ip or ""
             record["useragent"] = event.user_agent or ""
             if event.type == EventType.OPEN:
-                record["sg_machine_open"] = base.apple_proxy(event)
+                record["sg_machine_open"] = common.apple_proxy(event)
         if event.type == EventType.CLICK:
             record["url"] = event.url or ""
         records.append(record)
-    return [base.json_body(batch) for batch in base.chunks(records, 500)]
+    return [reading.json_body(batch) for batch in common.chunks(records, 500)]
 
 
 def sign(body: bytes, private_key: ec.EllipticCurvePrivateKey, timestamp: int) -> dict[str, str]:

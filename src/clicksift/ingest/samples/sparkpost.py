@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from clicksift.events import Event
-from clicksift.ingest import base
+from clicksift.ingest import ids, reading
+from clicksift.ingest.samples import common
 
 
 def render(events: Sequence[Event]) -> list[bytes]:
@@ -19,9 +20,9 @@ def render(events: Sequence[Event]) -> list[bytes]:
                "complaint": ("message_event", "spam_complaint"),
                "unsubscribe": ("unsubscribe_event", "list_unsubscribe")}
     records = []
-    for event, (group, kind) in base.reported(events, reverse):
+    for event, (group, kind) in common.reported(events, reverse):
         record: dict[str, Any] = {
-            "type": kind, "event_id": str(base.big_number(event.id)),
+            "type": kind, "event_id": str(ids.big_number(event.id)),
             "timestamp": str(int(event.ts)), "message_id": event.message_id,
             "rcpt_to": event.recipient or "", "campaign_id": event.campaign_id or "",
             "transmission_id": "65832150921904138", "friendly_from": "news@example.com"}
@@ -32,4 +33,4 @@ def render(events: Sequence[Event]) -> list[bytes]:
         if kind == "click":
             record["target_link_url"] = event.url or ""
         records.append({"msys": {group: record}})
-    return [base.json_body(batch) for batch in base.chunks(records, 500)]
+    return [reading.json_body(batch) for batch in common.chunks(records, 500)]
