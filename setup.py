@@ -21,12 +21,14 @@ COMPILED = [
     "src/clicksift/events.py",
     "src/clicksift/classify/agents.py",
     "src/clicksift/classify/batch.py",
+    "src/clicksift/classify/buckets.py",
     "src/clicksift/classify/engine.py",
     "src/clicksift/classify/flat_findings.py",
     "src/clicksift/classify/knowledge.py",
     "src/clicksift/classify/memo.py",
     "src/clicksift/classify/networks.py",
     "src/clicksift/classify/observe.py",
+    "src/clicksift/classify/ranges.py",
     "src/clicksift/classify/signals/__init__.py",
     "src/clicksift/classify/signals/context.py",
     "src/clicksift/classify/signals/crossmessage.py",
@@ -36,6 +38,7 @@ COMPILED = [
     "src/clicksift/classify/signals/timing.py",
     "src/clicksift/classify/signals/unsubscribe.py",
     "src/clicksift/classify/signals/useragent.py",
+    "src/clicksift/classify/spill.py",
     "src/clicksift/classify/vocabulary.py",
 ]
 

@@ -18,41 +18,38 @@ import gc
 import multiprocessing
 import os
 import tempfile
-import zlib
-from array import array
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import orjson
-
+from clicksift.classify.buckets import EVENTS_PER_BUCKET, Buckets, group_by_message, read_bucket
 from clicksift.classify.engine import Engine
-from clicksift.classify.observe import EventDigest, shared_missing
+from clicksift.classify.observe import EventDigest
+from clicksift.classify.ranges import MIN_RANGE_BYTES, RANGE_BYTES, byte_ranges, deal_range
 from clicksift.classify.signals.crossmessage import CrossMessage
-from clicksift.classify.signals.request import PRESENCE_ONLY, READ_HEADERS
-from clicksift.classify.vocabulary import Finding, Label, Verdict
-from clicksift.errors import InputError, InvalidEventError
-from clicksift.events import (
-    ENGAGEMENT_TYPES,
-    Event,
-    Link,
-    ReadStats,
-    checked_events,
-    dumps,
-    loads,
-    read_events,
+from clicksift.classify.spill import (
+    Render,
+    read_chunks,
+    read_digests,
+    read_lines,
+    read_order,
+    verdict_of_row,
+    write_digests,
+    write_verdicts,
 )
+from clicksift.classify.vocabulary import Label, Verdict
+from clicksift.errors import InputError, InvalidEventError
+from clicksift.events import ENGAGEMENT_TYPES, Event, ReadStats, read_events
 
 IN_MEMORY_EVENTS = 250_000     # up to this many events, no files
-EVENTS_PER_BUCKET = 100_000    # target bucket size when spilling
-CHUNK = 2_000                  # rows per line in spill files
-ORDER_BLOCK = 1 << 20          # bucket numbers kept in memory before they go to disk
+
+
 Progress = Callable[[str, int], None]
-Render = Callable[[Verdict], str]
+
+
 
 
 @dataclass
@@ -69,152 +66,6 @@ class BatchStats:
         row[verdict.verdict] += 1
         if verdict.verdict == Label.NHI:
             self.nhi += 1
-
-
-class _ChunkWriter:
-    """Appends rows to a spill file: a JSON array of CHUNK rows per line (orjson writes it
-    several times faster than pickle, and reads it as fast)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._handle: IO[bytes] = open(path, "wb")  # noqa: SIM115
-        self._rows: list[Any] = []
-
-    def add(self, row: Any) -> None:
-        self._rows.append(row)
-        if len(self._rows) >= CHUNK:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._rows:
-            try:
-                data = orjson.dumps(self._rows)
-            except TypeError:   # integers beyond 64 bits (an ESP's ids in esp_flags)
-                data = dumps(self._rows).encode("utf-8")
-            self._handle.write(data + b"\n")
-            self._rows = []
-
-    def close(self) -> None:
-        self._flush()
-        self._handle.close()
-
-
-def _read_chunks(path: Path) -> Iterator[Any]:
-    """The rows of a spill file, as lists (JSON arrays)."""
-    with open(path, "rb") as handle:
-        for line in handle:
-            yield from loads(line)
-
-
-# Digests, findings and verdicts travel through spill files as plain arrays, and come back
-# as lists: the readers rebuild the tuples.
-def flat_digest(s: EventDigest) -> tuple[Any, ...]:
-    return (s.seq, s.event_id, s.type, s.ts, s.message_id, s.domain, s.source, s.address,
-            s.delta, s.findings, s.missing)
-
-
-def digest_of_row(row: list[Any]) -> EventDigest:
-    seq, event_id, kind, ts, message_id, domain, source, address, delta, flat = row[:10]
-    return EventDigest(seq, event_id, kind, ts, message_id, domain, source, address, delta,
-                   flat, shared_missing(tuple(row[10])))
-
-
-def flat_verdict(v: Verdict) -> tuple[Any, ...]:
-    return (v.id, v.verdict, v.score, v.kind, v.vendor, [tuple(f) for f in v.reasons], v.final)
-
-
-def verdict_of_row(row: list[Any]) -> Verdict:
-    reasons = tuple(tuple.__new__(Finding, f) for f in row[5])
-    return Verdict(row[0], row[1], row[2], row[3], row[4], reasons, row[6])
-
-
-#: The parts of an event's raw object the classifier reads (the rest is not spilled).
-_RAW_KEYS = ("headers", "prepared_at", "link_index")
-
-
-def _flat_event(e: Event) -> tuple[Any, ...]:
-    links = None if e.links is None else tuple((link.url, link.kind) for link in e.links)
-    raw = {key: e.raw[key] for key in _RAW_KEYS if key in e.raw}
-    if "headers" in raw:
-        raw["headers"] = True  # e.headers has them; the classifier asks only whether any came
-    headers = {name: "" if name in PRESENCE_ONLY else value
-               for name, value in e.headers.items() if name in READ_HEADERS}
-    return (e.type, e.id, e.message_id, e.ts, e.campaign_id, e.recipient, links, e.url,
-            e.link_kind, e.ip, e.user_agent, e.method, headers, e.form, e.source,
-            e.esp_flags, raw)
-
-
-def _event(row: list[Any]) -> Event:
-    """An event back from a spill file (it was checked when it was read)."""
-    (kind, event_id, message_id, ts, campaign_id, recipient, flat_links, url, link_kind, ip,
-     user_agent, method, headers, form, source, esp_flags, raw) = row
-    links = None if flat_links is None else tuple(Link(u, k) for u, k in flat_links)
-    return Event(kind, event_id, message_id, ts, campaign_id, recipient, links, url, link_kind,
-                 ip, user_agent, method, headers, form, source, esp_flags, raw)
-
-
-class _Buckets:
-    """Events dealt by message; in memory, or spilled to files as their raw objects.
-
-    Spilled, it also notes the bucket of every event that gets a verdict, in input order
-    (``order*.bin``, two bytes each): the buckets' verdicts, each bucket's in input order,
-    are put back into input order by taking the next one from the bucket noted there."""
-
-    def __init__(self, count: int, folder: Path | None, part: int | None = None) -> None:
-        self.count = count
-        self.folder = folder
-        self._memory: list[tuple[int, Event]] = []
-        suffix = "" if part is None else f"-{part:05d}"
-        self._writers = [_ChunkWriter(folder / f"events-{i}{suffix}.bin")
-                         for i in range(count)] if folder is not None else []
-        self._order = array("H")
-        self._order_path = folder / f"order{suffix}.bin" if folder is not None else None
-
-    def add(self, seq: int, event: Event) -> None:
-        if self.folder is None:
-            self._memory.append((seq, event))
-            return
-        index = zlib.crc32(event.message_id.encode("utf-8", "surrogatepass")) % self.count
-        self._writers[index].add((seq, _flat_event(event)))
-        if event.type in ENGAGEMENT_TYPES:
-            self._order.append(index)
-            if len(self._order) >= ORDER_BLOCK:
-                self._write_order()
-
-    def _write_order(self) -> None:
-        assert self._order_path is not None
-        with open(self._order_path, "ab") as handle:
-            self._order.tofile(handle)
-        self._order = array("H")
-
-    def close(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        if self._order_path is not None:
-            self._write_order()
-
-    def read(self, index: int) -> Iterator[tuple[int, Event]]:
-        if self.folder is None:
-            memory, self._memory = self._memory, []
-            yield from memory
-            return
-        yield from _read_bucket(self.folder, index)
-
-
-def _read_bucket(folder: Path, index: int) -> Iterator[tuple[int, Event]]:
-    """A spilled bucket's events in input order: one file, or one part per input range."""
-    for path in sorted(folder.glob(f"events-{index}.bin")) + sorted(
-            folder.glob(f"events-{index}-*.bin")):
-        for seq, row in _read_chunks(path):
-            yield seq, _event(row)
-        os.remove(path)
-
-
-def _group(items: Iterable[tuple[int, Event]]) -> dict[str, list[tuple[int, Event]]]:
-    messages: dict[str, list[tuple[int, Event]]] = defaultdict(list)
-    for seq, event in items:
-        messages[event.message_id].append((seq, event))
-    return messages
 
 
 @contextmanager
@@ -238,7 +89,7 @@ def observe_messages(engine: Engine, items: Iterable[tuple[int, Event]], cross: 
     """First pass over one bucket: each message's digests, shown to CROSS."""
     messages: list[list[EventDigest]] = []
     done = 0
-    for seqs_events in _group(items).values():
+    for seqs_events in group_by_message(items).values():
         seqs = {id(event): seq for seq, event in seqs_events}
         observed = engine.observe([event for _, event in seqs_events])
         message = [obs.digest(seqs[id(obs.event)]) for obs in observed]
@@ -262,57 +113,6 @@ def _judge(engine: Engine, cross: CrossMessage, messages: Iterable[list[EventDig
     return rows
 
 
-def _write_digests(path: Path, messages: list[list[EventDigest]]) -> Path:
-    writer = _ChunkWriter(path)
-    for message in messages:
-        writer.add([flat_digest(s) for s in message])
-    writer.close()
-    return path
-
-
-def _write_verdicts(path: Path, rows: list[tuple[int, Verdict]], render: Render | None
-                    ) -> Path:
-    """A bucket's verdicts in input order; or, with RENDER, the lines it makes of them (a
-    line is one value to write and read back, a verdict dozens)."""
-    if render is None:
-        writer = _ChunkWriter(path)
-        for _, verdict in rows:
-            writer.add(flat_verdict(verdict))
-        writer.close()
-        return path
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.writelines(_one_line(render(verdict)) for _, verdict in rows)
-    return path
-
-
-def _one_line(text: str) -> str:
-    if not text.endswith("\n") or text.count("\n") != 1:
-        raise ValueError(f"a rendered verdict must be one line ending in a newline: {text!r}")
-    return text
-
-
-def _read_lines(path: Path) -> Iterator[str]:
-    with open(path, encoding="utf-8", newline="\n") as handle:
-        yield from handle
-
-
-def _read_order(folder: Path) -> Iterator[int]:
-    """The buckets of the verdicts in input order (the parts of a parallel read in order)."""
-    for path in sorted(folder.glob("order*.bin")):
-        size = path.stat().st_size // 2
-        with open(path, "rb") as handle:
-            while size > 0:
-                block = array("H")
-                block.fromfile(handle, min(size, ORDER_BLOCK))
-                size -= len(block)
-                yield from block
-
-
-def _read_digests(path: Path) -> Iterator[list[EventDigest]]:
-    for message in _read_chunks(path):
-        yield [digest_of_row(row) for row in message]
-
-
 #: What worker processes inherit when they are forked (the engine, then the aggregator).
 _FORKED: dict[str, Any] = {}
 
@@ -320,88 +120,18 @@ _FORKED: dict[str, Any] = {}
 def _first_pass_worker(folder: Path, index: int) -> tuple[CrossMessage, int]:
     engine: Engine = _FORKED["engine"]
     cross = CrossMessage(engine.mx_gateways)
-    messages, done = observe_messages(engine, _read_bucket(folder, index), cross)
-    _write_digests(folder / f"digests-{index}.bin", messages)
+    messages, done = observe_messages(engine, read_bucket(folder, index), cross)
+    write_digests(folder / f"digests-{index}.bin", messages)
     return cross, done
 
 
 def _second_pass_worker(folder: Path, index: int) -> BatchStats:
     stats = BatchStats()
     path = folder / f"digests-{index}.bin"
-    rows = _judge(_FORKED["engine"], _FORKED["cross"], _read_digests(path), stats)
+    rows = _judge(_FORKED["engine"], _FORKED["cross"], read_digests(path), stats)
     os.remove(path)
-    _write_verdicts(folder / f"verdicts-{index}.bin", rows, _FORKED["render"])
+    write_verdicts(folder / f"verdicts-{index}.bin", rows, _FORKED["render"])
     return stats
-
-
-#: Input ranges of at least this many bytes are read by worker processes; a large input is
-#: cut into ranges of about RANGE_BYTES (each range writes its own part of every bucket).
-MIN_RANGE_BYTES = 8 * 1024 * 1024
-RANGE_BYTES = 256 * 1024 * 1024
-#: A line's place in the input: file index * LINE_SPAN + line number (keeps input order).
-LINE_SPAN = 1 << 40
-
-
-def _ranges(paths: list[str], pieces: int, minimum: int = MIN_RANGE_BYTES
-            ) -> list[tuple[int, str, int, int]]:
-    """(file index, path, start, end) byte ranges that begin and end at line boundaries."""
-    out = []
-    for file_index, path in enumerate(paths):
-        size = os.path.getsize(path)
-        step = max(minimum, size // pieces + 1)
-        with open(path, "rb") as handle:
-            start = 0
-            while start < size:
-                end = min(size, start + step)
-                if end < size:
-                    handle.seek(end)
-                    handle.readline()                # to the end of the line
-                    end = handle.tell()
-                out.append((file_index, path, start, end))
-                start = end
-    return out
-
-
-def _deal_range(folder: Path, count: int, part: int, task: tuple[int, str, int, int],
-                skip_invalid: bool) -> tuple[ReadStats, tuple[str, int | None, str | None] | None]:
-    """Read one byte range of an input file into this part's bucket files (a worker)."""
-    file_index, path, start, end = task
-    stats = ReadStats()
-    buckets = _Buckets(count, folder, part)
-    with open(path, "rb") as handle:
-        line = 0
-        while handle.tell() < start:               # lines before the range: count them
-            block = handle.read(min(1 << 20, start - handle.tell()))
-            line += block.count(b"\n")
-        error = _deal_lines(_range_lines(handle, end - start), path, line, file_index,
-                            buckets, stats, skip_invalid)
-    buckets.close()
-    return stats, error
-
-
-def _range_lines(handle: IO[bytes], length: int) -> Iterator[bytes]:
-    left = length
-    while left > 0:
-        text = handle.readline()
-        if not text:
-            return
-        left -= len(text)
-        yield text
-
-
-def _deal_lines(lines: Iterable[bytes], path: str, line: int, file_index: int,
-                buckets: _Buckets, stats: ReadStats, skip_invalid: bool
-                ) -> tuple[str, int | None, str | None] | None:
-    """Check LINES (the first is line LINE + 1 of PATH) and deal their events into
-    BUCKETS; the first invalid line (reason, line, field), unless SKIP_INVALID counts it
-    in STATS. (The error travels back to the parent process as plain values.)"""
-    try:
-        for number, event in checked_events(lines, path, stats, skip_invalid=skip_invalid,
-                                            first_line=line + 1):
-            buckets.add(file_index * LINE_SPAN + number, event)
-    except InputError as error:
-        return error.reason, error.line, error.field
-    return None
 
 
 def worker_count(setting: int) -> int:
@@ -475,11 +205,11 @@ class BatchClassifier:
                 collector_paused():
             folder = Path(tmp)
             count = max(8, min(512, (expected or 0) // EVENTS_PER_BUCKET + 1))
-            tasks = _ranges(files, max(self.workers * 4, size // RANGE_BYTES + 1),
+            tasks = byte_ranges(files, max(self.workers * 4, size // RANGE_BYTES + 1),
                             min_range_bytes)
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-                results = list(pool.map(_deal_range, [folder] * len(tasks),
+                results = list(pool.map(deal_range, [folder] * len(tasks),
                                         [count] * len(tasks), range(len(tasks)), tasks,
                                         [skip_invalid] * len(tasks)))
             for (_, path, _, _), (part, error) in zip(tasks, results, strict=True):
@@ -497,10 +227,10 @@ class BatchClassifier:
             yield from self._spilled_parallel(count, folder, render)
 
     def _deal(self, events: Iterable[Event], folder: Path | None,
-              expected: int | None) -> _Buckets:
+              expected: int | None) -> Buckets:
         count = 1 if folder is None else max(8, min(512, (expected or 0) // EVENTS_PER_BUCKET
                                                     + 1))
-        buckets = _Buckets(count, folder)
+        buckets = Buckets(count, folder)
         for seq, event in enumerate(events):
             buckets.add(seq, event)
             self.stats.events += 1
@@ -510,27 +240,27 @@ class BatchClassifier:
         self.stats.buckets = count
         return buckets
 
-    def _in_memory(self, buckets: _Buckets, render: Render | None) -> Iterator[Any]:
+    def _in_memory(self, buckets: Buckets, render: Render | None) -> Iterator[Any]:
         cross = CrossMessage(self.engine.mx_gateways)
         messages, done = observe_messages(self.engine, buckets.read(0), cross)
         self.progress("classifying", done)
         for _, verdict in _judge(self.engine, cross, messages, self.stats):
             yield verdict if render is None else render(verdict)
 
-    def _spilled(self, buckets: _Buckets, folder: Path, render: Render | None
+    def _spilled(self, buckets: Buckets, folder: Path, render: Render | None
                  ) -> Iterator[Any]:
         cross = CrossMessage(self.engine.mx_gateways)
         done = 0
         for index in range(buckets.count):
             messages, count = observe_messages(self.engine, buckets.read(index), cross)
-            _write_digests(folder / f"digests-{index}.bin", messages)
+            write_digests(folder / f"digests-{index}.bin", messages)
             done += count
             self.progress("classifying", done)
         for index in range(buckets.count):
             path = folder / f"digests-{index}.bin"
-            rows = _judge(self.engine, cross, _read_digests(path), self.stats)
+            rows = _judge(self.engine, cross, read_digests(path), self.stats)
             os.remove(path)
-            _write_verdicts(folder / f"verdicts-{index}.bin", rows, render)
+            write_verdicts(folder / f"verdicts-{index}.bin", rows, render)
         yield from self._merged(folder, buckets.count, render)
 
     def _spilled_parallel(self, buckets: int, folder: Path, render: Render | None
@@ -566,9 +296,9 @@ class BatchClassifier:
     def _merged(self, folder: Path, count: int, render: Render | None) -> Iterator[Any]:
         """The buckets' verdicts (or lines) back in input order."""
         paths = [folder / f"verdicts-{index}.bin" for index in range(count)]
-        outputs = [_read_lines(path) if render is not None else
-                   (verdict_of_row(row) for row in _read_chunks(path)) for path in paths]
-        for index in _read_order(folder):
+        outputs = [read_lines(path) if render is not None else
+                   (verdict_of_row(row) for row in read_chunks(path)) for path in paths]
+        for index in read_order(folder):
             yield next(outputs[index])
 
 

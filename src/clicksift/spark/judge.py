@@ -31,19 +31,12 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from clicksift.classify.batch import (
-    BatchStats,
-    collector_paused,
-    digest_of_row,
-    flat_digest,
-    flat_verdict,
-    observe_messages,
-    verdict_of_row,
-)
+from clicksift.classify.batch import BatchStats, collector_paused, observe_messages
 from clicksift.classify.config import ClassifierConfig
 from clicksift.classify.engine import Engine
 from clicksift.classify.knowledge import load_knowledge
 from clicksift.classify.signals.crossmessage import CrossMessage
+from clicksift.classify.spill import digest_of_row, flat_digest, flat_verdict, verdict_of_row
 from clicksift.classify.vocabulary import Label, Verdict
 from clicksift.errors import InputError
 from clicksift.events import Event, dumps, event_from_dict, loads
