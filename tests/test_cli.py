@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -138,8 +139,16 @@ def test_demo_sends_simulated_traffic_through_the_real_server(tmp_path: Path) ->
     result = subprocess.run(
         [sys.executable, "-m", "clicksift", "demo", "--dir", str(folder), "--no-serve",
          "--recipients", "40", "--port", str(free_port())],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
+    # In 80 columns every line fits, but a URL alone on its line; the password and the API
+    # key are whole, so they can be copied.
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if len(line) > 80 and " " in line.strip()] == []
+    logins = dict(line.split(": ", 1) for line in
+                  (folder / "logins.txt").read_text().splitlines())
+    assert any(logins["dashboard password"] in line for line in lines)
+    assert any(line.strip().endswith(f"KEY={logins['API key']}") for line in lines)
     messages = list((folder / "messages").glob("*.html"))
     assert len(messages) == 6
     assert all("/c/" in m.read_text() for m in messages)

@@ -81,9 +81,11 @@ def _show_links(campaign: object, folder: str) -> None:
         console.print(f"  [cyan]{link.kind}[/] {target}", soft_wrap=True, highlight=False)
         console.print(f"    {url}", soft_wrap=True, highlight=False)
     unsubscribe = first.headers["List-Unsubscribe"].split(",")[0].strip("<> ")
-    console.print(f"open pixel:        {first.open_url}", soft_wrap=True)
-    console.print(f"one-click unsubscribe: curl -X POST -d List-Unsubscribe=One-Click "
-                  f"'{unsubscribe}'", soft_wrap=True)
+    console.print("[bold]open pixel[/]", highlight=False)
+    console.print(f"    {first.open_url}", soft_wrap=True, highlight=False)
+    console.print("[bold]one-click unsubscribe[/] (RFC 8058)", highlight=False)
+    console.print("    curl -X POST -d List-Unsubscribe=One-Click \\", highlight=False)
+    console.print(f"    '{unsubscribe}'", soft_wrap=True, highlight=False)
     console.print(f"prepared messages: {Path(folder) / 'messages'}/")
 
 
@@ -135,6 +137,27 @@ def _start_receiver(settings: Settings, folder: Path) -> str:
                                     from_now=False)
     _Receiver.secret, _Receiver.path_out = hook.secret, folder / "webhook-deliveries.jsonl"
     return url
+
+
+#: The terminal width the closing guide is laid out for.
+GUIDE_COLUMNS = 80
+
+
+def _print_guide(entries: list[tuple[str, list[str]]]) -> None:
+    """What to try next, as labelled lines short enough for 80 columns; a URL, key or
+    password is never cut, so each can be copied (a line longer than the terminal is a URL
+    alone on its line)."""
+    width = max(len(label) for label, _ in entries) + 2
+    console.print()
+    for label, lines in entries:
+        for number, line in enumerate(lines):
+            head = f"[bold green]{label}[/]" + " " * (width - len(label)) if number == 0 \
+                else " " * width
+            if width + len(line) > GUIDE_COLUMNS and " " not in line:
+                if number == 0:
+                    console.print(f"[bold green]{label}[/]", highlight=False)
+                head = ""                      # a long URL alone, from the first column
+            console.print(head + line, soft_wrap=True, highlight=False)
 
 
 def _convert(settings: Settings, key: str, count: int = 5) -> int:
@@ -237,25 +260,28 @@ def demo(ctx: Context, folder: str, host: str, port: int, recipients: int,
         receiver = _start_receiver(settings, Path(folder))
         first = campaign.messages[0]
         preferences = first.headers["List-Unsubscribe"].split(",")[0].strip("<> ")
-        console.print(
-            f"\n[bold green]Protect:[/]   {_held(settings)} unsubscribes judged non-human are "
-            f"held for review ({base_url}/dashboard/unsubscribes; clicksift reviews list); "
-            f"{converted} conversions reported through the API; people's clicks, "
-            f"unsubscribes and conversions go to a signed webhook at {receiver}, written to "
-            f"{Path(folder) / 'webhook-deliveries.jsonl'}\n"
-            f"[bold green]Preferences:[/] {preferences}", soft_wrap=True)
-        console.print(
-            f"\n[bold green]Dashboard:[/] {base_url}/dashboard/  (user [cyan]demo[/], "
-            f"password [cyan]{password}[/])\n"
-            f"[bold green]JSON API:[/]  curl -H 'Authorization: Bearer {key}' "
-            f"{base_url}/api/v1/campaigns/{SIMULATED_CAMPAIGN}\n"
-            f"[bold green]Report:[/]    clicksift report {SIMULATED_CAMPAIGN} --db "
-            f"{settings.database}\n"
-            f"[bold green]ESP events:[/] {ESP_CAMPAIGN} came in as signed SendGrid webhooks at "
-            f"{base_url}/webhooks/sendgrid (docs/esps/ for every ESP)\n"
-            f"[bold green]Click:[/]     open {base_url}/demo/ in a browser; every request is "
-            f"recorded and judged.\n(logins are in {Path(folder) / 'logins.txt'})",
-            soft_wrap=True)
+        _print_guide([
+            ("Dashboard", [f"{base_url}/dashboard/",
+                           f"user [cyan]demo[/], password [cyan]{password}[/]"]),
+            ("JSON API", [f"KEY={key}",
+                          'curl -H "Authorization: Bearer $KEY" \\',
+                          f"  {base_url}/api/v1/campaigns/{SIMULATED_CAMPAIGN}"]),
+            ("Report", [f"clicksift report {SIMULATED_CAMPAIGN} \\",
+                        f"  --db={settings.database}"]),
+            ("Click", [f"open {base_url}/demo/ in a browser:",
+                       "every request is recorded and judged"]),
+            ("ESP events", [f"{ESP_CAMPAIGN} came in as signed SendGrid webhooks at",
+                            f"{base_url}/webhooks/sendgrid (docs/esps/: every ESP)"]),
+            ("Protect", [f"{_held(settings)} unsubscribes judged non-human are held for review:",
+                         f"{base_url}/dashboard/unsubscribes",
+                         "(or clicksift reviews list)",
+                         f"{converted} conversions reported through the API",
+                         "people's clicks, unsubscribes and conversions go to a signed",
+                         f"webhook at {receiver}, written to",
+                         f"{Path(folder) / 'webhook-deliveries.jsonl'}"]),
+            ("Preferences", ["the preference center of the first message:", preferences]),
+            ("Logins", ["kept in", f"{Path(folder) / 'logins.txt'}"]),
+        ])
         if not serve:
             return
         console.print("Ctrl-C stops the server.")

@@ -201,8 +201,8 @@ def show_campaign(result: CampaignReport, fmt: str, sections: Sequence[str]) -> 
         return
     c = result.campaign
     console.print(f"[bold]{c.id}[/]  first delivery {c.first_day or 'unknown'}  ·  "
-                  f"{result.totals.delivered:,} delivered  ·  machine share of engagement "
-                  f"{_pct(result.totals.nhi_share)}")
+                  f"{result.totals.delivered:,} delivered")
+    console.print(f"machines made {_pct(result.totals.nhi_share)} of its engagement")
     renderers = {
         "summary": lambda: _totals_table(result.totals, "Raw and human"),
         "vendors": lambda: _shares_table(result.vendors, "Machines by vendor"),
@@ -274,8 +274,8 @@ def _doctor_advice(advice: DoctorAdvice) -> None:
     console.print(f"\n[bold]Machines made {_pct(advice.machine_click_share)} of the judged "
                   "clicks.[/] What in your set-up draws scans:")
     if advice.domain is None:
-        console.print("  run [bold]clicksift doctor YOUR-DOMAIN[/] (SPF, DKIM, DMARC, the "
-                      "tracking host, one-click unsubscribe)")
+        console.print("  run [bold]clicksift doctor YOUR-DOMAIN[/]: SPF, DKIM, DMARC, the "
+                      "tracking host\n  and one-click unsubscribe, each finding with its fix")
         return
     if not advice.findings:
         console.print(f"  clicksift doctor found nothing to fix for {advice.domain} "
