@@ -50,7 +50,7 @@ def serve(ctx: Context, database: str | None, host: str | None, port: int | None
         load_signer(settings.signing_keys, store)
     console_err.print(f"clicksift tracking server on http://{settings.host}:{settings.port} "
                       f"({settings.server}, {settings.workers} worker(s), store "
-                      f"{settings.database}); Ctrl-C stops it")
+                      f"{settings.database}); Ctrl-C stops it", soft_wrap=False)
     runner.run(settings)
 
 

@@ -102,9 +102,9 @@ def _post_webhooks(settings: Settings, folder: Path, recipients: int) -> None:
                                   f"{response.text}")
             accepted += response.json()["accepted"]
             new += response.json()["new"]
-    console_err.print(f"posted [cyan]{ESP_CAMPAIGN}[/] ({recipients} simulated recipients) "
-                      f"as {len(bodies)} signed SendGrid webhook batches: {accepted:,} events "
-                      f"accepted, {new:,} new")
+    console_err.print(f"posted [cyan]{ESP_CAMPAIGN}[/] as {len(bodies)} signed SendGrid webhook "
+                      f"batches ({recipients} simulated recipients): {accepted:,} events "
+                      f"accepted, {new:,} new", soft_wrap=False)
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -190,8 +190,8 @@ def _rescore(settings: Settings) -> None:
             reports.mark_dirty(store, ids)
             store.save_verdicts(verdicts, engine.version)
         reports.refresh(store)
-    verdict_summary(batch.stats.by_type,
-                    f"final verdicts for {len(ids):,} messages ({engine.version})")
+    verdict_summary(batch.stats.by_type, f"final verdicts for {len(ids):,} messages")
+    console_err.print(f"judged by {engine.version}", soft_wrap=False)
 
 
 def _show_report(settings: Settings) -> None:
@@ -247,7 +247,7 @@ def demo(ctx: Context, folder: str, host: str, port: int, recipients: int,
             simulated = simulated_campaign(settings, recipients, seed=7)
             console_err.print(f"sending the traffic of [cyan]{SIMULATED_CAMPAIGN}[/] "
                               f"({recipients} simulated recipients, sent 3 days ago) "
-                              "through the tracking server ...")
+                              "through the tracking server ...", soft_wrap=False)
             answers = asyncio.run(replay(simulated, settings.base_url, until=time.time()))
             console_err.print("answers: " + ", ".join(f"{count:,} x {status}"
                                                       for status, count in sorted(answers.items())))
