@@ -98,6 +98,11 @@ def test_campaign_page_shows_the_api_numbers(browser: Any, report_site: ReportSi
     # The charts are there, with the same figures in their marks.
     for chart in ("chart-rates", "chart-timeline", "chart-timeline-opens", "chart-vendors"):
         assert page.locator(f"svg#{chart}").count() == 1, chart
+    # each timeline chart says what it counts, right above it
+    for chart, heading in (("chart-timeline", "Clicks"), ("chart-timeline-opens", "Opens")):
+        above = page.eval_on_selector(f"svg#{chart}",
+                                      "e => e.previousElementSibling.textContent.trim()")
+        assert above == heading, chart
     machine_marks = page.eval_on_selector_all(
         "#chart-timeline rect.machine[data-value]", "els => els.map(e => Number(e.dataset.value))")
     assert sum(machine_marks) == sum(p["clicks"]["nhi"] for p in api["timeline"])
