@@ -315,11 +315,24 @@ def test_reports_fit_an_80_column_terminal_and_say_what_is_not_judged(tmp_path: 
 
     db = _judged_store(tmp_path)
     env = {**os.environ, "COLUMNS": "80"}
-    for args in (["report"], ["report", "sim4-c1"]):
+    every_section = [word for name in ("summary", "vendors", "kinds", "timeline", "links",
+                                       "domains", "gateways", "trust", "esp")
+                     for word in ("--section", name)]
+    for args in (["report"], ["report", "sim4-c1"], ["report", "sim4-c1", *every_section]):
         shown = subprocess.run([sys.executable, "-m", "clicksift", *args, "--db", db],
                                capture_output=True, text=True, env=env, timeout=60, check=True)
-        wide = [line for line in shown.stdout.splitlines() if len(line) > 80]
+        # a line may be wider only when it is one piece: a link's URL, whole to copy
+        wide = [line for line in shown.stdout.splitlines()
+                if len(line) > 80 and " " in line.strip()]
         assert not wide, "\n".join(wide)
+    # every link and every domain is whole on a line, never folded into a narrow column
+    full = json.loads(subprocess.run(
+        [sys.executable, "-m", "clicksift", "report", "sim4-c1", "--db", db, "--format",
+         "json"], capture_output=True, text=True, env=env, timeout=60, check=True).stdout)
+    lines = {line.strip() for line in shown.stdout.splitlines()}
+    names = [link["url"] for link in full["links"] if link["url"]] + \
+        [domain["domain"] for domain in full["domains"]]
+    assert names and all(name in lines for name in names), names
     events = tmp_path / "later.jsonl"
     events.write_text(json.dumps({"type": "click", "id": "later-1", "message_id": "m-later",
                                   "campaign_id": "later", "url": "https://x.example/",

@@ -6,12 +6,14 @@ import csv
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import click
+from rich.console import Group, RenderableType
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from clicksift import reports
 from clicksift.archive import Archive, locate, recover
@@ -203,7 +205,7 @@ def show_campaign(result: CampaignReport, fmt: str, sections: Sequence[str]) -> 
     console.print(f"[bold]{c.id}[/]  first delivery {c.first_day or 'unknown'}  ·  "
                   f"{result.totals.delivered:,} delivered")
     console.print(f"machines made {_pct(result.totals.nhi_share)} of its engagement")
-    renderers = {
+    renderers: dict[str, Callable[[], RenderableType]] = {
         "summary": lambda: _totals_table(result.totals, "Raw and human"),
         "vendors": lambda: _shares_table(result.vendors, "Machines by vendor"),
         "kinds": lambda: _shares_table(result.kinds, "Machines by kind"),
@@ -359,7 +361,35 @@ def _timeline_table(points: Sequence[TimelinePoint]) -> Table:
     return table
 
 
-def _links_table(links: Sequence[LinkRow]) -> Table:
+#: Narrower terminals get the links and domains with each name on a line of its own.
+WIDE_LISTING = 100
+
+
+def _stacked(title: str, headers: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]],
+             texts: Sequence[int] = ()) -> Group:
+    """A listing for narrow terminals: each entry's name whole on its own line (a URL stays
+    one piece to copy), its figures on the next under one header; the columns TEXTS are
+    text (aligned left), the others numbers."""
+    widths = [max([len(h), *(len(cells[i]) for _, cells in rows)])
+              for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "    " + "  ".join(c.ljust(w) if i in texts else c.rjust(w)
+                                  for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+    parts = [Text(title, style="italic"), Text(line(headers).rstrip(), style="bold")]
+    for name, cells in rows:
+        parts += [Text("  " + name, style="cyan"), Text(line(cells).rstrip())]
+    return Group(*parts)
+
+
+def _links_table(links: Sequence[LinkRow]) -> Table | Group:
+    if console.width < WIDE_LISTING:
+        return _stacked("Links", ("kind", "clicks", "people", "clickers", "people"),
+                        [(link.url or link.key, (link.kind or "", f"{link.clicks.raw:,}",
+                                                 f"{link.clicks.human:,}",
+                                                 _int(link.clickers.raw),
+                                                 _int(link.clickers.human)))
+                         for link in links], texts=(0,))
     table = _table("link", "kind", "clicks raw", "clicks human", "clickers raw",
                   "clickers human", title="Links")
     for link in links:
@@ -369,10 +399,17 @@ def _links_table(links: Sequence[LinkRow]) -> Table:
     return table
 
 
-def _domains_table(domains: Sequence[DomainRow], count: int) -> Table:
+def _domains_table(domains: Sequence[DomainRow], count: int) -> Table | Group:
+    title = f"Recipient domains ({len(domains)} of {count:,}, most messages first)"
+    if console.width < WIDE_LISTING:
+        return _stacked(title, ("messages", "machines", "clicks", "people", "delay",
+                                "gateway"),
+                        [(d.domain, (f"{d.messages:,}", _pct(d.nhi_share), f"{d.clicks.raw:,}",
+                                     f"{d.clicks.human:,}", d.typical_delay or "-",
+                                     _gateway_words(d)))
+                         for d in domains], texts=(4, 5))
     table = _table("domain", "messages", "machine share", "clicks raw", "clicks human",
-                  "gateway", "typical delay", title=f"Recipient domains ({len(domains)} of "
-                  f"{count:,}, most messages first)", names=(d.domain for d in domains))
+                  "gateway", "typical delay", title=title, names=(d.domain for d in domains))
     for d in domains:
         gateway = (d.gateway or "-").replace("_", " ")
         if d.mx_gateway and d.mx_gateway != d.gateway:
@@ -380,6 +417,14 @@ def _domains_table(domains: Sequence[DomainRow], count: int) -> Table:
         table.add_row(d.domain, f"{d.messages:,}", _pct(d.nhi_share), f"{d.clicks.raw:,}",
                       f"{d.clicks.human:,}", gateway, d.typical_delay or "-")
     return table
+
+
+def _gateway_words(domain: DomainRow) -> str:
+    """The gateway seen in a domain's traffic, and the one its MX names when they differ."""
+    seen = (domain.gateway or "-").replace("_", " ")
+    if domain.mx_gateway and domain.mx_gateway != domain.gateway:
+        seen += f" (MX: {domain.mx_gateway.replace('_', ' ')})"
+    return seen
 
 
 # -- CSV ----------------------------------------------------------------------------------------
