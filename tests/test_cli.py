@@ -308,6 +308,23 @@ def test_the_demo_stops_its_server_when_the_terminal_hangs_up(tmp_path: Path) ->
             os.killpg(demo.pid, signals.SIGKILL)
 
 
+def test_config_in_80_columns_shows_each_setting_whole() -> None:
+    """No four-column table squeezed into 80 columns: each setting, its value and source on
+    a line, its meaning whole (no "…") wrapped under it."""
+    import os
+
+    from clicksift.configuration import SETTINGS_TABLE
+
+    shown = subprocess.run([sys.executable, "-m", "clicksift", "config"], capture_output=True,
+                           text=True, timeout=60, check=True,
+                           env={**os.environ, "COLUMNS": "80", "CLICKSIFT_PORT": "8123"})
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80
+    assert "…" not in shown.stdout and "port = 8123  (env CLICKSIFT_PORT)" in shown.stdout
+    flowing = " ".join(shown.stdout.split())
+    for info in SETTINGS_TABLE.values():
+        assert " ".join(info.help.split()) in flowing, info.name
+
+
 def test_reports_fit_an_80_column_terminal_and_say_what_is_not_judged(tmp_path: Path) -> None:
     """Every line of the overview and of a campaign report fits 80 columns; events not
     judged yet show as "not judged", never as a people's rate of 0.0 %."""

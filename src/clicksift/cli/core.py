@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import IO, Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from clicksift.cli.common import (
@@ -29,6 +31,8 @@ from clicksift.links import TrackingUrls, load_signer
 from clicksift.prepare import PrepareOptions, Preparer
 
 LOAD_BATCH = 5000
+#: Narrower terminals get the settings one after another instead of a table.
+WIDE_CONFIG = 120
 
 
 @click.command()
@@ -234,6 +238,18 @@ def config(ctx: Context, fmt: str) -> None:
     elif fmt == "env":
         for name, info in SETTINGS_TABLE.items():
             click.echo(f"{info.env_var}={redacted(settings, name)}")
+    elif console.width < WIDE_CONFIG:
+        # one setting after another, its meaning wrapped under it: a table's four columns
+        # would squeeze the meaning into a sliver and cut it off
+        width = max(40, console.width - 1)
+        for name, info in SETTINGS_TABLE.items():
+            value = redacted(settings, name)
+            console.print(f"[bold]{name}[/] = {escape(value) if value else '[dim]empty[/]'}  "
+                          f"[dim]({escape(loaded.sources[name])})[/]", soft_wrap=True)
+            console.print(textwrap.fill(info.help, width, initial_indent="    ",
+                                        subsequent_indent="    ", break_on_hyphens=False,
+                                        break_long_words=False), markup=False,
+                          highlight=False)
     else:
         table = Table("setting", "value", "source", "meaning", show_lines=False)
         for name, info in SETTINGS_TABLE.items():
