@@ -438,3 +438,26 @@ def test_cli_modules_share_helpers_through_common_only() -> None:
                     "clicksift.cli."):
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+def test_a_table_too_narrow_for_its_words_becomes_records_with_keys_whole() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from clicksift.cli.common import show_table
+
+    def shown(width: int) -> str:
+        table = Table("event", "recipient", "url", "why", title="Held")
+        table.add_row("01a23ea060534f463856496ce9c0bed3", "person328@trey-micros.example",
+                      "http://127.0.0.1:45749/automation", "the same source fetched most "
+                      "links within seconds")
+        out = Console(width=width, record=True, color_system=None)
+        show_table(table, out=out)
+        return out.export_text()
+
+    narrow, wide = shown(80), shown(200)
+    assert "…" not in narrow and "┃" not in narrow
+    assert "01a23ea060534f463856496ce9c0bed3\n" in narrow
+    assert "recipient: person328@trey-micros.example" in " ".join(narrow.split())
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "┃ event" in wide and "01a23ea060534f463856496ce9c0bed3" in wide   # it fits

@@ -8,7 +8,14 @@ import click
 from rich.table import Table
 
 from clicksift import access
-from clicksift.cli.common import Context, console, console_err, db_option, pass_context, when
+from clicksift.cli.common import (
+    Context,
+    console_err,
+    db_option,
+    pass_context,
+    show_table,
+    when,
+)
 
 
 @click.group()
@@ -40,7 +47,7 @@ def keys_list(ctx: Context, database: str | None) -> None:
     for key in found:
         table.add_row(key.id, key.name, when(key.created_at), when(key.last_used_at),
                       "revoked " + when(key.revoked_at) if key.revoked_at else "active")
-    console.print(table)
+    show_table(table)
 
 
 @keys.command("revoke")
@@ -85,7 +92,7 @@ def users_list(ctx: Context, database: str | None) -> None:
     table = Table("user", "created")
     for name, created in found:
         table.add_row(name, when(created))
-    console.print(table)
+    show_table(table)
 
 
 @users.command("delete")

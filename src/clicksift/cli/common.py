@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from clicksift.classify.vocabulary import Label
 from clicksift.configuration import LoadedSettings, load_settings
@@ -79,6 +82,37 @@ def time_option(value: str | None, name: str) -> float | None:
         raise click.BadParameter(str(exc), param_hint=name) from None
 
 
+def show_table(table: Table, *, keys: int = 1, out: Console | None = None) -> None:
+    """TABLE as a table when every word of every cell fits the terminal; on a narrower one,
+    each row as a record: its first KEYS cells whole on a line (an id, an address or a URL
+    is never cut, so it can be copied), then the other columns as "header: value" wrapped
+    under it. A table squeezed below its words' widths would cut them off with "…"."""
+    out = out or console
+    unbounded = out.options.update_width(1 << 20)   # measured unclamped by the terminal
+    if Measurement.get(out, unbounded, table).minimum <= out.width:
+        out.print(table)
+        return
+    if table.title:
+        out.print(table.title, style="italic", highlight=False)
+    headers = [_plain(column.header) for column in table.columns]
+    width = max(40, out.width - 1)
+    for row in zip(*(list(column.cells) for column in table.columns), strict=True):
+        cells = [_plain(cell) for cell in row]
+        out.print(" ".join(cells[:keys]), style="bold", highlight=False, soft_wrap=True)
+        pairs = [f"{header}: {cell}" for header, cell in zip(headers[keys:], cells[keys:],
+                                                             strict=True)
+                 if cell not in ("", "-")]
+        if pairs:
+            out.print(textwrap.fill(" · ".join(pairs), width, initial_indent="    ",
+                                    subsequent_indent="    ", break_long_words=False,
+                                    break_on_hyphens=False), markup=False, highlight=False)
+
+
+def _plain(cell: Any) -> str:
+    text = cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+    return " ".join(text.split())
+
+
 def verdict_summary(by_type: dict[str, dict[str, int]], title: str) -> None:
     """Verdicts per event type: events, human, nhi and the machine share."""
     table = Table("type", "events", "human", "nhi", "nhi share", title=title,
@@ -88,4 +122,4 @@ def verdict_summary(by_type: dict[str, dict[str, int]], title: str) -> None:
         total = human + machine
         table.add_row(kind, f"{total:,}", f"{human:,}", f"{machine:,}",
                       f"{machine / total:.1%}" if total else "-")
-    console_err.print(table)
+    show_table(table, out=console_err)

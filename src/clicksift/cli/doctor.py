@@ -11,7 +11,15 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from clicksift.cli.common import Context, console, console_err, db_option, pass_context, when
+from clicksift.cli.common import (
+    Context,
+    console,
+    console_err,
+    db_option,
+    pass_context,
+    show_table,
+    when,
+)
 from clicksift.doctor.checkup import Checkup, examine
 from clicksift.doctor.findings import Report, Status
 from clicksift.lookup.mx import DomainGateway, GatewayLookup
@@ -40,7 +48,7 @@ def _render(report: Report) -> None:
         if finding.fix:
             text += f"\n[dim]fix: {escape(finding.fix)}[/]"
         table.add_row(_MARK[finding.status], finding.check, text)
-    console.print(table)
+    show_table(table)
     counts = report.counts()
     console.print(f"{counts['ok']} ok, {counts['warn']} to improve, {counts['fail']} failing"
                   + ("" if not report.failed else " (exit status 1)"))
@@ -181,7 +189,7 @@ def _gateway_table(found: list[DomainGateway]) -> None:
             mx += f" +{len(gateway.hosts) - 1}"
         looked = when(gateway.record.looked_up_at) if gateway.record else "never"
         table.add_row(gateway.domain, behind, mx, looked)
-    console.print(table)
+    show_table(table)
     behind_gateways = sum(g.scanning_gateway for g in found)
     console.print(f"{behind_gateways} of {len(found)} domains receive mail through a "
                   "link-scanning gateway")

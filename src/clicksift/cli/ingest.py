@@ -21,6 +21,7 @@ from clicksift.cli.common import (
     db_option,
     event_progress,
     pass_context,
+    show_table,
     warn,
 )
 from clicksift.errors import InputError
@@ -187,7 +188,7 @@ def ingest_problems(ctx: Context, esp: str | None, fmt: str, database: str | Non
         example = problem.examples[0]
         table.add_row(problem.esp, problem.kind, problem.what, f"{problem.count:,}",
                       f"{example['note']} ({example['event'][:12]})")
-    console.print(table)
+    show_table(table)
 
 
 @ingest.command("reparse")
@@ -229,7 +230,7 @@ def ingest_reparse(ctx: Context, esp: str | None, fmt: str, database: str | None
     for r in results:
         table.add_row(r.esp, *(f"{n:,}" for n in (r.read, r.recovered, r.rewritten,
                                                    r.unchanged, r.still_unread, r.kept)))
-    console.print(table)
+    show_table(table)
     if messages:
         console_err.print(f"judged the events of {len(messages):,} messages again")
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from clicksift.classify.gateways import load_gateways
 from clicksift.classify.knowledge import load_knowledge
 from clicksift.classify.knowledge_update import SOURCES, update_knowledge
-from clicksift.cli.common import Context, console, console_err, pass_context, warn
+from clicksift.cli.common import Context, console_err, pass_context, show_table, warn
 from clicksift.errors import ConfigError
 
 
@@ -31,16 +31,16 @@ def show(ctx: Context) -> None:
                   title_justify="left")
     for entry in kb.raw_agents:
         table.add_row(entry["id"], f"user agent: {entry['role']}", entry.get("vendor") or "",
-                      entry["certainty"], entry["date"], entry["source"][:60])
+                      entry["certainty"], entry["date"], entry["source"])
     for entry in kb.raw_networks:
         table.add_row(entry["id"], f"network: {entry['role']} ({len(entry['cidrs'])} blocks)",
                       entry.get("vendor") or "", entry["certainty"], entry["date"],
-                      entry["source"][:60])
+                      entry["source"])
     for gateway in load_gateways(Path(settings.knowledge_dir) if settings.knowledge_dir
                                  else None).entries:
         table.add_row(gateway.id, f"MX: {gateway.role.replace('_', ' ')}", gateway.vendor,
-                      "certain", gateway.date, gateway.source[:60])
-    console.print(table)
+                      "certain", gateway.date, gateway.source)
+    show_table(table)
 
 
 @knowledge.command("update")

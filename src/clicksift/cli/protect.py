@@ -12,7 +12,16 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from clicksift.cli.common import Context, console, console_err, db_option, pass_context, warn, when
+from clicksift.cli.common import (
+    Context,
+    console,
+    console_err,
+    db_option,
+    pass_context,
+    show_table,
+    warn,
+    when,
+)
 from clicksift.csvcells import safe_row
 from clicksift.errors import InputError
 from clicksift.protect import erasure, outbound
@@ -61,7 +70,7 @@ def subscriptions(ctx: Context, address: str | None, fmt: str, database: str | N
                                                         for t in topic_ids),
                       state.frequency, when(state.paused_until), state.suppressed or "-",
                       when(state.updated_at))
-    console.print(table)
+    show_table(table)
     if address:
         history = Table("when", "change", "outcome", "by", "verdict", "event", title="History")
         for entry in log:
@@ -70,7 +79,7 @@ def subscriptions(ctx: Context, address: str | None, fmt: str, database: str | N
             history.add_row(when(entry.at), entry.change, entry.outcome,
                             entry.actor + (f" ({entry.detail})" if entry.detail else ""),
                             verdict, entry.event_id or "-")
-        console.print(history)
+        show_table(history)
 
 
 @click.command()
@@ -122,7 +131,7 @@ def reviews_list(ctx: Context, status: str, fmt: str, database: str | None) -> N
         table.add_row(review.event_id, when(review.created_at), review.recipient,
                       review.change.describe(), f"{review.judgement.get('score', 0):.2f}",
                       "; ".join(reasons) or "-", review.status)
-    console.print(table)
+    show_table(table)
     if status == subs.ReviewStatus.HELD and found:
         console_err.print("apply one with: clicksift reviews apply EVENT   "
                           "(or dismiss it: clicksift reviews dismiss EVENT)")
@@ -213,7 +222,7 @@ def _show_sunset(result: Sunset) -> None:
         table.add_row(row.recipient, str(row.sends), str(row.raw_opens), str(row.raw_clicks),
                       str(row.human_opens), str(row.human_clicks), str(row.conversions),
                       when(row.last_human))
-    console.print(table)
+    show_table(table)
 
 
 def _write_csv(result: Sunset, out: IO[str]) -> None:
@@ -278,7 +287,7 @@ def hooks_list(ctx: Context, fmt: str, database: str | None) -> None:
         table.add_row(hook.id, hook.url, ", ".join(hook.events),
                       "people" if hook.humans_only else "all", f"{c['delivered']:,}",
                       f"{c['pending']:,}", f"{c['failed']:,}")
-    console.print(table)
+    show_table(table)
 
 
 @hooks.command("deliveries")
@@ -302,7 +311,7 @@ def hooks_deliveries(ctx: Context, hook_id: str | None, status: str | None, limi
         table.add_row(str(d.seq), d.hook_id, d.event_id, d.status, str(d.attempts),
                       when(d.created_at), when(d.due_at) if d.status == "pending" else "-",
                       d.last_error or "-")
-    console.print(table)
+    show_table(table)
 
 
 @hooks.command("deliver")
