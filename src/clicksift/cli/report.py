@@ -432,7 +432,7 @@ def _gateway_words(domain: DomainRow) -> str:
 def _csv_section(result: CampaignReport, section: str) -> tuple[list[str], Iterable[list[Any]]]:
     if section == "summary":
         data = reports.to_json(result.totals)
-        rows = [[name, value.get("raw"), value.get("human"), value.get("nhi")]
+        rows = [[name, value.get("raw"), value.get(Label.HUMAN), value.get(Label.NHI)]
                 for name, value in data.items() if isinstance(value, dict)]
         rows += [[name, value, None, None] for name, value in data.items()
                  if isinstance(value, int | float) or value is None]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from clicksift.classify.vocabulary import Label
+
 
 @dataclass(frozen=True, slots=True)
 class Counts:
@@ -287,9 +289,9 @@ def to_json(result: Any) -> Any:
 def _with_shares(value: Any) -> Any:
     if isinstance(value, dict):
         out = {key: _with_shares(item) for key, item in value.items()}
-        if set(out) == {"raw", "human", "nhi", "pending"}:
-            judged = out["human"] + out["nhi"]
-            out["nhi_share"] = out["nhi"] / judged if judged else None
+        if set(out) == {"raw", Label.HUMAN, Label.NHI, "pending"}:
+            judged = out[Label.HUMAN] + out[Label.NHI]
+            out["nhi_share"] = out[Label.NHI] / judged if judged else None
         return out
     if isinstance(value, list | tuple):
         return [_with_shares(item) for item in value]

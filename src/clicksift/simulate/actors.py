@@ -15,6 +15,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from clicksift.classify.vocabulary import Label
 from clicksift.simulate import world
 from clicksift.simulate.audience import Recipient
 from clicksift.simulate.behaviour import DEFAULT, Behaviour, Gateway
@@ -116,13 +117,13 @@ def gateway_scan(w: World, gateway: Gateway, message: Message) -> list[Request]:
                 form_at = at + rng.uniform(1, 8)
                 out.append(Request(form_at, message, "unsubscribe", index, ip, agent, "POST",
                                    {**headers, "content-type": "application/x-www-form-urlencoded"},
-                                   "nhi", "security_scanner", gateway.truth_vendor,
+                                   Label.NHI, "security_scanner", gateway.truth_vendor,
                                    f"{gateway.truth_vendor} sandbox submitting the form",
                                    form={"action": "unsubscribe_all"}))
         if number == 0 and rng.random() < gateway.pixel:
             at = start + rng.uniform(0, gateway.spread)
             out.append(Request(at, message, "open", None, w.scanner_ip(gateway, message, anchor),
-                               agent, "GET", {"accept": world.IMAGE_ACCEPT}, "nhi",
+                               agent, "GET", {"accept": world.IMAGE_ACCEPT}, Label.NHI,
                                "security_scanner", gateway.truth_vendor,
                                f"{gateway.truth_vendor} scan"))
     return out
@@ -132,7 +133,7 @@ def _scan(message: Message, at: float, index: int, ip: str, agent: str, method: 
           headers: dict[str, str], gateway: Gateway, number: int) -> Request:
     actor = f"{gateway.truth_vendor} {'rescan' if number else 'scan at delivery'}"
     hard = () if gateway.vendor else ("scanner no list knows",)
-    return Request(at, message, "click", index, ip, agent, method, headers, "nhi",
+    return Request(at, message, "click", index, ip, agent, method, headers, Label.NHI,
                    "security_scanner", gateway.truth_vendor, actor, hard=hard)
 
 
@@ -144,7 +145,7 @@ def apple_mpp(w: World, message: Message) -> list[Request]:
         fetches.append(fetches[0] + rng.uniform(3600, 2 * 86400))
     return [Request(message.delivered_at + delay, message, "open", None,
                     POOLS["apple_relay"].draw(rng), world.BARE_MOZILLA, "GET",
-                    {"accept": "*/*", "accept-language": "en-US,en;q=0.9"}, "nhi",
+                    {"accept": "*/*", "accept-language": "en-US,en;q=0.9"}, Label.NHI,
                     "privacy_prefetch", "apple_mpp", "Apple Mail Privacy Protection")
             for delay in fetches]
 
@@ -154,7 +155,7 @@ def gmail_prefetch(w: World, message: Message) -> list[Request]:
     rng = w.rng
     return [Request(message.delivered_at + rng.uniform(1, 25), message, "open", None,
                     POOLS["google_proxy"].draw(rng), world.GOOGLE_IMAGE_PROXY, "GET",
-                    {"accept": world.IMAGE_ACCEPT}, "nhi", "image_prefetch",
+                    {"accept": world.IMAGE_ACCEPT}, Label.NHI, "image_prefetch",
                     "google_image_proxy", "Gmail image prefetch")]
 
 
@@ -166,7 +167,7 @@ def previewer(w: World, message: Message) -> list[Request]:
                                                             "microsoft_preview")])
     return [Request(message.delivered_at + rng.uniform(600, 3 * 86400), message, "click",
                     rng.choice(content), POOLS["aws"].draw(rng), agent, "GET", {"accept": "*/*"},
-                    "nhi", "link_preview", vendor, "link unfurler")]
+                    Label.NHI, "link_preview", vendor, "link unfurler")]
 
 
 def plain_bot(w: World, message: Message) -> list[Request]:
@@ -174,8 +175,8 @@ def plain_bot(w: World, message: Message) -> list[Request]:
     return [Request(message.delivered_at + rng.uniform(60, 5 * 86400), message, "click",
                     rng.choice(message.indexes("content")),
                     POOLS[rng.choice(["digitalocean", "aws", "gcp"])].draw(rng),
-                    rng.choice(world.BOT_AGENTS), "GET", {"accept": "*/*"}, "nhi", "generic_bot",
-                    None, "script")]
+                    rng.choice(world.BOT_AGENTS), "GET", {"accept": "*/*"}, Label.NHI,
+                    "generic_bot", None, "script")]
 
 
 _OPEN_AGENTS = {"outlook_desktop": world.OUTLOOK_DESKTOP, "thunderbird": world.THUNDERBIRD}
@@ -218,11 +219,11 @@ def _person_open(w: World, message: Message, at: float) -> Request | None:
         return None  # Apple already fetched the images; the reading is invisible
     if client == "gmail_web":
         return Request(at, message, "open", None, POOLS["google_proxy"].draw(w.rng),
-                       world.GOOGLE_IMAGE_PROXY, "GET", {"accept": world.IMAGE_ACCEPT}, "human",
+                       world.GOOGLE_IMAGE_PROXY, "GET", {"accept": world.IMAGE_ACCEPT}, Label.HUMAN,
                        None, None, "person reading in Gmail", hard=hard)
     if client == "yahoo_web":
         return Request(at, message, "open", None, POOLS["yahoo_proxy"].draw(w.rng),
-                       world.YAHOO_MAIL_PROXY, "GET", {"accept": world.IMAGE_ACCEPT}, "human",
+                       world.YAHOO_MAIL_PROXY, "GET", {"accept": world.IMAGE_ACCEPT}, Label.HUMAN,
                        None, None, "person reading in Yahoo Mail", hard=hard)
     if client == "outlook_web" and w.behaviour.owa_image_proxy:
         # Outlook on the web fetches images through Microsoft's own addresses, with the
@@ -231,11 +232,11 @@ def _person_open(w: World, message: Message, at: float) -> Request | None:
         proxied = world.browser_headers(w.rng, reader, user_activated=False, image=True)
         proxied.pop("accept-language", None)
         return Request(at, message, "open", None, POOLS["microsoft_365"].draw(w.rng), reader,
-                       "GET", proxied, "human", None, None, "person reading in Outlook on "
+                       "GET", proxied, Label.HUMAN, None, None, "person reading in Outlook on "
                        "the web", hard=(*hard, "human reading in Outlook on the web"))
     if client == "outlook_mobile":
         return Request(at, message, "open", None, POOLS["microsoft_365"].draw(w.rng),
-                       world.OUTLOOK_MOBILE, "GET", {"accept": world.IMAGE_ACCEPT}, "human",
+                       world.OUTLOOK_MOBILE, "GET", {"accept": world.IMAGE_ACCEPT}, Label.HUMAN,
                        None, None, "person reading in Outlook for iOS and Android",
                        hard=(*hard, "human reading in the Outlook app"))
     agent = _OPEN_AGENTS.get(client)
@@ -244,7 +245,7 @@ def _person_open(w: World, message: Message, at: float) -> Request | None:
                  else browser_agent(recipient, at))
     headers = world.browser_headers(w.rng, agent, user_activated=False, image=True)
     return Request(at, message, "open", None, _person_ip(w, recipient), agent, "GET", headers,
-                   "human", None, None, f"person reading ({client})", hard=hard)
+                   Label.HUMAN, None, None, f"person reading ({client})", hard=hard)
 
 
 def person(w: World, message: Message, gateway: Gateway | None) -> list[Request]:
@@ -299,11 +300,11 @@ def _person_clicks(w: World, message: Message, gateway: Gateway | None,
             out.append(Request(check_at, message, "click", index,
                                POOLS[gateway.check_pool].draw(rng), check_agent, "GET",
                                world.scanner_headers(rng, language=False, fetch_metadata=True),
-                               "nhi", "security_scanner", gateway.truth_vendor,
+                               Label.NHI, "security_scanner", gateway.truth_vendor,
                                f"{gateway.truth_vendor} check at click time",
                                hard=("check at click time",)))
             hard = (*hard, "human after a click-time check")
-        out.append(Request(at, message, "click", index, ip, agent, "GET", headers, "human",
+        out.append(Request(at, message, "click", index, ip, agent, "GET", headers, Label.HUMAN,
                            None, None, "person clicking", hard=tuple(dict.fromkeys(hard))))
     return out
 
@@ -315,16 +316,17 @@ def _person_unsubscribe(w: World, message: Message, at: float) -> list[Request]:
     provider = _ONE_CLICK_PROVIDERS.get(recipient.client)
     if provider is not None and rng.random() < 0.6:
         return [Request(at, message, "unsubscribe", index, POOLS[provider].draw(rng), "", "POST",
-                        {"content-type": "application/x-www-form-urlencoded"}, "human", None,
+                        {"content-type": "application/x-www-form-urlencoded"}, Label.HUMAN, None,
                         None, "one-click unsubscribe by the mailbox provider",
                         form={"List-Unsubscribe": "One-Click"})]
     ip = _person_ip(w, recipient)
     agent = browser_agent(recipient, at)
     headers = world.browser_headers(rng, agent, user_activated=True)
     confirm = at + rng.uniform(3, 40)
-    return [Request(at, message, "click", index, ip, agent, "GET", headers, "human", None, None,
+    return [Request(at, message, "click", index, ip, agent, "GET", headers, Label.HUMAN, None, None,
                     "person opening the preference page"),
             Request(confirm, message, "unsubscribe", index, ip, agent, "POST",
                     {**headers, "content-type": "application/x-www-form-urlencoded",
                      "sec-fetch-mode": "navigate", "sec-fetch-user": "?1"},
-                    "human", None, None, "person confirming", form={"action": "unsubscribe_all"})]
+                    Label.HUMAN, None, None, "person confirming",
+                    form={"action": "unsubscribe_all"})]
