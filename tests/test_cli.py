@@ -461,3 +461,21 @@ def test_a_table_too_narrow_for_its_words_becomes_records_with_keys_whole() -> N
     assert "recipient: person328@trey-micros.example" in " ".join(narrow.split())
     assert max(len(line) for line in narrow.splitlines()) <= 80
     assert "┃ event" in wide and "01a23ea060534f463856496ce9c0bed3" in wide   # it fits
+
+
+def test_every_command_list_reads_whole_in_80_columns() -> None:
+    """`clicksift --help` and each group's help list their commands with a summary that is
+    never cut off with "..."."""
+    import os
+
+    env = {**os.environ, "COLUMNS": "80"}
+    groups = [[]] + [[name] for name, command in main.commands.items()
+                     if getattr(command, "commands", None)]
+    assert len(groups) > 4
+    for words in groups:
+        shown = subprocess.run([sys.executable, "-m", "clicksift", *words, "--help"],
+                               capture_output=True, text=True, env=env, timeout=60,
+                               check=True).stdout
+        listing = shown.split("Commands:", 1)[1].splitlines()
+        assert listing and not [line for line in listing if line.rstrip().endswith("...")]
+        assert max(len(line) for line in shown.splitlines()) <= 80

@@ -75,7 +75,48 @@ def _register() -> None:
                     *knowledge.COMMANDS, *report.COMMANDS, *access.COMMANDS, *ingest.COMMANDS,
                     *protect.COMMANDS, *doctor.COMMANDS, *archive.COMMANDS,
                     demo.demo]:
+        command.short_help = SHORT_HELP[str(command.name)]
         main.add_command(command)
+        for name, sub in getattr(command, "commands", {}).items():
+            sub.short_help = SHORT_HELP.get(f"{command.name} {name}", sub.short_help)
+
+
+#: Each command in the list `clicksift --help` prints: whole in 80 columns, where click
+#: would cut the first sentence of its help off with "...".
+SHORT_HELP = {
+    "archive": "Move old events into Parquet files.",
+    "classify": "Judge the events of JSON Lines files.",
+    "config": "Show the settings and where each comes from.",
+    "demo": "Prepare, track and report a demo campaign.",
+    "doctor": "Check a domain's sending set-up.",
+    "erase": "Remove people's addresses from everything.",
+    "events": "Export stored events (JSON Lines).",
+    "gateways": "Find the gateways behind recipient domains.",
+    "hooks": "Send people's events to your automations.",
+    "import": "Import an ESP's webhook bodies or files.",
+    "ingest": "ESP records that could not be read.",
+    "keys": "API keys for the JSON API and dashboard.",
+    "knowledge": "The user agents and networks known.",
+    "load": "Store events in the canonical shape.",
+    "prepare": "Add tracking links, pixel and headers to mail.",
+    "report": "Raw and human numbers per campaign.",
+    "rescore": "Judge stored events again, with context.",
+    "reviews": "Unsubscribes held for review.",
+    "serve": "Run the tracking server.",
+    "simulate": "Write labelled simulated traffic.",
+    "subscriptions": "A person's subscriptions and history.",
+    "sunset": "Who showed no human engagement.",
+    "suppressions": "The suppression list.",
+    "users": "Dashboard users and their passwords.",
+    "hooks create": "Send events to a URL as signed POSTs.",
+    "hooks delete": "Stop a webhook; drop its pending deliveries.",
+    "hooks deliver": "Deliver what is due, once.",
+    "hooks deliveries": "Recent deliveries and their attempts.",
+    "keys create": "Make an API key (shown once).",
+    "ingest problems": "Records and fields that could not be read.",
+    "ingest reparse": "Read the stored ESP records again.",
+    "knowledge update": "Update vendor networks from their lists.",
+}
 
 
 _register()

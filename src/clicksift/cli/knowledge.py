@@ -51,7 +51,7 @@ def show(ctx: Context) -> None:
               help=f"Fetch a list from another address ({', '.join(SOURCES)}).")
 @pass_context
 def update(ctx: Context, folder: str | None, sources: tuple[str, ...]) -> None:
-    """Refresh vendor networks from the vendors' published lists (needs the network)."""
+    """Update vendor networks from the vendors' published lists (needs the network)."""
     settings = ctx.settings()
     target = folder or settings.knowledge_dir
     if not target:
