@@ -164,6 +164,12 @@ def test_esp_settings_are_declared_by_their_adapters(tmp_path: Path) -> None:
         load_settings(None, env={"CLICKSIFT_SES_FETCH_CERTIFICATES": "maybe"})
 
 
+def test_each_load_has_its_own_list_values() -> None:
+    first = load_settings(None, env={}).settings
+    first.esp["ses_topic_arns"].append("arn:changed")
+    assert load_settings(None, env={}).settings.esp["ses_topic_arns"] == []
+
+
 def test_settings_holding_an_undeclared_esp_setting_are_refused() -> None:
     from clicksift.configuration import check
 

@@ -9,6 +9,7 @@ in with its default when no source gives it.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,7 +63,8 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
             continue
         values[name] = convert(SETTINGS_TABLE[name], raw, "command-line option")
         sources[name] = "option"
-    esp = {name: values.pop(name, info.default) for name, info in ESP_SETTINGS.items()}
+    esp = {name: values.pop(name, copy.copy(info.default))    # a list default is not shared
+           for name, info in ESP_SETTINGS.items()}
     settings = Settings(**values, esp=esp)
     check(settings)
     known = {info.env_var for info in SETTINGS_TABLE.values()} | {CONFIG_ENV}
