@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clicksift.classify import check_settings as check_classifier_settings
-from clicksift.ingest import ESP_SETTINGS
+from clicksift.ingest import ESP_SETTINGS, esp_value
 from clicksift.ingest import check_settings as check_esp_settings
 from clicksift.settings import (
     CONFIG_ENV,
@@ -24,6 +24,7 @@ from clicksift.settings import (
     ENV_PREFIX,
     SettingInfo,
     Settings,
+    as_text,
     config_path,
     convert,
     read_toml,
@@ -82,9 +83,7 @@ def check(settings: Settings) -> None:
 
 def value_of(settings: Settings, name: str) -> Any:
     """The value of setting NAME, core or ESP."""
-    if name in ESP_SETTINGS:
-        return settings.esp.get(name, ESP_SETTINGS[name].default)
-    return getattr(settings, name)
+    return esp_value(settings, name) if name in ESP_SETTINGS else getattr(settings, name)
 
 
 def redacted(settings: Settings, name: str) -> str:
@@ -92,20 +91,10 @@ def redacted(settings: Settings, name: str) -> str:
     value = value_of(settings, name)
     if SETTINGS_TABLE[name].secret and value:
         return "********"
-    if isinstance(value, list):
-        return ",".join(value)
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    return as_text(value)
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:
     """The environment that reproduces SETTINGS in another process (server workers)."""
-    out = {}
-    for name, info in SETTINGS_TABLE.items():
-        value = value_of(settings, name)
-        if isinstance(value, list):
-            out[info.env_var] = ",".join(value)
-        elif isinstance(value, bool):
-            out[info.env_var] = "true" if value else "false"
-        else:
-            out[info.env_var] = str(value)
-    return out
+    return {info.env_var: as_text(value_of(settings, name))
+            for name, info in SETTINGS_TABLE.items()}

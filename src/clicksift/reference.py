@@ -165,7 +165,7 @@ def esps_index_markdown() -> str:
               "(`GUIDE`), any handshake, and the `ADAPTER` that holds them; list the module in "
               "`ingest/__init__.py`.",
               "2. `src/clicksift/ingest/samples/NAME.py`: `render` (canonical events in its "
-              "format) and, for a webhook, how it signs; list it in `samples/__init__.py`.",
+              "format) and, for a webhook, how it signs.",
               "3. `tests/fixtures/esps/NAME-*.json`: bodies from the ESP's documentation, "
               "each with its source and date; the cross-ESP tests pick them up.",
               "4. `python scripts/generate_docs.py` writes its page and its settings.", ""]

@@ -414,6 +414,16 @@ def validate(settings: Settings) -> None:
                           "files, or neither")
 
 
+def as_text(value: Any) -> str:
+    """A setting's value as a CLICKSIFT_* variable holds it: lists joined by commas,
+    booleans true or false."""
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def topic_table(settings: Settings) -> list[tuple[str, str]]:
     """The preference center's topics: (id, label) of each 'id:Label' in ``topics``."""
     return [(entry.partition(":")[0], entry.partition(":")[2].strip())

@@ -28,7 +28,7 @@ from clicksift.ingest import ADAPTERS, Adapter, PayloadError, SignatureError, es
 from clicksift.ingest.base import Handshake
 from clicksift.ingest.normalize import unreadable
 from clicksift.protect.esp_unsubscribes import mirror_unsubscribes
-from clicksift.settings import Settings
+from clicksift.settings import Settings, as_text
 from clicksift.storage import SqlStore
 
 log = logging.getLogger("clicksift.webhooks")
@@ -39,10 +39,7 @@ def configured_secrets(settings: Settings, adapter: Adapter) -> dict[str, str] |
     """The adapter's secrets from SETTINGS, or None when a required one is not set."""
     values: dict[str, str] = {}
     for name, setting_name in adapter.secrets.items():
-        value = esp_value(settings, setting_name)
-        values[name] = (",".join(value) if isinstance(value, list)
-                        else ("true" if value else "false") if isinstance(value, bool)
-                        else str(value))
+        values[name] = as_text(esp_value(settings, setting_name))
     if adapter.url_field and not values.get(adapter.url_field):
         values[adapter.url_field] = f"{settings.base_url.rstrip('/')}/webhooks/{adapter.name}"
     required = [n for n in adapter.secrets if n not in adapter.optional]

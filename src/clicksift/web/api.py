@@ -251,7 +251,7 @@ def export_response(service: StoreWork, query: EventQuery, fmt: str,
         raise NotFoundError(f"no export format '{fmt}': use export.csv or export.jsonl")
 
     def lines() -> Iterator[str]:
-        with service.store() as store:
+        with service.pool.store() as store:
             rows = reports.iter_events(store, query)
             if fmt == "jsonl":
                 for row in rows:

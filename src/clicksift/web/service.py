@@ -8,14 +8,12 @@ recent events into the rollups, for at most REQUEST_REFRESH_BUDGET.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from clicksift import access, reports
-from clicksift.storage import SqlStore
 from clicksift.storage.pool import StorePool
 
 T = TypeVar("T")
@@ -28,11 +26,6 @@ REQUEST_REFRESH_WINDOW = 20_000
 class StoreWork:
     def __init__(self, pool: StorePool) -> None:
         self.pool = pool
-
-    @contextmanager
-    def store(self) -> Iterator[SqlStore]:
-        with self.pool.store() as store:
-            yield store
 
     async def run(self, func: Callable[..., T], *args: Any, refresh: bool = True) -> T:
         """FUNC(store, *ARGS) in the thread pool, after counting recent events (REFRESH)."""

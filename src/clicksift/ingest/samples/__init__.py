@@ -5,34 +5,18 @@ tests and fixtures. Nothing on the path of real traffic imports this package."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from importlib import import_module
 
 from clicksift.errors import ConfigError
 from clicksift.events import Event
-from clicksift.ingest.samples import (
-    amazon_ses,
-    braze,
-    brevo,
-    constant_contact,
-    klaviyo,
-    mailchimp,
-    mailgun,
-    mailjet,
-    mandrill,
-    postal,
-    postmark,
-    resend,
-    sendgrid,
-    sparkpost,
-)
+from clicksift.ingest import ADAPTERS
 
 Renderer = Callable[[Sequence[Event]], list[bytes]]
 
-#: Each ESP's renderer by its adapter's name.
-RENDERERS: dict[str, Renderer] = {module.__name__.rsplit(".", 1)[1]: module.render
-                                  for module in (sendgrid, mailgun, postmark, amazon_ses,
-                                                 sparkpost, mailjet, mandrill, resend, postal,
-                                                 brevo, mailchimp, constant_contact, braze,
-                                                 klaviyo)}
+#: Each ESP's renderer by its adapter's name: every adapter has its module here, of the
+#: same name.
+RENDERERS: dict[str, Renderer] = {
+    name: import_module(f"{__name__}.{name}").render for name in ADAPTERS}
 
 
 def render(esp: str, events: Sequence[Event]) -> list[bytes]:
