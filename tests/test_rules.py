@@ -27,6 +27,7 @@ from clicksift.classify.rules import (
     STRONG,
     WEAK,
 )
+from clicksift.classify.signals.context import FOLLOW_FORM, FOLLOW_HEAD
 from clicksift.events import event_from_dict
 from clicksift.simulate.world import chrome_ua
 
@@ -149,6 +150,25 @@ def esp_unsubscribe_after(*clicks: dict[str, Any]) -> list[dict[str, Any]]:
     unsub = {"type": "unsubscribe", "id": "e", "message_id": "m1", "url": "",
              "timestamp": clicks[0]["timestamp"] + 2.0, "source": "braze"}
     return [delivered(), *clicks, unsub]
+
+
+def head_then_get(gap: float, *, get_ip: str = HOME, get_ua: str | None = None,
+                  get_headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Hours after delivery, one client sends HEAD for a link, then (GAP seconds later)
+    a browser's GET of it, 'e', from GET_IP with GET_UA."""
+    return [delivered(), click("h", 2 * HOUR, 0, HOME, method="HEAD"),
+            click("e", 2 * HOUR + gap, 0, get_ip, ua=get_ua, headers=get_headers)]
+
+
+def page_then_form(page: dict[str, Any], gap: float = 5.0,
+                   form_headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """PAGE (a load of the unsubscribe page), then its form submitted GAP seconds later
+    from the same address and user agent: 'e'."""
+    post = {**page, "type": "unsubscribe", "id": "e", "method": "POST",
+            "timestamp": page["timestamp"] + gap, "form": {"action": "unsubscribe_all"},
+            "headers": {**(page["headers"] if form_headers is None else form_headers),
+                        "content-type": "application/x-www-form-urlencoded"}}
+    return [delivered(), page, post]
 
 
 Case = Callable[[], list[dict[str, Any]]]
@@ -284,6 +304,11 @@ CASES: dict[str, tuple[Case, Case]] = {
         lambda: [delivered(), *(click("e" if n == 2 else f"c{n}", 2 * HOUR + n * 600, n)
                                 for n in range(3))]),
     "context.click-time-check": (lambda: click_check(1.0), lambda: click_check(5.0)),
+    # The GET right after the same client's HEAD of the link; the near miss comes after
+    # the window, a deliberate second visit.
+    "context.follow-up-of-machine": (
+        lambda: head_then_get(0.4),
+        lambda: head_then_get(FOLLOW_HEAD + 1.0)),
     "context.person-after-scanner": (lambda: click_check(1.0), lambda: click_check(5.0)),
     "crossmsg.source-many-recipients": (
         lambda: many_messages(5, 1), lambda: many_messages(4, 1)),
@@ -496,3 +521,62 @@ def test_rule_examples_give_their_recorded_verdicts() -> None:
     changed = [key for key in seen if recorded.get(key) != json.loads(json.dumps(seen[key]))]
     assert sorted(seen) == sorted(recorded), "cases added or removed: record them again"
     assert not changed, f"verdicts changed in {changed[:5]}: {seen[changed[0]]}"
+
+
+# -- one client, one actor ---------------------------------------------------------------------
+
+def test_a_get_follows_its_own_head_only_from_the_same_client() -> None:
+    """The GET takes the HEAD's machine verdict and score; from another address, with
+    another user agent, or marked as the person's own navigation, it does not."""
+    verdicts = judge(head_then_get(0.4))
+    assert verdicts["e"].verdict == "nhi" and verdicts["e"].score >= verdicts["h"].score
+    assert verdicts["e"].reasons[0].rule == "context.follow-up-of-machine"
+    for near in (head_then_get(0.4, get_ip=HOME_2), head_then_get(0.4, get_ua=chrome(1)),
+                 head_then_get(0.4, get_headers={**BROWSER, "sec-fetch-user": "?1"})):
+        assert judge(near)["e"].verdict == "human", near[-1]
+
+
+#: A sandbox loading the unsubscribe page hours after delivery: a machine by its address's
+#: other work (it fetched most links of another recipient's message) and a request no
+#: browser sends (no Accept-Language, no fetch metadata).
+def _sandbox_page(at: float) -> list[dict[str, Any]]:
+    return [delivered("m0", "bob@northwind.example"),
+            *[click(f"x{n}", 30.0 + n, n, "68.232.140.9", headers={}, message="m0")
+              for n in range(6)],
+            click("page", at, UNSUBSCRIBE, "68.232.140.9", headers={":scheme": "https"})]
+
+
+def test_an_unsubscribe_form_takes_the_machine_verdict_of_the_page_load_it_follows() -> None:
+    page = _sandbox_page(2 * HOUR)
+    form = page_then_form(page[-1], gap=4.0, form_headers=BROWSER)  # delivered, page, post
+    events = [*page[:-1], *form]
+    # On its own (its page loaded from another address) the form passes as a person's.
+    elsewhere = [*page[:-1], form[0], {**form[1], "ip": "68.232.140.10"}, form[2]]
+    assert judge(elsewhere)["e"].verdict == "human"
+    verdicts = judge(events)
+    assert verdicts["page"].verdict == "nhi"
+    assert verdicts["e"].verdict == "nhi", verdicts["e"]
+    assert "context.follow-up-of-machine" in [r.rule for r in verdicts["e"].reasons]
+    # Submitted after the window, or by a person's click on the form's button (user
+    # activation), it is judged on its own.
+    late = [*page[:-1], *page_then_form(page[-1], gap=FOLLOW_FORM + 60.0,
+                                        form_headers=BROWSER)]
+    clicked = [*page[:-1], *page_then_form(page[-1], gap=4.0, form_headers={
+        **BROWSER, "sec-fetch-user": "?1"})]
+    for near in (late, clicked):
+        assert "context.follow-up-of-machine" not in [
+            r.rule for r in judge(near)["e"].reasons]
+
+
+def test_a_persons_form_after_a_persons_page_load_stays_a_persons() -> None:
+    verdicts = judge(page_then_form(click("page", 2 * HOUR, UNSUBSCRIBE, HOME)))
+    assert verdicts["page"].verdict == "human" and verdicts["e"].verdict == "human"
+
+
+def test_follow_ups_can_be_switched_off() -> None:
+    from clicksift.classify.config import ClassifierConfig
+
+    engine = Engine(ClassifierConfig(weights={"context.follow-up-of-machine": 0.0}))
+    parsed = [event_from_dict(e) for e in head_then_get(0.4)]
+    verdicts = {v.id: v for v in BatchClassifier(engine).classify(parsed)}
+    assert verdicts["e"].verdict == "human"

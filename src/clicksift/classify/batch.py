@@ -105,8 +105,7 @@ def _judge(engine: Engine, cross: CrossMessage, messages: Iterable[list[EventDig
     rows = []
     for message in messages:
         cross.apply(message)
-        for digest in message:
-            verdict = engine.judge_digest(digest)
+        for digest, verdict in zip(message, engine.judge_message(message), strict=True):
             stats.count(digest.type, verdict)
             rows.append((digest.seq, verdict))
     rows.sort()   # by place in the input: places are unique, so verdicts are never compared

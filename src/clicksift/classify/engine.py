@@ -47,6 +47,7 @@ from clicksift.settings import Settings
 ENGINE = "clicksift-engine/1"
 CACHE_SIZE = 8192
 _NHI = Label.NHI.value
+_FOLLOW_UP = "context.follow-up-of-machine"
 _HUMAN = Label.HUMAN.value
 _UNKNOWN = Kind.UNKNOWN_AUTOMATION
 #: How far below the threshold (in log-odds) an uncorroborated machine case is held.
@@ -236,8 +237,44 @@ class Engine:
                              final))
 
     def judge_digest(self, digest: EventDigest) -> Verdict:
-        """The final verdict on one event of a batch, from its digest."""
+        """The final verdict on one event of a batch, from its digest (on its own: a
+        message's events are judged together by :meth:`judge_message`)."""
         return self._judge_flat(digest.event_id, digest.findings, digest.missing)
+
+    def judge_message(self, message: list[EventDigest]) -> list[Verdict]:
+        """The final verdicts on one message's events (their digests, in the message's
+        order, after the cross-message pass): each judged on its findings, then each
+        follow-up of a machine's request by the same client (its HEAD before a GET, the
+        page load before a form: ``signals.context``) takes that machine verdict, its score
+        when higher, its kind and vendor, and the finding that says so."""
+        verdicts = [self._judge_flat(d.event_id, d.findings, d.missing) for d in message]
+        weight = self._weights.get(_FOLLOW_UP)
+        if weight is None or weight <= 0:
+            return verdicts         # switched off, or set to point away from a machine
+        order = None
+        for digest in message:
+            if digest.lead is not None:
+                order = sorted(range(len(message)), key=lambda i: message[i].ts)
+                break
+        if order is None:
+            return verdicts
+        judged = {v.id: v for v in verdicts}
+        for i in order:
+            lead_id = message[i].lead
+            if lead_id is None:
+                continue
+            lead, own = judged.get(lead_id), verdicts[i]
+            if lead is None or lead.verdict != _NHI or own.verdict == _NHI:
+                continue
+            found = tuple.__new__(Finding, (
+                _FOLLOW_UP, round(weight, 3),
+                f"the same client (address and user agent) made request {lead_id} just "
+                "before, as a step of the same action, and that was a machine's "
+                f"(score {lead.score})", lead.kind, lead.vendor, True, None))
+            verdicts[i] = judged[own.id] = tuple.__new__(Verdict, (
+                own.id, _NHI, max(own.score, lead.score), lead.kind, lead.vendor,
+                (found, *own.reasons), own.final))
+        return verdicts
 
     # -- online --------------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ class Observed:
     findings: list[Finding]
     is_click: bool
     is_open: bool
+    lead: str | None                # the id of the same client's request this one follows up
 
     # Written out so that it is compiled (a dataclass's own __init__ is not).
     def __init__(self, event: Event, message: MessageFacts, agent: AgentInfo | None,
@@ -67,6 +68,7 @@ class Observed:
         self.findings = [] if findings is None else findings
         self.is_click = event.type == _CLICK
         self.is_open = event.type == _OPEN
+        self.lead = None
 
     def has(self, rule: str) -> bool:
         for finding in self.findings:  # noqa: SIM110 - a loop is cheaper than any()
@@ -95,7 +97,7 @@ class Observed:
         return EventDigest(seq, self.event.id, self.event.type, self.event.ts,
                        self.event.message_id, self.message.recipient_domain, self.source,
                        self.event.ip, self.delta, flatten(self.findings),
-                       missing_evidence(self))
+                       missing_evidence(self), self.lead)
 
 
 
@@ -119,13 +121,14 @@ class EventDigest:
     delta: float | None
     findings: list[Any]
     missing: tuple[str, ...]
+    lead: str | None               # the id of the same client's request this one follows up
     is_click: bool
     is_open: bool
 
     def __init__(self, seq: int, event_id: str, type: str, ts: float,
                  message_id: str, domain: str | None, source: str | None,
                  address: str | None, delta: float | None, findings: list[Any],
-                 missing: tuple[str, ...]) -> None:
+                 missing: tuple[str, ...], lead: str | None = None) -> None:
         self.seq = seq
         self.event_id = event_id
         self.type = type
@@ -137,6 +140,7 @@ class EventDigest:
         self.delta = delta
         self.findings = findings
         self.missing = missing
+        self.lead = lead
         self.is_click = type == _CLICK
         self.is_open = type == _OPEN
 

@@ -179,6 +179,11 @@ _RULES = [
          "An unsubscribe the ESP recorded (with no request of its own) seconds after a "
          "machine's click on the message, and no other click between: the machine's click on "
          "the unsubscribe link.", STRONG, ("behaviour",)),
+    Rule("context.follow-up-of-machine", "context", 3.0,
+         "The same client (address and user agent) made this request as the next step of "
+         "one judged a machine's: the GET of a link right after its own HEAD of it, or the "
+         "unsubscribe form submitted from the page it loaded. It takes that verdict and "
+         "score.", DECISIVE, ("behaviour",)),
     Rule("context.person-after-scanner", "context", -1.5,
          "The link was checked by a scanner moments before; this later request is the person's.",
          PERSON, ("behaviour",)),

@@ -63,13 +63,13 @@ def read_chunks(path: Path) -> Iterator[Any]:
 # as lists: the readers rebuild the tuples.
 def flat_digest(s: EventDigest) -> tuple[Any, ...]:
     return (s.seq, s.event_id, s.type, s.ts, s.message_id, s.domain, s.source, s.address,
-            s.delta, s.findings, s.missing)
+            s.delta, s.findings, s.missing, s.lead)
 
 
 def digest_of_row(row: list[Any]) -> EventDigest:
     seq, event_id, kind, ts, message_id, domain, source, address, delta, flat = row[:10]
     return EventDigest(seq, event_id, kind, ts, message_id, domain, source, address, delta,
-                   flat, shared_missing(tuple(row[10])))
+                       flat, shared_missing(tuple(row[10])), row[11])
 
 
 def flat_verdict(v: Verdict) -> tuple[Any, ...]:

@@ -219,7 +219,8 @@ def _second_pass(spec: bytes, cross_blob: Any, output: str, render: Render | Non
             for payload in batch.column("payload").to_pylist():
                 message = [digest_of_row(row) for row in loads(payload)]
                 cross.apply(message)
-                verdicts += [(s.type, engine.judge_digest(s)) for s in message]
+                verdicts += [(s.type, v) for s, v in
+                             zip(message, engine.judge_message(message), strict=True)]
                 if len(verdicts) >= BATCH_ROWS:
                     yield _verdict_rows(verdicts, output, render)
                     verdicts = []

@@ -1,7 +1,9 @@
 """Message-context signals: what a message's events show together.
 
 A honeypot fetch, most links fetched by one source within seconds, the same source on
-several links, and a person's click that follows a scanner's check of the same link.
+several links, a person's click that follows a scanner's check of the same link, and the
+requests one client makes as steps of one action (its HEAD then its GET of a link, the
+unsubscribe page it loads then the form it submits there).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ CLICK_CHECK_WINDOW = 3.0  # a security network's check this shortly before a per
 FARM_WINDOW = 15.0        # most links fetched this fast, whatever the addresses
 DECISIVE_BURST = 5        # one source on this many links in one burst: no person does that
 UNSUB_AFTER_CLICK = 10.0  # an ESP's unsubscribe this soon after a machine's click is its own
+FOLLOW_HEAD = 5.0         # a GET this soon after the same client's HEAD of the link follows it
+FOLLOW_FORM = 600.0       # a form submitted this soon after the same client loaded its page
 #: Findings that make a click a machine's on their own or nearly: what an ESP-recorded
 #: unsubscribe right after it inherits (the ESP's own record carries no request).
 _MACHINE_CLICK = frozenset({
@@ -62,6 +66,7 @@ def apply(events: list[Observed]) -> None:
     _scanner_sources(ordered)
     _click_time_checks(clicks)
     _unsubscribes_after_machine_clicks(ordered)
+    _follow_ups(ordered)
 
 
 def _honeypots(events: list[Observed], clicks: list[Observed]) -> None:
@@ -234,3 +239,34 @@ def _unsubscribes_after_machine_clicks(events: list[Observed]) -> None:
                 "context.unsubscribe-after-machine-click", 1.0,
                 f"recorded {max(at - recent[-1].event.ts, 0.0):.0f} s after a machine's "
                 "click on the message, with no person's click between", Kind.SECURITY_SCANNER))
+
+
+def _follow_ups(events: list[Observed]) -> None:
+    """Mark each request that is the next step of an earlier one by the same client (the
+    same address and user agent): the GET of a link within seconds of its own HEAD of it,
+    and an unsubscribe form submitted within minutes of loading its page. The engine gives
+    a follow-up its lead's verdict when that is a machine's (``Engine.judge_message``): one
+    client, one actor. A request the browser marks as the person's own (user activation),
+    and an RFC 8058 one-click POST (which loads no page), follow nothing. EVENTS are in time
+    order."""
+    for position, obs in enumerate(events):
+        event = obs.event
+        if event.ip is None or event.user_agent is None or obs.link_key is None:
+            continue
+        if obs.is_click and event.method == "GET":
+            wanted, window = "HEAD", FOLLOW_HEAD
+        elif (event.type == EventType.UNSUBSCRIBE and event.method == "POST"
+              and not obs.has("unsub.one-click")):
+            wanted, window = "GET", FOLLOW_FORM
+        else:
+            continue
+        if _person_navigation(obs):
+            continue
+        for lead in reversed(events[:position]):
+            if event.ts - lead.event.ts > window:
+                break
+            if (lead.is_click and lead.event.method == wanted
+                    and lead.link_key == obs.link_key and lead.event.ip == event.ip
+                    and lead.event.user_agent == event.user_agent):
+                obs.lead = lead.event.id
+                break
