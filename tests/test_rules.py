@@ -28,6 +28,7 @@ from clicksift.classify.rules import (
     WEAK,
 )
 from clicksift.classify.signals.context import FOLLOW_FORM, FOLLOW_HEAD
+from clicksift.classify.signals.crossmessage import SCAN_PARTY_WINDOW
 from clicksift.events import event_from_dict
 from clicksift.simulate.world import chrome_ua
 
@@ -150,6 +151,15 @@ def esp_unsubscribe_after(*clicks: dict[str, Any]) -> list[dict[str, Any]]:
     unsub = {"type": "unsubscribe", "id": "e", "message_id": "m1", "url": "",
              "timestamp": clicks[0]["timestamp"] + 2.0, "source": "braze"}
     return [delivered(), *clicks, unsub]
+
+
+def scan_party(gap: float) -> list[dict[str, Any]]:
+    """68.232.140.9 fetched message m0's honeypot; hours after m1's delivery another address
+    sends HEAD for one of m1's links, and GAP seconds later 68.232.140.9 follows another
+    ('e')."""
+    return [*honeypot_elsewhere("68.232.140.9")[:2], delivered("m1"),
+            click("h", 2 * HOUR, 1, "68.232.141.20", method="HEAD", message="m1"),
+            click("e", 2 * HOUR + gap, 0, "68.232.140.9", message="m1")]
 
 
 def head_then_get(gap: float, *, get_ip: str = HOME, get_ua: str | None = None,
@@ -317,6 +327,11 @@ CASES: dict[str, tuple[Case, Case]] = {
     "crossmsg.scanner-address": (
         lambda: honeypot_elsewhere("68.232.140.9"),
         lambda: honeypot_elsewhere("68.232.140.10")),
+    # An address that fetched another message's honeypot clicks here while another
+    # address sends HEAD for this message's links; the near miss comes a minute later.
+    "crossmsg.scan-party": (
+        lambda: scan_party(SCAN_PARTY_WINDOW - 20.0),
+        lambda: scan_party(SCAN_PARTY_WINDOW + 20.0)),
     "crossmsg.domain-gateway-pattern": (
         # Two messages to the domain in all: too few to learn its gateway from.
         lambda: gateway_domain(3, 60.0), lambda: gateway_domain(1, 60.0)),
@@ -580,3 +595,16 @@ def test_follow_ups_can_be_switched_off() -> None:
     parsed = [event_from_dict(e) for e in head_then_get(0.4)]
     verdicts = {v.id: v for v in BatchClassifier(engine).classify(parsed)}
     assert verdicts["e"].verdict == "human"
+
+
+def test_a_scan_party_makes_a_known_scanner_address_a_machine_and_nothing_else() -> None:
+    """What other messages say of an address (history) and what this message saw at that
+    moment (behaviour) are two bases: together they make a machine. A person's click in the
+    same minute from an address no other message speaks of gets nothing from the scan."""
+    label, rules = verdict_of(scan_party(10.0))
+    assert label == "nhi" and "crossmsg.scan-party" in rules, rules
+    label, rules = verdict_of(scan_party(SCAN_PARTY_WINDOW + 20.0))
+    assert label == "human" and "evidence.uncorroborated" in rules, rules
+    person = [*scan_party(10.0)[:-1], click("e", 2 * HOUR + 10.0, 0, HOME, message="m1")]
+    label, rules = verdict_of(person)
+    assert label == "human" and "crossmsg.scan-party" not in rules, rules

@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from clicksift.classify.observe import EventDigest
+from clicksift.classify.rules import DECISIVE, RULES
 from clicksift.classify.vocabulary import Kind, finding
 
 WINDOW = 600.0               # seconds: the window in which one source's actions are counted
@@ -31,6 +32,13 @@ SCANNER_DELTA = 300.0        # a source's typical delay must be under this to co
 PROFILE_MIN_MESSAGES = 3     # a domain needs this many messages to have a profile
 PROFILE_SHARE = 0.5          # and at least this share of them scanned at delivery
 _PERSON_RULES = frozenset({"req.user-activation"})
+#: What other messages say of a request's address or source: a scanner's.
+_ADDRESS_CLAIMS = frozenset({"crossmsg.scanner-address", "crossmsg.source-many-domains",
+                             "crossmsg.source-many-recipients"})
+SCAN_PARTY_WINDOW = 60.0     # seconds: other scanners on the same message this close
+#: Findings that are decisive evidence of a machine on their own (HEAD, a honeypot, ...).
+_DECISIVE_RULES = frozenset(rule.id for rule in RULES.values()
+                            if rule.strength == DECISIVE and rule.weight > 0)
 _SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.vendor-certain",
                          "ua.known-scanner", "context.honeypot-source"})
 
@@ -235,6 +243,30 @@ class CrossMessage:
                         "crossmsg.mx-gateway", 1.0, f"{domain}'s MX points to {vendor}'s "
                         f"gateway, which scans links within {window:.0f} s of delivery; "
                         f"this came {delta:.0f} s after", Kind.SECURITY_SCANNER, vendor))
+        self._scan_parties(events)
+
+    def _scan_parties(self, events: list[EventDigest]) -> None:
+        """A click or unsubscribe from an address other messages call a scanner's comes
+        with other addresses' machine requests on this message (with decisive evidence, or
+        from addresses other messages call scanners too) within a minute: the message was being
+        scanned then, by a party of addresses this one is part of. Other messages spoke of
+        the address; this message's own traffic at that moment is another basis."""
+        party = [(obs.ts, obs.address) for obs in events
+                 if obs.address and not obs.has_any(_PERSON_RULES)
+                 and (obs.has_any(_DECISIVE_RULES) or obs.has_any(_ADDRESS_CLAIMS))]
+        if len(party) < 2:
+            return
+        for obs in events:
+            if (obs.address is None or obs.is_open or obs.decided()
+                    or not obs.has_any(_ADDRESS_CLAIMS) or obs.has_any(_PERSON_RULES)):
+                continue
+            others = {address for at, address in party if address != obs.address
+                      and abs(at - obs.ts) <= SCAN_PARTY_WINDOW}
+            if others:
+                obs.add(finding(
+                    "crossmsg.scan-party", 1.0, f"{len(others)} other "
+                    f"address{'es' if len(others) > 1 else ''} scanned this message within "
+                    f"{SCAN_PARTY_WINDOW:.0f} s of this request", Kind.SECURITY_SCANNER))
 
     def _address_findings(self, obs: EventDigest) -> None:
         if obs.address is None or obs.address not in self._scanner_addresses:
