@@ -27,7 +27,7 @@ from clicksift.classify.rules import (
     STRONG,
     WEAK,
 )
-from clicksift.classify.signals.context import FOLLOW_FORM, FOLLOW_HEAD
+from clicksift.classify.signals.context import FOLLOW_FORM, FOLLOW_HEAD, NEIGHBOUR_WINDOW
 from clicksift.classify.signals.crossmessage import SCAN_PARTY_WINDOW
 from clicksift.events import event_from_dict
 from clicksift.simulate.world import chrome_ua
@@ -160,6 +160,14 @@ def scan_party(gap: float) -> list[dict[str, Any]]:
     return [*honeypot_elsewhere("68.232.140.9")[:2], delivered("m1"),
             click("h", 2 * HOUR, 1, "68.232.141.20", method="HEAD", message="m1"),
             click("e", 2 * HOUR + gap, 0, "68.232.140.9", message="m1")]
+
+
+def neighbour_after_head(ip: str, gap: float = 20.0, index: int = 0,
+                         headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """68.232.141.20 sends HEAD for link 1 hours after delivery; GAP seconds later IP
+    follows link INDEX ('e')."""
+    return [delivered(), click("h", 2 * HOUR, 1, "68.232.141.20", method="HEAD"),
+            click("e", 2 * HOUR + gap, index, ip, headers=headers)]
 
 
 def head_then_get(gap: float, *, get_ip: str = HOME, get_ua: str | None = None,
@@ -319,6 +327,11 @@ CASES: dict[str, tuple[Case, Case]] = {
     "context.follow-up-of-machine": (
         lambda: head_then_get(0.4),
         lambda: head_then_get(FOLLOW_HEAD + 1.0)),
+    # Another address of the same /16 sends HEAD for another link of the message; the
+    # near miss comes from the next /16.
+    "context.scan-neighbour": (
+        lambda: neighbour_after_head("68.232.140.9"),
+        lambda: neighbour_after_head("68.233.140.9")),
     "context.person-after-scanner": (lambda: click_check(1.0), lambda: click_check(5.0)),
     "crossmsg.source-many-recipients": (
         lambda: many_messages(5, 1), lambda: many_messages(4, 1)),
@@ -608,3 +621,25 @@ def test_a_scan_party_makes_a_known_scanner_address_a_machine_and_nothing_else()
     person = [*scan_party(10.0)[:-1], click("e", 2 * HOUR + 10.0, 0, HOME, message="m1")]
     label, rules = verdict_of(person)
     assert label == "human" and "crossmsg.scan-party" not in rules, rules
+
+
+def test_a_scanners_neighbour_is_address_evidence_only_beside_the_scan() -> None:
+    """Within the minute and on another link; not after it, not on the link the machine
+    fetched (a browser after a time-of-click check), not on a person's own navigation.
+    On its own basis (address) it never makes a machine."""
+    fired = [r.rule for r in judge(neighbour_after_head("68.232.140.9"))["e"].reasons]
+    assert "context.scan-neighbour" in fired
+    for near in (neighbour_after_head("68.232.140.9", gap=NEIGHBOUR_WINDOW + 5.0),
+                 neighbour_after_head("68.232.140.9", index=1),
+                 neighbour_after_head("68.232.140.9", headers={**BROWSER,
+                                                               "sec-fetch-user": "?1"})):
+        assert "context.scan-neighbour" not in [r.rule for r in judge(near)["e"].reasons]
+    label, _ = verdict_of(neighbour_after_head("68.232.140.9"))
+    assert label == "human"
+    # Beside two other bases (an outdated browser, no Accept-Language) it is a machine.
+    odd = neighbour_after_head("68.232.140.9", headers=without(BROWSER, "accept-language"))
+    odd[-1]["user_agent"] = chrome(20)
+    label, rules = verdict_of(odd)
+    assert label == "nhi" and "context.scan-neighbour" in rules, rules
+    odd[-1]["ip"] = "68.233.140.9"
+    assert verdict_of(odd)[0] == "human"

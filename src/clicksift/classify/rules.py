@@ -184,6 +184,11 @@ _RULES = [
          "one judged a machine's: the GET of a link right after its own HEAD of it, or the "
          "unsubscribe form submitted from the page it loaded. It takes that verdict and "
          "score.", DECISIVE, ("behaviour",)),
+    Rule("context.scan-neighbour", "context", 0.6,
+         "Another address of the same network (IPv4 /16, IPv6 /32) made a request that is "
+         "decisive evidence of a machine (HEAD, a honeypot, a self-declared automation) on "
+         "another link of this message within a minute: one scanner's pool of addresses.",
+         WEAK, ("address",)),
     Rule("context.person-after-scanner", "context", -1.5,
          "The link was checked by a scanner moments before; this later request is the person's.",
          PERSON, ("behaviour",)),
@@ -231,6 +236,9 @@ _RULES = [
 ]
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+#: Rules whose finding is decisive evidence of a machine on its own (HEAD, a honeypot...).
+DECISIVE_MACHINE_RULES = frozenset(rule.id for rule in _RULES
+                                   if rule.strength == DECISIVE and rule.weight > 0)
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(rule.family for rule in _RULES))
 
 #: Rule id -> its strength (decisive, strong, weak, person, neutral).

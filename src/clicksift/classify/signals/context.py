@@ -1,18 +1,21 @@
 """Message-context signals: what a message's events show together.
 
 A honeypot fetch, most links fetched by one source within seconds, the same source on
-several links, a person's click that follows a scanner's check of the same link, and the
-requests one client makes as steps of one action (its HEAD then its GET of a link, the
-unsubscribe page it loads then the form it submits there).
+several links, a person's click that follows a scanner's check of the same link, a
+scanner's neighbours (its pool's other addresses), and the requests one client makes as
+steps of one action (its HEAD then its GET of a link, the unsubscribe page it loads then
+the form it submits there).
 """
 
 from __future__ import annotations
 
 import bisect
+import ipaddress
 import math
 from collections import Counter, defaultdict, deque
 
 from clicksift.classify.observe import Observed
+from clicksift.classify.rules import DECISIVE_MACHINE_RULES
 from clicksift.classify.vocabulary import Finding, Kind, finding
 from clicksift.events import EventType, LinkKind
 
@@ -28,6 +31,7 @@ DECISIVE_BURST = 5        # one source on this many links in one burst: no perso
 UNSUB_AFTER_CLICK = 10.0  # an ESP's unsubscribe this soon after a machine's click is its own
 FOLLOW_HEAD = 5.0         # a GET this soon after the same client's HEAD of the link follows it
 FOLLOW_FORM = 600.0       # a form submitted this soon after the same client loaded its page
+NEIGHBOUR_WINDOW = 60.0   # a machine's request from the same network this close
 #: Findings that make a click a machine's on their own or nearly: what an ESP-recorded
 #: unsubscribe right after it inherits (the ESP's own record carries no request).
 _MACHINE_CLICK = frozenset({
@@ -67,6 +71,7 @@ def apply(events: list[Observed]) -> None:
     _click_time_checks(clicks)
     _unsubscribes_after_machine_clicks(ordered)
     _follow_ups(ordered)
+    _scan_neighbours(clicks)
 
 
 def _honeypots(events: list[Observed], clicks: list[Observed]) -> None:
@@ -269,4 +274,38 @@ def _follow_ups(events: list[Observed]) -> None:
                     and lead.link_key == obs.link_key and lead.event.ip == event.ip
                     and lead.event.user_agent == event.user_agent):
                 obs.lead = lead.event.id
+                break
+
+
+def _network(ip: str) -> str:
+    """The network an address belongs to, as far as one operator's pool goes: the IPv4
+    /16, the IPv6 /32."""
+    if ":" not in ip:
+        return ip.rsplit(".", 2)[0]
+    return str(ipaddress.ip_network(f"{ip}/32", strict=False))
+
+
+def _scan_neighbours(clicks: list[Observed]) -> None:
+    """A click within a minute of a machine's request (decisive evidence: HEAD, a honeypot,
+    a self-declared automation) from another address of the same network on another link
+    of the message: the scanner's pool spreads its fetches over its addresses. Address
+    evidence, weak: it makes a machine only beside evidence on other bases. A person's own
+    navigation (user activation), and a browser following the very link the machine had
+    fetched (a time-of-click check), get nothing from it. CLICKS are in time order."""
+    machines = [(o.event.ts, o.event.ip, _network(o.event.ip), o.link_key) for o in clicks
+                if o.event.ip and o.has_any(DECISIVE_MACHINE_RULES)]
+    if not machines:
+        return
+    for obs in clicks:
+        ip = obs.event.ip
+        if not ip or obs.has_any(DECISIVE_MACHINE_RULES) or _person_navigation(obs):
+            continue
+        network, at = _network(ip), obs.event.ts
+        for when, other, where, link in machines:
+            if (where == network and other != ip and link != obs.link_key
+                    and abs(when - at) <= NEIGHBOUR_WINDOW):
+                _add(obs, finding("context.scan-neighbour", 1.0, f"{other}, in the same "
+                                  f"network, made a machine's request {abs(when - at):.0f} s "
+                                  f"{'before' if when <= at else 'after'} this one",
+                                  Kind.SECURITY_SCANNER))
                 break

@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from clicksift.classify.observe import EventDigest
-from clicksift.classify.rules import DECISIVE, RULES
+from clicksift.classify.rules import DECISIVE_MACHINE_RULES
 from clicksift.classify.vocabulary import Kind, finding
 
 WINDOW = 600.0               # seconds: the window in which one source's actions are counted
@@ -36,9 +36,6 @@ _PERSON_RULES = frozenset({"req.user-activation"})
 _ADDRESS_CLAIMS = frozenset({"crossmsg.scanner-address", "crossmsg.source-many-domains",
                              "crossmsg.source-many-recipients"})
 SCAN_PARTY_WINDOW = 60.0     # seconds: other scanners on the same message this close
-#: Findings that are decisive evidence of a machine on their own (HEAD, a honeypot, ...).
-_DECISIVE_RULES = frozenset(rule.id for rule in RULES.values()
-                            if rule.strength == DECISIVE and rule.weight > 0)
 _SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.vendor-certain",
                          "ua.known-scanner", "context.honeypot-source"})
 
@@ -253,7 +250,7 @@ class CrossMessage:
         the address; this message's own traffic at that moment is another basis."""
         party = [(obs.ts, obs.address) for obs in events
                  if obs.address and not obs.has_any(_PERSON_RULES)
-                 and (obs.has_any(_DECISIVE_RULES) or obs.has_any(_ADDRESS_CLAIMS))]
+                 and (obs.has_any(DECISIVE_MACHINE_RULES) or obs.has_any(_ADDRESS_CLAIMS))]
         if len(party) < 2:
             return
         for obs in events:
