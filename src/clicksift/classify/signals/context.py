@@ -32,6 +32,9 @@ UNSUB_AFTER_CLICK = 10.0  # an ESP's unsubscribe this soon after a machine's cli
 FOLLOW_HEAD = 5.0         # a GET this soon after the same client's HEAD of the link follows it
 FOLLOW_FORM = 600.0       # a form submitted this soon after the same client loaded its page
 NEIGHBOUR_WINDOW = 60.0   # a machine's request from the same network this close
+#: Requests looked at around each one by the rules that pair requests (work stays bounded
+#: on a message that someone floods with requests).
+LOOK_AT_MOST = 64
 #: Findings that make a click a machine's on their own or nearly: what an ESP-recorded
 #: unsubscribe right after it inherits (the ESP's own record carries no request).
 _MACHINE_CLICK = frozenset({
@@ -267,7 +270,7 @@ def _follow_ups(events: list[Observed]) -> None:
             continue
         if _person_navigation(obs):
             continue
-        for lead in reversed(events[:position]):
+        for lead in reversed(events[max(0, position - LOOK_AT_MOST):position]):
             if event.ts - lead.event.ts > window:
                 break
             if (lead.is_click and lead.event.method == wanted
@@ -296,14 +299,16 @@ def _scan_neighbours(clicks: list[Observed]) -> None:
                 if o.event.ip and o.has_any(DECISIVE_MACHINE_RULES)]
     if not machines:
         return
+    times = [when for when, _, _, _ in machines]        # in time order, as CLICKS are
     for obs in clicks:
         ip = obs.event.ip
         if not ip or obs.has_any(DECISIVE_MACHINE_RULES) or _person_navigation(obs):
             continue
         network, at = _network(ip), obs.event.ts
-        for when, other, where, link in machines:
-            if (where == network and other != ip and link != obs.link_key
-                    and abs(when - at) <= NEIGHBOUR_WINDOW):
+        start = bisect.bisect_left(times, at - NEIGHBOUR_WINDOW)
+        end = min(bisect.bisect_right(times, at + NEIGHBOUR_WINDOW), start + LOOK_AT_MOST)
+        for when, other, where, link in machines[start:end]:
+            if where == network and other != ip and link != obs.link_key:
                 _add(obs, finding("context.scan-neighbour", 1.0, f"{other}, in the same "
                                   f"network, made a machine's request {abs(when - at):.0f} s "
                                   f"{'before' if when <= at else 'after'} this one",

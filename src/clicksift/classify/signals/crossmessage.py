@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import statistics
 import zlib
-from bisect import insort
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -36,6 +36,9 @@ _PERSON_RULES = frozenset({"req.user-activation"})
 _ADDRESS_CLAIMS = frozenset({"crossmsg.scanner-address", "crossmsg.source-many-domains",
                              "crossmsg.source-many-recipients"})
 SCAN_PARTY_WINDOW = 60.0     # seconds: other scanners on the same message this close
+#: Requests of a message looked at around each one (work stays bounded on a message that
+#: someone floods with requests).
+LOOK_AT_MOST = 64
 _SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.vendor-certain",
                          "ua.known-scanner", "context.honeypot-source"})
 
@@ -248,17 +251,19 @@ class CrossMessage:
         from addresses other messages call scanners too) within a minute: the message was being
         scanned then, by a party of addresses this one is part of. Other messages spoke of
         the address; this message's own traffic at that moment is another basis."""
-        party = [(obs.ts, obs.address) for obs in events
-                 if obs.address and not obs.has_any(_PERSON_RULES)
-                 and (obs.has_any(DECISIVE_MACHINE_RULES) or obs.has_any(_ADDRESS_CLAIMS))]
+        party = sorted((obs.ts, obs.address) for obs in events
+                       if obs.address and not obs.has_any(_PERSON_RULES)
+                       and (obs.has_any(DECISIVE_MACHINE_RULES) or obs.has_any(_ADDRESS_CLAIMS)))
         if len(party) < 2:
             return
+        times = [at for at, _ in party]
         for obs in events:
             if (obs.address is None or obs.is_open or obs.decided()
                     or not obs.has_any(_ADDRESS_CLAIMS) or obs.has_any(_PERSON_RULES)):
                 continue
-            others = {address for at, address in party if address != obs.address
-                      and abs(at - obs.ts) <= SCAN_PARTY_WINDOW}
+            start = bisect_left(times, obs.ts - SCAN_PARTY_WINDOW)
+            end = min(bisect_right(times, obs.ts + SCAN_PARTY_WINDOW), start + LOOK_AT_MOST)
+            others = {address for _, address in party[start:end] if address != obs.address}
             if others:
                 obs.add(finding(
                     "crossmsg.scan-party", 1.0, f"{len(others)} other "
