@@ -388,3 +388,26 @@ def test_the_written_out_constructors_take_their_fields_in_order() -> None:
                     if isinstance(n, ast.FunctionDef) and n.name == "__init__")
         params = [a.arg for a in init.args.args[1:]]
         assert fields and params == fields[:len(fields) - derived], name
+
+
+def test_a_provisional_verdict_sees_the_context_findings_one_event_can_carry() -> None:
+    """provisional() runs context.apply_one: for every event of a simulated campaign it
+    gives what the full message-context pass gives a message of that one event (the
+    honeypot fetch is the one such finding, and it is among them)."""
+    from clicksift.classify.observe import MessageFacts, missing_evidence
+    from clicksift.classify.signals import context
+    from clicksift.events import ENGAGEMENT_TYPES, event_from_dict
+    from clicksift.simulate import SimulationConfig, events_and_truth, simulate
+
+    raw, _ = events_and_truth(simulate(SimulationConfig(recipients=300, campaigns=1, seed=5)))
+    engine = Engine()
+    honeypots = 0
+    for event in (event_from_dict(e) for e in raw):
+        if event.type not in ENGAGEMENT_TYPES:
+            continue
+        obs = engine._observe_event(event, MessageFacts(event.message_id))
+        context.apply([obs])
+        whole = engine.judge(event.id, obs.findings, missing_evidence(obs), final=False)
+        assert engine.provisional(event, MessageFacts(event.message_id)) == whole
+        honeypots += any(f.rule == "context.honeypot" for f in whole.reasons)
+    assert honeypots

@@ -113,3 +113,21 @@ def test_reader_skips_and_counts_invalid_lines_when_asked(tmp_path: Path) -> Non
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read"):
         list(read_events([str(tmp_path / "nope.jsonl")]))
+
+
+@pytest.mark.parametrize(("text", "spelled"), [
+    ("192.0.2.7", "192.0.2.7"), (" 192.0.2.7 ", "192.0.2.7"),
+    ("2001:DB8::1", "2001:db8::1"), ("::ffff:192.0.2.7", "::ffff:c000:207"),
+    ("192.0.2", None), ("0300.0.2.7", None), ("192.0.2.7 x", None), ("256.0.2.7", None),
+    ("1", None), ("", None)])
+def test_an_address_is_read_in_its_canonical_spelling_or_refused(text: str,
+                                                                  spelled: str | None) -> None:
+    """The quick path (a dotted quad already canonical) takes no shorthand the C library
+    would (192.0.2 as 192.0.0.2, octal 0300 as 192)."""
+    from clicksift.events import normalize_ip
+
+    if spelled is None:
+        with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6"):
+            normalize_ip(text)
+    else:
+        assert normalize_ip(text) == spelled

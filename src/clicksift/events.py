@@ -14,6 +14,7 @@ import ipaddress
 import json
 import math
 import re
+import socket
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -245,6 +246,11 @@ def _object(obj: dict[str, Any], name: str) -> dict[str, Any] | None:
 @functools.lru_cache(maxsize=65536)
 def normalize_ip(text: str) -> str:
     """The canonical spelling of an IPv4 or IPv6 address (raises ValueError)."""
+    try:       # the usual case, a dotted quad already canonical: one C call each way
+        if socket.inet_ntoa(socket.inet_aton(text)) == text:
+            return text
+    except OSError:
+        pass
     return str(ipaddress.ip_address(text.strip()))
 
 

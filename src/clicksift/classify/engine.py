@@ -292,7 +292,7 @@ class Engine:
                     pass
         obs = self._observe_event(event, facts)
         if self._context:
-            context.apply([obs])
+            context.apply_one(obs)
         return self.judge(event.id, obs.findings, missing_evidence(obs), final=False)
 
 

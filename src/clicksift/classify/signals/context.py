@@ -77,6 +77,14 @@ def apply(events: list[Observed]) -> None:
     _scan_neighbours(clicks)
 
 
+def apply_one(obs: Observed) -> None:
+    """The message-context findings one event can carry on its own (what a provisional
+    verdict at request time sees): a honeypot fetch. Every other context rule pairs it with
+    other events, so this is :func:`apply` on a message of one event, without the work."""
+    if obs.is_click and obs.link_key is not None:
+        _honeypots([obs], [obs])
+
+
 def _honeypots(events: list[Observed], clicks: list[Observed]) -> None:
     trapped = {o.source for o in clicks if o.link_kind == LinkKind.HONEYPOT and o.source}
     for obs in clicks:
@@ -256,28 +264,28 @@ def _follow_ups(events: list[Observed]) -> None:
     a follow-up its lead's verdict when that is a machine's (``Engine.judge_message``): one
     client, one actor. A request the browser marks as the person's own (user activation),
     and an RFC 8058 one-click POST (which loads no page), follow nothing. EVENTS are in time
-    order."""
-    for position, obs in enumerate(events):
+    order; each client's last HEAD and last GET of each link are remembered."""
+    heads: dict[tuple[str, str, str], tuple[float, str]] = {}
+    pages: dict[tuple[str, str, str], tuple[float, str]] = {}
+    for obs in events:
         event = obs.event
+        method = event.method
         if event.ip is None or event.user_agent is None or obs.link_key is None:
             continue
-        if obs.is_click and event.method == "GET":
-            wanted, window = "HEAD", FOLLOW_HEAD
-        elif (event.type == EventType.UNSUBSCRIBE and event.method == "POST"
+        key = (event.ip, event.user_agent, obs.link_key)
+        if obs.is_click and method == "HEAD":
+            heads[key] = (event.ts, event.id)
+            continue
+        if obs.is_click and method == "GET":
+            lead, window = heads.get(key), FOLLOW_HEAD
+            pages[key] = (event.ts, event.id)
+        elif (event.type == EventType.UNSUBSCRIBE and method == "POST"
               and not obs.has("unsub.one-click")):
-            wanted, window = "GET", FOLLOW_FORM
+            lead, window = pages.get(key), FOLLOW_FORM
         else:
             continue
-        if _person_navigation(obs):
-            continue
-        for lead in reversed(events[max(0, position - LOOK_AT_MOST):position]):
-            if event.ts - lead.event.ts > window:
-                break
-            if (lead.is_click and lead.event.method == wanted
-                    and lead.link_key == obs.link_key and lead.event.ip == event.ip
-                    and lead.event.user_agent == event.user_agent):
-                obs.lead = lead.event.id
-                break
+        if lead is not None and event.ts - lead[0] <= window and not _person_navigation(obs):
+            obs.lead = lead[1]
 
 
 def _network(ip: str) -> str:
@@ -295,22 +303,33 @@ def _scan_neighbours(clicks: list[Observed]) -> None:
     evidence, weak: it makes a machine only beside evidence on other bases. A person's own
     navigation (user activation), and a browser following the very link the machine had
     fetched (a time-of-click check), get nothing from it. CLICKS are in time order."""
-    machines = [(o.event.ts, o.event.ip, _network(o.event.ip), o.link_key) for o in clicks
-                if o.event.ip and o.has_any(DECISIVE_MACHINE_RULES)]
+    decisive = [o.has_any(DECISIVE_MACHINE_RULES) for o in clicks]
+    machines = [(o.event.ts, o.event.ip, o.link_key) for o, machine in
+                zip(clicks, decisive, strict=True)
+                if machine and o.event.ip]
     if not machines:
         return
-    times = [when for when, _, _, _ in machines]        # in time order, as CLICKS are
-    for obs in clicks:
+    times = [when for when, _, _ in machines]           # in time order, as CLICKS are
+    networks: dict[str, str] = {}
+    for obs, machine in zip(clicks, decisive, strict=True):
         ip = obs.event.ip
-        if not ip or obs.has_any(DECISIVE_MACHINE_RULES) or _person_navigation(obs):
+        if not ip or machine:
             continue
-        network, at = _network(ip), obs.event.ts
+        at = obs.event.ts
         start = bisect.bisect_left(times, at - NEIGHBOUR_WINDOW)
         end = min(bisect.bisect_right(times, at + NEIGHBOUR_WINDOW), start + LOOK_AT_MOST)
-        for when, other, where, link in machines[start:end]:
-            if where == network and other != ip and link != obs.link_key:
-                _add(obs, finding("context.scan-neighbour", 1.0, f"{other}, in the same "
-                                  f"network, made a machine's request {abs(when - at):.0f} s "
-                                  f"{'before' if when <= at else 'after'} this one",
-                                  Kind.SECURITY_SCANNER))
-                break
+        if start == end or _person_navigation(obs):
+            continue
+        network = _network(ip)
+        for when, other, link in machines[start:end]:
+            if other != ip and link != obs.link_key:
+                where = networks.get(other)
+                if where is None:
+                    where = networks[other] = _network(other)
+                if where == network:
+                    _add(obs, finding("context.scan-neighbour", 1.0, f"{other}, in the same "
+                                      f"network, made a machine's request "
+                                      f"{abs(when - at):.0f} s "
+                                      f"{'before' if when <= at else 'after'} this one",
+                                      Kind.SECURITY_SCANNER))
+                    break

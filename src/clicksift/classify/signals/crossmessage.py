@@ -18,6 +18,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from clicksift.classify.flat_findings import AT_RULE, FIELDS
 from clicksift.classify.observe import EventDigest
 from clicksift.classify.rules import DECISIVE_MACHINE_RULES
 from clicksift.classify.vocabulary import Kind, finding
@@ -49,6 +50,25 @@ _SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.ven
 #: aggregates and the same verdicts.
 WINDOW_SAMPLE = 64
 DOMAIN_SAMPLE = 500
+
+
+_PERSON, _CLAIM, _DECISIVE = 1, 2, 4
+
+
+def _flags(obs: EventDigest) -> int:
+    """Which of a person's own navigation, an address claim and decisive machine evidence
+    OBS's findings hold (bits), in one pass over them."""
+    flat = obs.findings
+    out = 0
+    for i in range(AT_RULE, len(flat), FIELDS):
+        rule = flat[i]
+        if rule in _PERSON_RULES:
+            out |= _PERSON
+        elif rule in _ADDRESS_CLAIMS:
+            out |= _CLAIM
+        elif rule in DECISIVE_MACHINE_RULES:
+            out |= _DECISIVE
+    return out
 
 
 def _sample_key(message_id: str, delay: float) -> tuple[int, float]:
@@ -220,13 +240,14 @@ class CrossMessage:
             return
         domain = events[0].domain
         profile = self._domain_profiles().get(domain) if domain else None
+        claimed = False            # whether other messages call an address here a scanner's
         for obs in events:
-            self._address_findings(obs)
+            claimed |= self._address_findings(obs)
             delta = obs.delta
             if obs.source is None or delta is None or not (obs.is_click or obs.is_open):
                 continue
             if obs.is_click and 0 <= delta <= NEAR_DELIVERY:
-                self._source_findings(obs, delta)
+                claimed |= self._source_findings(obs, delta)
             if (profile is not None and obs.is_click and 0 <= delta <= profile[0]
                     and not obs.has_any(_PERSON_RULES)):
                 window, vendor = profile
@@ -243,7 +264,8 @@ class CrossMessage:
                         "crossmsg.mx-gateway", 1.0, f"{domain}'s MX points to {vendor}'s "
                         f"gateway, which scans links within {window:.0f} s of delivery; "
                         f"this came {delta:.0f} s after", Kind.SECURITY_SCANNER, vendor))
-        self._scan_parties(events)
+        if claimed:
+            self._scan_parties(events)
 
     def _scan_parties(self, events: list[EventDigest]) -> None:
         """A click or unsubscribe from an address other messages call a scanner's comes
@@ -251,15 +273,15 @@ class CrossMessage:
         from addresses other messages call scanners too) within a minute: the message was being
         scanned then, by a party of addresses this one is part of. Other messages spoke of
         the address; this message's own traffic at that moment is another basis."""
-        party = sorted((obs.ts, obs.address) for obs in events
-                       if obs.address and not obs.has_any(_PERSON_RULES)
-                       and (obs.has_any(DECISIVE_MACHINE_RULES) or obs.has_any(_ADDRESS_CLAIMS)))
+        flags = [_flags(obs) for obs in events]
+        party = sorted((obs.ts, obs.address) for obs, flag in zip(events, flags, strict=True)
+                       if obs.address and flag & (_CLAIM | _DECISIVE) and not flag & _PERSON)
         if len(party) < 2:
             return
         times = [at for at, _ in party]
-        for obs in events:
-            if (obs.address is None or obs.is_open or obs.decided()
-                    or not obs.has_any(_ADDRESS_CLAIMS) or obs.has_any(_PERSON_RULES)):
+        for obs, flag in zip(events, flags, strict=True):
+            if (obs.address is None or obs.is_open or not flag & _CLAIM or flag & _PERSON
+                    or obs.decided()):
                 continue
             start = bisect_left(times, obs.ts - SCAN_PARTY_WINDOW)
             end = min(bisect_right(times, obs.ts + SCAN_PARTY_WINDOW), start + LOOK_AT_MOST)
@@ -270,13 +292,13 @@ class CrossMessage:
                     f"address{'es' if len(others) > 1 else ''} scanned this message within "
                     f"{SCAN_PARTY_WINDOW:.0f} s of this request", Kind.SECURITY_SCANNER))
 
-    def _address_findings(self, obs: EventDigest) -> None:
+    def _address_findings(self, obs: EventDigest) -> bool:
         if obs.address is None or obs.address not in self._scanner_addresses:
-            return
+            return False
         if obs.address in self._person_addresses:
-            return       # people navigate from it too: a shared address proves nothing
+            return False  # people navigate from it too: a shared address proves nothing
         if obs.decided():
-            return       # settled already (its own honeypot fetch or burst): nothing to add
+            return False  # settled already (its own honeypot fetch or burst): nothing to add
         elsewhere = False
         for other in self._scanner_addresses[obs.address]:
             if other != obs.message_id:
@@ -285,8 +307,9 @@ class CrossMessage:
             obs.add(finding(
                 "crossmsg.scanner-address", 1.0, f"{obs.address} fetched the honeypot or most "
                 "links of another recipient's message", Kind.SECURITY_SCANNER))
+        return elsewhere
 
-    def _source_findings(self, obs: EventDigest, delta: float) -> None:
+    def _source_findings(self, obs: EventDigest, delta: float) -> bool:
         assert obs.source is not None
         best: _SourceWindow | None = None
         for key in _window_keys(obs.source, obs.ts):
@@ -294,18 +317,19 @@ class CrossMessage:
             if window is not None and (best is None or len(window.messages) > len(best.messages)):
                 best = window
         if best is None or len(best.messages) < MANY_RECIPIENTS:
-            return
+            return False
         if best.median() > SCANNER_DELTA:
-            return
+            return False
         if len(best.people) >= PEOPLE_SHARE * len(best.messages):
-            return       # people behind one address (a company's NAT) reach many too
+            return False  # people behind one address (a company's NAT) reach many too
         if len(best.domains) >= 2:
             obs.add(finding(
                 "crossmsg.source-many-domains", 1.0, f"{obs.source} acted on "
                 f"{len(best.messages)} messages to {len(best.domains)} domains within "
                 f"{WINDOW / 60:.0f} minutes", Kind.SECURITY_SCANNER))
-        else:
-            obs.add(finding(
-                "crossmsg.source-many-recipients", 1.0, f"{obs.source} acted on "
-                f"{len(best.messages)} recipients' messages within {WINDOW / 60:.0f} minutes",
-                Kind.SECURITY_SCANNER))
+            return True
+        obs.add(finding(
+            "crossmsg.source-many-recipients", 1.0, f"{obs.source} acted on "
+            f"{len(best.messages)} recipients' messages within {WINDOW / 60:.0f} minutes",
+            Kind.SECURITY_SCANNER))
+        return True
