@@ -52,6 +52,7 @@ class NetInfo:
     entry: NetworkEntry | None     # knowledge-base vendor network
     origin_kind: str               # iporigin: hosting, cdn, vpn, tor, bot, reserved, unknown
     provider: str                  # iporigin's provider name ("" when unknown)
+    network: str                   # /16 (IPv4) or /32 (IPv6): as far as one operator's pool goes
 
     @property
     def is_private_relay(self) -> bool:
@@ -69,9 +70,10 @@ class NetworkAnalyzer(Memoized[NetInfo]):
             entry = self.knowledge.ranges.lookup_int(4, value)
             source = ip.rsplit(".", 1)[0] + ".0/24"
             kind, provider = _origin_v4(ip, value)
-            return NetInfo(ip, source, entry, kind, provider)
+            return NetInfo(ip, source, entry, kind, provider, ip.rsplit(".", 2)[0] + ".0.0/16")
         address = ipaddress.ip_address(ip)
         entry = self.knowledge.match_network(address)
         source = str(ipaddress.ip_network(f"{address}/48", strict=False))
         origin = iporigin.classify(ip)  # type: ignore[no-untyped-call]
-        return NetInfo(ip, source, entry, origin.kind, origin.provider or "")
+        network = str(ipaddress.ip_network(f"{address}/32", strict=False))
+        return NetInfo(ip, source, entry, origin.kind, origin.provider or "", network)

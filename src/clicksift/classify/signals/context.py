@@ -10,7 +10,6 @@ the form it submits there).
 from __future__ import annotations
 
 import bisect
-import ipaddress
 import math
 from collections import Counter, defaultdict, deque
 
@@ -288,14 +287,6 @@ def _follow_ups(events: list[Observed]) -> None:
             obs.lead = lead[1]
 
 
-def _network(ip: str) -> str:
-    """The network an address belongs to, as far as one operator's pool goes: the IPv4
-    /16, the IPv6 /32."""
-    if ":" not in ip:
-        return ip.rsplit(".", 2)[0]
-    return str(ipaddress.ip_network(f"{ip}/32", strict=False))
-
-
 def _scan_neighbours(clicks: list[Observed]) -> None:
     """A click within a minute of a machine's request (decisive evidence: HEAD, a honeypot,
     a self-declared automation) from another address of the same network on another link
@@ -304,32 +295,24 @@ def _scan_neighbours(clicks: list[Observed]) -> None:
     navigation (user activation), and a browser following the very link the machine had
     fetched (a time-of-click check), get nothing from it. CLICKS are in time order."""
     decisive = [o.has_any(DECISIVE_MACHINE_RULES) for o in clicks]
-    machines = [(o.event.ts, o.event.ip, o.link_key) for o, machine in
-                zip(clicks, decisive, strict=True)
-                if machine and o.event.ip]
+    machines = [(o.event.ts, o.net.ip, o.net.network, o.link_key) for o, machine in
+                zip(clicks, decisive, strict=True) if machine and o.net is not None]
     if not machines:
         return
-    times = [when for when, _, _ in machines]           # in time order, as CLICKS are
-    networks: dict[str, str] = {}
+    times = [when for when, _, _, _ in machines]        # in time order, as CLICKS are
     for obs, machine in zip(clicks, decisive, strict=True):
-        ip = obs.event.ip
-        if not ip or machine:
+        net = obs.net
+        if net is None or machine:
             continue
         at = obs.event.ts
         start = bisect.bisect_left(times, at - NEIGHBOUR_WINDOW)
         end = min(bisect.bisect_right(times, at + NEIGHBOUR_WINDOW), start + LOOK_AT_MOST)
         if start == end or _person_navigation(obs):
             continue
-        network = _network(ip)
-        for when, other, link in machines[start:end]:
-            if other != ip and link != obs.link_key:
-                where = networks.get(other)
-                if where is None:
-                    where = networks[other] = _network(other)
-                if where == network:
-                    _add(obs, finding("context.scan-neighbour", 1.0, f"{other}, in the same "
-                                      f"network, made a machine's request "
-                                      f"{abs(when - at):.0f} s "
-                                      f"{'before' if when <= at else 'after'} this one",
-                                      Kind.SECURITY_SCANNER))
-                    break
+        for when, other, network, link in machines[start:end]:
+            if network == net.network and other != net.ip and link != obs.link_key:
+                _add(obs, finding("context.scan-neighbour", 1.0, f"{other}, in the same "
+                                  f"network, made a machine's request {abs(when - at):.0f} s "
+                                  f"{'before' if when <= at else 'after'} this one",
+                                  Kind.SECURITY_SCANNER))
+                break
