@@ -185,9 +185,9 @@ _RULES = [
          "unsubscribe form submitted from the page it loaded. It takes that verdict and "
          "score.", DECISIVE, ("behaviour",)),
     Rule("context.scan-neighbour", "context", 0.6,
-         "Another address of the same network (IPv4 /16, IPv6 /32) made a request that is "
-         "decisive evidence of a machine (HEAD, a honeypot, a self-declared automation) on "
-         "another link of this message within a minute: one scanner's pool of addresses.",
+         "Another address of the same network (IPv4 /16, IPv6 /32) sent HEAD for, or "
+         "fetched the honeypot of, another link of this message within a minute: one "
+         "scanner's pool of addresses.",
          WEAK, ("address",)),
     Rule("context.person-after-scanner", "context", -1.5,
          "The link was checked by a scanner moments before; this later request is the person's.",

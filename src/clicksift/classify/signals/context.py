@@ -14,7 +14,6 @@ import math
 from collections import Counter, defaultdict, deque
 
 from clicksift.classify.observe import Observed
-from clicksift.classify.rules import DECISIVE_MACHINE_RULES
 from clicksift.classify.vocabulary import Finding, Kind, finding
 from clicksift.events import EventType, LinkKind
 
@@ -288,13 +287,14 @@ def _follow_ups(events: list[Observed]) -> None:
 
 
 def _scan_neighbours(clicks: list[Observed]) -> None:
-    """A click within a minute of a machine's request (decisive evidence: HEAD, a honeypot,
-    a self-declared automation) from another address of the same network on another link
-    of the message: the scanner's pool spreads its fetches over its addresses. Address
+    """A click within a minute of a machine's request (HEAD, or a honeypot fetch: what a
+    scanner's pool does and no person's browser) from another address of the same network
+    on another link of the message: the scanner's pool spreads its fetches over its
+    addresses. Address
     evidence, weak: it makes a machine only beside evidence on other bases. A person's own
     navigation (user activation), and a browser following the very link the machine had
     fetched (a time-of-click check), get nothing from it. CLICKS are in time order."""
-    decisive = [o.has_any(DECISIVE_MACHINE_RULES) for o in clicks]
+    decisive = [o.event.method == "HEAD" or o.link_kind == LinkKind.HONEYPOT for o in clicks]
     machines = [(o.event.ts, o.net.ip, o.net.network, o.link_key) for o, machine in
                 zip(clicks, decisive, strict=True) if machine and o.net is not None]
     if not machines:
