@@ -105,9 +105,10 @@ def _judge(engine: Engine, cross: CrossMessage, messages: Iterable[list[EventDig
     rows = []
     for message in messages:
         cross.apply(message)
-        for digest, verdict in zip(message, engine.judge_message(message), strict=True):
-            stats.count(digest.type, verdict)
-            rows.append((digest.seq, verdict))
+        verdicts = engine.judge_message(message)
+        for i in range(len(message)):
+            stats.count(message[i].type, verdicts[i])
+            rows.append((message[i].seq, verdicts[i]))
     rows.sort()   # by place in the input: places are unique, so verdicts are never compared
     return rows
 

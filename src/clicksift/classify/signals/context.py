@@ -263,6 +263,11 @@ def _follow_ups(events: list[Observed]) -> None:
     client, one actor. A request the browser marks as the person's own (user activation),
     and an RFC 8058 one-click POST (which loads no page), follow nothing. EVENTS are in time
     order; each client's last HEAD and last GET of each link are remembered."""
+    for obs in events:              # most messages have neither a HEAD nor a form: no work
+        if obs.event.method == "HEAD" or obs.event.type == EventType.UNSUBSCRIBE:
+            break
+    else:
+        return
     heads: dict[tuple[str, str, str], tuple[float, str]] = {}
     pages: dict[tuple[str, str, str], tuple[float, str]] = {}
     for obs in events:
@@ -294,25 +299,32 @@ def _scan_neighbours(clicks: list[Observed]) -> None:
     evidence, weak: it makes a machine only beside evidence on other bases. A person's own
     navigation (user activation), and a browser following the very link the machine had
     fetched (a time-of-click check), get nothing from it. CLICKS are in time order."""
-    decisive = [o.event.method == "HEAD" or o.link_kind == LinkKind.HONEYPOT for o in clicks]
-    machines = [(o.event.ts, o.net.ip, o.net.network, o.link_key) for o, machine in
-                zip(clicks, decisive, strict=True) if machine and o.net is not None]
-    if not machines:
+    by_network: dict[str, list[Observed]] = {}
+    for o in clicks:
+        if (o.event.method == "HEAD" or o.link_kind == LinkKind.HONEYPOT) and o.net is not None:
+            by_network.setdefault(o.net.network, []).append(o)
+    if not by_network:
         return
-    times = [when for when, _, _, _ in machines]        # in time order, as CLICKS are
-    for obs, machine in zip(clicks, decisive, strict=True):
+    times = {network: [m.event.ts for m in group] for network, group in by_network.items()}
+    for obs in clicks:
         net = obs.net
-        if net is None or machine:
+        if net is None or obs.event.method == "HEAD" or obs.link_kind == LinkKind.HONEYPOT:
             continue
-        at = obs.event.ts
-        start = bisect.bisect_left(times, at - NEIGHBOUR_WINDOW)
-        end = min(bisect.bisect_right(times, at + NEIGHBOUR_WINDOW), start + LOOK_AT_MOST)
+        group = by_network.get(net.network)
+        if group is None:
+            continue
+        at, when = obs.event.ts, times[net.network]
+        start = bisect.bisect_left(when, at - NEIGHBOUR_WINDOW)
+        end = min(bisect.bisect_right(when, at + NEIGHBOUR_WINDOW), start + LOOK_AT_MOST)
         if start == end or _person_navigation(obs):
             continue
-        for when, other, network, link in machines[start:end]:
-            if network == net.network and other != net.ip and link != obs.link_key:
-                _add(obs, finding("context.scan-neighbour", 1.0, f"{other}, in the same "
-                                  f"network, made a machine's request {abs(when - at):.0f} s "
-                                  f"{'before' if when <= at else 'after'} this one",
-                                  Kind.SECURITY_SCANNER))
+        for k in range(start, end):
+            machine = group[k]
+            if machine.net is not None and machine.net.ip != net.ip \
+                    and machine.link_key != obs.link_key:
+                _add(obs, finding("context.scan-neighbour", 1.0, f"{machine.net.ip}, in the "
+                                  f"same network, made a machine's request "
+                                  f"{abs(machine.event.ts - at):.0f} s "
+                                  f"{'before' if machine.event.ts <= at else 'after'} "
+                                  "this one", Kind.SECURITY_SCANNER))
                 break

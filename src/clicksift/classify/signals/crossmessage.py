@@ -274,18 +274,23 @@ class CrossMessage:
         scanned then, by a party of addresses this one is part of. Other messages spoke of
         the address; this message's own traffic at that moment is another basis."""
         flags = [_flags(obs) for obs in events]
-        party = sorted((obs.ts, obs.address) for obs, flag in zip(events, flags, strict=True)
-                       if obs.address and flag & (_CLAIM | _DECISIVE) and not flag & _PERSON)
+        party: list[tuple[float, str]] = []
+        for i in range(len(events)):
+            address = events[i].address
+            if address and flags[i] & (_CLAIM | _DECISIVE) and not flags[i] & _PERSON:
+                party.append((events[i].ts, address))
         if len(party) < 2:
             return
+        party.sort()
         times = [at for at, _ in party]
-        for obs, flag in zip(events, flags, strict=True):
+        for i in range(len(events)):
+            obs, flag = events[i], flags[i]
             if (obs.address is None or obs.is_open or not flag & _CLAIM or flag & _PERSON
                     or obs.decided()):
                 continue
             start = bisect_left(times, obs.ts - SCAN_PARTY_WINDOW)
             end = min(bisect_right(times, obs.ts + SCAN_PARTY_WINDOW), start + LOOK_AT_MOST)
-            others = {address for _, address in party[start:end] if address != obs.address}
+            others = {party[k][1] for k in range(start, end) if party[k][1] != obs.address}
             if others:
                 obs.add(finding(
                     "crossmsg.scan-party", 1.0, f"{len(others)} other "
