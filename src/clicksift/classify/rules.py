@@ -205,10 +205,10 @@ _RULES = [
          "The same address fetched a honeypot or most links of other messages.",
          STRONG, ("history",)),
     Rule("crossmsg.scan-party", "cross_message", 0.6,
-         "Other addresses scanned this message within a minute of this request (decided "
-         "machines, or addresses other messages call scanners), and other messages call "
-         "this one a scanner's too: the message's own traffic at that moment beside what "
-         "other messages say of the address.", WEAK, ("behaviour",)),
+         "Other addresses scanned this message within a minute of this request (requests "
+         "with decisive machine evidence, or from addresses other messages call scanners), "
+         "and other messages call this one a scanner's too: the message's own traffic at "
+         "that moment beside what other messages say of the address.", WEAK, ("behaviour",)),
     Rule("crossmsg.domain-gateway-pattern", "cross_message", 0.6,
          "Mail to this recipient domain is scanned at delivery; this request fits that pattern "
          "(a statement about time since delivery, so it is timing evidence).",

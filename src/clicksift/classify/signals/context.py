@@ -291,24 +291,29 @@ def _follow_ups(events: list[Observed]) -> None:
             obs.lead = lead[1]
 
 
+def _probes(obs: Observed) -> bool:
+    """A request a scanner's pool makes and no person's browser does: HEAD, or a honeypot
+    fetch."""
+    return obs.event.method == "HEAD" or obs.link_kind == LinkKind.HONEYPOT
+
+
 def _scan_neighbours(clicks: list[Observed]) -> None:
-    """A click within a minute of a machine's request (HEAD, or a honeypot fetch: what a
-    scanner's pool does and no person's browser) from another address of the same network
-    on another link of the message: the scanner's pool spreads its fetches over its
-    addresses. Address
-    evidence, weak: it makes a machine only beside evidence on other bases. A person's own
-    navigation (user activation), and a browser following the very link the machine had
-    fetched (a time-of-click check), get nothing from it. CLICKS are in time order."""
-    by_network: dict[str, list[Observed]] = {}
+    """A click within a minute of a machine's request (see :func:`_probes`) from another
+    address of the same network on another link of the message: the scanner's pool
+    spreads its fetches over its addresses. Address evidence, weak: it makes a machine
+    only beside evidence on other bases. A person's own navigation (user activation), and
+    a browser following the very link the machine had fetched (a time-of-click check), get
+    nothing from it. CLICKS are in time order."""
+    by_network: dict[str, list[tuple[float, str, str | None]]] = {}
     for o in clicks:
-        if (o.event.method == "HEAD" or o.link_kind == LinkKind.HONEYPOT) and o.net is not None:
-            by_network.setdefault(o.net.network, []).append(o)
+        if o.net is not None and _probes(o):
+            by_network.setdefault(o.net.network, []).append((o.event.ts, o.net.ip, o.link_key))
     if not by_network:
         return
-    times = {network: [m.event.ts for m in group] for network, group in by_network.items()}
+    times = {network: [m[0] for m in group] for network, group in by_network.items()}
     for obs in clicks:
         net = obs.net
-        if net is None or obs.event.method == "HEAD" or obs.link_kind == LinkKind.HONEYPOT:
+        if net is None or _probes(obs):
             continue
         group = by_network.get(net.network)
         if group is None:
@@ -319,12 +324,10 @@ def _scan_neighbours(clicks: list[Observed]) -> None:
         if start == end or _person_navigation(obs):
             continue
         for k in range(start, end):
-            machine = group[k]
-            if machine.net is not None and machine.net.ip != net.ip \
-                    and machine.link_key != obs.link_key:
-                _add(obs, finding("context.scan-neighbour", 1.0, f"{machine.net.ip}, in the "
-                                  f"same network, made a machine's request "
-                                  f"{abs(machine.event.ts - at):.0f} s "
-                                  f"{'before' if machine.event.ts <= at else 'after'} "
-                                  "this one", Kind.SECURITY_SCANNER))
+            ts, ip, link = group[k]
+            if ip != net.ip and link != obs.link_key:
+                _add(obs, finding("context.scan-neighbour", 1.0, f"{ip}, in the same "
+                                  f"network, made a machine's request {abs(ts - at):.0f} s "
+                                  f"{'before' if ts <= at else 'after'} this one",
+                                  Kind.SECURITY_SCANNER))
                 break

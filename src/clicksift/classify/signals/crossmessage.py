@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from clicksift.classify.flat_findings import AT_RULE, FIELDS
 from clicksift.classify.observe import EventDigest
 from clicksift.classify.rules import DECISIVE_MACHINE_RULES
+from clicksift.classify.signals.context import LOOK_AT_MOST
 from clicksift.classify.vocabulary import Kind, finding
 
 WINDOW = 600.0               # seconds: the window in which one source's actions are counted
@@ -37,9 +38,6 @@ _PERSON_RULES = frozenset({"req.user-activation"})
 _ADDRESS_CLAIMS = frozenset({"crossmsg.scanner-address", "crossmsg.source-many-domains",
                              "crossmsg.source-many-recipients"})
 SCAN_PARTY_WINDOW = 60.0     # seconds: other scanners on the same message this close
-#: Requests of a message looked at around each one (work stays bounded on a message that
-#: someone floods with requests).
-LOOK_AT_MOST = 64
 _SCAN_RULES = frozenset({"context.all-links-burst", "context.honeypot", "net.vendor-certain",
                          "ua.known-scanner", "context.honeypot-source"})
 
@@ -270,9 +268,9 @@ class CrossMessage:
     def _scan_parties(self, events: list[EventDigest]) -> None:
         """A click or unsubscribe from an address other messages call a scanner's comes
         with other addresses' machine requests on this message (with decisive evidence, or
-        from addresses other messages call scanners too) within a minute: the message was being
-        scanned then, by a party of addresses this one is part of. Other messages spoke of
-        the address; this message's own traffic at that moment is another basis."""
+        from addresses other messages call scanners too) within a minute: the message was
+        being scanned then, by a party of addresses this one is part of. Other messages
+        spoke of the address; this message's own traffic at that moment is another basis."""
         flags = [_flags(obs) for obs in events]
         party: list[tuple[float, str]] = []
         for i in range(len(events)):
