@@ -27,7 +27,13 @@ from clicksift.classify.rules import (
     STRONG,
     WEAK,
 )
-from clicksift.classify.signals.context import FOLLOW_FORM, FOLLOW_HEAD, NEIGHBOUR_WINDOW
+from clicksift.classify.signals.context import (
+    FOLLOW_FORM,
+    FOLLOW_HEAD,
+    NEIGHBOUR_WINDOW,
+    POOL_ADDRESSES,
+    POOL_WINDOW,
+)
 from clicksift.classify.signals.crossmessage import SCAN_PARTY_WINDOW
 from clicksift.events import event_from_dict
 from clicksift.simulate.world import chrome_ua
@@ -168,6 +174,19 @@ def neighbour_after_head(ip: str, gap: float = 20.0, index: int = 0,
     follows link INDEX ('e')."""
     return [delivered(), click("h", 2 * HOUR, 1, "68.232.141.20", method="HEAD"),
             click("e", 2 * HOUR + gap, index, ip, headers=headers)]
+
+
+def pool(addresses: list[str], gap: float = 10.0, *, at: float = 120.0,
+         ua: str | None = None, headers: dict[str, str] | None = None
+         ) -> list[dict[str, Any]]:
+    """One user agent following a link of the message from each of ADDRESSES in turn,
+    GAP seconds apart, starting AT seconds after delivery; the last click is 'e'."""
+    last = len(addresses) - 1
+    return [delivered(), *(click("e" if n == last else f"p{n}", at + n * gap, n, ip, ua=ua,
+                                 headers=headers) for n, ip in enumerate(addresses))]
+
+
+POOL = [f"68.232.{130 + n}.{7 + n}" for n in range(POOL_ADDRESSES)]
 
 
 def head_then_get(gap: float, *, get_ip: str = HOME, get_ua: str | None = None,
@@ -332,6 +351,10 @@ CASES: dict[str, tuple[Case, Case]] = {
     "context.scan-neighbour": (
         lambda: neighbour_after_head("68.232.140.9"),
         lambda: neighbour_after_head("68.233.140.9")),
+    # One user agent from three addresses of one /16 within a minute; the near miss has
+    # one address too few.
+    "context.address-pool": (
+        lambda: pool(POOL), lambda: pool(POOL[:-1])),
     "context.person-after-scanner": (lambda: click_check(1.0), lambda: click_check(5.0)),
     "crossmsg.source-many-recipients": (
         lambda: many_messages(5, 1), lambda: many_messages(4, 1)),
@@ -643,3 +666,28 @@ def test_a_scanners_neighbour_is_address_evidence_only_beside_the_scan() -> None
     assert label == "nhi" and "context.scan-neighbour" in rules, rules
     odd[-1]["ip"] = "68.233.140.9"
     assert verdict_of(odd)[0] == "human"
+
+
+def test_an_address_pool_is_a_machine_only_with_another_basis_and_spares_people() -> None:
+    """Three addresses of one network, one user agent, within a minute: a scanner's pool.
+    It is strong, not decisive: beside an outdated browser (identity) it makes a machine;
+    alone (a current browser with full headers, hours after delivery) it does not. The
+    addresses people share and hop between, their own navigation, several user agents, two
+    networks and clicks spread over more than the window get nothing from it."""
+    label, rules = verdict_of(pool(POOL, ua=chrome(20)))
+    assert label == "nhi" and "context.address-pool" in rules, rules
+    label, rules = verdict_of(pool(POOL, at=2 * HOUR))
+    assert label == "human" and "context.address-pool" in rules, rules
+    person = {**BROWSER, "sec-fetch-user": "?1"}
+    zscaler = [f"165.225.{n}.{n + 1}" for n in range(POOL_ADDRESSES)]
+    spread = (POOL_WINDOW + 1.0) / (POOL_ADDRESSES - 1)
+    mixed = pool(POOL, ua=chrome(20))
+    mixed[1]["user_agent"] = chrome(19)
+    for near in (pool(POOL, headers=person, ua=chrome(20)),
+                 pool(zscaler, ua=chrome(20)),
+                 pool([*POOL[:-1], "68.233.130.7"], ua=chrome(20)),
+                 pool(POOL, gap=spread, ua=chrome(20)),
+                 mixed,
+                 pool([POOL[0]] * POOL_ADDRESSES, ua=chrome(20))):
+        rules = [r.rule for r in judge(near)["e"].reasons]
+        assert "context.address-pool" not in rules, (near, rules)

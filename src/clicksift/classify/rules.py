@@ -189,6 +189,11 @@ _RULES = [
          "fetched the honeypot of, another link of this message within a minute: one "
          "scanner's pool of addresses.",
          WEAK, ("address",)),
+    Rule("context.address-pool", "context", 1.5,
+         "One user agent followed links of the message from three or more addresses of one "
+         "network (IPv4 /16, IPv6 /32) within a minute: a scanner spreading its fetches over "
+         "its pool (a person's browser keeps its address; proxies and relays that people "
+         "share do not count).", STRONG, ("behaviour",)),
     Rule("context.person-after-scanner", "context", -1.5,
          "The link was checked by a scanner moments before; this later request is the person's.",
          PERSON, ("behaviour",)),

@@ -2,8 +2,8 @@
 
 A honeypot fetch, most links fetched by one source within seconds, the same source on
 several links, a person's click that follows a scanner's check of the same link, a
-scanner's neighbours (its pool's other addresses), and the requests one client makes as
-steps of one action (its HEAD then its GET of a link, the unsubscribe page it loads then
+scanner's neighbours (its pool's other addresses), one user agent hopping over a pool of
+addresses, and the requests one client makes as steps of one action (its HEAD then its GET of a link, the unsubscribe page it loads then
 the form it submits there).
 """
 
@@ -30,6 +30,8 @@ UNSUB_AFTER_CLICK = 10.0  # an ESP's unsubscribe this soon after a machine's cli
 FOLLOW_HEAD = 5.0         # a GET this soon after the same client's HEAD of the link follows it
 FOLLOW_FORM = 600.0       # a form submitted this soon after the same client loaded its page
 NEIGHBOUR_WINDOW = 60.0   # a machine's request from the same network this close
+POOL_WINDOW = 60.0        # one user agent from several addresses of a network this close...
+POOL_ADDRESSES = 3        # ...from at least this many addresses: a scanner's pool
 #: Requests looked at around each one by the rules that pair requests (work stays bounded
 #: on a message that someone floods with requests).
 LOOK_AT_MOST = 64
@@ -49,6 +51,9 @@ def _person_navigation(obs: Observed) -> bool:
 
 
 _SCANNER_EVIDENCE = frozenset({"net.vendor-certain", "net.vendor-probable", "ua.known-scanner"})
+#: Networks whose addresses many people share and hop between (a corporate proxy, iCloud
+#: Private Relay): several of their addresses on one message may be one person's browser.
+_SHARED_EGRESS = frozenset({"net.user-proxy", "net.private-relay-click"})
 
 
 def _is_scanner_evidence(obs: Observed) -> bool:
@@ -73,6 +78,7 @@ def apply(events: list[Observed]) -> None:
     _unsubscribes_after_machine_clicks(ordered)
     _follow_ups(ordered)
     _scan_neighbours(clicks)
+    _address_pools(clicks)
 
 
 def apply_one(obs: Observed) -> None:
@@ -331,3 +337,43 @@ def _scan_neighbours(clicks: list[Observed]) -> None:
                                   f"{'before' if ts <= at else 'after'} this one",
                                   Kind.SECURITY_SCANNER))
                 break
+
+
+def _address_pools(clicks: list[Observed]) -> None:
+    """One user agent following links of the message from POOL_ADDRESSES or more addresses
+    of one network within POOL_WINDOW seconds: a scanner spreading its fetches over its
+    pool. A person's browser keeps its address from one click to the next (behind a NAT,
+    a VPN or a virtual desktop alike); the networks people share and hop between (a
+    corporate proxy, Private Relay) and a person's own navigation (user activation) get
+    nothing from it. CLICKS are in time order."""
+    groups: dict[tuple[str, str | None], list[Observed]] = {}
+    for obs in clicks:
+        if obs.net is not None:
+            groups.setdefault((obs.net.network, obs.event.user_agent), []).append(obs)
+    for (network, agent), everyone in groups.items():
+        if len(everyone) < POOL_ADDRESSES or not agent \
+                or len({o.event.ip for o in everyone}) < POOL_ADDRESSES:
+            continue                 # the common case: one scanner's address, or a person's
+        group = [o for o in everyone
+                 if not _person_navigation(o) and not o.has_any(_SHARED_EGRESS)]
+        if len({o.event.ip for o in group}) < POOL_ADDRESSES:
+            continue
+        times = [o.event.ts for o in group]
+        if times[-1] - times[0] <= POOL_WINDOW:       # one scan, all within the window
+            _pool_finding(group, len({o.event.ip for o in group}), network)
+            continue
+        for position, obs in enumerate(group):
+            start = bisect.bisect_left(times, times[position] - POOL_WINDOW)
+            end = min(bisect.bisect_right(times, times[position] + POOL_WINDOW),
+                      start + LOOK_AT_MOST)
+            addresses = len({group[k].event.ip for k in range(start, end)})
+            if addresses >= POOL_ADDRESSES:
+                _pool_finding([obs], addresses, network)
+
+
+def _pool_finding(members: list[Observed], addresses: int, network: str) -> None:
+    found = finding("context.address-pool", 1.0, f"the same user agent followed this "
+                    f"message's links from {addresses} addresses of {network} within "
+                    f"{POOL_WINDOW:.0f} s", Kind.SECURITY_SCANNER)
+    for obs in members:
+        _add(obs, found)
