@@ -3,8 +3,8 @@
 A honeypot fetch, most links fetched by one source within seconds, the same source on
 several links, a person's click that follows a scanner's check of the same link, a
 scanner's neighbours (its pool's other addresses), one user agent hopping over a pool of
-addresses, and the requests one client makes as steps of one action (its HEAD then its GET of a link, the unsubscribe page it loads then
-the form it submits there).
+addresses, and the requests one client makes as steps of one action (its HEAD then its
+GET of a link, the unsubscribe page it loads then the form it submits there).
 """
 
 from __future__ import annotations
