@@ -666,6 +666,12 @@ def test_a_scanners_neighbour_is_address_evidence_only_beside_the_scan() -> None
     assert label == "nhi" and "context.scan-neighbour" in rules, rules
     odd[-1]["ip"] = "68.233.140.9"
     assert verdict_of(odd)[0] == "human"
+    # A click its own burst already settles (five links in seconds) gets nothing more.
+    burst_of_five = [*neighbour_after_head("68.232.140.9"),
+                     *(click(f"x{n}", 2 * HOUR + 20.0 + n, n, "68.232.140.9")
+                       for n in range(2, 6))]
+    rules = [r.rule for r in judge(burst_of_five)["e"].reasons]
+    assert "context.all-links-burst" in rules and "context.scan-neighbour" not in rules, rules
 
 
 def test_an_address_pool_is_a_machine_only_with_another_basis_and_spares_people() -> None:
@@ -691,3 +697,12 @@ def test_an_address_pool_is_a_machine_only_with_another_basis_and_spares_people(
                  pool([POOL[0]] * POOL_ADDRESSES, ua=chrome(20))):
         rules = [r.rule for r in judge(near)["e"].reasons]
         assert "context.address-pool" not in rules, (near, rules)
+    # A member whose own request settles it (a honeypot fetch) counts towards the pool but
+    # gets nothing more: decisive evidence needs no corroboration.
+    trapped = pool(POOL, ua=chrome(20))
+    trapped[1].update(click("p0", trapped[1]["timestamp"] - T0, HONEYPOT, POOL[0],
+                            ua=chrome(20)))
+    verdicts = judge(trapped)
+    assert "context.address-pool" in [r.rule for r in verdicts["e"].reasons]
+    assert "context.address-pool" not in [r.rule for r in verdicts["p0"].reasons]
+    assert "context.honeypot" in [r.rule for r in verdicts["p0"].reasons]

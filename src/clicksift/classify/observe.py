@@ -82,6 +82,14 @@ class Observed:
                 return True
         return False
 
+    def decided(self) -> bool:
+        """A finding already settles the verdict (a honeypot, a burst over five links...):
+        corroborating evidence has nothing to add to it."""
+        for finding in self.findings:  # noqa: SIM110 - a loop is cheaper than any()
+            if finding[5]:
+                return True
+        return False
+
     @property
     def delta(self) -> float | None:
         """Seconds between delivery and this event, when the delivery time is known."""

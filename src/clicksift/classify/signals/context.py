@@ -327,7 +327,7 @@ def _scan_neighbours(clicks: list[Observed]) -> None:
         at, when = obs.event.ts, times[net.network]
         start = bisect.bisect_left(when, at - NEIGHBOUR_WINDOW)
         end = min(bisect.bisect_right(when, at + NEIGHBOUR_WINDOW), start + LOOK_AT_MOST)
-        if start == end or _person_navigation(obs):
+        if start == end or _person_navigation(obs) or obs.decided():
             continue
         for k in range(start, end):
             ts, ip, link = group[k]
@@ -376,4 +376,5 @@ def _pool_finding(members: list[Observed], addresses: int, network: str) -> None
                     f"message's links from {addresses} addresses of {network} within "
                     f"{POOL_WINDOW:.0f} s", Kind.SECURITY_SCANNER)
     for obs in members:
-        _add(obs, found)
+        if not obs.decided():
+            _add(obs, found)

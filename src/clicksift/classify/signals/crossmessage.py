@@ -18,7 +18,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from clicksift.classify.flat_findings import AT_RULE, FIELDS
+from clicksift.classify.flat_findings import AT_DECISIVE, AT_RULE, FIELDS
 from clicksift.classify.observe import EventDigest
 from clicksift.classify.rules import DECISIVE_MACHINE_RULES
 from clicksift.classify.signals.context import LOOK_AT_MOST
@@ -50,22 +50,25 @@ WINDOW_SAMPLE = 64
 DOMAIN_SAMPLE = 500
 
 
-_PERSON, _CLAIM, _DECISIVE = 1, 2, 4
+_PERSON, _CLAIM, _DECISIVE, _DECIDED = 1, 2, 4, 8
 
 
 def _flags(obs: EventDigest) -> int:
-    """Which of a person's own navigation, an address claim and decisive machine evidence
-    OBS's findings hold (bits), in one pass over them."""
+    """Which of a person's own navigation, an address claim, decisive machine evidence and
+    a finding that settles the verdict (``EventDigest.decided``) OBS's findings hold
+    (bits), in one pass over them."""
     flat = obs.findings
     out = 0
-    for i in range(AT_RULE, len(flat), FIELDS):
-        rule = flat[i]
+    for i in range(0, len(flat), FIELDS):
+        rule = flat[i + AT_RULE]
         if rule in _PERSON_RULES:
             out |= _PERSON
         elif rule in _ADDRESS_CLAIMS:
             out |= _CLAIM
         elif rule in DECISIVE_MACHINE_RULES:
             out |= _DECISIVE
+        if flat[i + AT_DECISIVE]:
+            out |= _DECIDED
     return out
 
 
@@ -272,6 +275,11 @@ class CrossMessage:
         being scanned then, by a party of addresses this one is part of. Other messages
         spoke of the address; this message's own traffic at that moment is another basis."""
         flags = [_flags(obs) for obs in events]
+        joining = [i for i in range(len(events))
+                   if flags[i] & _CLAIM and not flags[i] & (_PERSON | _DECIDED)
+                   and events[i].address is not None and not events[i].is_open]
+        if not joining:
+            return                 # every claimed request is settled already, or a person's
         party: list[tuple[float, str]] = []
         for i in range(len(events)):
             address = events[i].address
@@ -281,11 +289,8 @@ class CrossMessage:
             return
         party.sort()
         times = [at for at, _ in party]
-        for i in range(len(events)):
-            obs, flag = events[i], flags[i]
-            if (obs.address is None or obs.is_open or not flag & _CLAIM or flag & _PERSON
-                    or obs.decided()):
-                continue
+        for i in joining:
+            obs = events[i]
             start = bisect_left(times, obs.ts - SCAN_PARTY_WINDOW)
             end = min(bisect_right(times, obs.ts + SCAN_PARTY_WINDOW), start + LOOK_AT_MOST)
             others = {party[k][1] for k in range(start, end) if party[k][1] != obs.address}
