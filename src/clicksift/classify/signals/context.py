@@ -161,10 +161,16 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
     machine_like = [o for o in clicks if not _person_navigation(o)]
     if len(machine_like) < needed or len({o.link_key for o in machine_like}) < needed:
         return
+    everyone = {o.source for o in machine_like}
+    if len(everyone) == 1 and None not in everyone:
+        return                          # one address: its own bursts are _bursts' to find
     times = [o.event.ts for o in machine_like]
-    following = _followers(machine_like)
+    following: set[int] | None = None       # worked out once a burst is found
     for position, obs in enumerate(machine_like):
-        window = machine_like[position:bisect.bisect_right(times, obs.event.ts + FARM_WINDOW)]
+        end = bisect.bisect_right(times, obs.event.ts + FARM_WINDOW)
+        if end - position < needed:
+            continue                    # too few fetches in the window for most links
+        window = machine_like[position:end]
         links = {o.link_key for o in window}
         sources = {o.source for o in window}
         if len(links) < needed:
@@ -178,6 +184,8 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
         burst = finding("context.all-links-burst", 1.0, f"{len(links)} links of this "
                         f"message were fetched within {FARM_WINDOW:.0f} s {where}",
                         Kind.SECURITY_SCANNER, evidence="farm")
+        if following is None:
+            following = _followers(machine_like)
         for member in window:
             if id(member) not in following:
                 _add(member, burst)
