@@ -124,12 +124,17 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
     for source, group in by_source.items():
         if len(group) < 2:
             continue
-        distinct = len({o.link_key for o in group})
+        links = {o.link_key for o in group}
+        distinct = len(links)
         if distinct < 2:
             continue                         # one link, however often: no burst, not many
         times = [o.event.ts for o in group]
+        # One scan within the window (the usual case): every request's window is all of it.
+        whole = distinct >= needed and times[-1] - times[0] <= BURST_WINDOW
         for obs in group:
-            if distinct >= needed:
+            if whole:
+                window, links_in_window = group, links
+            elif distinct >= needed:
                 window = _window(group, obs.event.ts, BURST_WINDOW, times)
                 links_in_window = {o.link_key for o in window}
             else:                            # most links cannot be reached: skip the count
