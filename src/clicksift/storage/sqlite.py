@@ -59,6 +59,10 @@ class SqliteStore(SqlStore):
         try:
             connection = sqlite3.connect(path, timeout=timeout, isolation_level=None,
                                          check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot open the database {path}: {exc}") from None
+        store = cls(connection, path)
+        try:
             connection.execute("PRAGMA journal_mode=WAL")
             level = "FULL" if synchronous == "full" else "NORMAL"
             connection.execute(f"PRAGMA synchronous={level}")
@@ -71,8 +75,9 @@ class SqliteStore(SqlStore):
             if not checkpoint:
                 connection.execute("PRAGMA wal_autocheckpoint=0")
         except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot open the database {path}: {exc}") from None
-        store = cls(connection, path)
+            connection.close()
+            # A damaged file says so, with how to recover it, like any other read would.
+            raise store.failure(exc) from None
         store.timeout = timeout
         store._lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         store._turn_fd = os.open(path + ".turn", os.O_RDWR | os.O_CREAT, 0o600)
