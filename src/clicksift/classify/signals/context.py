@@ -70,15 +70,20 @@ def apply(events: list[Observed]) -> None:
     ordered = sorted(events, key=lambda o: o.event.ts)
     clicks = [o for o in ordered if o.is_click and o.link_key is not None]
     _honeypots(ordered, clicks)
-    content_links = ordered[0].message.content_links
-    _bursts(clicks, content_links)
-    _farm_bursts(clicks, content_links)
+    paired = len(clicks) > 1        # the click rules below all pair a click with another
+    if paired:
+        content_links = ordered[0].message.content_links
+        _bursts(clicks, content_links)
+        _farm_bursts(clicks, content_links)
     _scanner_sources(ordered)
-    _click_time_checks(clicks)
+    if paired:
+        _click_time_checks(clicks)
     _unsubscribes_after_machine_clicks(ordered)
     _follow_ups(ordered)
-    _scan_neighbours(clicks)
-    _address_pools(clicks)
+    if paired:
+        _scan_neighbours(clicks)
+    if len(clicks) >= POOL_ADDRESSES:
+        _address_pools(clicks)
 
 
 def apply_one(obs: Observed) -> None:
