@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -411,3 +413,43 @@ def test_a_provisional_verdict_sees_the_context_findings_one_event_can_carry() -
         assert engine.provisional(event, MessageFacts(event.message_id)) == whole
         honeypots += any(f.rule == "context.honeypot" for f in whole.reasons)
     assert honeypots
+
+
+_FIRST_REQUEST = """
+import pathlib, re._compiler, sys
+from clicksift.classify import Engine
+from clicksift.events import event_from_dict
+
+engine = Engine()
+if sys.argv[1] == "warm":
+    engine.warm_up()
+loaded = []
+compile_, read_bytes = re._compiler.compile, pathlib.Path.read_bytes
+re._compiler.compile = lambda p, flags=0: (loaded.append("pattern"), compile_(p, flags))[1]
+pathlib.Path.read_bytes = lambda self: (loaded.append(self.name), read_bytes(self))[1]
+event = event_from_dict({"type": "click", "id": "c1", "message_id": "m1",
+                         "timestamp": 1790000000, "url": "https://shop.example/1",
+                         "ip": "81.2.69.160", "user_agent": sys.argv[2],
+                         "headers": {"accept-language": "en-GB"}})
+engine.provisional(event)
+print(len(loaded))
+"""
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_warmed_up_engine_loads_nothing_on_its_first_request(warm: bool) -> None:
+    """The server warms its engine at start: the first request does not compile the crawler
+    list's pattern or read the address-origin table (about 0.1 s). Without the warm-up it
+    does, which shows the test sees what it looks for. A fresh interpreter each, as those
+    are loaded once per process."""
+    done = subprocess.run([sys.executable, "-c", _FIRST_REQUEST, "warm" if warm else "cold",
+                           NEW_CHROME], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loads = int(done.stdout.strip().splitlines()[-1])
+    assert (loads == 0) if warm else (loads > 0), done.stdout
+
+
+def test_warming_up_remembers_nothing() -> None:
+    engine = Engine()
+    engine.warm_up()
+    assert not engine.agents._cache and not engine.networks._cache

