@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import ua_parser
-from crawlerdetect import CrawlerDetect
 
+from clicksift.classify.crawlers import CrawlerList
 from clicksift.classify.knowledge import AgentEntry, Knowledge
 from clicksift.classify.memo import Memoized
 
@@ -94,19 +94,18 @@ class AgentAnalyzer(Memoized[AgentInfo]):
     def __init__(self, knowledge: Knowledge, cache_size: int = 65536) -> None:
         super().__init__(cache_size)
         self.knowledge = knowledge
-        self._crawlers = CrawlerDetect()
+        self._crawlers = CrawlerList()
         self._parser = _user_agent_parser()
 
     def warm_up(self) -> None:
-        """The crawler list's pattern (about 1,300 expressions in one) is compiled on the
-        first user agent it sees, and the parser compiles its expressions as families
-        come: both are done here for the browsers people use most."""
+        """The user-agent parser compiles its expressions as browser families come: done
+        here for the browsers people use most."""
         for user_agent in _WARM_UP_AGENTS:
             self._analyse(user_agent)
 
     def _analyse(self, user_agent: str) -> AgentInfo:
         entry = self.knowledge.match_agent(user_agent)
-        crawler = bool(user_agent) and bool(self._crawlers.isCrawler(user_agent))
+        crawler = bool(user_agent) and self._crawlers.matches(user_agent)
         parsed = self._parser.parse_user_agent(user_agent) if user_agent else None
         family = parsed.family if parsed else None
         major = int(parsed.major) if parsed and parsed.major and parsed.major.isdigit() else None
