@@ -1,7 +1,8 @@
 """Poisoned ESP bodies: the documented fixtures (tests/fixtures/esps/) with values swapped
 for ones no ESP should send but some do (numbers and booleans where text belongs, empty
 and impossible addresses, lone surrogates, NUL characters, huge and non-finite numbers,
-nested values). Shared by tests/test_poison.py and scripts/fuzz_webhooks.py."""
+nested values, very long runs of letters). Shared by tests/test_poison.py and
+scripts/fuzz_webhooks.py."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ POISON: list[Any] = [
     "::ffff:1.2.3.4", [], {}, [1, "a"], {"a": {"b": None}}, "a" * 5000,
     "2026-13-45T99:99:99Z", "1e400", "NaN", "-1", "9" * 40, "\u202e\u0000\u2028",
     "=HYPERLINK(\"https://evil.example\")",
+    "b1" * 8000,   # 16,000 letters and digits: a crawler-list search once took 38 s on it
 ]
 
 Path_ = tuple[Any, ...]
