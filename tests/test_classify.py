@@ -438,10 +438,10 @@ print(len(loaded))
 
 @pytest.mark.parametrize("warm", [True, False])
 def test_a_warmed_up_engine_loads_nothing_on_its_first_request(warm: bool) -> None:
-    """The server warms its engine at start: the first request does not compile the crawler
-    list's pattern or read the address-origin table (about 0.1 s). Without the warm-up it
-    does, which shows the test sees what it looks for. A fresh interpreter each, as those
-    are loaded once per process."""
+    """The server warms its engine at start: the first request does not compile the
+    user-agent parser's expressions or read the address-origin table. Without the warm-up
+    it does, which shows the test sees what it looks for. A fresh interpreter each, as
+    those are loaded once per process."""
     done = subprocess.run([sys.executable, "-c", _FIRST_REQUEST, "warm" if warm else "cold",
                            NEW_CHROME], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import ua_parser
 
-from clicksift.classify.crawlers import CrawlerList
+from clicksift.classify.crawlers import crawler_list
 from clicksift.classify.knowledge import AgentEntry, Knowledge
 from clicksift.classify.memo import Memoized
 
@@ -94,7 +94,7 @@ class AgentAnalyzer(Memoized[AgentInfo]):
     def __init__(self, knowledge: Knowledge, cache_size: int = 65536) -> None:
         super().__init__(cache_size)
         self.knowledge = knowledge
-        self._crawlers = CrawlerList()
+        self._crawlers = crawler_list()
         self._parser = _user_agent_parser()
 
     def warm_up(self) -> None:
