@@ -16,6 +16,12 @@ one process and on two in the same run; the verdict lines of every run are compa
 run is a process of its own pinned to as many cores as it is given (the JVM, its threads
 and Spark's Python workers inherit the pinning), so "one core" means one core for
 everything the run does, not one task thread beside a JVM using the other core.
+
+With --against DIR, this checkout is timed against another release installed in DIR (for
+instance `pip install --no-deps --target DIR git+https://...@COMMIT`): PAIRS runs of each,
+alternating, each a process of its own pinned to one core, on the same stream. On a host
+whose speed drifts between runs, only runs made back to back compare; the medians and the
+ratio of each pair are printed.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import hashlib
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -117,12 +124,14 @@ def spark_run(path: Path, cores: int, out: Path) -> tuple[float, float, tuple[in
     return startup, seconds, fingerprint(lines())
 
 
-def _pinned(kind: str, cores: int, path: Path, out: Path
+def _pinned(kind: str, cores: int, path: Path, out: Path, release: str | None = None
             ) -> tuple[float, float, tuple[int, str]]:
-    """Run one measurement in a process of its own, pinned to CORES cores: seconds to
-    judge, seconds to start, the verdict lines' fingerprint."""
+    """Run one measurement in a process of its own, pinned to CORES cores (with the
+    clicksift installed in RELEASE, when given): seconds to judge, seconds to start, the
+    verdict lines' fingerprint."""
     command = [sys.executable, __file__, "--child", kind, str(cores), str(path), str(out)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, check=True, capture_output=True, text=True,
+                          env=_release_env(release))
     result = json.loads(done.stdout.strip().splitlines()[-1])
     count, digest = result["fingerprint"]
     return float(result["seconds"]), float(result["startup"]), (int(count), str(digest))
@@ -139,6 +148,45 @@ def _child(kind: str, cores: int, path: Path, out: Path) -> None:
     else:
         startup, seconds, print_ = spark_run(path, cores, out)
     print(json.dumps({"seconds": seconds, "startup": startup, "fingerprint": list(print_)}))
+
+
+def _release_env(release: str | None) -> dict[str, str] | None:
+    """The environment of a process that imports the clicksift installed in RELEASE."""
+    if release is None:
+        return None
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, (release, os.environ.get("PYTHONPATH"))))}
+
+
+def compare_releases(path: Path, count: int, release: str, pairs: int, tmp: str) -> int:
+    """This checkout against the release installed in RELEASE, PAIRS alternating runs."""
+    found = subprocess.run([sys.executable, "-c", "import clicksift; print(clicksift.__file__)"],
+                           check=True, capture_output=True, text=True,
+                           env=_release_env(release)).stdout.strip()
+    if not Path(found).resolve().is_relative_to(Path(release).resolve()):
+        sys.exit(f"the reference run would import {found}, not the release in {release}")
+    mine: list[float] = []
+    theirs: list[float] = []
+    for pair in range(1, pairs + 1):
+        mine.append(_pinned("local", 1, path, Path(tmp))[0])
+        theirs.append(_pinned("local", 1, path, Path(tmp), release)[0])
+        print(f"  pair {pair}: {mine[-1]:6.1f} s against {theirs[-1]:6.1f} s "
+              f"({mine[-1] / theirs[-1]:.2f})")
+    ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
+    median_mine, median_theirs = statistics.median(mine), statistics.median(theirs)
+    print(f"{count:,} events, one core, {pairs} pairs run back to back:\n"
+          f"  a pair's ratio: median {statistics.median(ratios):.2f}, "
+          f"{min(ratios):.2f}-{max(ratios):.2f} (below 1: this checkout is faster)\n"
+          f"  medians, which drift with the host: {count / median_mine * 60:,.0f} events/min "
+          f"against {count / median_theirs * 60:,.0f}")
+    emit({"benchmark": "classify_against", "machine": machine(), "events": count,
+          "reference": release,
+          "pairs": pairs, "seconds": [round(s, 2) for s in mine],
+          "reference_seconds": [round(s, 2) for s in theirs],
+          "events_per_minute": round(count / median_mine * 60),
+          "reference_events_per_minute": round(count / median_theirs * 60),
+          "median_ratio": round(statistics.median(ratios), 3)})
+    return 0
 
 
 def compare_spark(path: Path, count: int, tmp: str) -> int:
@@ -181,6 +229,10 @@ def main() -> int:
     parser.add_argument("--reuse", help="classify this stream (kept by an earlier --keep run)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes, as clicksift classify uses (default: CPU cores)")
+    parser.add_argument("--against", metavar="DIR",
+                        help="time this checkout against the release installed in DIR")
+    parser.add_argument("--pairs", type=int, default=5,
+                        help="alternating runs of each with --against (default 5)")
     parser.add_argument("--child", nargs=4, metavar=("KIND", "CORES", "PATH", "OUT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,7 +240,8 @@ def main() -> int:
         kind, cores, path, out = args.child
         _child(kind, int(cores), Path(path), Path(out))
         return 0
-    args.events = args.events or (1_000_000 if args.engine == "spark" else 10_000_000)
+    args.events = args.events or (200_000 if args.against else 1_000_000
+                                  if args.engine == "spark" else 10_000_000)
     if args.engine == "spark":
         with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
             path = Path(args.reuse or Path(tmp) / "events.jsonl")
@@ -198,6 +251,18 @@ def main() -> int:
             else:
                 count = write_stream(path, args.events)
             return compare_spark(path, count, tmp)
+    if args.against:
+        if not Path(args.against, "clicksift").is_dir():
+            sys.exit(f"no clicksift installed in {args.against}: pip install --no-deps "
+                     f"--target {args.against} the release to compare with")
+        with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
+            path = Path(args.reuse or args.keep or Path(tmp) / "events.jsonl")
+            if args.reuse:
+                with open(path, "rb") as stream:
+                    count = sum(1 for _ in stream)
+            else:
+                count = write_stream(path, args.events)
+            return compare_releases(path, count, args.against, args.pairs, tmp)
     if args.workers == 1 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one process: one core
     with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
