@@ -49,6 +49,7 @@ class LinkKind(StrEnum):
 ENGAGEMENT_TYPES = frozenset({EventType.OPEN, EventType.CLICK, EventType.UNSUBSCRIBE})
 _TYPES = frozenset(t.value for t in EventType)
 _LINK_KINDS = frozenset(k.value for k in LinkKind)
+_CONTENT = LinkKind.CONTENT.value
 _REQUIRED = ("type", "id", "message_id", "timestamp")
 _NEEDS_URL = frozenset({EventType.CLICK.value, EventType.UNSUBSCRIBE.value})
 
@@ -209,13 +210,13 @@ def _links(value: Any) -> tuple[Link, ...]:
         raise InvalidEventError("must be an array of {url, kind}", field="links")
     out = []
     for position, item in enumerate(value):
-        where = f"links[{position}]"
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
-            raise InvalidEventError("must be an object with a string 'url'", field=where)
-        kind = item.get("kind", LinkKind.CONTENT.value)
+            raise InvalidEventError("must be an object with a string 'url'",
+                                    field=f"links[{position}]")
+        kind = item.get("kind", _CONTENT)
         if kind not in _LINK_KINDS:
             raise InvalidEventError(f"kind {kind!r} is not content, honeypot or unsubscribe",
-                                    field=where)
+                                    field=f"links[{position}]")
         out.append(Link(item["url"], kind))
     return tuple(out)
 

@@ -30,6 +30,7 @@ from clicksift.ingest.normalize import unreadable
 from clicksift.protect.esp_unsubscribes import mirror_unsubscribes
 from clicksift.settings import Settings, as_text
 from clicksift.storage import SqlStore
+from clicksift.web.collector import batch_work
 
 log = logging.getLogger("clicksift.webhooks")
 StoreScope = Callable[[], Any]     # a context manager yielding a SqlStore
@@ -120,7 +121,7 @@ class WebhookReceiver:
                         name, type(exc).__name__, exc)
             return _error(400, "signature check failed: the request cannot be checked")
         try:
-            events = await run_in_threadpool(adapter.parse, body, headers)
+            events = await run_in_threadpool(batch_work(adapter.parse), body, headers)
         except PayloadError as exc:   # not one record of it reads as the ESP's
             log.warning("%s webhook malformed: %s", name, exc)
             return _error(400, f"malformed {adapter.title} payload: {exc}")
@@ -132,7 +133,7 @@ class WebhookReceiver:
             if handshake is not None:
                 return await self._answer_handshake(adapter, handshake)
         try:
-            new = await run_in_threadpool(self._store, events)
+            new = await run_in_threadpool(batch_work(self._store), events)
         except Exception:
             log.exception("%s webhook: storing %d events failed", name, len(events))
             return _error(500, "the events could not be stored; retry later")
