@@ -3,9 +3,11 @@ errors that name the field, streamed exports, and new events counted in."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -270,3 +272,77 @@ def _post_canonical_events(base_url: str, key: str) -> None:
     assert refused.status_code == 400 and "at most 10,000" in refused.text
     assert httpx.post(url, content=b"not json", headers=auth).status_code == 200  # kept
     assert httpx.post(url, content=b"  ", headers=auth).status_code == 400
+
+
+class _HeldEngine:
+    """The real engine, but the first batch's judging waits until the second batch is being
+    judged too: the two bodies are then in the worker at once, whatever the timing."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.version = engine.version
+        self.second_arrived = threading.Event()
+        self.batches: set[str] = set()
+
+    def provisional(self, event: Any) -> Any:
+        batch = event.id.split(":")[0]
+        if batch not in self.batches:
+            self.batches.add(batch)
+            if len(self.batches) == 1:
+                assert self.second_arrived.wait(10), "the second batch never came"
+            else:
+                self.second_arrived.set()
+        return self.engine.provisional(event)
+
+
+def _spread_answers(tmp_path: Any, *, spread: bool, bodies: int) -> list[httpx.Response]:
+    """Answers to BODIES batches posted at once to one worker's API (in process)."""
+    from starlette.applications import Starlette
+
+    from clicksift.classify.engine import engine_from_settings
+    from clicksift.storage.pool import StorePool
+    from clicksift.web import api
+    from clicksift.web.service import StoreWork
+
+    tmp_path.mkdir()
+    settings = Settings(database=str(tmp_path / "spread.db"))
+    store = open_store(settings)
+    key = access.create_key(store, "tracker").secret
+    store.close()
+    engine = _HeldEngine(engine_from_settings(settings)) if bodies > 1 \
+        else engine_from_settings(settings)
+    pool = StorePool(settings)
+    app = Starlette(routes=api.routes(StoreWork(pool), lambda _: None, lambda: engine,
+                                      spread_batches=spread))
+    batches = [[{"type": "click", "id": f"b{n}:{i}", "message_id": f"m{i}",
+                 "timestamp": 1_790_000_000 + i, "url": "https://shop.example/",
+                 "ip": "198.51.100.7", "user_agent": "Mozilla/5.0"} for i in range(50)]
+               for n in range(bodies)]
+
+    async def post_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            return list(await asyncio.gather(*(
+                client.post("/api/v1/events", json=batch,
+                            headers={"authorization": f"Bearer {key}"}) for batch in batches)))
+    try:
+        return asyncio.run(post_all())
+    finally:
+        pool.close()
+
+
+def test_a_busy_worker_of_several_hands_one_senders_connection_over(tmp_path: Any) -> None:
+    """With several workers, a worker taking two bodies at once closes the connection of
+    the one it answers first (the sender's next batch may reach another worker); a lone
+    sender, and a server of one worker, keep their connections."""
+    answers = _spread_answers(tmp_path / "two", spread=True, bodies=2)
+    assert [a.status_code for a in answers] == [200, 200]
+    assert sorted(a.headers.get("connection", "") for a in answers) == ["", "close"]
+    assert all(len(a.json()["verdicts"]) == 50 for a in answers)
+
+    alone = _spread_answers(tmp_path / "alone", spread=True, bodies=1)
+    assert alone[0].status_code == 200 and "connection" not in alone[0].headers
+
+    one_worker = _spread_answers(tmp_path / "one", spread=False, bodies=2)
+    assert [a.status_code for a in one_worker] == [200, 200]
+    assert not any("connection" in a.headers for a in one_worker)

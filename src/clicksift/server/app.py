@@ -122,7 +122,8 @@ class TrackingApp:
         self.preferences = PreferenceCenter(settings, self.pool.store)
         routes.append(Route("/webhooks/{esp}", self.webhooks.handle,
                             methods=["GET", "HEAD", "POST"]))
-        routes += api.routes(self.work, self.verify_click_id, lambda: self.engine)
+        routes += api.routes(self.work, self.verify_click_id, lambda: self.engine,
+                             spread_batches=settings.workers > 1)
         routes.append(Mount("/dashboard", app=self.dashboard))
         if settings.demo_folder:
             routes += demo_pages.routes(settings.demo_folder)
