@@ -52,17 +52,19 @@ def main() -> int:
     configurations = [(1, 1), (cores, cores)] if cores > 1 else [(1, 1)]
     floors: list[float] = []
     rates: dict[tuple[int, int], list[float]] = {c: [] for c in configurations}
+    cpu: dict[tuple[int, int], list[list[float]]] = {c: [] for c in configurations}
     judged = 0
     with tempfile.TemporaryDirectory(prefix="clicksift-events-api-") as tmp:
         for run in range(args.repeat):
             floors.append(_floor(Path(tmp) / f"floor-{run}.db", batches, len(raw)))
             for workers, senders in configurations:
-                rate, judged = _through_api(Path(tmp) / f"api-{workers}-{run}.db", bodies,
-                                            len(raw), workers, senders)
+                rate, judged, busy = _through_api(Path(tmp) / f"api-{workers}-{run}.db",
+                                                  bodies, len(raw), workers, senders)
                 rates[(workers, senders)].append(rate)
+                cpu[(workers, senders)].append(busy)
             print(f"  run {run + 1} of {args.repeat}: floor {floors[-1]:,.0f}, " + ", ".join(
-                f"{w}w/{n}s {r[-1]:,.0f}" for (w, n), r in rates.items()) + " events/s",
-                file=sys.stderr)
+                f"{w}w/{n}s {r[-1]:,.0f} (CPU {_shares(cpu[(w, n)][-1])})"
+                for (w, n), r in rates.items()) + " events/s", file=sys.stderr, flush=True)
     floor = statistics.median(floors)
     medians = {c: statistics.median(r) for c, r in rates.items()}
     print(f"{len(raw):,} events in {len(batches)} batches of {args.batch:,}; medians of "
@@ -79,11 +81,18 @@ def main() -> int:
           "batch": args.batch, "repeat": args.repeat, "floor_events_per_second": round(floor),
           "api_events_per_second": {f"{w}_workers_{n}_senders": round(rate)
                                     for (w, n), rate in medians.items()},
+          "worker_cpu_shares": {f"{w}_workers_{n}_senders": [[round(x, 2) for x in run]
+                                                              for run in shares]
+                                for (w, n), shares in cpu.items()},
           "runs": {"floor": [round(f) for f in floors],
                    **{f"{w}_workers_{n}_senders": [round(x) for x in r]
                       for (w, n), r in rates.items()}},
           "verdicts": judged, "target_met": best >= TARGET})
     return 0
+
+
+def _shares(busy: list[float]) -> str:
+    return " / ".join(f"{share:.0%}" for share in busy) or "unknown"
 
 
 def _floor(db: Path, batches: list[list[dict[str, Any]]], events: int) -> float:
@@ -99,9 +108,11 @@ def _floor(db: Path, batches: list[list[dict[str, Any]]], events: int) -> float:
 
 
 def _through_api(db: Path, bodies: list[bytes], events: int, workers: int,
-                 senders: int) -> tuple[float, int]:
+                 senders: int) -> tuple[float, int, list[float]]:
     """Events per second through POST /api/v1/events (WORKERS server processes, SENDERS
-    posting at once), and the verdicts answered."""
+    posting at once), the verdicts answered, and the share of a core that each of the
+    WORKERS busiest server processes used (two workers, one of them idle: its connections
+    all went to the other)."""
     store = open_store(Settings(database=str(db)))
     key = access.create_key(store, "bench").secret
     store.close()
@@ -115,10 +126,31 @@ def _through_api(db: Path, bodies: list[bytes], events: int, workers: int,
             answer.raise_for_status()
             return len(answer.json()["verdicts"])
 
+        before = _server_cpu(db)
         started = time.perf_counter()
         with ThreadPoolExecutor(senders) as pool:
             judged = sum(pool.map(post, bodies))
-        return events / (time.perf_counter() - started), judged
+        elapsed = time.perf_counter() - started
+        after = _server_cpu(db)
+    busy = sorted((after[pid] - before.get(pid, 0.0)) / elapsed for pid in after)[-workers:]
+    return events / elapsed, judged, busy
+
+
+def _server_cpu(db: Path) -> dict[int, float]:
+    """CPU seconds so far of each process of the server on DB (its workers, housekeeper
+    and main process), read from /proc (Linux; nothing elsewhere)."""
+    mark = f"CLICKSIFT_DATABASE={db}".encode()
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
 
 
 if __name__ == "__main__":
