@@ -129,8 +129,17 @@ def judge_world(world: str, recipients: int, seed: int, mx: bool = False) -> dic
         Engine(ClassifierConfig(calibration=1.0))).classify(
         [event_from_dict(e) for e in events], expected=len(events))}
     raw_scores = [(uncalibrated[row["id"]], row["label"] == "nhi") for row in truth]
+    kinds = {e["id"]: e["type"] for e in events}
+    wrong: dict[str, Counter[str]] = {t: Counter() for t in TYPES}
+    for row in truth:
+        if row["label"] == "human" and judged[row["id"]]:
+            wrong[kinds[row["id"]]]["people_judged_machines"] += 1
+        elif row["label"] == "nhi" and not judged[row["id"]]:
+            wrong[kinds[row["id"]]]["machines_missed"] += 1
     return {"world": world, "events": len(events), "measures": flat,
-            "counts": {t: {"human": result[t]["human"], "nhi": result[t]["nhi"]}
+            "counts": {t: {"human": result[t]["human"], "nhi": result[t]["nhi"],
+                           "people_judged_machines": wrong[t]["people_judged_machines"],
+                           "machines_missed": wrong[t]["machines_missed"]}
                        for t in TYPES},
             "slices": result["slices"], "scores": scores, "raw_scores": raw_scores}
 
@@ -205,6 +214,14 @@ def _print_worlds(result: dict[str, Any]) -> None:
                                                  "one_click_fp"} else cell["value"] >= target
         print(f"  {key:<20}{cell['value']:>8.4f}  target {target:<5} "
               f"{'met' if met else 'NOT met':<8}{cell['world']}")
+    print("  all worlds together:")
+    for kind in TYPES:
+        cells = [world["counts"][kind] for world in result["worlds"]]
+        people, machines = sum(c["human"] for c in cells), sum(c["nhi"] for c in cells)
+        print(f"    {kind:<12} people judged machines "
+              f"{sum(c['people_judged_machines'] for c in cells):>4,} of {people:>7,}; "
+              f"machines missed {sum(c['machines_missed'] for c in cells):>4,} of "
+              f"{machines:>8,}")
     print("  worst world per slice (at least 20 events in it):")
     for name, cell in sorted(result["worst_slices"].items()):
         print(f"    {name[:46]:<46} {cell['measure'][:6]} {cell['value']:.4f} "

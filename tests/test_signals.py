@@ -212,6 +212,55 @@ def test_a_person_clicking_just_after_a_farm_scanned_the_message_is_not_in_the_f
     assert all("context.all-links-burst" in rules_of(again[f"r{n}"]) for n in range(4))
 
 
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+          "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1")
+FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
+def test_a_person_clicking_while_a_farm_scans_is_no_part_of_the_farm() -> None:
+    """A scanner's pool (one browser stack, one network) fetches four links within seconds;
+    in the same seconds a person clicks the fifth on a phone, from a home address: that
+    click shares neither the pool's user agent nor its network, and is no part of it."""
+    farm = [link_click(f"f{n}", 3600.0 + n, n, f"198.51.{n}.7") for n in range(4)]
+    person = dict(link_click("p", 3602.5, 4, "73.1.2.3"), user_agent=IPHONE)
+    verdicts = judged(*farm, person)
+    assert "context.all-links-burst" not in rules_of(verdicts["p"])
+    assert all("context.all-links-burst" in rules_of(verdicts[f"f{n}"]) for n in range(4))
+    # near miss: the same click with the pool's user agent is one more of its fetches
+    same_stack = judged(*farm, dict(person, user_agent=CHROME))
+    assert "context.all-links-burst" in rules_of(same_stack["p"])
+    # near miss: from the pool's network with another user agent, it is one of them too
+    same_network = judged(*farm, dict(person, ip="198.51.9.7"))
+    assert "context.all-links-burst" in rules_of(same_network["p"])
+
+
+def test_a_scan_that_changes_agent_and_network_on_every_fetch_is_still_a_farm() -> None:
+    """Strays are the odd ones out of a pattern: when every fetch has its own user agent
+    and network there is no pattern to stray from, and the burst is the evidence."""
+    agents = [CHROME, IPHONE, FIREFOX, CHROME.replace("Chrome/131", "Chrome/130")]
+    rotating = [dict(link_click(f"r{n}", 3600.0 + n, n, f"{198 + n}.51.0.7"),
+                     user_agent=agents[n]) for n in range(4)]
+    verdicts = judged(*rotating)
+    assert all("context.all-links-burst" in rules_of(verdicts[f"r{n}"]) for n in range(4))
+
+
+def test_a_person_opening_links_in_tabs_is_no_two_links_burst() -> None:
+    """Two links from one address within three seconds, one of them a navigation the
+    browser marks as the person's (Sec-Fetch-User): the same browser opening tabs."""
+    person = dict(BROWSER, **{"sec-fetch-user": "?1", "sec-fetch-mode": "navigate"})
+    first = link_click("a", 7200.0, 0, "40.115.13.205", person)
+    second = link_click("b", 7201.5, 1, "40.115.13.205")
+    tabs = judged(first, second)
+    assert "context.two-links-burst" not in rules_of(tabs["a"])
+    assert "context.two-links-burst" not in rules_of(tabs["b"])
+    # near miss: the person's navigation came from another browser on that address
+    other = judged(dict(first, user_agent=FIREFOX), second)
+    assert "context.two-links-burst" in rules_of(other["b"])
+    # near miss: no navigation marked as a person's
+    plain = judged(link_click("a", 7200.0, 0, "40.115.13.205"), second)
+    assert "context.two-links-burst" in rules_of(plain["b"])
+
+
 SECURE = {**BROWSER, ":scheme": "https"}
 
 

@@ -167,7 +167,8 @@ _RULES = [
          "The same source fetched most of the message's links within seconds.",
          STRONG, ("behaviour",)),
     Rule("context.two-links-burst", "context", 0.6,
-         "One source fetched two or more links of the message within three seconds.",
+         "One source fetched two or more links of the message within three seconds (not "
+         "when the same browser marked one of them as the person's navigation: tabs).",
          WEAK, ("behaviour",)),
     Rule("context.same-source-many-links", "context", 0.6,
          "One source fetched four or more different links of the message.",

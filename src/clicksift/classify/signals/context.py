@@ -151,9 +151,9 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
                                   f"{span:.0f} s", Kind.SECURITY_SCANNER,
                                   decisive=len(links_in_window) >= DECISIVE_BURST))
             else:
-                close = {o.link_key for o in _window(group, obs.event.ts, TWO_LINK_WINDOW,
-                                                     times)}
-                if len(close) >= 2:
+                nearby = _window(group, obs.event.ts, TWO_LINK_WINDOW, times)
+                close = {o.link_key for o in nearby}
+                if len(close) >= 2 and not _tabs_of_a_person(obs, nearby):
                     _add(obs, finding("context.two-links-burst", 1.0, f"{source} fetched "
                                       f"{len(close)} different links within "
                                       f"{TWO_LINK_WINDOW:.0f} s", Kind.SECURITY_SCANNER))
@@ -161,6 +161,14 @@ def _bursts(clicks: list[Observed], content_links: int) -> None:
                 _add(obs, finding("context.same-source-many-links", 1.0, f"{source} fetched "
                                   f"{distinct} different links of this message",
                                   Kind.SECURITY_SCANNER))
+
+
+def _tabs_of_a_person(obs: Observed, nearby: list[Observed]) -> bool:
+    """Whether the browser of OBS (its source and user agent) marked one of the NEARBY
+    fetches as a person's navigation: a person opening several links in tabs."""
+    agent = obs.event.user_agent
+    return bool(agent) and any(o.event.user_agent == agent and _person_navigation(o)
+                               for o in nearby)
 
 
 def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
@@ -182,9 +190,15 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
             continue                    # too few fetches in the window for most links
         window = machine_like[position:end]
         links = {o.link_key for o in window}
-        sources = {o.source for o in window}
         if len(links) < needed:
             continue
+        kept = _without_strays(window)
+        if len(kept) < len(window):
+            window = kept
+            links = {o.link_key for o in window}
+            if len(links) < needed:
+                continue
+        sources = {o.source for o in window}
         if len(sources) >= 2:
             where = f"from {len(sources)} addresses"
         elif sources == {None}:         # an ESP that reports no address: the burst alone
@@ -199,6 +213,25 @@ def _farm_bursts(clicks: list[Observed], content_links: int) -> None:
         for member in window:
             if id(member) not in following:
                 _add(member, burst)
+
+
+def _without_strays(window: list[Observed]) -> list[Observed]:
+    """WINDOW without its strays: fetches whose user agent, and whose network, no other
+    fetch of the window shares. A scanner's pool runs one browser stack from a few
+    networks. A person clicking while it scans comes with another browser from another
+    network. When strays make up half the window or more, the fetches share no pattern,
+    and the window is kept whole."""
+    agents = Counter(o.event.user_agent for o in window)
+    if len(agents) == 1:
+        return window                   # one browser stack: nobody strays from it
+    networks = Counter(o.net.network if o.net is not None else None for o in window)
+    strays = [o for o in window
+              if o.event.user_agent and agents[o.event.user_agent] == 1
+              and (o.net is None or networks[o.net.network] == 1)]
+    if not strays or 2 * len(strays) >= len(window):
+        return window
+    stray_ids = {id(o) for o in strays}
+    return [o for o in window if id(o) not in stray_ids]
 
 
 def _followers(clicks: list[Observed]) -> set[int]:
