@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import io
 import json
 import threading
@@ -295,7 +296,21 @@ class _HeldEngine:
         return self.engine.provisional(event)
 
 
-def _spread_answers(tmp_path: Any, *, spread: bool, bodies: int) -> list[httpx.Response]:
+class _CollectorWatch:
+    """The real engine, noting whether the cycle collector ran while it judged."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.version = engine.version
+        self.collector_on: set[bool] = set()
+
+    def provisional(self, event: Any) -> Any:
+        self.collector_on.add(gc.isenabled())
+        return self.engine.provisional(event)
+
+
+def _spread_answers(tmp_path: Any, *, spread: bool, bodies: int,
+                    engine: Any = None) -> list[httpx.Response]:
     """Answers to BODIES batches posted at once to one worker's API (in process)."""
     from starlette.applications import Starlette
 
@@ -309,8 +324,9 @@ def _spread_answers(tmp_path: Any, *, spread: bool, bodies: int) -> list[httpx.R
     store = open_store(settings)
     key = access.create_key(store, "tracker").secret
     store.close()
-    engine = _HeldEngine(engine_from_settings(settings)) if bodies > 1 \
-        else engine_from_settings(settings)
+    if engine is None:
+        engine = _HeldEngine(engine_from_settings(settings)) if bodies > 1 \
+            else engine_from_settings(settings)
     pool = StorePool(settings)
     app = Starlette(routes=api.routes(StoreWork(pool), lambda _: None, lambda: engine,
                                       spread_batches=spread))
@@ -346,3 +362,16 @@ def test_a_busy_worker_of_several_hands_one_senders_connection_over(tmp_path: An
     one_worker = _spread_answers(tmp_path / "one", spread=False, bodies=2)
     assert [a.status_code for a in one_worker] == [200, 200]
     assert not any("connection" in a.headers for a in one_worker)
+
+
+def test_a_body_of_events_is_judged_with_the_cycle_collector_paused(tmp_path: Any) -> None:
+    """The API reads, judges and stores a body with the collector paused (web/collector.py)
+    and leaves it running afterwards."""
+    from clicksift.classify.engine import engine_from_settings
+
+    watch = _CollectorWatch(engine_from_settings(Settings(database=str(tmp_path / "e.db"))))
+    gc.enable()
+    answers = _spread_answers(tmp_path / "watched", spread=False, bodies=1, engine=watch)
+    assert answers[0].status_code == 200 and len(answers[0].json()["verdicts"]) == 50
+    assert watch.collector_on == {False}
+    assert gc.isenabled()
