@@ -62,13 +62,16 @@ def main() -> int:
                                                   bodies, len(raw), workers, senders)
                 rates[(workers, senders)].append(rate)
                 cpu[(workers, senders)].append(busy)
-            print(f"  run {run + 1} of {args.repeat}: floor {floors[-1]:,.0f}, " + ", ".join(
-                f"{w}w/{n}s {r[-1]:,.0f} (CPU {_shares(cpu[(w, n)][-1])})"
-                for (w, n), r in rates.items()) + " events/s", file=sys.stderr, flush=True)
+            print(f"  run {run + 1} of {args.repeat}, events/s: floor {floors[-1]:,.0f}",
+                  file=sys.stderr)
+            for (w, n), r in rates.items():
+                print(f"    {w} worker{'s' if w > 1 else ''}, {n} sender{'s' if n > 1 else ''}: "
+                      f"{r[-1]:,.0f} (CPU of a core: {_shares(cpu[(w, n)][-1])})",
+                      file=sys.stderr, flush=True)
     floor = statistics.median(floors)
     medians = {c: statistics.median(r) for c, r in rates.items()}
-    print(f"{len(raw):,} events in {len(batches)} batches of {args.batch:,}; medians of "
-          f"{args.repeat} runs")
+    runs = f"medians of {args.repeat} runs" if args.repeat > 1 else "one run"
+    print(f"{len(raw):,} events in {len(batches)} batches of {args.batch:,}; {runs}")
     print(f"  straight into the store (floor):      {floor:>10,.0f} events/s")
     for (workers, senders), rate in medians.items():
         plural = "s" if workers > 1 else ""
