@@ -214,17 +214,16 @@ def _print_worlds(result: dict[str, Any]) -> None:
                                                  "one_click_fp"} else cell["value"] >= target
         print(f"  {key:<20}{cell['value']:>8.4f}  target {target:<5} "
               f"{'met' if met else 'NOT met':<8}{cell['world']}")
-    print("  all worlds together:")
+    print(f"  all worlds together: {'people judged machines':>24}{'machines missed':>22}")
     for kind in TYPES:
         cells = [world["counts"][kind] for world in result["worlds"]]
         people, machines = sum(c["human"] for c in cells), sum(c["nhi"] for c in cells)
-        print(f"    {kind:<12} people judged machines "
-              f"{sum(c['people_judged_machines'] for c in cells):>4,} of {people:>7,}; "
-              f"machines missed {sum(c['machines_missed'] for c in cells):>4,} of "
+        print(f"    {kind:<19}{sum(c['people_judged_machines'] for c in cells):>13,} of "
+              f"{people:>7,}{sum(c['machines_missed'] for c in cells):>10,} of "
               f"{machines:>8,}")
     print("  worst world per slice (at least 20 events in it):")
     for name, cell in sorted(result["worst_slices"].items()):
-        print(f"    {name[:46]:<46} {cell['measure'][:6]} {cell['value']:.4f} "
+        print(f"    {name[:42]:<42} {cell['measure'][:6]} {cell['value']:.4f} "
               f"n={cell['n']:<5} {cell['world']}")
     print("  reliability (score as probability, pooled): calibrated, and the same run "
           "without\n  the calibration slope")
