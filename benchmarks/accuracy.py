@@ -225,8 +225,8 @@ def _print_worlds(result: dict[str, Any]) -> None:
     for name, cell in sorted(result["worst_slices"].items()):
         print(f"    {name[:42]:<42} {cell['measure'][:6]} {cell['value']:.4f} "
               f"n={cell['n']:<5} {cell['world']}")
-    print("  reliability (score as probability, pooled): calibrated, and the same run "
-          "without\n  the calibration slope")
+    print("  reliability (score as probability, pooled): calibrated, and the same\n"
+          "  run without the calibration slope")
     print(f"    {'band':<10}{'events':>8}{'predicted':>10}{'observed':>9}"
           f"{'| events':>10}{'predicted':>10}{'observed':>9}")
     calibrated = {row["band"]: row for row in result["reliability"]}
