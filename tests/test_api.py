@@ -317,6 +317,7 @@ def _spread_answers(tmp_path: Any, *, spread: bool, bodies: int,
     from clicksift.classify.engine import engine_from_settings
     from clicksift.storage.pool import StorePool
     from clicksift.web import api
+    from clicksift.web.handover import Handover
     from clicksift.web.service import StoreWork
 
     tmp_path.mkdir()
@@ -329,7 +330,7 @@ def _spread_answers(tmp_path: Any, *, spread: bool, bodies: int,
             else engine_from_settings(settings)
     pool = StorePool(settings)
     app = Starlette(routes=api.routes(StoreWork(pool), lambda _: None, lambda: engine,
-                                      spread_batches=spread))
+                                      Handover(enabled=spread)))
     batches = [[{"type": "click", "id": f"b{n}:{i}", "message_id": f"m{i}",
                  "timestamp": 1_790_000_000 + i, "url": "https://shop.example/",
                  "ip": "198.51.100.7", "user_agent": "Mozilla/5.0"} for i in range(50)]

@@ -70,6 +70,7 @@ from clicksift.storage.pool import StorePool
 from clicksift.tokens import Action, Claims, Signer
 from clicksift.web import api
 from clicksift.web.dashboard import Dashboard
+from clicksift.web.handover import Handover
 from clicksift.web.service import StoreWork
 
 log = logging.getLogger("clicksift.server")
@@ -118,12 +119,12 @@ class TrackingApp:
             Route(UNSUBSCRIBE_PREFIX + "{token}", self.unsubscribe,
                   methods=["GET", "HEAD", "POST"]),
         ]
-        self.webhooks = WebhookReceiver(settings, self.pool.store)
+        handover = Handover(enabled=settings.workers > 1)
+        self.webhooks = WebhookReceiver(settings, self.pool.store, handover)
         self.preferences = PreferenceCenter(settings, self.pool.store)
         routes.append(Route("/webhooks/{esp}", self.webhooks.handle,
                             methods=["GET", "HEAD", "POST"]))
-        routes += api.routes(self.work, self.verify_click_id, lambda: self.engine,
-                             spread_batches=settings.workers > 1)
+        routes += api.routes(self.work, self.verify_click_id, lambda: self.engine, handover)
         routes.append(Mount("/dashboard", app=self.dashboard))
         if settings.demo_folder:
             routes += demo_pages.routes(settings.demo_folder)

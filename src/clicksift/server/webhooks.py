@@ -23,14 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from clicksift.classify.engine import Engine
+from clicksift.classify.vocabulary import Verdict
 from clicksift.events import ENGAGEMENT_TYPES, Event, loads
 from clicksift.ingest import ADAPTERS, Adapter, PayloadError, SignatureError, esp_value
 from clicksift.ingest.base import Handshake
 from clicksift.ingest.normalize import unreadable
 from clicksift.protect.esp_unsubscribes import mirror_unsubscribes
 from clicksift.settings import Settings, as_text
-from clicksift.storage import SqlStore
 from clicksift.web.collector import batch_work
+from clicksift.web.handover import Handover
 
 log = logging.getLogger("clicksift.webhooks")
 StoreScope = Callable[[], Any]     # a context manager yielding a SqlStore
@@ -69,9 +70,11 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 class WebhookReceiver:
-    def __init__(self, settings: Settings, store_scope: StoreScope) -> None:
+    def __init__(self, settings: Settings, store_scope: StoreScope,
+                 handover: Handover | None = None) -> None:
         self.settings = settings
         self.store_scope = store_scope
+        self.handover = handover or Handover(enabled=False)
         self.engine: Engine | None = None
         self.protect_engine: Engine | None = None
         self.max_bytes = int(settings.webhook_max_mb * 1024 * 1024)
@@ -133,12 +136,13 @@ class WebhookReceiver:
             if handshake is not None:
                 return await self._answer_handshake(adapter, handshake)
         try:
-            new = await run_in_threadpool(batch_work(self._store), events)
+            new, handed = await self.handover.take(
+                request.scope, run_in_threadpool(batch_work(self._store), events))
         except Exception:
             log.exception("%s webhook: storing %d events failed", name, len(events))
             return _error(500, "the events could not be stored; retry later")
         return JSONResponse({"accepted": len(events), "new": new},
-                            headers={"cache-control": "no-store"})
+                            headers={"cache-control": "no-store", **handed})
 
     def _verify(self, adapter: Adapter, body: bytes, headers: dict[str, str],
                 secrets: dict[str, str] | None) -> None:
@@ -168,9 +172,12 @@ class WebhookReceiver:
     def _store(self, events: list[Event]) -> int:
         if not events:
             return 0
+        verdicts = provisional_verdicts(events, self.engine)   # before taking the write lock
         with self.store_scope() as store:
             with store.transaction():
-                new = store_events(store, events, self.engine)
+                new = int(store.add_events(events))
+                if self.engine is not None:
+                    store.save_verdicts(verdicts, self.engine.version)
             if self.protect_engine is not None:
                 try:
                     mirror_unsubscribes(store, events, self.protect_engine,
@@ -190,13 +197,12 @@ def unreadable_body(esp: str, body: bytes, reason: str) -> Event:
     return unreadable(esp, None, record, reason)
 
 
-def store_events(store: SqlStore, events: list[Event], engine: Engine | None) -> int:
-    """Store EVENTS (in the caller's transaction) with provisional verdicts."""
-    new = int(store.add_events(events))
-    if engine is not None:
-        verdicts = [engine.provisional(e) for e in events if e.type in ENGAGEMENT_TYPES]
-        store.save_verdicts(verdicts, engine.version)
-    return new
+def provisional_verdicts(events: list[Event], engine: Engine | None) -> list[Verdict]:
+    """The provisional verdicts of EVENTS' opens, clicks and unsubscribes (none without an
+    ENGINE)."""
+    if engine is None:
+        return []
+    return [engine.provisional(e) for e in events if e.type in ENGAGEMENT_TYPES]
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:

@@ -29,6 +29,7 @@ from clicksift.reports.explorer import EventQuery
 from clicksift.reports.model import DomainRow, EventRow
 from clicksift.storage import SqlStore
 from clicksift.web.collector import batch_work
+from clicksift.web.handover import Handover
 from clicksift.web.openapi import openapi_document
 from clicksift.web.service import StoreWork
 
@@ -80,19 +81,13 @@ MAX_EVENTS_BODY = 32 << 20
 
 
 def routes(service: StoreWork, verify_click_id: Callable[[str], str | None],
-           current_engine: Callable[[], Engine | None] = lambda: None, *,
-           spread_batches: bool = False) -> list[Route]:
+           current_engine: Callable[[], Engine | None] = lambda: None,
+           handover: Handover | None = None) -> list[Route]:
     """The API's routes; VERIFY_CLICK_ID reads the signed click ids conversions name;
-    CURRENT_ENGINE gives the running server's engine (POST /events judges with it).
+    CURRENT_ENGINE gives the running server's engine (POST /events judges with it);
+    HANDOVER spreads batches over several workers (web/handover.py)."""
+    handover = handover or Handover(enabled=False)
 
-    SPREAD_BATCHES (a server of several worker processes): a worker that takes another
-    body of events while it answers one closes that connection (HTTP/1.1), so the sender
-    reconnects and the kernel may give its next batch to another worker. The workers share
-    one listening socket and a kept-alive connection stays with the worker that accepted
-    it (emmett-framework/granian#849): two senders posting batches over kept-alive
-    connections would otherwise often keep one worker busy and leave the other idle. A
-    lone sender keeps its connection."""
-    taking = 0    # bodies of events this worker is taking now (all on its one event loop)
     def guarded(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
             presented = _presented_key(request)
@@ -202,15 +197,8 @@ def routes(service: StoreWork, verify_click_id: Callable[[str], str | None],
                                             engine.version)
             return canonical.answer(received, new, verdicts)
 
-        nonlocal taking
-        taking += 1
-        try:
-            answer = await service.run(take, refresh=False)
-            crowded = taking > 1
-        finally:
-            taking -= 1
-        hand_over = spread_batches and crowded and request.scope.get("http_version") == "1.1"
-        return JSONBody(answer, headers={"connection": "close"} if hand_over else None)
+        answer, headers = await handover.take(request.scope, service.run(take, refresh=False))
+        return JSONBody(answer, headers=headers)
 
     async def read_or_add_events(request: Request) -> Response:
         return await (add_events(request) if request.method == "POST" else events(request))
