@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,6 +60,24 @@ def clicksift_server(env: dict[str, str], prefix: Sequence[str] = ()) -> Iterato
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait()
+
+
+def release_env(release: str | None) -> dict[str, str] | None:
+    """The environment of a process that imports the clicksift installed in RELEASE (a
+    folder, as `pip install --no-deps --target RELEASE ...` makes it); None: this checkout."""
+    if release is None:
+        return None
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, (release, os.environ.get("PYTHONPATH"))))}
+
+
+def check_release(release: str) -> None:
+    """Exit unless a process with release_env(RELEASE) imports clicksift from RELEASE."""
+    found = subprocess.run([sys.executable, "-c", "import clicksift; print(clicksift.__file__)"],
+                           check=True, capture_output=True, text=True,
+                           env=release_env(release)).stdout.strip()
+    if not Path(found).resolve().is_relative_to(Path(release).resolve()):
+        sys.exit(f"the reference run would import {found}, not the release in {release}")
 
 
 def need(tool: str, package: str) -> str:

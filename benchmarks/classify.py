@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, machine
+from _common import check_release, emit, machine, release_env
 from clicksift.classify import COMPILED, BatchClassifier, Engine
 from clicksift.events import (
     ReadStats,
@@ -131,7 +131,7 @@ def _pinned(kind: str, cores: int, path: Path, out: Path, release: str | None = 
     verdict lines' fingerprint."""
     command = [sys.executable, __file__, "--child", kind, str(cores), str(path), str(out)]
     done = subprocess.run(command, check=True, capture_output=True, text=True,
-                          env=_release_env(release))
+                          env=release_env(release))
     result = json.loads(done.stdout.strip().splitlines()[-1])
     count, digest = result["fingerprint"]
     return float(result["seconds"]), float(result["startup"]), (int(count), str(digest))
@@ -150,21 +150,9 @@ def _child(kind: str, cores: int, path: Path, out: Path) -> None:
     print(json.dumps({"seconds": seconds, "startup": startup, "fingerprint": list(print_)}))
 
 
-def _release_env(release: str | None) -> dict[str, str] | None:
-    """The environment of a process that imports the clicksift installed in RELEASE."""
-    if release is None:
-        return None
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, (release, os.environ.get("PYTHONPATH"))))}
-
-
 def compare_releases(path: Path, count: int, release: str, pairs: int, tmp: str) -> int:
     """This checkout against the release installed in RELEASE, PAIRS alternating runs."""
-    found = subprocess.run([sys.executable, "-c", "import clicksift; print(clicksift.__file__)"],
-                           check=True, capture_output=True, text=True,
-                           env=_release_env(release)).stdout.strip()
-    if not Path(found).resolve().is_relative_to(Path(release).resolve()):
-        sys.exit(f"the reference run would import {found}, not the release in {release}")
+    check_release(release)
     mine: list[float] = []
     theirs: list[float] = []
     for pair in range(1, pairs + 1):

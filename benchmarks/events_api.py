@@ -10,7 +10,12 @@ senders posting at once, each over its own kept-alive connection. Each is run --
 times, alternating with the floor (the host's speed drifts); the medians are reported.
 Target: at least 20,000 events per second through the API.
 
+With --against DIR, each run of the server is followed by the same run of the release
+installed in DIR (`pip install --no-deps --target DIR ...`), and each pair's ratio is
+printed: on a host whose speed drifts, only runs made back to back compare.
+
     python benchmarks/events_api.py [--recipients 6000] [--batch 1000] [--repeat 3]
+                                    [--against DIR]
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import clicksift_server, emit, machine
+from _common import check_release, clicksift_server, emit, machine, release_env
 from clicksift import access
 from clicksift.events import dumps, event_from_dict
 from clicksift.settings import Settings
@@ -43,7 +48,11 @@ def main() -> int:
     parser.add_argument("--recipients", type=int, default=6000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--against", metavar="DIR",
+                        help="time each run against the release installed in DIR")
     args = parser.parse_args()
+    if args.against:
+        check_release(args.against)
     raw, _ = events_and_truth(simulate(SimulationConfig(recipients=args.recipients,
                                                         campaigns=1, seed=3)))
     batches = [raw[i:i + args.batch] for i in range(0, len(raw), args.batch)]
@@ -53,6 +62,7 @@ def main() -> int:
     floors: list[float] = []
     rates: dict[tuple[int, int], list[float]] = {c: [] for c in configurations}
     cpu: dict[tuple[int, int], list[list[float]]] = {c: [] for c in configurations}
+    reference: dict[tuple[int, int], list[float]] = {c: [] for c in configurations}
     judged = 0
     with tempfile.TemporaryDirectory(prefix="clicksift-events-api-") as tmp:
         for run in range(args.repeat):
@@ -62,11 +72,16 @@ def main() -> int:
                                                   bodies, len(raw), workers, senders)
                 rates[(workers, senders)].append(rate)
                 cpu[(workers, senders)].append(busy)
+                if args.against:
+                    theirs, _, _ = _through_api(Path(tmp) / f"ref-{workers}-{run}.db", bodies,
+                                                len(raw), workers, senders, args.against)
+                    reference[(workers, senders)].append(theirs)
             print(f"  run {run + 1} of {args.repeat}, events/s: floor {floors[-1]:,.0f}",
                   file=sys.stderr)
             for (w, n), r in rates.items():
                 print(f"    {w} worker{'s' if w > 1 else ''}, {n} sender{'s' if n > 1 else ''}: "
-                      f"{r[-1]:,.0f} (CPU of a core: {_shares(cpu[(w, n)][-1])})",
+                      f"{r[-1]:,.0f} (CPU of a core: {_shares(cpu[(w, n)][-1])})"
+                      + (f"; reference {reference[(w, n)][-1]:,.0f}" if args.against else ""),
                       file=sys.stderr, flush=True)
     floor = statistics.median(floors)
     medians = {c: statistics.median(r) for c, r in rates.items()}
@@ -77,6 +92,15 @@ def main() -> int:
         plural = "s" if workers > 1 else ""
         label = f"POST, {workers} worker{plural}, {senders} sender{plural}:"
         print(f"  {label:<37}{rate:>10,.0f} events/s ({rate / floor:.0%} of the floor)")
+    if args.against:
+        print(f"against {args.against}, back to back (ratio above 1: this one is faster):")
+        for (workers, senders), theirs in reference.items():
+            ratios = [a / b for a, b in zip(rates[(workers, senders)], theirs, strict=True)]
+            label = f"{workers} worker{'s' if workers > 1 else ''}, " \
+                    f"{senders} sender{'s' if senders > 1 else ''}:"
+            print(f"  {label:<22} reference {statistics.median(theirs):>7,.0f} events/s; "
+                  f"ratio {statistics.median(ratios):.2f} "
+                  f"({min(ratios):.2f}-{max(ratios):.2f})")
     best = max(medians.values())
     print(f"{judged:,} verdicts a run; target {TARGET:,} events/s: "
           f"{'met' if best >= TARGET else 'NOT met'}")
@@ -90,7 +114,11 @@ def main() -> int:
           "runs": {"floor": [round(f) for f in floors],
                    **{f"{w}_workers_{n}_senders": [round(x) for x in r]
                       for (w, n), r in rates.items()}},
-          "verdicts": judged, "target_met": best >= TARGET})
+          "verdicts": judged, "target_met": best >= TARGET,
+          **({"reference": args.against,
+              "reference_runs": {f"{w}_workers_{n}_senders": [round(x) for x in r]
+                                 for (w, n), r in reference.items()}}
+             if args.against else {})})
     return 0
 
 
@@ -111,17 +139,18 @@ def _floor(db: Path, batches: list[list[dict[str, Any]]], events: int) -> float:
 
 
 def _through_api(db: Path, bodies: list[bytes], events: int, workers: int,
-                 senders: int) -> tuple[float, int, list[float]]:
-    """Events per second through POST /api/v1/events (WORKERS server processes, SENDERS
-    posting at once), the verdicts answered, and the share of a core that each of the
-    WORKERS busiest server processes used (two workers, one of them idle: its connections
-    all went to the other)."""
+                 senders: int, release: str | None = None) -> tuple[float, int, list[float]]:
+    """Events per second through POST /api/v1/events (WORKERS server processes of this
+    checkout, or of the release installed in RELEASE; SENDERS posting at once), the
+    verdicts answered, and the share of a core that each of the WORKERS busiest server
+    processes used (two workers, one of them idle: its connections all went to the
+    other)."""
     store = open_store(Settings(database=str(db)))
     key = access.create_key(store, "bench").secret
     store.close()
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-    with clicksift_server({"CLICKSIFT_DATABASE": str(db),
-                           "CLICKSIFT_WORKERS": str(workers)}) as base, \
+    with clicksift_server({"CLICKSIFT_DATABASE": str(db), "CLICKSIFT_WORKERS": str(workers),
+                           **(release_env(release) or {})}) as base, \
             httpx.Client(base_url=base, timeout=120, headers=headers,
                          limits=httpx.Limits(max_connections=senders)) as client:
         def post(body: bytes) -> int:
