@@ -73,6 +73,9 @@ def release_env(release: str | None) -> dict[str, str] | None:
 
 def check_release(release: str) -> None:
     """Exit unless a process with release_env(RELEASE) imports clicksift from RELEASE."""
+    if not Path(release, "clicksift").is_dir():
+        sys.exit(f"no clicksift installed in {release}: pip install --no-deps "
+                 f"--target {release} the release to compare with")
     found = subprocess.run([sys.executable, "-c", "import clicksift; print(clicksift.__file__)"],
                            check=True, capture_output=True, text=True,
                            env=release_env(release)).stdout.strip()

@@ -151,8 +151,8 @@ def _child(kind: str, cores: int, path: Path, out: Path) -> None:
 
 
 def compare_releases(path: Path, count: int, release: str, pairs: int, tmp: str) -> int:
-    """This checkout against the release installed in RELEASE, PAIRS alternating runs."""
-    check_release(release)
+    """This checkout against the release installed in RELEASE (checked by the caller),
+    PAIRS alternating runs."""
     mine: list[float] = []
     theirs: list[float] = []
     for pair in range(1, pairs + 1):
@@ -240,9 +240,7 @@ def main() -> int:
                 count = write_stream(path, args.events)
             return compare_spark(path, count, tmp)
     if args.against:
-        if not Path(args.against, "clicksift").is_dir():
-            sys.exit(f"no clicksift installed in {args.against}: pip install --no-deps "
-                     f"--target {args.against} the release to compare with")
+        check_release(args.against)
         with tempfile.TemporaryDirectory(prefix="clicksift-bench-") as tmp:
             path = Path(args.reuse or args.keep or Path(tmp) / "events.jsonl")
             if args.reuse:

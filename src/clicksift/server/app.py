@@ -30,7 +30,6 @@ from clicksift.classify import Engine, engine_from_settings
 from clicksift.configuration import check, load_settings
 from clicksift.errors import ClicksiftError, InputError, NotFoundError, TokenError
 from clicksift.events import (
-    ENGAGEMENT_TYPES,
     Event,
     EventType,
     LinkKind,
@@ -63,7 +62,7 @@ from clicksift.server.responses import (
 )
 from clicksift.server.security_headers import SecurityHeaders
 from clicksift.server.spool import Spool
-from clicksift.server.webhooks import WebhookReceiver
+from clicksift.server.webhooks import WebhookReceiver, provisional_verdicts
 from clicksift.settings import Settings
 from clicksift.storage import SqlStore, is_postgres, open_store
 from clicksift.storage.pool import StorePool
@@ -182,9 +181,8 @@ class TrackingApp:
         engine = self.engine = engine_from_settings(settings)
         engine.warm_up()
 
-        def provisional_verdicts(store: SqlStore, events: list[Event]) -> None:
-            verdicts = [engine.provisional(e) for e in events if e.type in ENGAGEMENT_TYPES]
-            store.save_verdicts(verdicts, engine.version)
+        def save_provisional_verdicts(store: SqlStore, events: list[Event]) -> None:
+            store.save_verdicts(provisional_verdicts(events, engine), engine.version)
 
         recorder = Recorder(
             lambda: open_store(settings, migrate=False, checkpoint=not sqlite),
@@ -193,7 +191,7 @@ class TrackingApp:
                                                   checkpoint=False))
             if sqlite and settings.commit_on_loop else None,
             batch_size=settings.commit_batch_size,
-            after_insert=provisional_verdicts if settings.online_verdicts else None)
+            after_insert=save_provisional_verdicts if settings.online_verdicts else None)
         recorder.start(loop)
         if not runs_elsewhere():  # else `clicksift serve` runs it in its own process
             self.housekeeping = Housekeeping(settings, self.pool)
