@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,3 +156,27 @@ def delivered_message(database: str, keys: str, recipient: str = "ann@example.co
     finally:
         store.close()
     return prepared
+
+
+class TwoBatchesAtOnce:
+    """The real engine, but the first batch's judging waits until a second batch is being
+    judged in another thread: two bodies are then in the worker at once."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.version = engine.version
+        self.threads: set[int] = set()
+        self.lock = threading.Lock()
+        self.second = threading.Event()
+
+    def provisional(self, event: Any) -> Any:
+        me = threading.get_ident()
+        with self.lock:
+            first_seen = me not in self.threads
+            self.threads.add(me)
+            first = first_seen and len(self.threads) == 1
+            if first_seen and len(self.threads) == 2:
+                self.second.set()
+        if first:
+            assert self.second.wait(10), "the second batch never came"
+        return self.engine.provisional(event)

@@ -8,7 +8,6 @@ import csv
 import gc
 import io
 import json
-import threading
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from clicksift.events import event_from_dict
 from clicksift.settings import Settings
 from clicksift.storage import open_store
 from tests.conftest import ReportSite
+from tests.support import TwoBatchesAtOnce
 
 
 def _campaigns(site: ReportSite) -> list[str]:
@@ -275,27 +275,6 @@ def _post_canonical_events(base_url: str, key: str) -> None:
     assert httpx.post(url, content=b"  ", headers=auth).status_code == 400
 
 
-class _HeldEngine:
-    """The real engine, but the first batch's judging waits until the second batch is being
-    judged too: the two bodies are then in the worker at once, whatever the timing."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.version = engine.version
-        self.second_arrived = threading.Event()
-        self.batches: set[str] = set()
-
-    def provisional(self, event: Any) -> Any:
-        batch = event.id.split(":")[0]
-        if batch not in self.batches:
-            self.batches.add(batch)
-            if len(self.batches) == 1:
-                assert self.second_arrived.wait(10), "the second batch never came"
-            else:
-                self.second_arrived.set()
-        return self.engine.provisional(event)
-
-
 class _CollectorWatch:
     """The real engine, noting whether the cycle collector ran while it judged."""
 
@@ -326,7 +305,7 @@ def _spread_answers(tmp_path: Any, *, spread: bool, bodies: int,
     key = access.create_key(store, "tracker").secret
     store.close()
     if engine is None:
-        engine = _HeldEngine(engine_from_settings(settings)) if bodies > 1 \
+        engine = TwoBatchesAtOnce(engine_from_settings(settings)) if bodies > 1 \
             else engine_from_settings(settings)
     pool = StorePool(settings)
     app = Starlette(routes=api.routes(StoreWork(pool), lambda _: None, lambda: engine,

@@ -4,9 +4,7 @@ API's case is in test_api.py. In process, with the real receiver, store and engi
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
-from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -20,32 +18,9 @@ from clicksift.settings import Settings
 from clicksift.storage import open_store
 from clicksift.storage.pool import StorePool
 from clicksift.web.handover import Handover
+from tests.support import TwoBatchesAtOnce
 
 T0 = 1_790_000_000.0
-
-
-class _TwoAtOnce:
-    """The real engine, but the first batch's judging waits until a second batch is being
-    judged in another thread: two bodies are then in the worker at once."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.version = engine.version
-        self.threads: set[int] = set()
-        self.lock = threading.Lock()
-        self.second = threading.Event()
-
-    def provisional(self, event: Any) -> Any:
-        me = threading.get_ident()
-        with self.lock:
-            first_seen = me not in self.threads
-            self.threads.add(me)
-            first = first_seen and len(self.threads) == 1
-            if first_seen and len(self.threads) == 2:
-                self.second.set()
-        if first:
-            assert self.second.wait(10), "the second batch never came"
-        return self.engine.provisional(event)
 
 
 def _bodies(count: int) -> list[bytes]:
@@ -67,7 +42,7 @@ def _answers(tmp_path: Path, *, enabled: bool, bodies: int) -> list[httpx.Respon
     pool = StorePool(settings)
     receiver = WebhookReceiver(settings, pool.store, Handover(enabled=enabled))
     engine = engine_from_settings(settings)
-    receiver.start(_TwoAtOnce(engine) if bodies > 1 else engine)
+    receiver.start(TwoBatchesAtOnce(engine) if bodies > 1 else engine)
     app = Starlette(routes=[Route("/webhooks/{esp}", receiver.handle, methods=["POST"])])
     posted = _bodies(bodies)
     assert len(posted) == bodies
